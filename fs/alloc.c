@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * alloc.c - inode and block allocation: bitmaps plus the FFS policy.
+ *
+ * Layer 4. Policy (McKusick et al. 1984; FreeBSD ffs_alloc.c):
+ *  - a file's inode goes in its directory's group when it has room;
+ *  - a new directory goes to a group with at least the average number of
+ *    free inodes and free blocks and the fewest directories (a simplified
+ *    ffs_dirpref), so directories spread and files cluster around them;
+ *  - a block goes where the caller prefers (right after the file's
+ *    previous block), else to the first free block of that group after
+ *    the preference, else to the next group with free blocks.
+ * Non-root callers cannot take the last reserved_blocks blocks (minfree).
+ *
+ * A group's bitmap pages are checked against their CRCs the first time
+ * the allocator uses the group after attach; a group that fails is treated
+ * as full and the filesystem is marked as needing a check.
+ *
+ * Caller holds the filesystem exclusively.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+int64_t mapfs_bit_find_clear(const uint8_t *bm, uint64_t nbits,
+			     uint64_t from)
+{
+	if (nbits == 0)
+		return -1;
+	if (from >= nbits)
+		from = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		uint64_t lo = pass ? 0 : from, hi = pass ? from : nbits;
+		uint64_t i = lo;
+
+		while (i < hi) {
+			/* Whole 64-bit words at a time where aligned. */
+			if ((i & 63) == 0 && i + 64 <= hi) {
+				uint64_t w;
+				memcpy(&w, bm + (i >> 3), 8);
+				w = le64toh(w);
+				if (w == UINT64_MAX) {
+					i += 64;
+					continue;
+				}
+				return (int64_t)(i + (uint64_t)__builtin_ctzll(~w));
+			}
+			if (!mapfs_bit_test(bm, i))
+				return (int64_t)i;
+			i++;
+		}
+	}
+	return -1;
+}
+
+/* Make group cg usable for allocation: initialize it if unused, verify
+ * its bitmaps once. False if it cannot be used. */
+static bool group_ready(struct mapfs_fs *fs, uint64_t cg)
+{
+	struct mapfs_cgmem *m = &fs->cg[cg];
+	char why[160];
+
+	if (m->bad)
+		return false;
+	if (!m->init) {
+		mapfs_cg_init(fs, cg);
+		return true;
+	}
+	if (!m->bm_checked) {
+		if (mapfs_cg_check_bitmaps(fs, cg, why, sizeof(why)) < 0) {
+			MAPFS_CORRUPT(fs, "group %llu: %s",
+				      (unsigned long long)cg, why);
+			m->bad = true;
+			return false;
+		}
+		m->bm_checked = true;
+	}
+	return true;
+}
+
+static uint64_t choose_dir_group(struct mapfs_fs *fs, uint64_t pcg)
+{
+	const struct mapfs_geom *g = &fs->g;
+	uint64_t avg_ifree = fs->free_inodes / g->ngroups;
+	uint64_t avg_bfree = fs->free_blocks / g->ngroups;
+	uint64_t best = UINT64_MAX, best_dirs = UINT64_MAX;
+
+	for (uint64_t i = 0; i < g->ngroups; i++) {
+		uint64_t cg = (pcg + i) % g->ngroups;
+		struct mapfs_cgmem *m = &fs->cg[cg];
+
+		if (m->bad || m->free_inodes == 0)
+			continue;
+		if (m->free_inodes < avg_ifree || m->free_blocks < avg_bfree)
+			continue;
+		if (m->ndirs < best_dirs) {
+			best = cg;
+			best_dirs = m->ndirs;
+		}
+	}
+	return best;
+}
+
+int mapfs_alloc_inode(struct mapfs_fs *fs, mapfs_ino_t parent, bool is_dir,
+		      mapfs_ino_t *inop)
+{
+	const struct mapfs_geom *g = &fs->g;
+	uint64_t pcg = parent < g->ninodes ? mapfs_ino_group(g, parent) : 0;
+	uint64_t start = pcg;
+
+	if (fs->free_inodes == 0)
+		return -ENOSPC;
+	if (is_dir) {
+		uint64_t c = choose_dir_group(fs, pcg);
+		if (c != UINT64_MAX)
+			start = c;
+	}
+	for (uint64_t i = 0; i < g->ngroups; i++) {
+		uint64_t cg = (start + i) % g->ngroups;
+		struct mapfs_cgmem *m = &fs->cg[cg];
+		struct mapfs_dcg *h;
+		uint8_t *ibm;
+		uint32_t hiwater;
+		int64_t slot;
+
+		if (m->free_inodes == 0 || !group_ready(fs, cg))
+			continue;
+		ibm = mapfs_cg_ibm(fs, cg);
+		slot = mapfs_bit_find_clear(ibm, g->ipg, 0);
+		if (slot < 0) {
+			MAPFS_CORRUPT(fs, "group %llu counts %llu free inodes "
+				      "but its bitmap is full",
+				      (unsigned long long)cg,
+				      (unsigned long long)m->free_inodes);
+			m->bad = true;
+			continue;
+		}
+		h = mapfs_cg_hdr(fs, cg);
+		hiwater = le32toh(h->cg_ihiwater);
+		if ((uint32_t)slot >= hiwater) {
+			/* Slots at or past the high-water mark were never
+			 * used since mkfs and may hold an older filesystem's
+			 * bytes: zero them (keeping nothing) before use. */
+			for (uint32_t s = hiwater; s <= (uint32_t)slot; s++)
+				memset(mapfs_dinode(fs, cg * g->ipg + s), 0,
+				       g->inode_size);
+			h->cg_ihiwater = htole32((uint32_t)slot + 1);
+		}
+		mapfs_bit_set(ibm, (uint64_t)slot);
+		m->free_inodes--;
+		fs->free_inodes--;
+		if (is_dir) {
+			m->ndirs++;
+			fs->ndirs++;
+		}
+		mapfs_cg_bitmap_changed(fs, cg, true, (uint32_t)slot);
+		*inop = cg * g->ipg + (uint64_t)slot;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+int mapfs_free_inode(struct mapfs_fs *fs, mapfs_ino_t ino, bool was_dir)
+{
+	const struct mapfs_geom *g = &fs->g;
+	uint64_t cg, slot;
+	uint8_t *ibm;
+
+	if (!mapfs_ino_valid(g, ino))
+		return MAPFS_CORRUPT(fs, "freeing invalid inode %llu",
+				     (unsigned long long)ino);
+	cg = mapfs_ino_group(g, ino);
+	slot = ino % g->ipg;
+	if (!group_ready(fs, cg))
+		return -EUCLEAN;
+	ibm = mapfs_cg_ibm(fs, cg);
+	if (!mapfs_bit_test(ibm, slot))
+		return MAPFS_CORRUPT(fs, "freeing free inode %llu",
+				     (unsigned long long)ino);
+	mapfs_bit_clear(ibm, slot);
+	fs->cg[cg].free_inodes++;
+	fs->free_inodes++;
+	if (was_dir && fs->cg[cg].ndirs > 0) {
+		fs->cg[cg].ndirs--;
+		fs->ndirs--;
+	}
+	mapfs_cg_bitmap_changed(fs, cg, true, (uint32_t)slot);
+	return 0;
+}
+
+uint64_t mapfs_avail_blocks(const struct mapfs_fs *fs)
+{
+	return fs->free_blocks > fs->g.reserved_blocks
+		       ? fs->free_blocks - fs->g.reserved_blocks
+		       : 0;
+}
+
+/* Take a free block in group cg at or after bit `from`; -1 if none. */
+static int64_t take_in_group(struct mapfs_fs *fs, uint64_t cg, uint32_t from)
+{
+	const struct mapfs_geom *g = &fs->g;
+	uint32_t n = mapfs_group_nblocks(g, cg);
+	uint8_t *bbm;
+	int64_t bit;
+
+	if (fs->cg[cg].free_blocks == 0 || !group_ready(fs, cg))
+		return -1;
+	bbm = mapfs_cg_bbm(fs, cg);
+	if (from < g->data_off || from >= n)
+		from = g->data_off;
+	bit = mapfs_bit_find_clear(bbm, n, from);
+	if (bit < 0 || (uint64_t)bit < g->data_off) {
+		/* Metadata bits are always set in a sane group. */
+		MAPFS_CORRUPT(fs, "group %llu counts %llu free blocks but has "
+			      "none", (unsigned long long)cg,
+			      (unsigned long long)fs->cg[cg].free_blocks);
+		fs->cg[cg].bad = true;
+		return -1;
+	}
+	mapfs_bit_set(bbm, (uint64_t)bit);
+	fs->cg[cg].free_blocks--;
+	fs->free_blocks--;
+	mapfs_cg_bitmap_changed(fs, cg, false, (uint32_t)bit);
+	return (int64_t)(mapfs_group_start(g, cg) + (uint64_t)bit);
+}
+
+int mapfs_alloc_block(struct mapfs_fs *fs, mapfs_bno_t pref,
+		      bool use_reserve, mapfs_bno_t *bnop)
+{
+	const struct mapfs_geom *g = &fs->g;
+	uint64_t cg;
+	uint32_t from;
+
+	if (fs->free_blocks == 0 ||
+	    (!use_reserve && fs->free_blocks <= g->reserved_blocks))
+		return -ENOSPC;
+	if (pref && mapfs_bno_is_data(g, pref)) {
+		cg = mapfs_bno_group(g, pref);
+		from = (uint32_t)(pref - mapfs_group_start(g, cg));
+	} else {
+		cg = fs->cg_rotor % g->ngroups;
+		from = g->data_off;
+	}
+	for (uint64_t i = 0; i < g->ngroups; i++) {
+		uint64_t c = (cg + i) % g->ngroups;
+		int64_t bno = take_in_group(fs, c, i == 0 ? from : g->data_off);
+
+		if (bno >= 0) {
+			assert(mapfs_bno_is_data(g, (uint64_t)bno));
+			fs->cg_rotor = c;
+			*bnop = (uint64_t)bno;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+int mapfs_free_block(struct mapfs_fs *fs, mapfs_bno_t bno)
+{
+	const struct mapfs_geom *g = &fs->g;
+	uint64_t cg, bit;
+	uint8_t *bbm;
+
+	if (!mapfs_bno_is_data(g, bno))
+		return MAPFS_CORRUPT(fs, "freeing non-data block %llu",
+				     (unsigned long long)bno);
+	cg = mapfs_bno_group(g, bno);
+	bit = bno - mapfs_group_start(g, cg);
+	if (!group_ready(fs, cg))
+		return -EUCLEAN;
+	bbm = mapfs_cg_bbm(fs, cg);
+	if (!mapfs_bit_test(bbm, bit))
+		return MAPFS_CORRUPT(fs, "freeing free block %llu",
+				     (unsigned long long)bno);
+	mapfs_bit_clear(bbm, bit);
+	fs->cg[cg].free_blocks++;
+	fs->free_blocks++;
+	mapfs_cg_bitmap_changed(fs, cg, false, (uint32_t)bit);
+	return 0;
+}

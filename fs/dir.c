@@ -1,0 +1,763 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dir.c - directory records (layer 6, above inode.c).
+ *
+ * A directory is dir->size / MAPFS_DIRCHUNK chunks of 4 KiB; chunk c is
+ * page c % pages_per_block of logical block c / pages_per_block. Records
+ * tile bytes [0, 4088) of a chunk exactly and a struct mapfs_dirtail
+ * (magic, CRC32C) ends it. This file owns struct mapfs_dirent and
+ * struct mapfs_dirtail: nothing else reads or writes them.
+ *
+ * Invariants kept here:
+ *  - live records never move: readdir cookies are directory offsets
+ *    (chunk * 4096 + offset in the chunk) and stay meaningful while the
+ *    directory changes. New records go into the slack of a live record
+ *    (which shrinks to its own size) or into a chunk's free first record;
+ *    removed records join the previous record, or become the chunk's free
+ *    first record;
+ *  - chunk 0 starts with "." then ".."; they appear nowhere else;
+ *  - every chunk is validated (mapfs_dir_check_chunk) before it is read,
+ *    and its CRC is recomputed after every change;
+ *  - a new chunk is complete (records and tail) before the directory size
+ *    grows to include it; the directory never shrinks.
+ *
+ * Callers serialize changes; iterate, lookup and is_empty are read-only.
+ * Timestamps and link counts are the caller's (ops.c).
+ */
+#include "mapfs.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define CHUNK		MAPFS_DIRCHUNK
+#define USABLE		((uint32_t)MAPFS_DIRCHUNK_USABLE)	/* 4088 */
+#define HDR		((uint32_t)MAPFS_DIRENT_HDR)		/* 12 */
+
+/* Byte offsets of the record and tail fields inside a chunk. */
+#define DE_INO		offsetof(struct mapfs_dirent, de_ino)
+#define DE_RECLEN	offsetof(struct mapfs_dirent, de_reclen)
+#define DE_TYPE		offsetof(struct mapfs_dirent, de_type)
+#define DE_NAMELEN	offsetof(struct mapfs_dirent, de_namelen)
+#define DT_MAGIC	(USABLE + offsetof(struct mapfs_dirtail, dt_magic))
+#define DT_CRC		(USABLE + offsetof(struct mapfs_dirtail, dt_crc))
+
+static_assert(MAPFS_DIRCHUNK == MAPFS_PAGE_SIZE, "a chunk is one page");
+static_assert(MAPFS_DIRCHUNK_USABLE % MAPFS_DIR_ALIGN == 0, "tail aligned");
+/* A merged record must still fit de_reclen. */
+static_assert(MAPFS_DIRCHUNK_USABLE <= UINT16_MAX, "reclen is 16 bits");
+
+/* Unaligned-safe little-endian accessors: the chunk is page aligned in a
+ * mapping, but fsck and tests may hand us any buffer. */
+static inline uint16_t ld16(const uint8_t *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le16toh(v);
+}
+
+static inline uint32_t ld32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le32toh(v);
+}
+
+static inline uint64_t ld64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
+}
+
+static inline void st16(uint8_t *p, uint16_t v)
+{
+	v = htole16(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+static inline void st32(uint8_t *p, uint32_t v)
+{
+	v = htole32(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+static inline void st64(uint8_t *p, uint64_t v)
+{
+	v = htole64(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+/* A record's header, host order. name points into the chunk. */
+struct drec {
+	uint64_t ino;
+	uint32_t reclen;
+	uint32_t type;
+	uint32_t namelen;
+	const uint8_t *name;
+};
+
+/* Decode the header at pos. Only for pos inside a validated chunk (or
+ * after checking that a header fits, as check_chunk does). */
+static void rec_decode(const uint8_t *chunk, uint32_t pos, struct drec *r)
+{
+	const uint8_t *p = chunk + pos;
+
+	r->ino = ld64(p + DE_INO);
+	r->reclen = ld16(p + DE_RECLEN);
+	r->type = p[DE_TYPE];
+	r->namelen = p[DE_NAMELEN];
+	r->name = p + HDR;
+}
+
+/* Write a whole record at pos: header, name, zeros up to reclen. */
+static void rec_write(uint8_t *chunk, uint32_t pos, uint32_t reclen,
+		      mapfs_ino_t ino, uint32_t type, const char *name,
+		      uint32_t namelen)
+{
+	uint8_t *p = chunk + pos;
+
+	assert(reclen >= mapfs_dirent_size(namelen) && pos <= USABLE - reclen);
+	memset(p, 0, reclen);
+	st64(p + DE_INO, ino);
+	st16(p + DE_RECLEN, (uint16_t)reclen);
+	p[DE_TYPE] = (uint8_t)type;
+	p[DE_NAMELEN] = (uint8_t)namelen;
+	memcpy(p + HDR, name, namelen);
+}
+
+static bool dt_valid(uint32_t type)
+{
+	switch (type) {
+	case MAPFS_DT_FIFO:
+	case MAPFS_DT_CHR:
+	case MAPFS_DT_DIR:
+	case MAPFS_DT_BLK:
+	case MAPFS_DT_REG:
+	case MAPFS_DT_LNK:
+	case MAPFS_DT_SOCK:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool name_is_dot(const void *name, uint32_t namelen)
+{
+	return namelen == 1 && memcmp(name, ".", 1) == 0;
+}
+
+static bool name_is_dotdot(const void *name, uint32_t namelen)
+{
+	return namelen == 2 && memcmp(name, "..", 2) == 0;
+}
+
+/* A name callers may look up: 1..MAPFS_NAME_MAX bytes. */
+static int name_check_len(uint32_t namelen)
+{
+	if (namelen == 0)
+		return -EINVAL;
+	if (namelen > MAPFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* A name that may be stored: also no '/' and no NUL. */
+static int name_check_store(const char *name, uint32_t namelen)
+{
+	int err = name_check_len(namelen);
+
+	if (err < 0)
+		return err;
+	if (memchr(name, '/', namelen) || memchr(name, '\0', namelen))
+		return -EINVAL;
+	return 0;
+}
+
+uint32_t mapfs_dir_chunk_crc(const struct mapfs_fs *fs, mapfs_ino_t dir_ino,
+			     mapfs_bno_t bno, uint32_t page,
+			     const uint8_t *chunk)
+{
+	uint64_t le_ino = htole64(dir_ino);
+	uint64_t le_bno = htole64(bno);
+	uint32_t le_page = htole32(page);
+	uint32_t crc;
+
+	crc = mapfs_crc32c(fs->g.seed, &le_ino, sizeof(le_ino));
+	crc = mapfs_crc32c(crc, &le_bno, sizeof(le_bno));
+	crc = mapfs_crc32c(crc, &le_page, sizeof(le_page));
+	return mapfs_crc32c(crc, chunk, USABLE);
+}
+
+__attribute__((format(printf, 3, 4)))
+static int chunk_bad(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && whylen) {
+		va_start(ap, fmt);
+		vsnprintf(why, whylen, fmt, ap);
+		va_end(ap);
+	}
+	return -EUCLEAN;
+}
+
+/*
+ * Validate one chunk: tail magic, CRC, then every record. Every read is
+ * inside the 4096 bytes at chunk: a header is read only when at least HDR
+ * bytes remain before the tail, and name bytes only once reclen (itself
+ * bounded by the bytes left) covers them. Offsets stay below 4096, so the
+ * sums below cannot overflow; the comparisons are written as subtractions
+ * anyway.
+ */
+int mapfs_dir_check_chunk(const struct mapfs_fs *fs, mapfs_ino_t dir_ino,
+			  mapfs_bno_t bno, uint32_t page, uint64_t chunk_idx,
+			  const uint8_t *chunk, char *why, size_t whylen)
+{
+	unsigned long long ci = chunk_idx;
+	uint32_t magic, stored, crc, off, left, nrec = 0;
+	struct drec r;
+	bool dot, dotdot;
+
+	magic = ld32(chunk + DT_MAGIC);
+	if (magic != MAPFS_DIRTAIL_MAGIC)
+		return chunk_bad(why, whylen,
+				 "chunk %llu: bad tail magic 0x%08x", ci, magic);
+	stored = ld32(chunk + DT_CRC);
+	crc = mapfs_dir_chunk_crc(fs, dir_ino, bno, page, chunk);
+	if (crc != stored)
+		return chunk_bad(why, whylen,
+				 "chunk %llu: checksum mismatch (stored 0x%08x, computed 0x%08x)",
+				 ci, stored, crc);
+
+	for (off = 0; off < USABLE; off += r.reclen, nrec++) {
+		left = USABLE - off;
+		if (left < HDR)
+			return chunk_bad(why, whylen,
+					 "chunk %llu offset %u: %u bytes left, too few for a record header",
+					 ci, off, left);
+		rec_decode(chunk, off, &r);
+		if (r.reclen == 0)
+			return chunk_bad(why, whylen,
+					 "chunk %llu offset %u: reclen 0",
+					 ci, off);
+		if (r.reclen % MAPFS_DIR_ALIGN)
+			return chunk_bad(why, whylen,
+					 "chunk %llu offset %u: reclen %u not a multiple of %u",
+					 ci, off, r.reclen, MAPFS_DIR_ALIGN);
+		if (r.reclen > left)
+			return chunk_bad(why, whylen,
+					 "chunk %llu offset %u: reclen %u runs past the end of the chunk (%u bytes left)",
+					 ci, off, r.reclen, left);
+
+		if (r.ino == 0) {
+			/* Free space is only ever a chunk's first record,
+			 * and chunk 0 always starts with ".". */
+			if (chunk_idx == 0 && off == 0)
+				return chunk_bad(why, whylen,
+						 "chunk 0 offset 0: '.' missing (free record)");
+			if (off != 0)
+				return chunk_bad(why, whylen,
+						 "chunk %llu offset %u: free record in the middle of the chunk",
+						 ci, off);
+			if (r.namelen != 0)
+				return chunk_bad(why, whylen,
+						 "chunk %llu offset %u: free record with namelen %u",
+						 ci, off, r.namelen);
+			if (r.reclen < mapfs_dirent_size(0))
+				return chunk_bad(why, whylen,
+						 "chunk %llu offset %u: reclen %u smaller than record (%u)",
+						 ci, off, r.reclen,
+						 mapfs_dirent_size(0));
+			continue;
+		}
+
+		if (r.namelen == 0)
+			return chunk_bad(why, whylen,
+					 "chunk %llu offset %u: live record with namelen 0",
+					 ci, off);
+		if (r.reclen < mapfs_dirent_size(r.namelen))
+			return chunk_bad(why, whylen,
+					 "chunk %llu offset %u: reclen %u smaller than record (%u for namelen %u)",
+					 ci, off, r.reclen,
+					 mapfs_dirent_size(r.namelen),
+					 r.namelen);
+		/* From here the name lies inside the record. */
+		if (memchr(r.name, '/', r.namelen))
+			return chunk_bad(why, whylen,
+					 "chunk %llu offset %u: name contains '/'",
+					 ci, off);
+		if (memchr(r.name, '\0', r.namelen))
+			return chunk_bad(why, whylen,
+					 "chunk %llu offset %u: name contains NUL",
+					 ci, off);
+		if (!mapfs_ino_valid(&fs->g, r.ino))
+			return chunk_bad(why, whylen,
+					 "chunk %llu offset %u: inode %llu out of range",
+					 ci, off, (unsigned long long)r.ino);
+		if (!dt_valid(r.type))
+			return chunk_bad(why, whylen,
+					 "chunk %llu offset %u: bad type %u",
+					 ci, off, r.type);
+
+		dot = name_is_dot(r.name, r.namelen);
+		dotdot = name_is_dotdot(r.name, r.namelen);
+		if (chunk_idx == 0 && nrec == 0) {
+			if (!dot)
+				return chunk_bad(why, whylen,
+						 "chunk 0 offset 0: '.' missing");
+			if (r.ino != dir_ino)
+				return chunk_bad(why, whylen,
+						 "chunk 0 offset 0: '.' names inode %llu, not the directory %llu",
+						 (unsigned long long)r.ino,
+						 (unsigned long long)dir_ino);
+			if (r.type != MAPFS_DT_DIR)
+				return chunk_bad(why, whylen,
+						 "chunk 0 offset 0: '.' has type %u, not a directory",
+						 r.type);
+		} else if (chunk_idx == 0 && nrec == 1) {
+			if (!dotdot)
+				return chunk_bad(why, whylen,
+						 "chunk 0 offset %u: '..' missing",
+						 off);
+			if (r.type != MAPFS_DT_DIR)
+				return chunk_bad(why, whylen,
+						 "chunk 0 offset %u: '..' has type %u, not a directory",
+						 off, r.type);
+		} else if (dot || dotdot) {
+			return chunk_bad(why, whylen,
+					 "chunk %llu offset %u: '%s' out of place",
+					 ci, off, dot ? "." : "..");
+		}
+	}
+	if (chunk_idx == 0 && nrec < 2)
+		return chunk_bad(why, whylen, "chunk 0: '..' missing");
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Chunks of a directory                                               */
+/* ------------------------------------------------------------------ */
+
+struct dchunk {
+	uint8_t *p;		/* the chunk's 4096 bytes in the image */
+	mapfs_bno_t bno;	/* physical block holding it */
+	uint32_t page;		/* page of the chunk in that block */
+	uint64_t idx;		/* chunk index in the directory */
+};
+
+/* Number of chunks of dir; its size must be a positive multiple of 4096
+ * (chunk 0 always exists once mapfs_dir_init ran). */
+static int dir_nchunks(struct mapfs_fs *fs, const struct mapfs_inode *dir,
+		       uint64_t *np)
+{
+	if ((dir->mode & MAPFS_IFMT) != MAPFS_IFDIR)
+		return -ENOTDIR;
+	if (dir->size == 0 || dir->size % CHUNK)
+		return MAPFS_CORRUPT(fs,
+				     "directory %llu: size %llu is not a positive multiple of %u",
+				     (unsigned long long)dir->ino,
+				     (unsigned long long)dir->size, CHUNK);
+	*np = dir->size / CHUNK;
+	return 0;
+}
+
+/* Point ch at chunk c, given its block bno (already mapped). */
+static int chunk_at(struct mapfs_fs *fs, const struct mapfs_inode *dir,
+		    uint64_t c, mapfs_bno_t bno, struct dchunk *ch)
+{
+	uint8_t *blk;
+
+	blk = mapfs_bno_is_data(&fs->g, bno) ? mapfs_block(fs, bno) : NULL;
+	if (!blk)
+		return MAPFS_CORRUPT(fs,
+				     "directory %llu: chunk %llu in block %llu, not a data block",
+				     (unsigned long long)dir->ino,
+				     (unsigned long long)c,
+				     (unsigned long long)bno);
+	ch->idx = c;
+	ch->bno = bno;
+	ch->page = (uint32_t)(c % fs->g.pages_per_block);
+	ch->p = blk + (size_t)ch->page * CHUNK;
+	return 0;
+}
+
+/* Find chunk c (< nchunks) and validate it. Read-only. */
+static int chunk_get(struct mapfs_fs *fs, const struct mapfs_inode *dir,
+		     uint64_t c, struct dchunk *ch)
+{
+	char why[192];
+	mapfs_bno_t bno;
+	int err;
+
+	err = mapfs_bmap(fs, dir, c / fs->g.pages_per_block, &bno);
+	if (err < 0)
+		return err;
+	if (bno == 0)
+		return MAPFS_CORRUPT(fs,
+				     "directory %llu: chunk %llu is in a hole",
+				     (unsigned long long)dir->ino,
+				     (unsigned long long)c);
+	err = chunk_at(fs, dir, c, bno, ch);
+	if (err < 0)
+		return err;
+	err = mapfs_dir_check_chunk(fs, dir->ino, ch->bno, ch->page, c, ch->p,
+				    why, sizeof(why));
+	if (err < 0)
+		return MAPFS_CORRUPT(fs, "directory %llu: %s",
+				     (unsigned long long)dir->ino, why);
+	return 0;
+}
+
+/* Write the tail of a chunk after a change. */
+static void chunk_seal(struct mapfs_fs *fs, const struct mapfs_inode *dir,
+		       const struct dchunk *ch)
+{
+	st32(ch->p + DT_MAGIC, MAPFS_DIRTAIL_MAGIC);
+	st32(ch->p + DT_CRC, mapfs_dir_chunk_crc(fs, dir->ino, ch->bno,
+						 ch->page, ch->p));
+}
+
+/*
+ * Map the chunk just past the end of dir and zero it, allocating a block
+ * when the chunk starts one. The size is not changed: the caller fills and
+ * seals the chunk first, then grows the size and stores the inode, so a
+ * crash never exposes a half-made chunk. On failure after the block map
+ * changed, the inode is stored so the new block is not leaked.
+ */
+static int chunk_append(struct mapfs_fs *fs, struct mapfs_inode *dir,
+			bool use_reserve, struct dchunk *ch)
+{
+	uint64_t c = dir->size / CHUNK;
+	uint64_t lbn = c / fs->g.pages_per_block;
+	uint64_t blocks = dir->blocks;
+	mapfs_bno_t bno;
+	int err;
+
+	assert(dir->size % CHUNK == 0);
+	if (fs->g.maxfilesize < CHUNK || dir->size > fs->g.maxfilesize - CHUNK)
+		return -EFBIG;
+	if (c % fs->g.pages_per_block == 0) {
+		/* A fresh block: zeroed by bmap_alloc (will_overwrite
+		 * false), so the pages past the new chunk read as zero. */
+		err = mapfs_bmap_alloc(fs, dir, lbn, use_reserve, false, &bno);
+	} else {
+		/* The block already holds chunk c - 1. */
+		err = mapfs_bmap(fs, dir, lbn, &bno);
+		if (err == 0 && bno == 0)
+			err = MAPFS_CORRUPT(fs,
+					    "directory %llu: block %llu holding chunk %llu is a hole",
+					    (unsigned long long)dir->ino,
+					    (unsigned long long)lbn,
+					    (unsigned long long)c - 1);
+	}
+	if (err == 0)
+		err = chunk_at(fs, dir, c, bno, ch);
+	if (err < 0) {
+		if (dir->blocks != blocks)
+			mapfs_inode_store(fs, dir);
+		return err;
+	}
+	memset(ch->p, 0, CHUNK);
+	return 0;
+}
+
+/* Make the appended, sealed chunk part of the directory. */
+static void chunk_commit(struct mapfs_fs *fs, struct mapfs_inode *dir)
+{
+	dir->size += CHUNK;
+	mapfs_inode_store(fs, dir);
+}
+
+/* ------------------------------------------------------------------ */
+/* Finding records                                                     */
+/* ------------------------------------------------------------------ */
+
+struct dslot {
+	struct dchunk ch;
+	uint32_t pos;		/* offset of the record in its chunk */
+	uint32_t prev;		/* offset of the record before it */
+	struct drec r;
+};
+
+/* Find the live record named name. 0, -ENOENT or an error. Read-only. */
+static int dir_find(struct mapfs_fs *fs, const struct mapfs_inode *dir,
+		    const char *name, uint32_t namelen, struct dslot *s)
+{
+	uint64_t c, n;
+	uint32_t pos, prev;
+	int err;
+
+	err = dir_nchunks(fs, dir, &n);
+	if (err < 0)
+		return err;
+	for (c = 0; c < n; c++) {
+		err = chunk_get(fs, dir, c, &s->ch);
+		if (err < 0)
+			return err;
+		prev = 0;
+		for (pos = 0; pos < USABLE; prev = pos, pos += s->r.reclen) {
+			rec_decode(s->ch.p, pos, &s->r);
+			if (s->r.ino == 0 || s->r.namelen != namelen ||
+			    memcmp(s->r.name, name, namelen) != 0)
+				continue;
+			s->pos = pos;
+			s->prev = prev;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/*
+ * Walk live records from directory offset off. The chunk holding off is
+ * scanned from its start (records are variable-length, so off may point
+ * anywhere) and the walk begins with the first live record at or past off.
+ * A cookie handed out earlier is the offset just past a record that was
+ * seen; records that stay never move, so resuming from it sees each of
+ * them once: those before it were seen, those after were not.
+ *
+ * The callback gets a NUL-terminated copy of the name. It must not change
+ * the directory.
+ */
+int mapfs_dir_iterate(struct mapfs_fs *fs, const struct mapfs_inode *dir,
+		      uint64_t off, mapfs_dir_cb cb, void *arg)
+{
+	char name[MAPFS_NAME_MAX + 1];
+	uint64_t c, n, next_off;
+	uint32_t pos, start, next;
+	struct dchunk ch;
+	struct drec r;
+	int err;
+
+	err = dir_nchunks(fs, dir, &n);
+	if (err < 0)
+		return err;
+	if (off >= dir->size)
+		return 0;
+	start = (uint32_t)(off % CHUNK);
+	for (c = off / CHUNK; c < n; c++, start = 0) {
+		err = chunk_get(fs, dir, c, &ch);
+		if (err < 0)
+			return err;
+		for (pos = 0; pos < USABLE; pos += r.reclen) {
+			rec_decode(ch.p, pos, &r);
+			if (r.ino == 0 || pos < start)
+				continue;
+			/* Past the last record of a chunk comes the next
+			 * chunk (or, for the last one, the directory size). */
+			next = pos + r.reclen;
+			next_off = c * CHUNK + (next < USABLE ? next : CHUNK);
+			memcpy(name, r.name, r.namelen);
+			name[r.namelen] = '\0';
+			err = cb(arg, name, r.namelen, r.ino, r.type,
+				 next_off);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
+int mapfs_dir_lookup(struct mapfs_fs *fs, const struct mapfs_inode *dir,
+		     const char *name, uint32_t namelen, mapfs_ino_t *inop,
+		     uint32_t *typep)
+{
+	struct dslot s;
+	int err;
+
+	err = name_check_len(namelen);
+	if (err < 0)
+		return err;
+	err = dir_find(fs, dir, name, namelen, &s);
+	if (err < 0)
+		return err;
+	if (inop)
+		*inop = s.r.ino;
+	if (typep)
+		*typep = s.r.type;
+	return 0;
+}
+
+/*
+ * First fit over the existing chunks: the lowest record whose slack (the
+ * bytes past its own size) holds the new record, or a chunk's free first
+ * record that is large enough. Failing that, a new chunk holds the record
+ * alone. The new record is written into bytes no live record covers yet,
+ * then the record that owned them shrinks; both are in one page, so a
+ * crash shows the chunk before or after, caught by the CRC if torn.
+ */
+int mapfs_dir_add(struct mapfs_fs *fs, struct mapfs_inode *dir,
+		  const char *name, uint32_t namelen, mapfs_ino_t ino,
+		  uint32_t type, bool use_reserve)
+{
+	uint32_t need = mapfs_dirent_size(namelen);
+	uint32_t pos, used;
+	uint64_t c, n;
+	struct dchunk ch;
+	struct drec r;
+	int err;
+
+	err = name_check_store(name, namelen);
+	if (err < 0)
+		return err;
+	if (name_is_dot(name, namelen) || name_is_dotdot(name, namelen))
+		return -EEXIST;
+	if (!mapfs_ino_valid(&fs->g, ino) || !dt_valid(type))
+		return -EINVAL;
+	err = dir_nchunks(fs, dir, &n);
+	if (err < 0)
+		return err;
+
+	for (c = 0; c < n; c++) {
+		err = chunk_get(fs, dir, c, &ch);
+		if (err < 0)
+			return err;
+		for (pos = 0; pos < USABLE; pos += r.reclen) {
+			rec_decode(ch.p, pos, &r);
+			if (r.ino == 0) {
+				if (r.reclen < need)
+					continue;
+				/* Reuse the free record, keeping reclen. */
+				rec_write(ch.p, pos, r.reclen, ino, type, name,
+					  namelen);
+				chunk_seal(fs, dir, &ch);
+				return 0;
+			}
+			used = mapfs_dirent_size(r.namelen);
+			if (r.reclen - used < need)
+				continue;
+			rec_write(ch.p, pos + used, r.reclen - used, ino, type,
+				  name, namelen);
+			st16(ch.p + pos + DE_RECLEN, (uint16_t)used);
+			chunk_seal(fs, dir, &ch);
+			return 0;
+		}
+	}
+
+	err = chunk_append(fs, dir, use_reserve, &ch);
+	if (err < 0)
+		return err;
+	rec_write(ch.p, 0, USABLE, ino, type, name, namelen);
+	chunk_seal(fs, dir, &ch);
+	chunk_commit(fs, dir);
+	return 0;
+}
+
+/*
+ * The record's bytes join the previous record of its chunk, or, for a
+ * chunk's first record, it becomes the free record (reclen kept). Name
+ * bytes are zeroed so the slack reads as zeros, as the format says.
+ */
+int mapfs_dir_remove(struct mapfs_fs *fs, struct mapfs_inode *dir,
+		     const char *name, uint32_t namelen, mapfs_ino_t *inop)
+{
+	struct dslot s;
+	uint8_t *p;
+	int err;
+
+	err = name_check_len(namelen);
+	if (err < 0)
+		return err;
+	if (name_is_dot(name, namelen) || name_is_dotdot(name, namelen))
+		return -EINVAL;
+	err = dir_find(fs, dir, name, namelen, &s);
+	if (err < 0)
+		return err;
+	if (inop)
+		*inop = s.r.ino;
+
+	p = s.ch.p + s.pos;
+	if (s.pos == 0) {
+		/* Only chunks > 0 can get here: chunk 0 starts with ".". */
+		assert(s.ch.idx != 0);
+		memset(p + HDR, 0, s.r.reclen - HDR);
+		st64(p + DE_INO, 0);
+		p[DE_TYPE] = 0;
+		p[DE_NAMELEN] = 0;
+	} else {
+		uint8_t *prev = s.ch.p + s.prev;
+		uint32_t prevlen = ld16(prev + DE_RECLEN);
+
+		assert(s.prev + prevlen == s.pos);
+		memset(p, 0, s.r.reclen);
+		st16(prev + DE_RECLEN, (uint16_t)(prevlen + s.r.reclen));
+	}
+	chunk_seal(fs, dir, &s.ch);
+	return 0;
+}
+
+int mapfs_dir_replace(struct mapfs_fs *fs, struct mapfs_inode *dir,
+		      const char *name, uint32_t namelen, mapfs_ino_t ino,
+		      uint32_t type)
+{
+	struct dslot s;
+	uint8_t *p;
+	int err;
+
+	err = name_check_len(namelen);
+	if (err < 0)
+		return err;
+	/* "." always names the directory itself; ".." may be re-pointed
+	 * (rename of a directory), but only at another directory. */
+	if (name_is_dot(name, namelen))
+		return -EINVAL;
+	if (!mapfs_ino_valid(&fs->g, ino) || !dt_valid(type))
+		return -EINVAL;
+	if (name_is_dotdot(name, namelen) && type != MAPFS_DT_DIR)
+		return -EINVAL;
+	err = dir_find(fs, dir, name, namelen, &s);
+	if (err < 0)
+		return err;
+	p = s.ch.p + s.pos;
+	st64(p + DE_INO, ino);
+	p[DE_TYPE] = (uint8_t)type;
+	chunk_seal(fs, dir, &s.ch);
+	return 0;
+}
+
+int mapfs_dir_init(struct mapfs_fs *fs, struct mapfs_inode *dir,
+		   mapfs_ino_t parent, bool use_reserve)
+{
+	const uint32_t dotlen = mapfs_dirent_size(1);
+	struct dchunk ch;
+	int err;
+
+	if ((dir->mode & MAPFS_IFMT) != MAPFS_IFDIR)
+		return -ENOTDIR;
+	if (dir->size != 0 || !mapfs_ino_valid(&fs->g, dir->ino) ||
+	    !mapfs_ino_valid(&fs->g, parent))
+		return -EINVAL;
+	err = chunk_append(fs, dir, use_reserve, &ch);
+	if (err < 0)
+		return err;
+	rec_write(ch.p, 0, dotlen, dir->ino, MAPFS_DT_DIR, ".", 1);
+	rec_write(ch.p, dotlen, USABLE - dotlen, parent, MAPFS_DT_DIR, "..", 2);
+	chunk_seal(fs, dir, &ch);
+	chunk_commit(fs, dir);
+	return 0;
+}
+
+static int not_dot_cb(void *arg, const char *name, uint32_t namelen,
+		      mapfs_ino_t ino, uint32_t type, uint64_t next_off)
+{
+	(void)arg;
+	(void)ino;
+	(void)type;
+	(void)next_off;
+	return !name_is_dot(name, namelen) && !name_is_dotdot(name, namelen);
+}
+
+int mapfs_dir_is_empty(struct mapfs_fs *fs, const struct mapfs_inode *dir)
+{
+	int err = mapfs_dir_iterate(fs, dir, 0, not_dot_cb, NULL);
+
+	if (err < 0)
+		return err;
+	return err == 0;
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/* daemon.h - state shared by the daemon's main.c and ops.c. */
+#ifndef MAPFS_DAEMON_H
+#define MAPFS_DAEMON_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+
+#include "mapfs.h"
+
+struct ref;
+
+struct daemon {
+	struct mapfs_fs *fs;
+	bool ro;
+	double timeout;		/* entry and attribute timeout, seconds */
+	/* The filesystem lock: shared for lookups, getattr, readdir and
+	 * reads; exclusive for every change. Taken before ref_lock. */
+	pthread_rwlock_t lock;
+	/* Lookup and open counts of live inodes, by inode number. */
+	pthread_mutex_t ref_lock;
+	struct ref **refs;
+	size_t nbuckets, nrefs;
+};
+
+extern const struct fuse_lowlevel_ops mapfs_ll_ops;
+
+/* Free every inode whose last reference went away with the unmount. */
+void daemon_reap_all(struct daemon *d);
+int daemon_busy(void *arg, mapfs_ino_t ino);
+void daemon_refs_free(struct daemon *d);
+
+#endif

@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c - the mapfs daemon: `mapfs IMAGE MOUNTPOINT [-f] [-d] [-o opts]`.
+ *
+ * Parses options, opens, locks, validates and maps the image, marks it
+ * mounted (synced before anything else is stored), runs FUSE's
+ * multi-threaded loop, and on the way out frees the inodes that were
+ * unlinked while in use, writes everything back and marks the image clean.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+struct conf {
+	char *image;
+	int force;
+	int ro;
+	int help;
+	int version;
+	double timeout;
+};
+
+enum { KEY_HELP, KEY_VERSION, KEY_RO, KEY_DISCARD };
+
+#define CONF_OPT(t, p) { t, offsetof(struct conf, p), 1 }
+static const struct fuse_opt conf_opts[] = {
+	CONF_OPT("force", force),
+	{"timeout=%lf", offsetof(struct conf, timeout), 0},
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_KEY("ro", KEY_RO),
+	/* fstab and mount(8) words that mean nothing to FUSE. */
+	FUSE_OPT_KEY("defaults", KEY_DISCARD),
+	FUSE_OPT_KEY("auto", KEY_DISCARD),
+	FUSE_OPT_KEY("noauto", KEY_DISCARD),
+	FUSE_OPT_KEY("nofail", KEY_DISCARD),
+	FUSE_OPT_KEY("_netdev", KEY_DISCARD),
+	FUSE_OPT_KEY("user", KEY_DISCARD),
+	FUSE_OPT_KEY("users", KEY_DISCARD),
+	FUSE_OPT_KEY("nouser", KEY_DISCARD),
+	FUSE_OPT_KEY("relatime", KEY_DISCARD),
+	FUSE_OPT_KEY("strictatime", KEY_DISCARD),
+	FUSE_OPT_KEY("lazytime", KEY_DISCARD),
+	FUSE_OPT_KEY("x-systemd.", KEY_DISCARD),
+	FUSE_OPT_END
+};
+
+static int conf_proc(void *data, const char *arg, int key,
+		     struct fuse_args *outargs)
+{
+	struct conf *c = data;
+
+	(void)outargs;
+	switch (key) {
+	case FUSE_OPT_KEY_NONOPT:
+		if (!c->image) {
+			c->image = strdup(arg);
+			return 0;
+		}
+		return 1;	/* the mount point: fuse_parse_cmdline's */
+	case KEY_HELP:
+		c->help = 1;
+		return 0;
+	case KEY_VERSION:
+		c->version = 1;
+		return 0;
+	case KEY_RO:
+		c->ro = 1;
+		return 1;	/* the kernel needs it too */
+	case KEY_DISCARD:
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+static bool foreground = true;
+
+static void log_fn(void *arg, enum mapfs_log_level lvl, const char *msg)
+{
+	(void)arg;
+	if (lvl == MAPFS_LOG_DEBUG)
+		return;
+	if (foreground)
+		fprintf(stderr, "mapfs: %s\n", msg);
+	else
+		syslog(lvl == MAPFS_LOG_ERR ? LOG_ERR :
+		       lvl == MAPFS_LOG_WARN ? LOG_WARNING : LOG_INFO,
+		       "%s", msg);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: mapfs IMAGE MOUNTPOINT [-f] [-d] [-s] [-o option[,option...]]\n"
+"\n"
+"Mount the mapfs filesystem in IMAGE (a file or block device made by\n"
+"mkfs.mapfs) at MOUNTPOINT.\n"
+"\n"
+"  -f              stay in the foreground\n"
+"  -d              debug output (implies -f)\n"
+"  -s              single-threaded\n"
+"  -h, --help      this help, then libfuse's options\n"
+"  -V, --version   print the version\n"
+"\n"
+"mapfs options (-o):\n"
+"  ro              mount read-only\n"
+"  force           mount an image that was not cleanly unmounted\n"
+"                  (run fsck.mapfs first instead whenever possible)\n"
+"  timeout=SECS    kernel attribute and entry cache timeout (default 1)\n"
+"  allow_other     let other users access the mount\n"
+"  Permission checks are the kernel's (default_permissions is always on).\n");
+}
+
+static const char *state_name(uint32_t state)
+{
+	switch (state) {
+	case MAPFS_STATE_CLEAN:
+		return "clean";
+	case MAPFS_STATE_MOUNTED:
+		return "not cleanly unmounted";
+	default:
+		return "marked with errors";
+	}
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts cmd;
+	struct fuse_loop_config *cfg = NULL;
+	struct fuse_session *se = NULL;
+	struct conf conf;
+	struct daemon d;
+	char why[512] = "", path[PATH_MAX], opt[PATH_MAX + 64];
+	int err, ret = 1;
+
+	memset(&conf, 0, sizeof(conf));
+	memset(&d, 0, sizeof(d));
+	memset(&cmd, 0, sizeof(cmd));
+	conf.timeout = 1.0;
+	if (fuse_opt_parse(&args, &conf, conf_opts, conf_proc) == -1) {
+		fprintf(stderr, "mapfs: bad options (see mapfs --help)\n");
+		return 2;
+	}
+	if (conf.help) {
+		usage(stdout);
+		printf("\nlibfuse options:\n");
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		return 0;
+	}
+	if (conf.version) {
+		printf("mapfs %s (libfuse %s)\n", MAPFS_VERSION_STRING,
+		       fuse_pkgversion());
+		return 0;
+	}
+	if (fuse_parse_cmdline(&args, &cmd) != 0) {
+		fprintf(stderr, "mapfs: bad options (see mapfs --help)\n");
+		return 2;
+	}
+	if (!conf.image || !cmd.mountpoint) {
+		usage(stderr);
+		return 2;
+	}
+	if (conf.timeout < 0 || conf.timeout > 86400 * 365) {
+		fprintf(stderr, "mapfs: timeout=%g: out of range\n",
+			conf.timeout);
+		return 2;
+	}
+	foreground = cmd.foreground;
+	if (!realpath(conf.image, path)) {
+		fprintf(stderr, "mapfs: %s: %s\n", conf.image, strerror(errno));
+		goto out_args;
+	}
+
+	err = mapfs_fs_open(path, conf.ro ? MAPFS_OPEN_RDONLY : 0, 0, log_fn,
+			    NULL, &d.fs, why, sizeof(why));
+	if (err < 0) {
+		fprintf(stderr, "mapfs: %s: %s\n", conf.image, why);
+		goto out_args;
+	}
+	if (d.fs->state != MAPFS_STATE_CLEAN) {
+		if (!conf.ro && !conf.force) {
+			fprintf(stderr, "mapfs: %s: filesystem %s: run "
+				"fsck.mapfs %s first (or mount with -o force)\n",
+				conf.image, state_name(d.fs->state), conf.image);
+			goto out_close;
+		}
+		fprintf(stderr, "mapfs: %s: warning: filesystem %s; mounting "
+			"anyway\n", conf.image, state_name(d.fs->state));
+	}
+	d.ro = conf.ro;
+	d.timeout = conf.timeout;
+	pthread_rwlock_init(&d.lock, NULL);
+	pthread_mutex_init(&d.ref_lock, NULL);
+	d.fs->inode_busy = daemon_busy;
+	d.fs->busy_arg = &d;
+
+	fuse_opt_add_arg(&args, "-odefault_permissions");
+	fuse_opt_add_arg(&args, "-osubtype=mapfs");
+	snprintf(opt, sizeof(opt), "-ofsname=%s", path);
+	/* fsname is a comma-separated option value: escape commas. */
+	if (!strchr(path, ','))
+		fuse_opt_add_arg(&args, opt);
+
+	se = fuse_session_new(&args, &mapfs_ll_ops, sizeof(mapfs_ll_ops), &d);
+	if (!se) {
+		fprintf(stderr, "mapfs: cannot create the FUSE session\n");
+		goto out_close;
+	}
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_session;
+	if (fuse_session_mount(se, cmd.mountpoint) != 0) {
+		fprintf(stderr, "mapfs: cannot mount at %s\n", cmd.mountpoint);
+		goto out_signals;
+	}
+
+	if (!d.ro) {
+		/* Mark the image mounted and make that durable before any
+		 * other store, so a crash from here on is seen. */
+		struct mapfs_timespec now = mapfs_now();
+		d.fs->state = MAPFS_STATE_MOUNTED;
+		d.fs->mount_count++;
+		d.fs->mount_time = d.fs->write_time = now.sec;
+		mapfs_super_store(d.fs);
+		err = mapfs_fs_sync_range(d.fs, 0, MAPFS_PAGE_SIZE);
+		if (err < 0) {
+			fprintf(stderr, "mapfs: %s: cannot write the "
+				"superblock: %s\n", conf.image, strerror(-err));
+			goto out_unmount;
+		}
+		/* Unlinked files that were open at a crash. */
+		mapfs_op_reap_orphans(d.fs);
+	}
+
+	if (fuse_daemonize(cmd.foreground) != 0)
+		goto out_unmount;
+	if (cmd.singlethread) {
+		ret = fuse_session_loop(se);
+	} else {
+		cfg = fuse_loop_cfg_create();
+		fuse_loop_cfg_set_clone_fd(cfg, cmd.clone_fd);
+		fuse_loop_cfg_set_max_threads(cfg, cmd.max_threads);
+		ret = fuse_session_loop_mt(se, cfg);
+		fuse_loop_cfg_destroy(cfg);
+	}
+	ret = ret != 0;
+
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+	if (!d.ro && d.fs->state == MAPFS_STATE_MOUNTED) {
+		/* Clean unmount: free what was unlinked while in use, write
+		 * everything back, then mark clean and write the superblock
+		 * again (last). */
+		struct mapfs_timespec now = mapfs_now();
+		daemon_reap_all(&d);
+		err = mapfs_fs_sync(d.fs);
+		if (err == 0) {
+			d.fs->state = atomic_load(&d.fs->error)
+					      ? MAPFS_STATE_ERROR
+					      : MAPFS_STATE_CLEAN;
+			d.fs->write_time = now.sec;
+			err = mapfs_fs_sync(d.fs);
+		}
+		if (err < 0) {
+			log_fn(NULL, MAPFS_LOG_ERR, "final write-back failed");
+			ret = 1;
+		}
+	}
+	daemon_refs_free(&d);
+out_close:
+	mapfs_fs_close(d.fs);
+out_args:
+	free(cmd.mountpoint);
+	free(conf.image);
+	fuse_opt_free_args(&args);
+	return ret;
+}

@@ -1,0 +1,945 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ops.c - the FUSE low-level operations: decode, call the core, reply.
+ *
+ * Node ids are inode numbers, except FUSE_ROOT_ID (1), which is our root
+ * (inode 2); ino_of()/nodeid_of() are the only places that map them.
+ *
+ * Concurrency. libfuse runs these from several threads. Two locks:
+ *  - d->lock, a filesystem-wide rwlock: shared by operations that only
+ *    read the image (lookup, getattr, readlink, read, readdir, statfs),
+ *    exclusive for everything that changes it. A read holds it until its
+ *    reply has been sent, because the reply points into the mapping.
+ *  - d->ref_lock, a mutex over the reference table (lookup and open
+ *    counts per inode), taken inside d->lock when both are needed.
+ * Lock order: d->lock, then d->ref_lock. Never the other way round.
+ *
+ * References. Every entry reply (lookup, create, mknod, mkdir, symlink,
+ * link, readdirplus) adds one lookup reference; forget removes them; open
+ * and release count opens. An inode whose link count drops to zero while
+ * referenced is kept (the core asks daemon_busy) and freed when the last
+ * reference goes (mapfs_op_reap), or at unmount.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+struct ref {
+	struct ref *next;
+	mapfs_ino_t ino;
+	uint64_t nlookup;
+	uint64_t nopen;
+	bool dead;		/* link count reached zero while referenced */
+};
+
+static struct daemon *dmn(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static mapfs_ino_t ino_of(fuse_ino_t nodeid)
+{
+	return nodeid == FUSE_ROOT_ID ? MAPFS_ROOT_INO : (mapfs_ino_t)nodeid;
+}
+
+static fuse_ino_t nodeid_of(mapfs_ino_t ino)
+{
+	return ino == MAPFS_ROOT_INO ? FUSE_ROOT_ID : (fuse_ino_t)ino;
+}
+
+/* ---------------------------------------------------------------- */
+/* Reference table: chained hash, grown when the load passes 1.      */
+/* Caller holds ref_lock.                                             */
+/* ---------------------------------------------------------------- */
+static size_t ref_hash(const struct daemon *d, mapfs_ino_t ino)
+{
+	return (size_t)((ino * 0x9e3779b97f4a7c15ull) >> 20) &
+	       (d->nbuckets - 1);
+}
+
+static struct ref *ref_find(struct daemon *d, mapfs_ino_t ino)
+{
+	if (!d->nbuckets)
+		return NULL;
+	for (struct ref *r = d->refs[ref_hash(d, ino)]; r; r = r->next)
+		if (r->ino == ino)
+			return r;
+	return NULL;
+}
+
+static void ref_grow(struct daemon *d)
+{
+	size_t old = d->nbuckets, n = old ? old * 2 : 1024;
+	struct ref **nb = calloc(n, sizeof(*nb));
+	struct ref **ob = d->refs;
+
+	if (!nb)
+		return;		/* keep the old table: longer chains */
+	d->refs = nb;
+	d->nbuckets = n;
+	for (size_t i = 0; i < old; i++) {
+		struct ref *r = ob[i], *next;
+		for (; r; r = next) {
+			size_t h = ref_hash(d, r->ino);
+			next = r->next;
+			r->next = nb[h];
+			nb[h] = r;
+		}
+	}
+	free(ob);
+}
+
+static struct ref *ref_get(struct daemon *d, mapfs_ino_t ino)
+{
+	struct ref *r = ref_find(d, ino);
+	size_t h;
+
+	if (r)
+		return r;
+	if (d->nrefs >= d->nbuckets)
+		ref_grow(d);
+	if (!d->nbuckets)
+		return NULL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->ino = ino;
+	h = ref_hash(d, ino);
+	r->next = d->refs[h];
+	d->refs[h] = r;
+	d->nrefs++;
+	return r;
+}
+
+/* Drop r if it holds nothing; returns whether the inode must be reaped. */
+static bool ref_put(struct daemon *d, struct ref *r)
+{
+	struct ref **pp;
+	bool dead;
+
+	if (r->nlookup || r->nopen)
+		return false;
+	dead = r->dead;
+	for (pp = &d->refs[ref_hash(d, r->ino)]; *pp; pp = &(*pp)->next) {
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	}
+	d->nrefs--;
+	free(r);
+	return dead;
+}
+
+static void ref_lookup_inc(struct daemon *d, mapfs_ino_t ino)
+{
+	struct ref *r;
+
+	pthread_mutex_lock(&d->ref_lock);
+	r = ref_get(d, ino);
+	if (r)
+		r->nlookup++;
+	pthread_mutex_unlock(&d->ref_lock);
+}
+
+int daemon_busy(void *arg, mapfs_ino_t ino)
+{
+	struct daemon *d = arg;
+	struct ref *r;
+	int busy = MAPFS_BUSY_NONE;
+
+	pthread_mutex_lock(&d->ref_lock);
+	r = ref_find(d, ino);
+	if (r && (r->nlookup || r->nopen)) {
+		r->dead = true;
+		busy = r->nopen ? MAPFS_BUSY_OPEN : MAPFS_BUSY_REF;
+	}
+	pthread_mutex_unlock(&d->ref_lock);
+	return busy;
+}
+
+static void reap(struct daemon *d, mapfs_ino_t ino)
+{
+	pthread_rwlock_wrlock(&d->lock);
+	mapfs_op_reap(d->fs, ino);
+	pthread_rwlock_unlock(&d->lock);
+}
+
+void daemon_reap_all(struct daemon *d)
+{
+	/* Called after the session ended: no request runs any more. */
+	for (size_t i = 0; i < d->nbuckets; i++) {
+		for (struct ref *r = d->refs[i]; r; r = r->next)
+			if (r->dead)
+				mapfs_op_reap(d->fs, r->ino);
+	}
+	mapfs_op_reap_orphans(d->fs);
+}
+
+void daemon_refs_free(struct daemon *d)
+{
+	for (size_t i = 0; i < d->nbuckets; i++) {
+		struct ref *r = d->refs[i], *next;
+		for (; r; r = next) {
+			next = r->next;
+			free(r);
+		}
+	}
+	free(d->refs);
+	d->refs = NULL;
+	d->nbuckets = d->nrefs = 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* Attributes                                                        */
+/* ---------------------------------------------------------------- */
+static void fill_stat(const struct mapfs_fs *fs, const struct mapfs_inode *ip,
+		      struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ip->ino;
+	st->st_mode = ip->mode;
+	st->st_nlink = ip->nlink;
+	st->st_uid = ip->uid;
+	st->st_gid = ip->gid;
+	st->st_rdev = (dev_t)ip->rdev;
+	st->st_size = (off_t)ip->size;
+	st->st_blksize = fs->g.bsize;
+	st->st_blocks = (blkcnt_t)(ip->blocks << (fs->g.bshift - 9));
+	st->st_atim.tv_sec = ip->atime.sec;
+	st->st_atim.tv_nsec = ip->atime.nsec;
+	st->st_mtim.tv_sec = ip->mtime.sec;
+	st->st_mtim.tv_nsec = ip->mtime.nsec;
+	st->st_ctim.tv_sec = ip->ctime.sec;
+	st->st_ctim.tv_nsec = ip->ctime.nsec;
+}
+
+static void fill_entry(struct daemon *d, const struct mapfs_inode *ip,
+		       struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = nodeid_of(ip->ino);
+	e->generation = ip->gen;
+	e->attr_timeout = d->timeout;
+	e->entry_timeout = d->timeout;
+	fill_stat(d->fs, ip, &e->attr);
+}
+
+/* Reply with a new entry, counting the lookup reference; caller holds
+ * d->lock so the inode cannot be freed before the count is taken. */
+static void reply_entry(fuse_req_t req, struct daemon *d,
+			const struct mapfs_inode *ip)
+{
+	struct fuse_entry_param e;
+
+	fill_entry(d, ip, &e);
+	ref_lookup_inc(d, ip->ino);
+	if (fuse_reply_entry(req, &e) != 0) {
+		/* The kernel did not get it (interrupted): undo. */
+		pthread_mutex_lock(&d->ref_lock);
+		struct ref *r = ref_find(d, ip->ino);
+		if (r && r->nlookup) {
+			r->nlookup--;
+			ref_put(d, r);
+		}
+		pthread_mutex_unlock(&d->ref_lock);
+	}
+}
+
+static struct mapfs_cred cred_of(fuse_req_t req)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	struct mapfs_cred cr = {c->uid, c->gid};
+	return cr;
+}
+
+/* ---------------------------------------------------------------- */
+/* Operations                                                        */
+/* ---------------------------------------------------------------- */
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	conn->time_gran = 1;
+	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
+		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
+	/* We reply to reads from memory; splicing memory buffers copies. */
+	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
+	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_WRITE;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct daemon *d = dmn(req);
+	struct mapfs_inode ip;
+	mapfs_ino_t ino;
+	int err;
+
+	pthread_rwlock_rdlock(&d->lock);
+	err = mapfs_op_lookup(d->fs, ino_of(parent), name, &ino);
+	if (err == 0)
+		err = mapfs_inode_load(d->fs, ino, &ip);
+	if (err == 0) {
+		reply_entry(req, d, &ip);
+	} else if (err == -ENOENT) {
+		/* A cacheable negative entry. */
+		struct fuse_entry_param e;
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = d->timeout;
+		fuse_reply_entry(req, &e);
+	} else {
+		fuse_reply_err(req, -err);
+	}
+	pthread_rwlock_unlock(&d->lock);
+}
+
+static void forget_one(struct daemon *d, fuse_ino_t nodeid, uint64_t n)
+{
+	mapfs_ino_t ino = ino_of(nodeid);
+	bool dead = false;
+	struct ref *r;
+
+	pthread_mutex_lock(&d->ref_lock);
+	r = ref_find(d, ino);
+	if (r) {
+		r->nlookup = r->nlookup > n ? r->nlookup - n : 0;
+		dead = ref_put(d, r);
+	}
+	pthread_mutex_unlock(&d->ref_lock);
+	if (dead)
+		reap(d, ino);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t nodeid, uint64_t nlookup)
+{
+	forget_one(dmn(req), nodeid, nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count,
+			    struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		forget_one(dmn(req), forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t nodeid,
+		       struct fuse_file_info *fi)
+{
+	struct daemon *d = dmn(req);
+	struct mapfs_inode ip;
+	struct stat st;
+	int err;
+
+	(void)fi;
+	pthread_rwlock_rdlock(&d->lock);
+	err = mapfs_inode_load(d->fs, ino_of(nodeid), &ip);
+	if (err == 0)
+		fill_stat(d->fs, &ip, &st);
+	pthread_rwlock_unlock(&d->lock);
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_attr(req, &st, d->timeout);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr,
+		       int to_set, struct fuse_file_info *fi)
+{
+	struct daemon *d = dmn(req);
+	struct mapfs_setattr sa;
+	struct mapfs_inode ip;
+	struct stat st;
+	int err;
+
+	(void)fi;
+	memset(&sa, 0, sizeof(sa));
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		sa.valid |= MAPFS_SET_MODE;
+		sa.mode = attr->st_mode;
+	}
+	if (to_set & FUSE_SET_ATTR_UID) {
+		sa.valid |= MAPFS_SET_UID;
+		sa.uid = attr->st_uid;
+	}
+	if (to_set & FUSE_SET_ATTR_GID) {
+		sa.valid |= MAPFS_SET_GID;
+		sa.gid = attr->st_gid;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (attr->st_size < 0) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		sa.valid |= MAPFS_SET_SIZE;
+		sa.size = (uint64_t)attr->st_size;
+	}
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+		sa.valid |= MAPFS_SET_ATIME_NOW;
+	} else if (to_set & FUSE_SET_ATTR_ATIME) {
+		sa.valid |= MAPFS_SET_ATIME;
+		sa.atime.sec = attr->st_atim.tv_sec;
+		sa.atime.nsec = (uint32_t)attr->st_atim.tv_nsec;
+	}
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+		sa.valid |= MAPFS_SET_MTIME_NOW;
+	} else if (to_set & FUSE_SET_ATTR_MTIME) {
+		sa.valid |= MAPFS_SET_MTIME;
+		sa.mtime.sec = attr->st_mtim.tv_sec;
+		sa.mtime.nsec = (uint32_t)attr->st_mtim.tv_nsec;
+	}
+	if (to_set & FUSE_SET_ATTR_CTIME) {
+		sa.valid |= MAPFS_SET_CTIME;
+		sa.ctime.sec = attr->st_ctim.tv_sec;
+		sa.ctime.nsec = (uint32_t)attr->st_ctim.tv_nsec;
+	}
+	if (d->ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	pthread_rwlock_wrlock(&d->lock);
+	err = mapfs_op_setattr(d->fs, ino_of(nodeid), &sa,
+			       fuse_req_ctx(req)->uid == 0, &ip);
+	if (err == 0)
+		fill_stat(d->fs, &ip, &st);
+	pthread_rwlock_unlock(&d->lock);
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_attr(req, &st, d->timeout);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t nodeid)
+{
+	struct daemon *d = dmn(req);
+	char buf[MAPFS_SYMLINK_MAX + 1];
+	ssize_t n;
+
+	pthread_rwlock_rdlock(&d->lock);
+	n = mapfs_op_readlink(d->fs, ino_of(nodeid), buf, MAPFS_SYMLINK_MAX);
+	pthread_rwlock_unlock(&d->lock);
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
+	buf[n] = 0;
+	fuse_reply_readlink(req, buf);
+}
+
+/* Shared tail of mknod, mkdir, create and symlink. */
+static int make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev, const char *target,
+		     struct mapfs_inode *ip)
+{
+	struct daemon *d = dmn(req);
+	struct mapfs_cred cr = cred_of(req);
+
+	if (d->ro)
+		return -EROFS;
+	if (target)
+		return mapfs_op_symlink(d->fs, &cr, ino_of(parent), name,
+					target, ip);
+	return mapfs_op_mknod(d->fs, &cr, ino_of(parent), name, mode,
+			      (uint64_t)rdev, ip);
+}
+
+static void make_and_reply(fuse_req_t req, fuse_ino_t parent,
+			   const char *name, mode_t mode, dev_t rdev,
+			   const char *target)
+{
+	struct daemon *d = dmn(req);
+	struct mapfs_inode ip;
+	int err;
+
+	pthread_rwlock_wrlock(&d->lock);
+	err = make_node(req, parent, name, mode, rdev, target, &ip);
+	if (err == 0)
+		reply_entry(req, d, &ip);
+	else
+		fuse_reply_err(req, -err);
+	pthread_rwlock_unlock(&d->lock);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	make_and_reply(req, parent, name, mode, rdev, NULL);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode)
+{
+	make_and_reply(req, parent, name, (mode & 07777) | S_IFDIR, 0, NULL);
+}
+
+static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
+		       const char *name)
+{
+	make_and_reply(req, parent, name, S_IFLNK | 0777, 0, target);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	struct daemon *d = dmn(req);
+	struct fuse_entry_param e;
+	struct mapfs_inode ip;
+	struct ref *r;
+	int err;
+
+	pthread_rwlock_wrlock(&d->lock);
+	err = make_node(req, parent, name, (mode & 07777) | S_IFREG, 0, NULL,
+			&ip);
+	if (err) {
+		pthread_rwlock_unlock(&d->lock);
+		fuse_reply_err(req, -err);
+		return;
+	}
+	fill_entry(d, &ip, &e);
+	pthread_mutex_lock(&d->ref_lock);
+	r = ref_get(d, ip.ino);
+	if (r) {
+		r->nlookup++;
+		r->nopen++;
+	}
+	pthread_mutex_unlock(&d->ref_lock);
+	fi->keep_cache = 1;
+	if (fuse_reply_create(req, &e, fi) != 0 && r) {
+		pthread_mutex_lock(&d->ref_lock);
+		r->nlookup--;
+		r->nopen--;
+		ref_put(d, r);
+		pthread_mutex_unlock(&d->ref_lock);
+	}
+	pthread_rwlock_unlock(&d->lock);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct daemon *d = dmn(req);
+	int err = -EROFS;
+
+	pthread_rwlock_wrlock(&d->lock);
+	if (!d->ro)
+		err = mapfs_op_unlink(d->fs, ino_of(parent), name);
+	pthread_rwlock_unlock(&d->lock);
+	fuse_reply_err(req, -err);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct daemon *d = dmn(req);
+	int err = -EROFS;
+
+	pthread_rwlock_wrlock(&d->lock);
+	if (!d->ro)
+		err = mapfs_op_rmdir(d->fs, ino_of(parent), name);
+	pthread_rwlock_unlock(&d->lock);
+	fuse_reply_err(req, -err);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname,
+		      unsigned int flags)
+{
+	struct daemon *d = dmn(req);
+	unsigned mf = 0;
+	int err = -EROFS;
+
+	if (flags & RENAME_NOREPLACE)
+		mf |= MAPFS_RENAME_NOREPLACE;
+	if (flags & RENAME_EXCHANGE)
+		mf |= MAPFS_RENAME_EXCHANGE;
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	pthread_rwlock_wrlock(&d->lock);
+	if (!d->ro)
+		err = mapfs_op_rename(d->fs, ino_of(parent), name,
+				      ino_of(newparent), newname, mf);
+	pthread_rwlock_unlock(&d->lock);
+	fuse_reply_err(req, -err);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t nodeid, fuse_ino_t newparent,
+		    const char *newname)
+{
+	struct daemon *d = dmn(req);
+	struct mapfs_inode ip;
+	int err = -EROFS;
+
+	pthread_rwlock_wrlock(&d->lock);
+	if (!d->ro)
+		err = mapfs_op_link(d->fs, ino_of(nodeid), ino_of(newparent),
+				    newname, &ip);
+	if (err == 0)
+		reply_entry(req, d, &ip);
+	else
+		fuse_reply_err(req, -err);
+	pthread_rwlock_unlock(&d->lock);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t nodeid,
+		    struct fuse_file_info *fi)
+{
+	struct daemon *d = dmn(req);
+	mapfs_ino_t ino = ino_of(nodeid);
+	struct mapfs_inode ip;
+	struct ref *r;
+	int err;
+
+	if (d->ro && (fi->flags & O_ACCMODE) != O_RDONLY) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	pthread_rwlock_wrlock(&d->lock);
+	err = mapfs_inode_load(d->fs, ino, &ip);
+	if (err == 0 && (ip.mode & MAPFS_IFMT) == MAPFS_IFDIR)
+		err = -EISDIR;
+	if (err == 0 && ip.nlink == 0 && !d->ro)
+		err = mapfs_op_orphan_add(d->fs, ino);
+	if (err == 0) {
+		pthread_mutex_lock(&d->ref_lock);
+		r = ref_get(d, ino);
+		if (r)
+			r->nopen++;
+		pthread_mutex_unlock(&d->ref_lock);
+		if (!r)
+			err = -ENOMEM;
+	}
+	pthread_rwlock_unlock(&d->lock);
+	if (err) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	/* We are the only writer of the image: the kernel's page cache of
+	 * this file stays valid across opens. */
+	fi->keep_cache = 1;
+	if (fuse_reply_open(req, fi) != 0) {
+		bool dead;
+		pthread_mutex_lock(&d->ref_lock);
+		r = ref_find(d, ino);
+		dead = r && r->nopen && (r->nopen--, ref_put(d, r));
+		pthread_mutex_unlock(&d->ref_lock);
+		if (dead)
+			reap(d, ino);
+	}
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t nodeid,
+		       struct fuse_file_info *fi)
+{
+	struct daemon *d = dmn(req);
+	mapfs_ino_t ino = ino_of(nodeid);
+	bool dead = false;
+	struct ref *r;
+
+	(void)fi;
+	pthread_mutex_lock(&d->ref_lock);
+	r = ref_find(d, ino);
+	if (r && r->nopen) {
+		r->nopen--;
+		dead = ref_put(d, r);
+	}
+	pthread_mutex_unlock(&d->ref_lock);
+	if (dead)
+		reap(d, ino);
+	fuse_reply_err(req, 0);
+}
+
+#define READ_MAXIOV 512	/* well under IOV_MAX; a 1 MiB read needs <= 258 */
+
+static void op_read(fuse_req_t req, fuse_ino_t nodeid, size_t size,
+		    off_t off, struct fuse_file_info *fi)
+{
+	struct daemon *d = dmn(req);
+	struct iovec iov[READ_MAXIOV];
+	struct mapfs_inode ip;
+	ssize_t n = 0;
+	int niov = 0, err;
+
+	(void)fi;
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	/* The reply points into the mapping: keep the shared lock until it
+	 * has been written to the kernel. */
+	pthread_rwlock_rdlock(&d->lock);
+	err = mapfs_inode_load(d->fs, ino_of(nodeid), &ip);
+	if (err == 0 && (ip.mode & MAPFS_IFMT) != MAPFS_IFREG)
+		err = (ip.mode & MAPFS_IFMT) == MAPFS_IFDIR ? -EISDIR : -EINVAL;
+	if (err == 0) {
+		n = mapfs_file_read_iov(d->fs, &ip, (uint64_t)off, size, iov,
+					READ_MAXIOV, &niov);
+		if (n < 0)
+			err = (int)n;
+	}
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_iov(req, iov, niov);
+	pthread_rwlock_unlock(&d->lock);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t nodeid, const char *buf,
+		     size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct daemon *d = dmn(req);
+	ssize_t n;
+
+	(void)fi;
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (d->ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	pthread_rwlock_wrlock(&d->lock);
+	n = mapfs_op_write(d->fs, ino_of(nodeid), (uint64_t)off, buf, size,
+			   fuse_req_ctx(req)->uid == 0);
+	pthread_rwlock_unlock(&d->lock);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t nodeid,
+		     struct fuse_file_info *fi)
+{
+	(void)nodeid;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+/* fsync and fsyncdir, through any descriptor (read-only ones too): write
+ * back the whole image, superblock counters included. */
+static void do_sync(fuse_req_t req)
+{
+	struct daemon *d = dmn(req);
+	int err = 0;
+
+	if (!d->ro) {
+		pthread_rwlock_wrlock(&d->lock);
+		err = mapfs_fs_sync(d->fs);
+		pthread_rwlock_unlock(&d->lock);
+	}
+	fuse_reply_err(req, -err);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t nodeid, int datasync,
+		     struct fuse_file_info *fi)
+{
+	(void)nodeid;
+	(void)datasync;
+	(void)fi;
+	do_sync(req);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t nodeid,
+		       struct fuse_file_info *fi)
+{
+	struct daemon *d = dmn(req);
+	struct mapfs_inode ip;
+	int err;
+
+	pthread_rwlock_rdlock(&d->lock);
+	err = mapfs_inode_load(d->fs, ino_of(nodeid), &ip);
+	pthread_rwlock_unlock(&d->lock);
+	if (err == 0 && (ip.mode & MAPFS_IFMT) != MAPFS_IFDIR)
+		err = -ENOTDIR;
+	if (err) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	fuse_reply_open(req, fi);
+}
+
+struct rd_ctx {
+	fuse_req_t req;
+	struct daemon *d;
+	char *buf;
+	size_t size, used;
+	bool plus;
+	int err;
+};
+
+static int rd_fill(void *arg, const char *name, uint32_t namelen,
+		   mapfs_ino_t ino, uint32_t type, uint64_t next_off)
+{
+	struct rd_ctx *c = arg;
+	char nm[MAPFS_NAME_MAX + 1];
+	size_t n;
+
+	memcpy(nm, name, namelen);
+	nm[namelen] = 0;
+	if (c->plus) {
+		struct fuse_entry_param e;
+		struct mapfs_inode ip;
+		bool dot = nm[0] == '.' && (namelen == 1 ||
+					   (namelen == 2 && nm[1] == '.'));
+
+		if (dot) {
+			/* "." and "..": no lookup reference, attributes
+			 * only need the type. */
+			memset(&e, 0, sizeof(e));
+			e.attr.st_ino = ino;
+			e.attr.st_mode = type << 12;
+		} else {
+			int err = mapfs_inode_load(c->d->fs, ino, &ip);
+			if (err < 0) {
+				c->err = err;
+				return 1;
+			}
+			fill_entry(c->d, &ip, &e);
+		}
+		n = fuse_add_direntry_plus(c->req, c->buf + c->used,
+					   c->size - c->used, nm, &e,
+					   (off_t)next_off);
+		if (n > c->size - c->used)
+			return 1;
+		if (!dot)
+			ref_lookup_inc(c->d, ino);
+	} else {
+		struct stat st;
+
+		memset(&st, 0, sizeof(st));
+		st.st_ino = ino;
+		st.st_mode = type << 12;
+		n = fuse_add_direntry(c->req, c->buf + c->used,
+				      c->size - c->used, nm, &st,
+				      (off_t)next_off);
+		if (n > c->size - c->used)
+			return 1;
+	}
+	c->used += n;
+	return 0;
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size,
+		       off_t off, bool plus)
+{
+	struct daemon *d = dmn(req);
+	struct rd_ctx c = {req, d, NULL, size, 0, plus, 0};
+	struct mapfs_inode dir;
+	int err;
+
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	c.buf = malloc(size ? size : 1);
+	if (!c.buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_rwlock_rdlock(&d->lock);
+	err = mapfs_inode_load(d->fs, ino_of(nodeid), &dir);
+	if (err == 0 && (dir.mode & MAPFS_IFMT) != MAPFS_IFDIR)
+		err = -ENOTDIR;
+	if (err == 0) {
+		err = mapfs_dir_iterate(d->fs, &dir, (uint64_t)off, rd_fill, &c);
+		if (err > 0)
+			err = c.err;
+	}
+	if (err < 0 && c.used == 0)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_buf(req, c.buf, c.used);
+	pthread_rwlock_unlock(&d->lock);
+	free(c.buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size,
+		       off_t off, struct fuse_file_info *fi)
+{
+	(void)fi;
+	do_readdir(req, nodeid, size, off, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t nodeid, size_t size,
+			   off_t off, struct fuse_file_info *fi)
+{
+	(void)fi;
+	do_readdir(req, nodeid, size, off, true);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t nodeid,
+			  struct fuse_file_info *fi)
+{
+	(void)nodeid;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t nodeid, int datasync,
+			struct fuse_file_info *fi)
+{
+	(void)nodeid;
+	(void)datasync;
+	(void)fi;
+	do_sync(req);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t nodeid)
+{
+	struct daemon *d = dmn(req);
+	struct mapfs_statfs s;
+	struct statvfs st;
+
+	(void)nodeid;
+	pthread_rwlock_rdlock(&d->lock);
+	mapfs_op_statfs(d->fs, &s);
+	pthread_rwlock_unlock(&d->lock);
+	memset(&st, 0, sizeof(st));
+	st.f_bsize = s.bsize;
+	st.f_frsize = s.bsize;
+	st.f_blocks = s.blocks;
+	st.f_bfree = s.bfree;
+	st.f_bavail = s.bavail;
+	st.f_files = s.files;
+	st.f_ffree = s.ffree;
+	st.f_favail = s.ffree;
+	st.f_namemax = s.namemax;
+	fuse_reply_statfs(req, &st);
+}
+
+const struct fuse_lowlevel_ops mapfs_ll_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.open = op_open,
+	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
+	.release = op_release,
+	.fsync = op_fsync,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.fsyncdir = op_fsyncdir,
+	.statfs = op_statfs,
+	.create = op_create,
+};

@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * image.c - open, lock, map, sync and unmap the image file; logging.
+ *
+ * Layer 1. The only code that makes system calls on the image. Everything
+ * above works on fs->base through mapfs_block(), which bounds-checks.
+ *
+ * Locking: a read-write user (daemon, mkfs, repairing fsck) holds an
+ * exclusive flock on the image; a read-only user holds a shared one. So a
+ * second daemon, or a read-write fsck of a mounted image, is refused.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void mapfs_log(struct mapfs_fs *fs, enum mapfs_log_level lvl,
+	       const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (!fs->log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fs->log(fs->log_arg, lvl, msg);
+}
+
+int mapfs_corrupt(struct mapfs_fs *fs, const char *file, int line,
+		  const char *fmt, ...)
+{
+	char msg[448];
+	va_list ap;
+	const char *base = strrchr(file, '/');
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	atomic_store(&fs->error, 1);
+	mapfs_log(fs, MAPFS_LOG_ERR, "corruption: %s (%s:%d)", msg,
+		  base ? base + 1 : file, line);
+	return -EUCLEAN;
+}
+
+int mapfs_image_size(int fd, uint64_t *sizep)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISBLK(st.st_mode)) {
+		uint64_t bytes;
+		if (ioctl(fd, BLKGETSIZE64, &bytes) < 0)
+			return -errno;
+		*sizep = bytes;
+		return 0;
+	}
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	*sizep = (uint64_t)st.st_size;
+	return 0;
+}
+
+int mapfs_image_map(const char *path, bool rdonly, bool lock, void **basep,
+		    uint64_t *sizep, char *why, size_t whylen)
+{
+	uint64_t size;
+	void *base;
+	int fd, err;
+
+	fd = open(path, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		WHY("%s", strerror(-err));
+		return err;
+	}
+	if (lock && flock(fd, (rdonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+		err = -errno;
+		if (err == -EWOULDBLOCK) {
+			err = -EBUSY;
+			WHY("image is in use (mounted, or being checked or "
+			    "formatted)");
+		} else {
+			WHY("cannot lock: %s", strerror(-err));
+		}
+		goto fail;
+	}
+	err = mapfs_image_size(fd, &size);
+	if (err < 0) {
+		WHY("%s", err == -EINVAL ? "not a regular file or block device"
+					 : strerror(-err));
+		goto fail;
+	}
+	if (size < MAPFS_PAGE_SIZE) {
+		err = -EINVAL;
+		WHY("image is too small (%llu bytes)", (unsigned long long)size);
+		goto fail;
+	}
+	if ((uint64_t)(size_t)size != size) {
+		err = -EFBIG;
+		WHY("image too large to map");
+		goto fail;
+	}
+	base = mmap(NULL, size, PROT_READ | (rdonly ? 0 : PROT_WRITE),
+		    MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED) {
+		err = -errno;
+		WHY("mmap: %s", strerror(-err));
+		goto fail;
+	}
+	/* The image is page cache: don't put it in core dumps. */
+	(void)madvise(base, size, MADV_DONTDUMP);
+	*basep = base;
+	*sizep = size;
+	return fd;
+fail:
+	close(fd);
+	return err;
+}
+
+int mapfs_fs_open(const char *path, int flags, uint64_t sb_group,
+		  mapfs_log_fn log, void *log_arg, struct mapfs_fs **fsp,
+		  char *why, size_t whylen)
+{
+	bool rdonly = flags & MAPFS_OPEN_RDONLY;
+	struct mapfs_fs *fs;
+	uint64_t size;
+	void *base;
+	int fd, err;
+
+	fs = calloc(1, sizeof(*fs));
+	if (!fs) {
+		WHY("out of memory");
+		return -ENOMEM;
+	}
+	fd = mapfs_image_map(path, rdonly, !(flags & MAPFS_OPEN_NOLOCK), &base,
+			     &size, why, whylen);
+	if (fd < 0) {
+		free(fs);
+		return fd;
+	}
+	err = mapfs_fs_attach(fs, base, size, flags, sb_group, log, log_arg,
+			      why, whylen);
+	if (err < 0) {
+		munmap(base, size);
+		close(fd);
+		free(fs);
+		return err;
+	}
+	fs->fd = fd;
+	*fsp = fs;
+	return 0;
+}
+
+void mapfs_fs_close(struct mapfs_fs *fs)
+{
+	void *base = fs->base;
+	uint64_t size = fs->size;
+	int fd = fs->fd;
+
+	mapfs_fs_detach(fs);
+	if (fd >= 0) {
+		munmap(base, size);
+		close(fd);
+	}
+	free(fs);
+}
+
+int mapfs_fs_sync_range(struct mapfs_fs *fs, uint64_t off, uint64_t len)
+{
+	uint64_t start, end;
+
+	if (fs->fd < 0 || len == 0)
+		return 0;
+	if (off >= fs->size)
+		return -EINVAL;
+	if (len > fs->size - off)
+		len = fs->size - off;
+	start = off & ~(uint64_t)(MAPFS_PAGE_SIZE - 1);
+	end = off + len;
+	if (msync(fs->base + start, end - start, MS_SYNC) < 0)
+		return -errno;
+	return 0;
+}
+
+int mapfs_fs_sync(struct mapfs_fs *fs)
+{
+	if (!(fs->flags & MAPFS_OPEN_RDONLY))
+		mapfs_super_store(fs);
+	if (fs->fd < 0 || (fs->flags & MAPFS_OPEN_RDONLY))
+		return 0;
+	/* Dirty pages of a shared mapping are the file's page cache, so
+	 * fsync writes them all (and flushes the device cache). */
+	if (fsync(fs->fd) < 0)
+		return -errno;
+	return 0;
+}

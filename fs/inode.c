@@ -1,0 +1,1282 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * inode.c - inodes, block maps and file data (layer 5 of the core).
+ *
+ * Owns struct mapfs_dinode (decode, validate, encode with its CRC) and the
+ * indirect blocks (4 KiB pages of 511 pointers, each page sealed by a
+ * struct mapfs_indtail). Everything above this layer sees files as host
+ * order struct mapfs_inode plus byte ranges.
+ *
+ * Invariants kept:
+ *  - a pointer is stored only to a block that is already initialized
+ *    (zeroed data, or a sealed indirect block), so a crash never leaves a
+ *    pointer to garbage;
+ *  - a block is freed only after every pointer to it is gone (cleared in
+ *    an indirect page whose CRC was recomputed, or in an inode that was
+ *    stored); a crash can leak blocks, never share them;
+ *  - bytes of allocated blocks past EOF are zero, so growing a file never
+ *    exposes stale data;
+ *  - every pointer read from an indirect block is checked to be a data
+ *    block, and its page's magic and CRC are verified first.
+ *
+ * Callers serialize (see mapfs.h); functions marked read-only only load.
+ */
+#include "mapfs.h"
+
+#include <assert.h>
+#include <endian.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#define IND_TAIL_OFF	(MAPFS_PAGE_SIZE - sizeof(struct mapfs_indtail))
+#define IND_CRC_BYTES	IND_TAIL_OFF	/* bytes 0..4087 of a page */
+#define DINODE_CRC_BYTES offsetof(struct mapfs_dinode, di_crc)
+
+/* Holes read as this. Callers of mapfs_file_read_iov must not write to
+ * the iovecs they get. */
+static const uint8_t zero_block[MAPFS_MAX_BSIZE];
+
+static_assert(IND_TAIL_OFF == MAPFS_PTRS_PER_PAGE * 8, "indirect tail");
+static_assert(DINODE_CRC_BYTES == 252, "inode crc bytes");
+
+/* ------------------------------------------------------------------ */
+/* Small helpers                                                       */
+/* ------------------------------------------------------------------ */
+
+static int why_set(char *why, size_t whylen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int why_set(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && whylen) {
+		va_start(ap, fmt);
+		vsnprintf(why, whylen, fmt, ap);
+		va_end(ap);
+	}
+	return -EUCLEAN;
+}
+
+static inline unsigned long long ull(uint64_t v)
+{
+	return (unsigned long long)v;
+}
+
+static bool mode_is_known(uint32_t fmt)
+{
+	switch (fmt) {
+	case MAPFS_IFREG:
+	case MAPFS_IFDIR:
+	case MAPFS_IFLNK:
+	case MAPFS_IFCHR:
+	case MAPFS_IFBLK:
+	case MAPFS_IFIFO:
+	case MAPFS_IFSOCK:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* A fast symlink keeps its target in the pointer area. Size 0 is not a
+ * valid symlink on disk, only a fresh inode whose target is being
+ * written, and its pointer area is all zero either way. */
+static bool is_fast_symlink(uint32_t mode, uint64_t size)
+{
+	return (mode & MAPFS_IFMT) == MAPFS_IFLNK && size > 0 &&
+	       size <= MAPFS_FAST_SYMLINK_MAX;
+}
+
+static bool bears_blocks(uint32_t mode, uint64_t size)
+{
+	switch (mode & MAPFS_IFMT) {
+	case MAPFS_IFREG:
+	case MAPFS_IFDIR:
+		return true;
+	case MAPFS_IFLNK:
+		return size > MAPFS_FAST_SYMLINK_MAX;
+	default:
+		return false;
+	}
+}
+
+/* May we allocate through ip's map? Besides block-bearing inodes, a
+ * symlink of size 0 (its slow target is about to be written). */
+static bool map_writable(const struct mapfs_inode *ip)
+{
+	if (mapfs_inode_has_blocks(ip))
+		return true;
+	return (ip->mode & MAPFS_IFMT) == MAPFS_IFLNK && ip->size == 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Inodes                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Pointer to inode ino's slot in its group's inode table, or NULL when
+ * ino >= ninodes or the slot would lie past the end of the image. */
+struct mapfs_dinode *mapfs_dinode(const struct mapfs_fs *fs, mapfs_ino_t ino)
+{
+	const struct mapfs_geom *g = &fs->g;
+	uint64_t cg, slot, bno, off;
+
+	if (ino >= g->ninodes || g->ipg == 0 || g->inodes_per_block == 0)
+		return NULL;
+	cg = ino / g->ipg;
+	slot = ino % g->ipg;
+	bno = mapfs_group_start(g, cg) + g->itab_off +
+	      slot / g->inodes_per_block;
+	if (bno >= g->nblocks)
+		return NULL;
+	off = (bno << g->bshift) +
+	      (slot % g->inodes_per_block) * (uint64_t)g->inode_size;
+	if (off > fs->size || fs->size - off < g->inode_size ||
+	    fs->size - off < sizeof(struct mapfs_dinode))
+		return NULL;
+	return (struct mapfs_dinode *)(fs->base + off);
+}
+
+/*
+ * CRC of an on-disk inode: crc32c(seed, le64 ino, le32 gen) continued over
+ * bytes 0..251. di_gen is already little-endian in the dinode.
+ */
+uint32_t mapfs_inode_crc(const struct mapfs_fs *fs, mapfs_ino_t ino,
+			 const struct mapfs_dinode *d)
+{
+	uint64_t le_ino = htole64(ino);
+	uint32_t crc;
+
+	crc = mapfs_crc32c(fs->g.seed, &le_ino, sizeof(le_ino));
+	crc = mapfs_crc32c(crc, &d->di_gen, sizeof(d->di_gen));
+	return mapfs_crc32c(crc, d, DINODE_CRC_BYTES);
+}
+
+/*
+ * Validate an in-use dinode (di_mode != 0). Returns 0, or -EUCLEAN with
+ * the first problem found in why. Field checks come before the CRC so a
+ * report names the field when one is wrong. Read-only.
+ */
+int mapfs_inode_check(const struct mapfs_fs *fs, mapfs_ino_t ino,
+		      const struct mapfs_dinode *d, char *why, size_t whylen)
+{
+	const struct mapfs_geom *g = &fs->g;
+	uint32_t mode = le16toh(d->di_mode);
+	uint32_t fmt = mode & MAPFS_IFMT;
+	uint32_t nlink = le32toh(d->di_nlink);
+	uint32_t flags = le32toh(d->di_flags);
+	uint64_t size = le64toh(d->di_size);
+	uint64_t blocks = le64toh(d->di_blocks);
+	uint64_t xattr = le64toh(d->di_xattr);
+	uint64_t onext = le64toh(d->di_orphan_next);
+	uint32_t ns[4] = { le32toh(d->di_atime_ns), le32toh(d->di_mtime_ns),
+			   le32toh(d->di_ctime_ns), le32toh(d->di_btime_ns) };
+	static const char *const ns_name[4] = { "atime", "mtime", "ctime",
+						"btime" };
+	uint32_t crc;
+	unsigned i;
+
+	if (mode == 0)
+		return why_set(why, whylen, "inode is free (mode 0)");
+	if (!mode_is_known(fmt))
+		return why_set(why, whylen, "unknown file type %#o", fmt);
+	/* nlink 0 is legal: an unlinked inode still referenced by the
+	 * kernel or an open file (on the orphan list when open). fsck
+	 * decides whether it is a leak. */
+	(void)flags;
+	if (nlink > MAPFS_LINK_MAX)
+		return why_set(why, whylen, "link count %u above %u", nlink,
+			       MAPFS_LINK_MAX);
+	for (i = 0; i < 4; i++)
+		if (ns[i] >= 1000000000u)
+			return why_set(why, whylen,
+				       "%s nanoseconds %u not below 1e9",
+				       ns_name[i], ns[i]);
+	if (d->di_pad0 || d->di_pad1 || d->di_spare[0] || d->di_spare[1])
+		return why_set(why, whylen, "nonzero padding");
+	if (size > g->maxfilesize)
+		return why_set(why, whylen, "size %llu above maximum %llu",
+			       ull(size), ull(g->maxfilesize));
+	if (blocks > g->nblocks)
+		return why_set(why, whylen,
+			       "block count %llu above filesystem size %llu",
+			       ull(blocks), ull(g->nblocks));
+	if (xattr && !mapfs_bno_is_data(g, xattr))
+		return why_set(why, whylen,
+			       "xattr block %llu outside the data area",
+			       ull(xattr));
+	if (onext && !mapfs_ino_valid(g, onext))
+		return why_set(why, whylen, "orphan list link %llu invalid",
+			       ull(onext));
+
+	switch (fmt) {
+	case MAPFS_IFDIR:
+		if (size % MAPFS_DIRCHUNK)
+			return why_set(why, whylen,
+				       "directory size %llu not a multiple of %u",
+				       ull(size), MAPFS_DIRCHUNK);
+		break;
+	case MAPFS_IFLNK:
+		if (size == 0 || size > MAPFS_SYMLINK_MAX)
+			return why_set(why, whylen,
+				       "symlink size %llu not in 1..%u",
+				       ull(size), MAPFS_SYMLINK_MAX);
+		if (size <= MAPFS_FAST_SYMLINK_MAX) {
+			if (blocks)
+				return why_set(why, whylen,
+					       "fast symlink holds %llu blocks",
+					       ull(blocks));
+			if (memchr(d->di_symlink, 0, size))
+				return why_set(why, whylen,
+					       "fast symlink target has a NUL");
+			for (i = size; i < MAPFS_FAST_SYMLINK_MAX; i++)
+				if (d->di_symlink[i])
+					return why_set(why, whylen,
+						       "fast symlink byte %u past the target not zero",
+						       i);
+		}
+		break;
+	case MAPFS_IFCHR:
+	case MAPFS_IFBLK:
+	case MAPFS_IFIFO:
+	case MAPFS_IFSOCK:
+		if (size || blocks)
+			return why_set(why, whylen,
+				       "special file with size %llu, %llu blocks",
+				       ull(size), ull(blocks));
+		for (i = 0; i < MAPFS_NADDR; i++)
+			if (d->di_blk[i])
+				return why_set(why, whylen,
+					       "special file with block pointer %u set",
+					       i);
+		break;
+	default:
+		break;
+	}
+
+	if (bears_blocks(mode, size)) {
+		for (i = 0; i < MAPFS_NADDR; i++) {
+			uint64_t b = le64toh(d->di_blk[i]);
+
+			if (b && !mapfs_bno_is_data(g, b))
+				return why_set(why, whylen,
+					       "block pointer %u (%llu) outside the data area",
+					       i, ull(b));
+		}
+	}
+
+	crc = mapfs_inode_crc(fs, ino, d);
+	if (le32toh(d->di_crc) != crc)
+		return why_set(why, whylen, "checksum %#x, expected %#x",
+			       le32toh(d->di_crc), crc);
+	return 0;
+}
+
+/*
+ * Decode inode ino into *ip. -ENOENT when ino is out of range, reserved
+ * or free; -EUCLEAN (reported through MAPFS_CORRUPT) when it fails
+ * mapfs_inode_check. Read-only apart from fs->error.
+ */
+int mapfs_inode_load(struct mapfs_fs *fs, mapfs_ino_t ino,
+		     struct mapfs_inode *ip)
+{
+	const struct mapfs_dinode *d;
+	char why[160];
+	unsigned i;
+
+	if (!mapfs_ino_valid(&fs->g, ino))
+		return -ENOENT;
+	d = mapfs_dinode(fs, ino);
+	if (!d)
+		return MAPFS_CORRUPT(fs, "inode %llu: outside the image",
+				     ull(ino));
+	if (le16toh(d->di_mode) == 0)
+		return -ENOENT;
+	if (mapfs_inode_check(fs, ino, d, why, sizeof(why)) < 0)
+		return MAPFS_CORRUPT(fs, "inode %llu: %s", ull(ino), why);
+
+	memset(ip, 0, sizeof(*ip));
+	ip->ino = ino;
+	ip->mode = le16toh(d->di_mode);
+	ip->nlink = le32toh(d->di_nlink);
+	ip->uid = le32toh(d->di_uid);
+	ip->gid = le32toh(d->di_gid);
+	ip->flags = le32toh(d->di_flags);
+	ip->gen = le32toh(d->di_gen);
+	ip->size = le64toh(d->di_size);
+	ip->blocks = le64toh(d->di_blocks);
+	ip->rdev = le64toh(d->di_rdev);
+	ip->xattr = le64toh(d->di_xattr);
+	ip->orphan_next = le64toh(d->di_orphan_next);
+	ip->atime.sec = (int64_t)le64toh((uint64_t)d->di_atime);
+	ip->mtime.sec = (int64_t)le64toh((uint64_t)d->di_mtime);
+	ip->ctime.sec = (int64_t)le64toh((uint64_t)d->di_ctime);
+	ip->btime.sec = (int64_t)le64toh((uint64_t)d->di_btime);
+	ip->atime.nsec = le32toh(d->di_atime_ns);
+	ip->mtime.nsec = le32toh(d->di_mtime_ns);
+	ip->ctime.nsec = le32toh(d->di_ctime_ns);
+	ip->btime.nsec = le32toh(d->di_btime_ns);
+	if (is_fast_symlink(ip->mode, ip->size))
+		memcpy(ip->symlink, d->di_symlink, MAPFS_FAST_SYMLINK_MAX);
+	else
+		for (i = 0; i < MAPFS_NADDR; i++)
+			ip->blk[i] = le64toh(d->di_blk[i]);
+	return 0;
+}
+
+/*
+ * Encode *ip over its slot (the first 256 bytes; larger inode sizes keep
+ * their zero tail) and seal it with a fresh CRC. The slot is written in
+ * one go from a local copy so the page holds a whole old or whole new
+ * inode as far as the CPU is concerned.
+ */
+void mapfs_inode_store(struct mapfs_fs *fs, const struct mapfs_inode *ip)
+{
+	struct mapfs_dinode *slot = mapfs_dinode(fs, ip->ino);
+	struct mapfs_dinode d;
+	unsigned i;
+
+	assert(slot != NULL);
+	assert(!(fs->flags & MAPFS_OPEN_RDONLY));
+	memset(&d, 0, sizeof(d));
+	d.di_mode = htole16((uint16_t)ip->mode);
+	d.di_nlink = htole32(ip->nlink);
+	d.di_uid = htole32(ip->uid);
+	d.di_gid = htole32(ip->gid);
+	d.di_size = htole64(ip->size);
+	d.di_blocks = htole64(ip->blocks);
+	d.di_atime = (int64_t)htole64((uint64_t)ip->atime.sec);
+	d.di_mtime = (int64_t)htole64((uint64_t)ip->mtime.sec);
+	d.di_ctime = (int64_t)htole64((uint64_t)ip->ctime.sec);
+	d.di_btime = (int64_t)htole64((uint64_t)ip->btime.sec);
+	d.di_atime_ns = htole32(ip->atime.nsec);
+	d.di_mtime_ns = htole32(ip->mtime.nsec);
+	d.di_ctime_ns = htole32(ip->ctime.nsec);
+	d.di_btime_ns = htole32(ip->btime.nsec);
+	d.di_flags = htole32(ip->flags);
+	d.di_gen = htole32(ip->gen);
+	d.di_rdev = htole64(ip->rdev);
+	d.di_xattr = htole64(ip->xattr);
+	d.di_orphan_next = htole64(ip->orphan_next);
+	if (is_fast_symlink(ip->mode, ip->size)) {
+		memcpy(d.di_symlink, ip->symlink, MAPFS_FAST_SYMLINK_MAX);
+		/* bytes past the target are zero on disk */
+		memset(d.di_symlink + ip->size, 0,
+		       MAPFS_FAST_SYMLINK_MAX - ip->size);
+	} else {
+		for (i = 0; i < MAPFS_NADDR; i++)
+			d.di_blk[i] = htole64(ip->blk[i]);
+	}
+	d.di_crc = ip->mode ? htole32(mapfs_inode_crc(fs, ip->ino, &d)) : 0;
+	memcpy(slot, &d, sizeof(d));
+}
+
+/* Make ino's slot a free inode: all zero (the whole inode_size) except
+ * di_gen, which the allocator bumps on reuse. No CRC: free inodes have
+ * none. */
+void mapfs_inode_clear(struct mapfs_fs *fs, mapfs_ino_t ino)
+{
+	struct mapfs_dinode *d = mapfs_dinode(fs, ino);
+	uint32_t gen;
+
+	assert(d != NULL);
+	gen = d->di_gen;
+	memset(d, 0, fs->g.inode_size);
+	d->di_gen = gen;
+}
+
+/* Regular files, directories and symlinks longer than 120 bytes have a
+ * block map; fast symlinks, devices, fifos and sockets do not. */
+bool mapfs_inode_has_blocks(const struct mapfs_inode *ip)
+{
+	return bears_blocks(ip->mode, ip->size);
+}
+
+/* ------------------------------------------------------------------ */
+/* Indirect blocks                                                     */
+/* ------------------------------------------------------------------ */
+
+/* Pointer i of an indirect block: page i / 511, slot i % 511. */
+static inline size_t ind_off(uint32_t i)
+{
+	return (size_t)(i / MAPFS_PTRS_PER_PAGE) * MAPFS_PAGE_SIZE +
+	       (size_t)(i % MAPFS_PTRS_PER_PAGE) * 8;
+}
+
+static inline uint64_t ind_get(const uint8_t *blk, uint32_t i)
+{
+	uint64_t v;
+
+	memcpy(&v, blk + ind_off(i), sizeof(v));
+	return le64toh(v);
+}
+
+/* Store pointer i; the caller reseals the page afterwards. */
+static inline void ind_put(uint8_t *blk, uint32_t i, uint64_t bno)
+{
+	uint64_t v = htole64(bno);
+
+	memcpy(blk + ind_off(i), &v, sizeof(v));
+}
+
+/* CRC of page `page` of indirect block bno owned by inode owner:
+ * crc32c(seed, le64 owner, le64 bno, le32 page) then bytes 0..4087 of
+ * the page. 0 when bno is outside the image or page out of range. */
+uint32_t mapfs_ind_crc(const struct mapfs_fs *fs, mapfs_ino_t owner,
+		       mapfs_bno_t bno, uint32_t page)
+{
+	const uint8_t *blk = mapfs_block(fs, bno);
+	uint64_t le_owner = htole64(owner), le_bno = htole64(bno);
+	uint32_t le_page = htole32(page), crc;
+
+	/* Out-of-range requests have no page to checksum. */
+	if (!blk || page >= fs->g.pages_per_block)
+		return 0;
+	crc = mapfs_crc32c(fs->g.seed, &le_owner, sizeof(le_owner));
+	crc = mapfs_crc32c(crc, &le_bno, sizeof(le_bno));
+	crc = mapfs_crc32c(crc, &le_page, sizeof(le_page));
+	return mapfs_crc32c(crc, blk + (size_t)page * MAPFS_PAGE_SIZE,
+			    IND_CRC_BYTES);
+}
+
+static struct mapfs_indtail *ind_tail(uint8_t *blk, uint32_t page)
+{
+	return (struct mapfs_indtail *)(blk + (size_t)page * MAPFS_PAGE_SIZE +
+					IND_TAIL_OFF);
+}
+
+static void ind_seal(struct mapfs_fs *fs, mapfs_ino_t owner,
+		     mapfs_bno_t bno, uint8_t *blk, uint32_t page)
+{
+	struct mapfs_indtail *t = ind_tail(blk, page);
+
+	t->it_magic = htole32(MAPFS_INDTAIL_MAGIC);
+	t->it_crc = htole32(mapfs_ind_crc(fs, owner, bno, page));
+}
+
+static bool ind_page_ok(const struct mapfs_fs *fs, mapfs_ino_t owner,
+			mapfs_bno_t bno, const uint8_t *blk, uint32_t page)
+{
+	const struct mapfs_indtail *t = (const struct mapfs_indtail *)(
+		blk + (size_t)page * MAPFS_PAGE_SIZE + IND_TAIL_OFF);
+
+	return le32toh(t->it_magic) == MAPFS_INDTAIL_MAGIC &&
+	       le32toh(t->it_crc) == mapfs_ind_crc(fs, owner, bno, page);
+}
+
+/* Pages already verified during one call, by path position. Within a call
+ * the image changes only through this file, which reseals what it
+ * touches, so a verified page stays verified. */
+struct ind_cache {
+	mapfs_bno_t bno[MAPFS_NIADDR + 1];
+	uint32_t page[MAPFS_NIADDR + 1];
+};
+
+/* Verify page `page` of indirect block bno (already known to be a data
+ * block) and return a pointer to the block. */
+static int ind_load_page(struct mapfs_fs *fs, mapfs_ino_t owner,
+			 mapfs_bno_t bno, uint32_t page, struct ind_cache *c,
+			 int pos, uint8_t **blkp)
+{
+	uint8_t *blk = mapfs_block(fs, bno);
+
+	if (!blk)
+		return MAPFS_CORRUPT(fs,
+				     "inode %llu: indirect block %llu outside the image",
+				     ull(owner), ull(bno));
+	if (!c || c->bno[pos] != bno || c->page[pos] != page) {
+		if (!ind_page_ok(fs, owner, bno, blk, page))
+			return MAPFS_CORRUPT(fs,
+					     "inode %llu: indirect block %llu page %u: bad magic or checksum",
+					     ull(owner), ull(bno), page);
+		if (c) {
+			c->bno[pos] = bno;
+			c->page[pos] = page;
+		}
+	}
+	*blkp = blk;
+	return 0;
+}
+
+/* Initialize a freshly allocated indirect block: holes except pointer i,
+ * which names child; every page sealed. */
+static void ind_init(struct mapfs_fs *fs, mapfs_ino_t owner, mapfs_bno_t bno,
+		     uint8_t *blk, uint32_t i, mapfs_bno_t child)
+{
+	uint32_t p;
+
+	memset(blk, 0, fs->g.bsize);
+	ind_put(blk, i, child);
+	for (p = 0; p < fs->g.pages_per_block; p++)
+		ind_seal(fs, owner, bno, blk, p);
+}
+
+/* ------------------------------------------------------------------ */
+/* Block map                                                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The route to a logical block: idx[0] is the slot in di_blk, idx[1..depth]
+ * the pointer index in each indirect block on the way. With n = nindir:
+ * lbn 5 -> depth 0, {5}; lbn 12 -> depth 1, {12, 0};
+ * lbn 12 + n + 3n + 7 -> depth 2, {13, 3, 7}.
+ */
+struct bpath {
+	int depth;
+	uint32_t idx[MAPFS_NIADDR + 1];
+};
+
+/* First logical block covered by the tree rooted at di_blk[11 + level]. */
+static uint64_t level_start(const struct mapfs_geom *g, int level)
+{
+	uint64_t n = g->nindir, s = MAPFS_NDADDR, span = 1;
+	int l;
+
+	for (l = 1; l < level; l++) {
+		span *= n;
+		s += span;
+	}
+	return s;
+}
+
+/* Logical blocks covered by one pointer in an indirect block of `level`
+ * (1: data blocks, 2: n, 3: n * n). */
+static uint64_t child_span(const struct mapfs_geom *g, int level)
+{
+	uint64_t span = 1;
+	int l;
+
+	for (l = 1; l < level; l++)
+		span *= g->nindir;
+	return span;
+}
+
+static int bpath_get(const struct mapfs_geom *g, uint64_t lbn,
+		     struct bpath *bp)
+{
+	uint64_t n = g->nindir, span = 1;
+	int level, k;
+
+	if (lbn < MAPFS_NDADDR) {
+		bp->depth = 0;
+		bp->idx[0] = (uint32_t)lbn;
+		return 0;
+	}
+	lbn -= MAPFS_NDADDR;
+	for (level = 1; level <= (int)MAPFS_NIADDR; level++) {
+		span *= n;	/* blocks under this root: n^level */
+		if (lbn < span) {
+			bp->depth = level;
+			bp->idx[0] = MAPFS_NDADDR + level - 1;
+			for (k = level; k >= 1; k--) {
+				bp->idx[k] = (uint32_t)(lbn % n);
+				lbn /= n;
+			}
+			return 0;
+		}
+		lbn -= span;
+	}
+	return -EFBIG;
+}
+
+/*
+ * Follow bp through ip's map. ptr[k] gets the pointer found at path
+ * position k; *kp the first position holding a hole, or depth + 1 when
+ * the block is mapped (ptr[depth] is then the data block).
+ */
+static int path_lookup(struct mapfs_fs *fs, const struct mapfs_inode *ip,
+		       const struct bpath *bp, struct ind_cache *c,
+		       mapfs_bno_t ptr[MAPFS_NIADDR + 1], int *kp)
+{
+	const struct mapfs_geom *g = &fs->g;
+	mapfs_bno_t p = ip->blk[bp->idx[0]];
+	uint8_t *blk;
+	uint32_t i;
+	int k, err;
+
+	for (k = 0; k <= bp->depth; k++) {
+		if (p == 0)
+			break;
+		if (!mapfs_bno_is_data(g, p) && k == 0)
+			return MAPFS_CORRUPT(fs,
+					     "inode %llu: block pointer %u (%llu) outside the data area",
+					     ull(ip->ino), bp->idx[0], ull(p));
+		if (!mapfs_bno_is_data(g, p))
+			return MAPFS_CORRUPT(fs,
+					     "inode %llu: indirect block %llu pointer %u (%llu) outside the data area",
+					     ull(ip->ino), ull(ptr[k - 1]),
+					     bp->idx[k], ull(p));
+		ptr[k] = p;
+		if (k == bp->depth)
+			continue;
+		i = bp->idx[k + 1];
+		err = ind_load_page(fs, ip->ino, p, i / MAPFS_PTRS_PER_PAGE, c,
+				    k + 1, &blk);
+		if (err < 0)
+			return err;
+		p = ind_get(blk, i);
+	}
+	*kp = k;
+	return 0;
+}
+
+static int bmap_cached(struct mapfs_fs *fs, const struct mapfs_inode *ip,
+		       uint64_t lbn, struct ind_cache *c, mapfs_bno_t *bnop)
+{
+	mapfs_bno_t ptr[MAPFS_NIADDR + 1];
+	struct bpath bp;
+	int k, err;
+
+	if (!map_writable(ip))
+		return -EINVAL;
+	err = bpath_get(&fs->g, lbn, &bp);
+	if (err < 0)
+		return err;
+	err = path_lookup(fs, ip, &bp, c, ptr, &k);
+	if (err < 0)
+		return err;
+	*bnop = k > bp.depth ? ptr[bp.depth] : 0;
+	return 0;
+}
+
+/*
+ * Map lbn to a physical block without allocating; *bnop = 0 for a hole.
+ * -EINVAL if ip has no block map, -EFBIG past the map's reach, -EUCLEAN
+ * on a bad pointer or indirect page. Read-only.
+ */
+int mapfs_bmap(struct mapfs_fs *fs, const struct mapfs_inode *ip,
+	       uint64_t lbn, mapfs_bno_t *bnop)
+{
+	return bmap_cached(fs, ip, lbn, NULL, bnop);
+}
+
+/* Logical blocks a file may use: ceil(maxfilesize / bsize). */
+static uint64_t lbn_limit(const struct mapfs_geom *g)
+{
+	uint64_t lim = g->maxfilesize >> g->bshift;
+
+	if (g->maxfilesize & (g->bsize - 1))
+		lim++;
+	return lim;
+}
+
+/*
+ * The work of mapfs_bmap_alloc. pref is where the first new block should
+ * go (0: derive it from lbn - 1 or the inode's group).
+ *
+ * Every block needed (missing indirect blocks and the data block) is
+ * allocated first, so ENOSPC changes nothing. They are then initialized
+ * bottom-up and the topmost new one is linked last: one pointer store
+ * (plus its page CRC) makes the whole new branch visible.
+ */
+static int bmap_alloc_pref(struct mapfs_fs *fs, struct mapfs_inode *ip,
+			   uint64_t lbn, bool use_reserve, bool will_overwrite,
+			   mapfs_bno_t pref, struct ind_cache *c,
+			   mapfs_bno_t *bnop)
+{
+	const struct mapfs_geom *g = &fs->g;
+	mapfs_bno_t ptr[MAPFS_NIADDR + 1], nb[MAPFS_NIADDR + 1], prev;
+	struct bpath bp;
+	uint8_t *blk;
+	int k, j, nnew, err;
+
+	if (!map_writable(ip))
+		return -EINVAL;
+	if (lbn >= lbn_limit(g))
+		return -EFBIG;
+	err = bpath_get(g, lbn, &bp);
+	if (err < 0)
+		return err;
+	err = path_lookup(fs, ip, &bp, c, ptr, &k);
+	if (err < 0)
+		return err;
+	if (k > bp.depth) {
+		*bnop = ptr[bp.depth];
+		return 0;
+	}
+
+	if (pref == 0 && lbn > 0) {
+		err = bmap_cached(fs, ip, lbn - 1, c, &prev);
+		if (err < 0)
+			return err;
+		if (prev)
+			pref = prev + 1;
+	}
+	if (pref == 0 || pref >= g->nblocks)
+		pref = mapfs_group_start(g, mapfs_ino_group(g, ip->ino)) +
+		       g->data_off;
+
+	nnew = bp.depth - k + 1;
+	for (j = 0; j < nnew; j++) {
+		err = mapfs_alloc_block(fs, pref, use_reserve, &nb[j]);
+		if (err < 0) {
+			while (j-- > 0)
+				(void)mapfs_free_block(fs, nb[j]);
+			return err;
+		}
+		assert(mapfs_bno_is_data(g, nb[j]));
+		assert(mapfs_block(fs, nb[j]) != NULL);
+		/* indirect blocks land just before the data they map */
+		pref = nb[j] + 1 < g->nblocks ? nb[j] + 1 : 0;
+	}
+
+	/* nb[nnew - 1] is the data block, nb[j] sits at path position k+j */
+	if (!will_overwrite)
+		memset(mapfs_block(fs, nb[nnew - 1]), 0, g->bsize);
+	for (j = nnew - 2; j >= 0; j--)
+		ind_init(fs, ip->ino, nb[j], mapfs_block(fs, nb[j]),
+			 bp.idx[k + j + 1], nb[j + 1]);
+
+	/* Link the new branch: the only store that makes it reachable. */
+	if (k == 0) {
+		ip->blk[bp.idx[0]] = nb[0];
+	} else {
+		uint32_t i = bp.idx[k];
+
+		/* path_lookup checked this block and verified this page */
+		blk = mapfs_block(fs, ptr[k - 1]);
+		ind_put(blk, i, nb[0]);
+		ind_seal(fs, ip->ino, ptr[k - 1], blk, i / MAPFS_PTRS_PER_PAGE);
+	}
+	ip->blocks += (uint64_t)nnew;
+	*bnop = nb[nnew - 1];
+	return 0;
+}
+
+/*
+ * Map lbn, allocating the data block and any indirect blocks on the way.
+ * The data block goes right after lbn - 1's block when that is mapped,
+ * else at the start of the inode's group's data. New data blocks are
+ * zeroed unless will_overwrite (the caller fills the whole block). On
+ * error nothing changed. Updates ip->blk and ip->blocks; the caller
+ * stores the inode.
+ */
+int mapfs_bmap_alloc(struct mapfs_fs *fs, struct mapfs_inode *ip,
+		     uint64_t lbn, bool use_reserve, bool will_overwrite,
+		     mapfs_bno_t *bnop)
+{
+	struct ind_cache c;
+
+	memset(&c, 0, sizeof(c));
+	return bmap_alloc_pref(fs, ip, lbn, use_reserve, will_overwrite, 0,
+			       &c, bnop);
+}
+
+/* ------------------------------------------------------------------ */
+/* File data                                                           */
+/* ------------------------------------------------------------------ */
+
+static bool in_zero_block(const void *p)
+{
+	uintptr_t a = (uintptr_t)p, z = (uintptr_t)zero_block;
+
+	return a >= z && a < z + sizeof(zero_block);
+}
+
+static size_t zero_block_off(const void *p)
+{
+	return (size_t)((uintptr_t)p - (uintptr_t)zero_block);
+}
+
+/*
+ * Iovecs for [off, off+len) clipped at EOF. Blocks physically adjacent
+ * in the image merge; holes use zero_block, and consecutive holes merge
+ * while they fit in it. Stops early when maxiov iovecs are used. Errors
+ * (-EUCLEAN) are returned even after progress: a short count would look
+ * like EOF to the kernel. Read-only.
+ */
+ssize_t mapfs_file_read_iov(struct mapfs_fs *fs, const struct mapfs_inode *ip,
+			    uint64_t off, size_t len, struct iovec *iov,
+			    int maxiov, int *niov)
+{
+	const struct mapfs_geom *g = &fs->g;
+	struct ind_cache c;
+	uint64_t end;
+	size_t done = 0;
+	int n = 0, err;
+
+	*niov = 0;
+	if (!mapfs_inode_has_blocks(ip))
+		return -EINVAL;
+	if (maxiov <= 0 || off >= ip->size || len == 0)
+		return 0;
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	end = ip->size - off < len ? ip->size : off + len;
+	memset(&c, 0, sizeof(c));
+
+	while (off < end) {
+		uint32_t boff = (uint32_t)(off & (g->bsize - 1));
+		size_t chunk = g->bsize - boff;
+		struct iovec *last = n ? &iov[n - 1] : NULL;
+		bool last_zero = last && in_zero_block(last->iov_base);
+		mapfs_bno_t bno;
+		uint8_t *p;
+
+		if (chunk > end - off)
+			chunk = (size_t)(end - off);
+		err = bmap_cached(fs, ip, off >> g->bshift, &c, &bno);
+		if (err < 0)
+			return err;
+		if (bno) {
+			p = (uint8_t *)mapfs_block(fs, bno);
+			assert(p != NULL);	/* bmap checked bno */
+			p += boff;
+			if (last && !last_zero &&
+			    (uint8_t *)last->iov_base + last->iov_len == p) {
+				last->iov_len += chunk;
+				goto next;
+			}
+		} else {
+			/* Zeros are zeros: grow a previous hole iovec while
+			 * it stays inside zero_block. */
+			size_t room = last_zero ?
+				sizeof(zero_block) -
+				zero_block_off(last->iov_base) - last->iov_len :
+				0;
+
+			if (last && chunk <= room) {
+				last->iov_len += chunk;
+				goto next;
+			}
+			p = (uint8_t *)zero_block;
+		}
+		if (n == maxiov)
+			break;
+		iov[n].iov_base = p;
+		iov[n].iov_len = chunk;
+		n++;
+next:
+		off += chunk;
+		done += chunk;
+	}
+	*niov = n;
+	return (ssize_t)done;
+}
+
+/* Copy [off, off+len) of ip into buf, clipped at EOF. Read-only. */
+ssize_t mapfs_file_read(struct mapfs_fs *fs, const struct mapfs_inode *ip,
+			uint64_t off, void *buf, size_t len)
+{
+	const struct mapfs_geom *g = &fs->g;
+	struct ind_cache c;
+	uint8_t *dst = buf;
+	uint64_t end;
+	size_t done = 0;
+	int err;
+
+	if (!mapfs_inode_has_blocks(ip))
+		return -EINVAL;
+	if (off >= ip->size || len == 0)
+		return 0;
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	end = ip->size - off < len ? ip->size : off + len;
+	memset(&c, 0, sizeof(c));
+
+	while (off < end) {
+		uint32_t boff = (uint32_t)(off & (g->bsize - 1));
+		size_t chunk = g->bsize - boff;
+		mapfs_bno_t bno;
+
+		if (chunk > end - off)
+			chunk = (size_t)(end - off);
+		err = bmap_cached(fs, ip, off >> g->bshift, &c, &bno);
+		if (err < 0)
+			return err;
+		if (bno)
+			memcpy(dst + done,
+			       (uint8_t *)mapfs_block(fs, bno) + boff, chunk);
+		else
+			memset(dst + done, 0, chunk);
+		off += chunk;
+		done += chunk;
+	}
+	return (ssize_t)done;
+}
+
+/*
+ * Write buf at off, allocating as needed, and store the inode. A fresh
+ * block only partly written is zeroed first (bytes past EOF stay zero).
+ * After some progress any error gives a short count, with the size
+ * covering what was written.
+ */
+ssize_t mapfs_file_write(struct mapfs_fs *fs, struct mapfs_inode *ip,
+			 uint64_t off, const void *buf, size_t len,
+			 bool use_reserve)
+{
+	const struct mapfs_geom *g = &fs->g;
+	const uint8_t *src = buf;
+	struct ind_cache c;
+	mapfs_bno_t bno, pref = 0;
+	size_t done = 0;
+	int err = 0;
+
+	if (!map_writable(ip))
+		return -EINVAL;
+	if (off >= g->maxfilesize)
+		return -EFBIG;
+	if (len > g->maxfilesize - off)
+		len = (size_t)(g->maxfilesize - off);
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	if (len == 0)
+		return 0;
+	memset(&c, 0, sizeof(c));
+
+	while (done < len) {
+		uint64_t pos = off + done;
+		uint32_t boff = (uint32_t)(pos & (g->bsize - 1));
+		size_t chunk = g->bsize - boff;
+
+		if (chunk > len - done)
+			chunk = len - done;
+		err = bmap_alloc_pref(fs, ip, pos >> g->bshift, use_reserve,
+				      chunk == g->bsize, pref, &c, &bno);
+		if (err < 0)
+			break;
+		memcpy((uint8_t *)mapfs_block(fs, bno) + boff, src + done,
+		       chunk);
+		pref = bno + 1 < g->nblocks ? bno + 1 : 0;
+		done += chunk;
+	}
+	if (done == 0)
+		return err;
+	if (off + done > ip->size)
+		ip->size = off + done;
+	mapfs_inode_store(fs, ip);
+	return (ssize_t)done;
+}
+
+/* Free blocks we removed from ip: keeps ip->blocks from wrapping if the
+ * count on disk was low. */
+static int drop_block(struct mapfs_fs *fs, struct mapfs_inode *ip,
+		      mapfs_bno_t bno)
+{
+	if (ip->blocks)
+		ip->blocks--;
+	return mapfs_free_block(fs, bno);
+}
+
+/*
+ * Free the tree rooted at indirect block bno of `level`, which nothing
+ * points to any more (so its own pointers need not be cleared first).
+ * Depth is at most 3.
+ */
+static int free_subtree(struct mapfs_fs *fs, struct mapfs_inode *ip,
+			mapfs_bno_t bno, int level)
+{
+	const struct mapfs_geom *g = &fs->g;
+	uint8_t *blk;
+	uint32_t i, page;
+	int err;
+
+	for (page = 0; page < g->pages_per_block; page++) {
+		err = ind_load_page(fs, ip->ino, bno, page, NULL, 0, &blk);
+		if (err < 0)
+			return err;
+		for (i = page * MAPFS_PTRS_PER_PAGE;
+		     i < (page + 1) * MAPFS_PTRS_PER_PAGE; i++) {
+			mapfs_bno_t p = ind_get(blk, i);
+
+			if (!p)
+				continue;
+			if (!mapfs_bno_is_data(g, p))
+				return MAPFS_CORRUPT(fs,
+						     "inode %llu: indirect block %llu pointer %u (%llu) outside the data area",
+						     ull(ip->ino), ull(bno), i,
+						     ull(p));
+			err = level == 1 ? drop_block(fs, ip, p) :
+					   free_subtree(fs, ip, p, level - 1);
+			if (err < 0)
+				return err;
+		}
+	}
+	return drop_block(fs, ip, bno);
+}
+
+static bool ind_is_empty(const struct mapfs_geom *g, const uint8_t *blk)
+{
+	uint32_t i;
+
+	for (i = 0; i < g->nindir; i++)
+		if (ind_get(blk, i))
+			return false;
+	return true;
+}
+
+/*
+ * Remove from indirect block bno (of `level`, covering logical blocks
+ * from `first`) every block at or past logical block keep. Pointers are
+ * cleared and their page resealed before the blocks they named are
+ * freed. *emptyp tells whether bno holds no pointer afterwards. Only the
+ * pointers from keep on are visited, and holes are skipped, so work is
+ * proportional to what is allocated.
+ */
+static int trim_ind(struct mapfs_fs *fs, struct mapfs_inode *ip,
+		    mapfs_bno_t bno, int level, uint64_t first, uint64_t keep,
+		    bool *emptyp)
+{
+	const struct mapfs_geom *g = &fs->g;
+	uint64_t span = child_span(g, level);
+	mapfs_bno_t drop[MAPFS_PTRS_PER_PAGE];
+	uint32_t i, i0, page, ndrop, d;
+	uint8_t *blk;
+	bool cempty;
+	int err;
+
+	*emptyp = false;
+	if (keep > first && (keep - first) / span >= g->nindir)
+		return 0;	/* everything here is kept */
+	i0 = keep <= first ? 0 : (uint32_t)((keep - first) / span);
+
+	for (page = i0 / MAPFS_PTRS_PER_PAGE; page < g->pages_per_block;
+	     page++) {
+		uint32_t lo = page * MAPFS_PTRS_PER_PAGE;
+		uint32_t hi = lo + MAPFS_PTRS_PER_PAGE;
+
+		if (lo < i0)
+			lo = i0;
+		err = ind_load_page(fs, ip->ino, bno, page, NULL, 0, &blk);
+		if (err < 0)
+			return err;
+		/* Check the whole range before changing anything in it. */
+		for (i = lo; i < hi; i++) {
+			mapfs_bno_t p = ind_get(blk, i);
+
+			if (p && !mapfs_bno_is_data(g, p))
+				return MAPFS_CORRUPT(fs,
+						     "inode %llu: indirect block %llu pointer %u (%llu) outside the data area",
+						     ull(ip->ino), ull(bno), i,
+						     ull(p));
+		}
+		ndrop = 0;
+		for (i = lo; i < hi; i++) {
+			mapfs_bno_t p = ind_get(blk, i);
+			uint64_t cfirst = first + i * span;
+
+			if (!p)
+				continue;
+			if (level > 1 && cfirst < keep) {
+				/* The child straddles keep: trim inside it. */
+				err = trim_ind(fs, ip, p, level - 1, cfirst,
+					       keep, &cempty);
+				if (err < 0)
+					return err;
+				if (!cempty)
+					continue;
+			}
+			drop[ndrop++] = p;
+			ind_put(blk, i, 0);
+		}
+		if (!ndrop)
+			continue;
+		ind_seal(fs, ip->ino, bno, blk, page);
+		/* The pointers are gone: now the blocks may go. */
+		for (d = 0; d < ndrop; d++) {
+			err = level == 1 ? drop_block(fs, ip, drop[d]) :
+					   free_subtree(fs, ip, drop[d],
+							level - 1);
+			if (err < 0)
+				return err;
+		}
+	}
+	*emptyp = ind_is_empty(g, blk);
+	return 0;
+}
+
+/*
+ * Set ip's size to new_size and store ip. Shrinking zeroes the tail of
+ * the new last block, then frees every block past it and every indirect
+ * block left empty. Pointers in indirect pages are cleared before their
+ * blocks are freed; pointers in the inode are cleared and the inode is
+ * stored before theirs are. Growing only changes the size (a hole).
+ * -EINVAL for inodes without a block map (unless the size is unchanged),
+ * -EFBIG past maxfilesize.
+ */
+int mapfs_file_truncate(struct mapfs_fs *fs, struct mapfs_inode *ip,
+			uint64_t new_size)
+{
+	const struct mapfs_geom *g = &fs->g;
+	struct {
+		mapfs_bno_t bno;
+		int level;
+	} top[MAPFS_NADDR];
+	uint64_t keep, start, end;
+	unsigned ntop = 0, i;
+	mapfs_bno_t bno;
+	bool empty;
+	int level, err = 0, err2;
+
+	if (!mapfs_inode_has_blocks(ip))
+		return new_size == ip->size ? 0 : -EINVAL;
+	if (new_size > g->maxfilesize)
+		return -EFBIG;
+	if (new_size >= ip->size) {
+		ip->size = new_size;
+		mapfs_inode_store(fs, ip);
+		return 0;
+	}
+
+	keep = (new_size >> g->bshift) + ((new_size & (g->bsize - 1)) != 0);
+	if (new_size & (g->bsize - 1)) {
+		uint32_t boff = (uint32_t)(new_size & (g->bsize - 1));
+
+		err = mapfs_bmap(fs, ip, keep - 1, &bno);
+		if (err < 0)
+			return err;
+		if (bno)
+			memset((uint8_t *)mapfs_block(fs, bno) + boff, 0,
+			       g->bsize - boff);
+	}
+	ip->size = new_size;
+
+	for (i = 0; i < MAPFS_NADDR; i++) {
+		if (ip->blk[i] && !mapfs_bno_is_data(g, ip->blk[i])) {
+			err = MAPFS_CORRUPT(fs,
+					    "inode %llu: block pointer %u (%llu) outside the data area",
+					    ull(ip->ino), i, ull(ip->blk[i]));
+			goto out;
+		}
+	}
+	for (i = 0; i < MAPFS_NDADDR; i++) {
+		if (i >= keep && ip->blk[i]) {
+			top[ntop].bno = ip->blk[i];
+			top[ntop++].level = 0;
+			ip->blk[i] = 0;
+		}
+	}
+	for (level = 1; level <= (int)MAPFS_NIADDR; level++) {
+		i = MAPFS_NDADDR + level - 1;
+		bno = ip->blk[i];
+		if (!bno)
+			continue;
+		start = level_start(g, level);
+		end = start + child_span(g, level) * g->nindir;
+		if (keep >= end)
+			continue;
+		if (keep > start) {
+			err = trim_ind(fs, ip, bno, level, start, keep, &empty);
+			if (err < 0)
+				goto out;
+			if (!empty)
+				continue;
+		}
+		top[ntop].bno = bno;
+		top[ntop++].level = level;
+		ip->blk[i] = 0;
+	}
+
+out:
+	/* The inode no longer points at top[]: store it before freeing. */
+	mapfs_inode_store(fs, ip);
+	if (err < 0)
+		return err;
+	for (i = 0; i < ntop; i++) {
+		err2 = top[i].level == 0 ?
+			       drop_block(fs, ip, top[i].bno) :
+			       free_subtree(fs, ip, top[i].bno, top[i].level);
+		if (err2 < 0 && err == 0)
+			err = err2;
+	}
+	if (ntop)
+		mapfs_inode_store(fs, ip);
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Block map walk (fsck)                                               */
+/* ------------------------------------------------------------------ */
+
+struct walk {
+	struct mapfs_fs *fs;
+	const struct mapfs_inode *ip;
+	int (*cb)(void *arg, const struct mapfs_blkvisit *v);
+	void *arg;
+	uint64_t nind;		/* indirect blocks descended into */
+};
+
+static bool blk_valid(const struct mapfs_fs *fs, mapfs_bno_t bno)
+{
+	return mapfs_bno_is_data(&fs->g, bno) && mapfs_block(fs, bno) != NULL;
+}
+
+static int walk_one(struct walk *w, mapfs_bno_t bno, int level, uint64_t lbn,
+		    mapfs_bno_t parent, uint32_t slot)
+{
+	const struct mapfs_geom *g = &w->fs->g;
+	struct mapfs_blkvisit v;
+	const uint8_t *blk = NULL;
+	uint64_t span;
+	uint32_t i, page;
+	int ret;
+
+	v.bno = bno;
+	v.level = level;
+	v.lbn = lbn;
+	v.valid = blk_valid(w->fs, bno);
+	v.crc_ok = true;
+	v.parent = parent;
+	v.slot = slot;
+	if (level > 0 && v.valid) {
+		blk = mapfs_block(w->fs, bno);
+		for (page = 0; page < g->pages_per_block; page++)
+			if (!ind_page_ok(w->fs, w->ip->ino, bno, blk, page))
+				v.crc_ok = false;
+	}
+	ret = w->cb(w->arg, &v);
+	if (ret)
+		return ret;
+	if (level == 0 || !v.valid)
+		return 0;
+
+	/* A garbage map can name the same indirect block over and over; a
+	 * real one never holds more indirect blocks than the image has. */
+	if (++w->nind > g->nblocks)
+		return MAPFS_CORRUPT(w->fs,
+				     "inode %llu: block map holds more indirect blocks than the filesystem",
+				     ull(w->ip->ino));
+	span = child_span(g, level);
+	for (i = 0; i < g->nindir; i++) {
+		mapfs_bno_t p = ind_get(blk, i);
+
+		if (!p)
+			continue;
+		ret = walk_one(w, p, level - 1, lbn + i * span, bno, i);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * Visit every nonzero pointer of ip's map in logical order, each
+ * indirect block before what it maps. Bad pointers are reported with
+ * valid = false and not followed; indirect blocks with a bad page are
+ * reported with crc_ok = false and still followed. Returns the first
+ * nonzero callback value, or -EUCLEAN if the map is impossibly large.
+ * Read-only.
+ */
+int mapfs_blockmap_walk(struct mapfs_fs *fs, const struct mapfs_inode *ip,
+			int (*cb)(void *arg, const struct mapfs_blkvisit *v),
+			void *arg)
+{
+	struct walk w = { .fs = fs, .ip = ip, .cb = cb, .arg = arg };
+	uint32_t i;
+	int level, ret;
+
+	if (!mapfs_inode_has_blocks(ip))
+		return 0;
+	for (i = 0; i < MAPFS_NADDR; i++) {
+		if (!ip->blk[i])
+			continue;
+		level = i < MAPFS_NDADDR ? 0 : (int)(i - MAPFS_NDADDR + 1);
+		ret = walk_one(&w, ip->blk[i], level,
+			       level ? level_start(&fs->g, level) : i, 0, i);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}

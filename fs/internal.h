@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/* internal.h - helpers shared inside the core only (not part of the API). */
+#ifndef MAPFS_INTERNAL_H
+#define MAPFS_INTERNAL_H
+
+#include "mapfs.h"
+
+#include <endian.h>
+#include <stdio.h>
+
+/* Fill the fields of g derived from bsize, inode_size, bpg, ipg, nblocks:
+ * bshift, inodes_per_block, ngroups, ninodes, layout offsets, nindir,
+ * pages_per_block, maxfilesize. Returns false if they do not fit. */
+bool mapfs_geom_derive(struct mapfs_geom *g);
+
+/* Set up fs (without reading the image's superblock) for geometry g. */
+int mapfs_fs_init_geom(struct mapfs_fs *fs, void *base, uint64_t size,
+		       const struct mapfs_geom *g);
+
+/* Header-only check of group cg (no bitmap pages); see mapfs_cg_check. */
+int mapfs_cg_check_hdr(const struct mapfs_fs *fs, uint64_t cg, bool *unused,
+		       char *why, size_t whylen);
+/* Verify the bitmap page CRCs of an initialized group. */
+int mapfs_cg_check_bitmaps(const struct mapfs_fs *fs, uint64_t cg,
+			   char *why, size_t whylen);
+
+#define WHY(...) do { if (why && whylen) snprintf(why, whylen, __VA_ARGS__); \
+	} while (0)
+
+static inline bool mapfs_is_zero(const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	return len == 0 || (b[0] == 0 && __builtin_memcmp(b, b + 1, len - 1) == 0);
+}
+
+#endif

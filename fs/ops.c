@@ -1,0 +1,840 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ops.c - whole filesystem operations by inode number.
+ *
+ * Layer 7: what the daemon calls, one function per POSIX operation. Each
+ * validates names, loads what it needs (validated by inode.c), and changes
+ * the image through the layers below. Errors are POSIX's: -ENOENT,
+ * -EEXIST, -ENOTDIR, -EISDIR, -ENOTEMPTY, -ENAMETOOLONG, -EMLINK, -EINVAL.
+ * Permission checks are the kernel's (default_permissions); what the kernel
+ * cannot do (setgid inheritance, clearing setuid on chown) is done here.
+ *
+ * Crash ordering (soft-updates rules, Ganger & Patt 1994), kept in memory
+ * order so that a daemon killed at any instant leaves at worst leaks and
+ * link counts that are too high, which fsck -p repairs:
+ *  1. initialize an inode (and a new directory's first chunk) before the
+ *     entry that names it is written;
+ *  2. remove an entry before dropping the link count, and drop the link
+ *     count before freeing the inode and its blocks;
+ *  3. raise a link count before adding a name (link, rename), and set a
+ *     new name before removing the old one (rename).
+ *
+ * Caller holds the filesystem exclusively for everything here except
+ * mapfs_op_lookup and mapfs_op_readlink, which are read-only.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+struct mapfs_timespec mapfs_now(void)
+{
+	struct timespec ts;
+	struct mapfs_timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	t.sec = ts.tv_sec;
+	t.nsec = (uint32_t)ts.tv_nsec;
+	return t;
+}
+
+static bool is_dir(const struct mapfs_inode *ip)
+{
+	return (ip->mode & MAPFS_IFMT) == MAPFS_IFDIR;
+}
+
+/* Length of a name from the kernel, or a negative errno. */
+static int name_len(const char *name)
+{
+	size_t n = strnlen(name, MAPFS_NAME_MAX + 1);
+
+	if (n == 0)
+		return -ENOENT;
+	if (n > MAPFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	return (int)n;
+}
+
+static bool is_dot_or_dotdot(const char *name, int len)
+{
+	return name[0] == '.' && (len == 1 || (len == 2 && name[1] == '.'));
+}
+
+static int load_dir(struct mapfs_fs *fs, mapfs_ino_t ino,
+		    struct mapfs_inode *ip)
+{
+	int err = mapfs_inode_load(fs, ino, ip);
+
+	if (err < 0)
+		return err;
+	if (!is_dir(ip))
+		return -ENOTDIR;
+	return 0;
+}
+
+static void touch(struct mapfs_inode *ip, bool mtime,
+		  struct mapfs_timespec now)
+{
+	ip->ctime = now;
+	if (mtime)
+		ip->mtime = now;
+}
+
+int mapfs_op_lookup(struct mapfs_fs *fs, mapfs_ino_t dir, const char *name,
+		    mapfs_ino_t *inop)
+{
+	struct mapfs_inode d;
+	uint32_t type;
+	int len = name_len(name), err;
+
+	if (len < 0)
+		return len;
+	err = load_dir(fs, dir, &d);
+	if (err < 0)
+		return err;
+	return mapfs_dir_lookup(fs, &d, name, (uint32_t)len, inop, &type);
+}
+
+/* Give back everything ip holds (blocks, its inode slot). ip's link count
+ * is already zero and no name points to it. */
+static int free_inode_now(struct mapfs_fs *fs, struct mapfs_inode *ip)
+{
+	int err = 0;
+
+	if (mapfs_inode_has_blocks(ip) && (ip->blocks || ip->size)) {
+		err = mapfs_file_truncate(fs, ip, 0);
+		if (err < 0)
+			return err;
+	}
+	mapfs_inode_clear(fs, ip->ino);
+	return mapfs_free_inode(fs, ip->ino, is_dir(ip));
+}
+
+/* ip's link count just reached zero: free it, or park it on the orphan
+ * list while something still uses it (open file, kernel reference). */
+static void orphan_push(struct mapfs_fs *fs, struct mapfs_inode *ip)
+{
+	/* Inode first, then the head that points to it. */
+	ip->flags |= MAPFS_FL_ORPHAN;
+	ip->orphan_next = fs->orphan_head;
+	mapfs_inode_store(fs, ip);
+	fs->orphan_head = ip->ino;
+	mapfs_super_store(fs);
+}
+
+static int drop_inode(struct mapfs_fs *fs, struct mapfs_inode *ip)
+{
+	int busy = fs->inode_busy ? fs->inode_busy(fs->busy_arg, ip->ino)
+				  : MAPFS_BUSY_NONE;
+
+	switch (busy) {
+	case MAPFS_BUSY_OPEN:
+		orphan_push(fs, ip);
+		return 0;
+	case MAPFS_BUSY_REF:
+		/* Only the kernel's lookup reference remains: nothing can
+		 * read it, so no orphan entry; a crash leaves an unnamed
+		 * inode that fsck reclaims. Freed at the last forget. */
+		mapfs_inode_store(fs, ip);
+		return 0;
+	default:
+		return free_inode_now(fs, ip);
+	}
+}
+
+int mapfs_op_orphan_add(struct mapfs_fs *fs, mapfs_ino_t ino)
+{
+	struct mapfs_inode ip;
+	int err = mapfs_inode_load(fs, ino, &ip);
+
+	if (err < 0)
+		return err;
+	if (ip.nlink > 0 || (ip.flags & MAPFS_FL_ORPHAN))
+		return 0;
+	orphan_push(fs, &ip);
+	return 0;
+}
+
+static uint32_t new_generation(struct mapfs_fs *fs, mapfs_ino_t ino,
+			       struct mapfs_timespec now)
+{
+	struct mapfs_dinode *d = mapfs_dinode(fs, ino);
+	uint32_t gen = le32toh(d->di_gen);
+
+	/* Reuse: the next generation. First use: a scrambled value, so
+	 * (ino, generation) pairs do not repeat across mkfs runs. */
+	if (gen)
+		gen++;
+	else
+		gen = (uint32_t)(now.nsec ^ (ino * 2654435761u) ^
+				 (uint64_t)now.sec);
+	return gen ? gen : 1;
+}
+
+/* Allocate and initialize (but do not name) a new inode under parent. */
+static int new_inode(struct mapfs_fs *fs, const struct mapfs_cred *cr,
+		     const struct mapfs_inode *parent, uint32_t mode,
+		     uint64_t rdev, struct mapfs_inode *ip)
+{
+	struct mapfs_timespec now = mapfs_now();
+	bool dir = (mode & MAPFS_IFMT) == MAPFS_IFDIR;
+	mapfs_ino_t ino;
+	int err;
+
+	err = mapfs_alloc_inode(fs, parent->ino, dir, &ino);
+	if (err < 0)
+		return err;
+	memset(ip, 0, sizeof(*ip));
+	ip->ino = ino;
+	ip->mode = mode;
+	ip->nlink = dir ? 2 : 1;
+	ip->uid = cr->uid;
+	ip->gid = cr->gid;
+	/* A setgid directory passes on its group, and its setgid bit to
+	 * subdirectories (BSD semantics, as Linux does). */
+	if (parent->mode & S_ISGID) {
+		ip->gid = parent->gid;
+		if (dir)
+			ip->mode |= S_ISGID;
+	}
+	if ((mode & MAPFS_IFMT) == MAPFS_IFCHR ||
+	    (mode & MAPFS_IFMT) == MAPFS_IFBLK)
+		ip->rdev = rdev;
+	ip->gen = new_generation(fs, ino, now);
+	ip->atime = ip->mtime = ip->ctime = ip->btime = now;
+	if (dir) {
+		err = mapfs_dir_init(fs, ip, parent->ino, cr->uid == 0);
+		if (err < 0) {
+			mapfs_inode_clear(fs, ino);
+			mapfs_free_inode(fs, ino, true);
+			return err;
+		}
+	} else {
+		mapfs_inode_store(fs, ip);
+	}
+	return 0;
+}
+
+/* Undo new_inode after a failure to name it. */
+static void discard_inode(struct mapfs_fs *fs, struct mapfs_inode *ip)
+{
+	ip->nlink = 0;
+	free_inode_now(fs, ip);
+}
+
+/* Common front of every creation: check the name, load the parent, make
+ * sure the name is free. */
+static int create_prep(struct mapfs_fs *fs, mapfs_ino_t dir, const char *name,
+		       struct mapfs_inode *d)
+{
+	mapfs_ino_t ino;
+	uint32_t type;
+	int len = name_len(name), err;
+
+	if (len < 0)
+		return len;
+	err = load_dir(fs, dir, d);
+	if (err < 0)
+		return err;
+	if (d->nlink == 0)
+		return -ENOENT;		/* directory being removed */
+	if (is_dot_or_dotdot(name, len))
+		return -EEXIST;
+	err = mapfs_dir_lookup(fs, d, name, (uint32_t)len, &ino, &type);
+	if (err == 0)
+		return -EEXIST;
+	if (err != -ENOENT)
+		return err;
+	return len;
+}
+
+/* Name the fresh inode ip in d and update d. */
+static int create_finish(struct mapfs_fs *fs, struct mapfs_inode *d,
+			 const char *name, int len, struct mapfs_inode *ip,
+			 bool use_reserve)
+{
+	struct mapfs_timespec now = ip->ctime;
+	int err;
+
+	if (is_dir(ip)) {
+		/* The new ".." counts on the parent: raise it first. */
+		d->nlink++;
+		mapfs_inode_store(fs, d);
+	}
+	err = mapfs_dir_add(fs, d, name, (uint32_t)len, ip->ino,
+			    mapfs_mode_to_dt(ip->mode), use_reserve);
+	if (err < 0) {
+		if (is_dir(ip)) {
+			d->nlink--;
+			mapfs_inode_store(fs, d);
+		}
+		discard_inode(fs, ip);
+		return err;
+	}
+	touch(d, true, now);
+	mapfs_inode_store(fs, d);
+	return 0;
+}
+
+int mapfs_op_mknod(struct mapfs_fs *fs, const struct mapfs_cred *cr,
+		   mapfs_ino_t dir, const char *name, uint32_t mode,
+		   uint64_t rdev, struct mapfs_inode *ip)
+{
+	struct mapfs_inode d;
+	int len, err;
+
+	switch (mode & MAPFS_IFMT) {
+	case 0:
+		mode |= MAPFS_IFREG;
+		break;
+	case MAPFS_IFREG:
+	case MAPFS_IFDIR:
+	case MAPFS_IFCHR:
+	case MAPFS_IFBLK:
+	case MAPFS_IFIFO:
+	case MAPFS_IFSOCK:
+		break;
+	default:
+		return -EINVAL;
+	}
+	len = create_prep(fs, dir, name, &d);
+	if (len < 0)
+		return len;
+	if ((mode & MAPFS_IFMT) == MAPFS_IFDIR && d.nlink >= MAPFS_LINK_MAX)
+		return -EMLINK;
+	err = new_inode(fs, cr, &d, mode & (MAPFS_IFMT | 07777), rdev, ip);
+	if (err < 0)
+		return err;
+	return create_finish(fs, &d, name, len, ip, cr->uid == 0);
+}
+
+int mapfs_op_symlink(struct mapfs_fs *fs, const struct mapfs_cred *cr,
+		     mapfs_ino_t dir, const char *name, const char *target,
+		     struct mapfs_inode *ip)
+{
+	size_t tlen = strnlen(target, MAPFS_SYMLINK_MAX + 1);
+	struct mapfs_inode d;
+	int len, err;
+
+	if (tlen == 0)
+		return -ENOENT;
+	if (tlen > MAPFS_SYMLINK_MAX)
+		return -ENAMETOOLONG;
+	len = create_prep(fs, dir, name, &d);
+	if (len < 0)
+		return len;
+	err = new_inode(fs, cr, &d, MAPFS_IFLNK | 0777, 0, ip);
+	if (err < 0)
+		return err;
+	if (tlen <= MAPFS_FAST_SYMLINK_MAX) {
+		memcpy(ip->symlink, target, tlen);
+		ip->size = tlen;
+		mapfs_inode_store(fs, ip);
+	} else {
+		ssize_t n = mapfs_file_write(fs, ip, 0, target, tlen,
+					     cr->uid == 0);
+		if (n != (ssize_t)tlen) {
+			discard_inode(fs, ip);
+			return n < 0 ? (int)n : -ENOSPC;
+		}
+	}
+	return create_finish(fs, &d, name, len, ip, cr->uid == 0);
+}
+
+int mapfs_op_link(struct mapfs_fs *fs, mapfs_ino_t ino, mapfs_ino_t newdir,
+		  const char *name, struct mapfs_inode *ip)
+{
+	struct mapfs_timespec now = mapfs_now();
+	struct mapfs_inode d;
+	int len, err;
+
+	err = mapfs_inode_load(fs, ino, ip);
+	if (err < 0)
+		return err;
+	if (is_dir(ip))
+		return -EPERM;
+	if (ip->nlink == 0)
+		return -ENOENT;
+	if (ip->nlink >= MAPFS_LINK_MAX)
+		return -EMLINK;
+	len = create_prep(fs, newdir, name, &d);
+	if (len < 0)
+		return len;
+	ip->nlink++;
+	touch(ip, false, now);
+	mapfs_inode_store(fs, ip);
+	err = mapfs_dir_add(fs, &d, name, (uint32_t)len, ino,
+			    mapfs_mode_to_dt(ip->mode), false);
+	if (err < 0) {
+		ip->nlink--;
+		mapfs_inode_store(fs, ip);
+		return err;
+	}
+	touch(&d, true, now);
+	mapfs_inode_store(fs, &d);
+	return 0;
+}
+
+/* Drop one link of ip (already unnamed), freeing it at zero. */
+static int unlink_inode(struct mapfs_fs *fs, struct mapfs_inode *ip,
+			struct mapfs_timespec now)
+{
+	if (is_dir(ip))
+		ip->nlink = 0;	/* its own "." and its parent's name */
+	else if (ip->nlink > 0)
+		ip->nlink--;
+	touch(ip, false, now);
+	if (ip->nlink > 0) {
+		mapfs_inode_store(fs, ip);
+		return 0;
+	}
+	return drop_inode(fs, ip);
+}
+
+static int remove_common(struct mapfs_fs *fs, mapfs_ino_t dir,
+			 const char *name, bool rmdir)
+{
+	struct mapfs_timespec now = mapfs_now();
+	struct mapfs_inode d, victim;
+	mapfs_ino_t ino;
+	uint32_t type;
+	int len = name_len(name), err;
+
+	if (len < 0)
+		return len;
+	err = load_dir(fs, dir, &d);
+	if (err < 0)
+		return err;
+	if (is_dot_or_dotdot(name, len))
+		return rmdir ? (len == 1 ? -EINVAL : -ENOTEMPTY) : -EISDIR;
+	err = mapfs_dir_lookup(fs, &d, name, (uint32_t)len, &ino, &type);
+	if (err < 0)
+		return err;
+	err = mapfs_inode_load(fs, ino, &victim);
+	if (err < 0)
+		return err;
+	if (rmdir) {
+		if (!is_dir(&victim))
+			return -ENOTDIR;
+		err = mapfs_dir_is_empty(fs, &victim);
+		if (err < 0)
+			return err;
+		if (!err)
+			return -ENOTEMPTY;
+	} else if (is_dir(&victim)) {
+		return -EISDIR;
+	}
+	err = mapfs_dir_remove(fs, &d, name, (uint32_t)len, &ino);
+	if (err < 0)
+		return err;
+	if (rmdir && d.nlink > 2)
+		d.nlink--;
+	touch(&d, true, now);
+	mapfs_inode_store(fs, &d);
+	return unlink_inode(fs, &victim, now);
+}
+
+int mapfs_op_unlink(struct mapfs_fs *fs, mapfs_ino_t dir, const char *name)
+{
+	return remove_common(fs, dir, name, false);
+}
+
+int mapfs_op_rmdir(struct mapfs_fs *fs, mapfs_ino_t dir, const char *name)
+{
+	return remove_common(fs, dir, name, true);
+}
+
+/* True if dir `a` is `b` or inside it (walks ".." from a to the root). */
+static int is_inside(struct mapfs_fs *fs, mapfs_ino_t a, mapfs_ino_t b)
+{
+	uint64_t steps = 0;
+
+	while (1) {
+		struct mapfs_inode ip;
+		mapfs_ino_t parent;
+		uint32_t type;
+		int err;
+
+		if (a == b)
+			return 1;
+		if (a == MAPFS_ROOT_INO)
+			return 0;
+		if (++steps > fs->ndirs + 2)
+			return MAPFS_CORRUPT(fs, "directory loop above inode "
+					     "%llu", (unsigned long long)a);
+		err = load_dir(fs, a, &ip);
+		if (err < 0)
+			return err == -ENOTDIR ? -EUCLEAN : err;
+		err = mapfs_dir_lookup(fs, &ip, "..", 2, &parent, &type);
+		if (err < 0)
+			return err == -ENOENT ? -EUCLEAN : err;
+		a = parent;
+	}
+}
+
+/* Point moved directory mv's ".." at its new parent. */
+static int reparent(struct mapfs_fs *fs, struct mapfs_inode *mv,
+		    struct mapfs_inode *from, struct mapfs_inode *to)
+{
+	int err = mapfs_dir_replace(fs, mv, "..", 2, to->ino, MAPFS_DT_DIR);
+
+	if (err < 0)
+		return err;
+	if (from->nlink > 2)
+		from->nlink--;
+	return 0;
+}
+
+int mapfs_op_rename(struct mapfs_fs *fs, mapfs_ino_t odir, const char *oname,
+		    mapfs_ino_t ndir, const char *nname, unsigned flags)
+{
+	struct mapfs_timespec now = mapfs_now();
+	struct mapfs_inode od, nd_store, *nd, src, dst;
+	mapfs_ino_t sino, dino = 0, junk;
+	uint32_t stype, dtype = 0;
+	int olen = name_len(oname), nlen = name_len(nname), err;
+	bool have_dst, cross;
+
+	if (olen < 0)
+		return olen;
+	if (nlen < 0)
+		return nlen;
+	if ((flags & MAPFS_RENAME_NOREPLACE) && (flags & MAPFS_RENAME_EXCHANGE))
+		return -EINVAL;
+	if (flags & ~(MAPFS_RENAME_NOREPLACE | MAPFS_RENAME_EXCHANGE))
+		return -EINVAL;
+	if (is_dot_or_dotdot(oname, olen) || is_dot_or_dotdot(nname, nlen))
+		return -EINVAL;
+	err = load_dir(fs, odir, &od);
+	if (err < 0)
+		return err;
+	cross = odir != ndir;
+	nd = &od;
+	if (cross) {
+		nd = &nd_store;
+		err = load_dir(fs, ndir, nd);
+		if (err < 0)
+			return err;
+	}
+	err = mapfs_dir_lookup(fs, &od, oname, (uint32_t)olen, &sino, &stype);
+	if (err < 0)
+		return err;
+	err = mapfs_dir_lookup(fs, nd, nname, (uint32_t)nlen, &dino, &dtype);
+	if (err < 0 && err != -ENOENT)
+		return err;
+	have_dst = err == 0;
+	if (have_dst && (flags & MAPFS_RENAME_NOREPLACE))
+		return -EEXIST;
+	if (!have_dst && (flags & MAPFS_RENAME_EXCHANGE))
+		return -ENOENT;
+	if (have_dst && dino == sino)
+		return 0;	/* two names of one inode: nothing to do */
+	err = mapfs_inode_load(fs, sino, &src);
+	if (err < 0)
+		return err;
+	if (have_dst) {
+		err = mapfs_inode_load(fs, dino, &dst);
+		if (err < 0)
+			return err;
+	}
+	/* A directory may not move into itself or below itself. */
+	if (is_dir(&src) && cross) {
+		err = is_inside(fs, ndir, sino);
+		if (err)
+			return err < 0 ? err : -EINVAL;
+	}
+	if ((flags & MAPFS_RENAME_EXCHANGE) && is_dir(&dst) && cross) {
+		err = is_inside(fs, odir, dino);
+		if (err)
+			return err < 0 ? err : -EINVAL;
+	}
+
+	if (flags & MAPFS_RENAME_EXCHANGE) {
+		/* Both names exist: point each at the other inode. */
+		if (cross && is_dir(&src) != is_dir(&dst)) {
+			struct mapfs_inode *gains = is_dir(&src) ? nd : &od;
+			if (gains->nlink >= MAPFS_LINK_MAX)
+				return -EMLINK;
+		}
+		err = mapfs_dir_replace(fs, &od, oname, (uint32_t)olen, dino,
+					dtype);
+		if (err < 0)
+			return err;
+		err = mapfs_dir_replace(fs, nd, nname, (uint32_t)nlen, sino,
+					stype);
+		if (err < 0)
+			return err;
+		if (cross && is_dir(&src)) {
+			nd->nlink++;
+			err = reparent(fs, &src, &od, nd);
+			if (err < 0)
+				return err;
+		}
+		if (cross && is_dir(&dst)) {
+			od.nlink++;
+			err = reparent(fs, &dst, nd, &od);
+			if (err < 0)
+				return err;
+		}
+		touch(&src, false, now);
+		touch(&dst, false, now);
+		mapfs_inode_store(fs, &src);
+		mapfs_inode_store(fs, &dst);
+		goto dirs;
+	}
+
+	if (have_dst) {
+		if (is_dir(&src) && !is_dir(&dst))
+			return -ENOTDIR;
+		if (!is_dir(&src) && is_dir(&dst))
+			return -EISDIR;
+		if (is_dir(&dst)) {
+			err = mapfs_dir_is_empty(fs, &dst);
+			if (err < 0)
+				return err;
+			if (!err)
+				return -ENOTEMPTY;
+		}
+	} else if (is_dir(&src) && cross && nd->nlink >= MAPFS_LINK_MAX) {
+		return -EMLINK;
+	}
+
+	/* Raise the link count while both names may exist, set the new
+	 * name, remove the old one, then settle the count. */
+	src.nlink++;
+	mapfs_inode_store(fs, &src);
+	if (have_dst)
+		err = mapfs_dir_replace(fs, nd, nname, (uint32_t)nlen, sino,
+					stype);
+	else
+		err = mapfs_dir_add(fs, nd, nname, (uint32_t)nlen, sino, stype,
+				    false);
+	if (err < 0) {
+		src.nlink--;
+		mapfs_inode_store(fs, &src);
+		return err;
+	}
+	err = mapfs_dir_remove(fs, &od, oname, (uint32_t)olen, &junk);
+	if (err < 0)
+		return err;
+	src.nlink--;
+	if (is_dir(&src) && cross) {
+		if (!(have_dst && is_dir(&dst)))
+			nd->nlink++;
+		err = reparent(fs, &src, &od, nd);
+		if (err < 0)
+			return err;
+	} else if (is_dir(&src) && have_dst && is_dir(&dst)) {
+		/* Same directory: dst's ".." reference goes away. */
+		if (nd->nlink > 2)
+			nd->nlink--;
+	}
+	touch(&src, false, now);
+	mapfs_inode_store(fs, &src);
+	if (have_dst) {
+		err = unlink_inode(fs, &dst, now);
+		if (err < 0)
+			return err;
+	}
+dirs:
+	touch(&od, true, now);
+	mapfs_inode_store(fs, &od);
+	if (cross) {
+		touch(nd, true, now);
+		mapfs_inode_store(fs, nd);
+	}
+	return 0;
+}
+
+ssize_t mapfs_op_readlink(struct mapfs_fs *fs, mapfs_ino_t ino, char *buf,
+			  size_t bufsize)
+{
+	struct mapfs_inode ip;
+	size_t n;
+	int err = mapfs_inode_load(fs, ino, &ip);
+
+	if (err < 0)
+		return err;
+	if ((ip.mode & MAPFS_IFMT) != MAPFS_IFLNK)
+		return -EINVAL;
+	n = ip.size < bufsize ? ip.size : bufsize;
+	if (ip.size <= MAPFS_FAST_SYMLINK_MAX) {
+		memcpy(buf, ip.symlink, n);
+		return (ssize_t)n;
+	}
+	return mapfs_file_read(fs, &ip, 0, buf, n);
+}
+
+int mapfs_op_setattr(struct mapfs_fs *fs, mapfs_ino_t ino,
+		     const struct mapfs_setattr *sa, bool use_reserve,
+		     struct mapfs_inode *ip)
+{
+	struct mapfs_timespec now = mapfs_now();
+	unsigned v = sa->valid;
+	int err;
+
+	(void)use_reserve;
+	err = mapfs_inode_load(fs, ino, ip);
+	if (err < 0)
+		return err;
+	if (v & MAPFS_SET_SIZE) {
+		if (is_dir(ip))
+			return -EISDIR;
+		if ((ip->mode & MAPFS_IFMT) != MAPFS_IFREG)
+			return -EINVAL;
+		if (sa->size > fs->g.maxfilesize)
+			return -EFBIG;
+		if (sa->size != ip->size) {
+			err = mapfs_file_truncate(fs, ip, sa->size);
+			if (err < 0)
+				return err;
+		}
+		touch(ip, true, now);
+	}
+	if (v & MAPFS_SET_MODE) {
+		ip->mode = (ip->mode & MAPFS_IFMT) | (sa->mode & 07777);
+		touch(ip, false, now);
+	}
+	if (v & (MAPFS_SET_UID | MAPFS_SET_GID)) {
+		if (v & MAPFS_SET_UID)
+			ip->uid = sa->uid;
+		if (v & MAPFS_SET_GID)
+			ip->gid = sa->gid;
+		/* Linux: a chown of a non-directory clears setuid, and
+		 * setgid when group-execute makes it a real setgid bit. */
+		if (!(v & MAPFS_SET_MODE) && !is_dir(ip)) {
+			ip->mode &= ~(uint32_t)S_ISUID;
+			if (ip->mode & S_IXGRP)
+				ip->mode &= ~(uint32_t)S_ISGID;
+		}
+		touch(ip, false, now);
+	}
+	if (v & (MAPFS_SET_ATIME | MAPFS_SET_ATIME_NOW)) {
+		ip->atime = (v & MAPFS_SET_ATIME_NOW) ? now : sa->atime;
+		touch(ip, false, now);
+	}
+	if (v & (MAPFS_SET_MTIME | MAPFS_SET_MTIME_NOW)) {
+		ip->mtime = (v & MAPFS_SET_MTIME_NOW) ? now : sa->mtime;
+		touch(ip, false, now);
+	}
+	if (v & MAPFS_SET_CTIME)
+		ip->ctime = sa->ctime;
+	if (ip->atime.nsec >= 1000000000u || ip->mtime.nsec >= 1000000000u ||
+	    ip->ctime.nsec >= 1000000000u)
+		return -EINVAL;
+	mapfs_inode_store(fs, ip);
+	return 0;
+}
+
+ssize_t mapfs_op_write(struct mapfs_fs *fs, mapfs_ino_t ino, uint64_t off,
+		       const void *buf, size_t len, bool use_reserve)
+{
+	struct mapfs_inode ip;
+	ssize_t n;
+	int err = mapfs_inode_load(fs, ino, &ip);
+
+	if (err < 0)
+		return err;
+	if (is_dir(&ip))
+		return -EISDIR;
+	if ((ip.mode & MAPFS_IFMT) != MAPFS_IFREG)
+		return -EINVAL;
+	if (len == 0)
+		return 0;
+	n = mapfs_file_write(fs, &ip, off, buf, len, use_reserve);
+	if (n <= 0)
+		return n;
+	touch(&ip, true, mapfs_now());
+	mapfs_inode_store(fs, &ip);
+	return n;
+}
+
+/* Take ino (whose successor is next) off the orphan list. */
+static int orphan_unlink(struct mapfs_fs *fs, mapfs_ino_t ino,
+			 mapfs_ino_t next)
+{
+	mapfs_ino_t cur = fs->orphan_head;
+	uint64_t steps = 0;
+
+	if (cur == ino) {
+		fs->orphan_head = next;
+		mapfs_super_store(fs);
+		return 0;
+	}
+	while (cur) {
+		struct mapfs_inode p;
+		int err = mapfs_inode_load(fs, cur, &p);
+
+		if (err < 0 || ++steps > fs->g.ninodes)
+			return MAPFS_CORRUPT(fs, "orphan list broken at inode "
+					     "%llu", (unsigned long long)cur);
+		if (p.orphan_next == ino) {
+			p.orphan_next = next;
+			mapfs_inode_store(fs, &p);
+			return 0;
+		}
+		cur = p.orphan_next;
+	}
+	return MAPFS_CORRUPT(fs, "inode %llu is not on the orphan list",
+			     (unsigned long long)ino);
+}
+
+int mapfs_op_reap(struct mapfs_fs *fs, mapfs_ino_t ino)
+{
+	struct mapfs_inode ip;
+	int err = mapfs_inode_load(fs, ino, &ip);
+
+	if (err < 0)
+		return err == -ENOENT ? 0 : err;
+	if (ip.nlink > 0)
+		return 0;
+	/* Off the list first: a crash in between leaks the inode, which
+	 * fsck reclaims, rather than leaving a freed inode on the list. */
+	if (ip.flags & MAPFS_FL_ORPHAN) {
+		err = orphan_unlink(fs, ino, ip.orphan_next);
+		if (err < 0)
+			return err;
+	}
+	return free_inode_now(fs, &ip);
+}
+
+int mapfs_op_reap_orphans(struct mapfs_fs *fs)
+{
+	uint64_t steps = 0;
+
+	while (fs->orphan_head) {
+		mapfs_ino_t ino = fs->orphan_head;
+		struct mapfs_inode ip;
+		int err = mapfs_inode_load(fs, ino, &ip);
+
+		if (err < 0 || ip.nlink > 0 || !(ip.flags & MAPFS_FL_ORPHAN) ||
+		    ++steps > fs->g.ninodes) {
+			fs->orphan_head = 0;
+			mapfs_super_store(fs);
+			return MAPFS_CORRUPT(fs, "orphan list holds inode "
+					     "%llu, which is not an orphan",
+					     (unsigned long long)ino);
+		}
+		fs->orphan_head = ip.orphan_next;
+		mapfs_super_store(fs);
+		err = free_inode_now(fs, &ip);
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
+void mapfs_op_statfs(const struct mapfs_fs *fs, struct mapfs_statfs *st)
+{
+	const struct mapfs_geom *g = &fs->g;
+
+	st->bsize = g->bsize;
+	st->blocks = g->nblocks - g->ngroups * (uint64_t)g->data_off;
+	st->bfree = fs->free_blocks;
+	st->bavail = mapfs_avail_blocks(fs);
+	st->files = g->ninodes - g->first_ino;
+	st->ffree = fs->free_inodes;
+	st->namemax = MAPFS_NAME_MAX;
+}

@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fsck.h - shared state of fsck.mapfs's passes.
+ *
+ * fsck is a client of the core: every structure is located, decoded and
+ * validated through include/mapfs.h. What fsck adds is cross-checking:
+ * pass 1 scans inodes and their block maps and records what it found in
+ * the tables below; passes 2 to 5 compare the rest of the image against
+ * those tables. See docs/FSCK.md.
+ *
+ * Memory grows with what the filesystem uses, not with its size: the
+ * per-inode table exists only for initialized groups and only up to the
+ * group's inode high-water mark; the claimed-blocks bitmap of a group is
+ * allocated when pass 1 first sees a block in it.
+ *
+ * Every problem found goes through fsck_problem() with a code from the
+ * one table in problem.c; that is the single place that will later decide
+ * whether to repair.
+ */
+#ifndef MAPFS_FSCK_H
+#define MAPFS_FSCK_H
+
+#include "mapfs.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define FSCK_PROG "fsck.mapfs"
+
+/* Exit codes (fsck(8), e2fsck). */
+#define FSCK_EXIT_OK		0
+#define FSCK_EXIT_CORRECTED	1
+#define FSCK_EXIT_UNCORRECTED	4
+#define FSCK_EXIT_OPERROR	8
+#define FSCK_EXIT_USAGE		16
+
+/* Problem codes; the table in problem.c gives each its text and flags.
+ * Keep the two in the same order. */
+enum fsck_pr {
+	P0_SB_PRIMARY_BAD,
+	P1_INODE_UNREADABLE,
+	P1_FREE_INODE_DIRTY,
+	P1_IBM_FREE_MARKED,
+	P1_IBM_USED_NOT_MARKED,
+	P1_INODE_BAD,
+	P1_INODE_CRC,
+	P1_BLOCK_BAD,
+	P1_IND_CRC,
+	P1_BLOCK_PAST_EOF,
+	P1_TOO_MANY_BAD,
+	P1_BLOCKS_COUNT,
+	P1_DIR_SIZE,
+	P1_DIR_HOLE,
+	P1_BLOCKMAP_ERR,
+	P1B_DUP_BLOCK,
+	P2_NO_DOT,
+	P2_CHUNK_BAD,
+	P2_CHUNK_CRC,
+	P2_DOT_WRONG,
+	P2_DOT_DUP,
+	P2_DIRENT_BAD_INO,
+	P2_DIRENT_FREE_INODE,
+	P2_DIRENT_TYPE,
+	P2_DIR_MULTI_LINK,
+	P2_DIR_ITER_ERR,
+	P3_NO_ROOT,
+	P3_ROOT_DOTDOT,
+	P3_DIR_UNREACHABLE,
+	P3_DIR_LOOP,
+	P3_DOTDOT_WRONG,
+	P3_NO_LOSTFOUND,
+	P3_LOSTFOUND_NOT_DIR,
+	P4_ORPHAN_BAD_INO,
+	P4_ORPHAN_FREE,
+	P4_ORPHAN_LOOP,
+	P4_ORPHAN_CLEAN,
+	P4_ORPHAN_NOT_FLAGGED,
+	P4_ORPHAN_NLINK,
+	P4_ORPHAN_FLAG,
+	P4_UNREFERENCED,
+	P4_NLINK_HIGH,
+	P4_NLINK_LOW,
+	P5_CG_BAD,
+	P5_CG_CRC,
+	P5_IBM_CRC,
+	P5_BBM_CRC,
+	P5_META_NOT_MARKED,
+	P5_BLOCK_USED_NOT_MARKED,
+	P5_BLOCK_MARKED_NOT_USED,
+	P5_BLOCK_IN_UNUSED_GROUP,
+	P5_RESERVED_INODE_NOT_MARKED,
+	P5_INODE_MARKED_NOT_USED,
+	P5_CG_FREE_BLOCKS,
+	P5_CG_FREE_INODES,
+	P5_CG_NDIRS,
+	P5_SB_FREE_BLOCKS,
+	P5_SB_FREE_INODES,
+	P5_SB_NDIRS,
+	P5_SB_COPY_BAD,
+	P5_SB_COPY_DIFFERS,
+	FSCK_PR_COUNT
+};
+
+/* Problem flags. */
+#define PR_PREEN_OK	0x1	/* a crash of a correct daemon can leave it */
+#define PR_NO_FIX	0x2	/* reported only; no repair is planned */
+
+struct fsck_problem_desc {
+	const char *code;	/* "P2_DIRENT_TYPE": printed, grepped */
+	const char *pass;	/* "Pass 2": the line's prefix */
+	unsigned flags;		/* PR_* */
+	const char *desc;	/* what is wrong, in general terms */
+	const char *fix;	/* what a repair would do */
+};
+extern const struct fsck_problem_desc fsck_problems[FSCK_PR_COUNT];
+
+/* How problems are answered (-n, -y, -p). */
+enum fsck_answer { FSCK_ANSWER_NO, FSCK_ANSWER_YES, FSCK_ANSWER_PREEN };
+
+/* Per-inode state, for scanned slots (below the group's high-water mark
+ * in initialized groups). */
+struct fsck_ino {
+	uint32_t mode;		/* 0 = free (or reserved, not scanned) */
+	uint32_t nlink;		/* as stored */
+	uint32_t refs;		/* names other than '.' and '..' */
+	uint32_t subdirs;	/* (dirs) entries naming directories */
+	uint32_t flags;		/* FI_* */
+	uint32_t mark;		/* pass 3 walk state */
+	mapfs_ino_t parent;	/* (dirs) the directory naming it, 0: none */
+	mapfs_ino_t dotdot;	/* (dirs) its '..' entry, if FI_DOTDOT */
+};
+
+#define FI_LOADED	0x01	/* passed mapfs_inode_check and loaded */
+#define FI_BAD		0x02	/* failed its check: not examined further */
+#define FI_DOT		0x04	/* (dirs) '.' seen */
+#define FI_DOTDOT	0x08	/* (dirs) '..' seen */
+#define FI_CHUNK0_BAD	0x10	/* (dirs) chunk 0 unreadable: '.'/'..' unknown */
+#define FI_ORPHAN_FL	0x20	/* MAPFS_FL_ORPHAN set */
+#define FI_ON_ORPHAN	0x40	/* on the superblock's orphan list */
+
+struct fsck_group {
+	struct fsck_ino *ino;	/* hiwater entries, NULL if none scanned */
+	uint32_t hiwater;	/* slots scanned */
+	uint8_t *claimed;	/* bpg bits, NULL until a block is claimed */
+	uint64_t nclaimed;	/* blocks claimed (each counted once) */
+	uint64_t used_inodes;	/* in-use inodes at or past first_ino */
+	uint64_t dirs;		/* in-use directories */
+};
+
+struct fsck_dup {		/* a (block, owner) pair for pass 1b */
+	mapfs_bno_t bno;
+	mapfs_ino_t ino;
+};
+
+struct fsck_ctx {
+	const char *image;
+	struct mapfs_fs *fs;
+	enum fsck_answer answer;
+	bool force;
+	int verbose;
+	uint64_t sb_group;	/* superblock the check runs from */
+	bool primary_bad;	/* the primary superblock failed to decode */
+
+	struct fsck_group *grp;	/* ngroups entries */
+
+	/* Blocks claimed more than once (sorted and unique after pass 1). */
+	mapfs_bno_t *dups;
+	size_t ndups, dups_cap;
+
+	mapfs_ino_t lost_found;	/* root's "lost+found", 0 if absent */
+
+	/* Counts. */
+	uint64_t problems;	/* reported */
+	uint64_t corrected;	/* repaired (none yet) */
+	uint64_t pr_count[FSCK_PR_COUNT];
+	uint64_t nfiles, ndirs;	/* in-use inodes found */
+	uint64_t nclaimed;	/* blocks claimed by inodes */
+	uint64_t free_blocks;	/* data blocks free, from pass 5 */
+	bool oom;		/* ran out of memory: operational error */
+};
+
+/* problem.c */
+/* Report problem `code`; fmt says where and what (no trailing period).
+ * Prints "<pass>: <text> [<code>]". Returns true if the caller should
+ * repair it (never, for now: fsck only checks). */
+bool fsck_problem(struct fsck_ctx *c, enum fsck_pr code, const char *fmt,
+		  ...) __attribute__((format(printf, 3, 4)));
+/* Printable form of an on-disk name: non-printing bytes and quotes as
+ * \xNN, at most about 64 bytes shown. */
+const char *fsck_name(const char *name, uint32_t namelen, char *buf,
+		      size_t buflen);
+/* "regular file", "directory", ... */
+const char *fsck_type_name(uint32_t mode);
+
+/* util.c */
+/* Table entry for ino, or NULL if it was not scanned (out of range, in
+ * an unused group or at or past the high-water mark). */
+struct fsck_ino *fsck_ino_get(struct fsck_ctx *c, mapfs_ino_t ino);
+/* True if ino was scanned and is in use. */
+bool fsck_ino_in_use(struct fsck_ctx *c, mapfs_ino_t ino);
+/* Mark data block bno claimed; returns true if it already was. */
+bool fsck_claim_block(struct fsck_ctx *c, mapfs_bno_t bno);
+bool fsck_block_claimed(const struct fsck_ctx *c, mapfs_bno_t bno);
+/* Record bno as claimed twice (pass 1b resolves the owners). */
+void fsck_add_dup(struct fsck_ctx *c, mapfs_bno_t bno);
+/* True if bno is in the (sorted) duplicate list. */
+bool fsck_is_dup(const struct fsck_ctx *c, mapfs_bno_t bno);
+void *fsck_calloc(struct fsck_ctx *c, size_t n, size_t size);
+void fsck_verbose(const struct fsck_ctx *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Blocks per pass-1 walk that may be bad or duplicate before the walk of
+ * that inode stops (a garbage indirect block would otherwise flood). */
+#define FSCK_MAX_BAD_PER_INODE	32u
+
+/* The passes. Each returns 0, or a negative errno on an operational
+ * failure (out of memory). */
+int fsck_pass1(struct fsck_ctx *c);
+int fsck_pass1b(struct fsck_ctx *c);
+int fsck_pass2(struct fsck_ctx *c);
+int fsck_pass3(struct fsck_ctx *c);
+int fsck_pass4(struct fsck_ctx *c);
+int fsck_pass5(struct fsck_ctx *c);
+
+#endif /* MAPFS_FSCK_H */

@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c - fsck.mapfs: options, opening the image (falling back to a
+ * superblock copy), running the passes, the summary and the exit code.
+ *
+ *   fsck.mapfs [-n|-y|-p] [-f] [-v] [-b GROUP] IMAGE
+ *
+ * The image is opened read-only with a shared lock (MAPFS_OPEN_FSCK, so
+ * damaged group headers are reported rather than refused); a mounted
+ * image holds an exclusive lock and is refused. This version checks
+ * only: -y and -p are accepted, and problems are left uncorrected.
+ *
+ * Exit codes (fsck(8)): 0 clean, 4 errors left uncorrected, 8 operational
+ * error, 16 usage error.
+ */
+#include "fsck.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: " FSCK_PROG " [-n|-y|-p] [-f] [-v] [-b GROUP] IMAGE\n"
+		"Check a mapfs filesystem.\n"
+		"\n"
+		"  -n        answer no to every repair (read-only check)\n"
+		"  -y        answer yes to every repair\n"
+		"  -p        preen: repair only what a crash can leave\n"
+		"  -f        check even if the filesystem is marked clean\n"
+		"  -v        verbose: name each pass and its counts\n"
+		"  -b GROUP  use the superblock copy in GROUP (1, 3, 5, 7, 9, "
+		"...)\n"
+		"  -h, --help     this help\n"
+		"  -V, --version  print the version\n"
+		"\n"
+		"This version only checks: repairs are not implemented, so -y "
+		"and -p\nreport like -n.\n"
+		"Exit status: 0 clean, 4 errors left uncorrected, 8 "
+		"operational error,\n16 usage error.\n");
+}
+
+static void core_log(void *arg, enum mapfs_log_level lvl, const char *msg)
+{
+	const struct fsck_ctx *c = arg;
+
+	/* The core's own corruption messages repeat what the passes
+	 * report, with source locations: only for -vv. */
+	if (c->verbose >= 2 && lvl <= MAPFS_LOG_INFO)
+		fprintf(stderr, "core: %s\n", msg);
+}
+
+static int open_image(struct fsck_ctx *c, bool explicit_sb)
+{
+	const int flags = MAPFS_OPEN_RDONLY | MAPFS_OPEN_FSCK;
+	char why[256] = "", why1[256] = "";
+	int err;
+
+	err = mapfs_fs_open(c->image, flags, c->sb_group, core_log, c, &c->fs,
+			    why, sizeof(why));
+	if (err == 0)
+		return 0;
+	if (err == -EBUSY) {
+		fprintf(stderr, FSCK_PROG ": %s: image is in use (mounted or "
+			"being checked)\n", c->image);
+		return -1;
+	}
+	if (explicit_sb || err != -EUCLEAN) {
+		if (explicit_sb && err == -EUCLEAN)
+			fprintf(stderr, FSCK_PROG ": %s: superblock copy in "
+				"group %" PRIu64 " is bad: %s\n", c->image,
+				c->sb_group, why);
+		else
+			fprintf(stderr, FSCK_PROG ": cannot open %s: %s\n",
+				c->image, why[0] ? why : strerror(-err));
+		return -1;
+	}
+	/* The primary superblock is bad: try the first copy. */
+	c->sb_group = 1;
+	err = mapfs_fs_open(c->image, flags, 1, core_log, c, &c->fs, why1,
+			    sizeof(why1));
+	if (err < 0) {
+		fprintf(stderr, FSCK_PROG ": %s: not a usable mapfs image: "
+			"primary superblock bad (%s), copy in group 1 too (%s)"
+			"\n", c->image, why, why1[0] ? why1 : strerror(-err));
+		return -1;
+	}
+	fprintf(stderr, FSCK_PROG ": primary superblock bad (%s), using copy "
+		"in group 1\n", why);
+	c->primary_bad = true;
+	fsck_problem(c, P0_SB_PRIMARY_BAD, "primary superblock: %s", why);
+	return 0;
+}
+
+/* With -b, the primary may still be fine; say if it is not. */
+static void check_primary(struct fsck_ctx *c)
+{
+	const struct mapfs_dsuper *d = (const void *)c->fs->base;
+	struct mapfs_geom g0;
+	char why[256] = "";
+
+	if (c->primary_bad || c->sb_group == 0)
+		return;
+	if (mapfs_super_decode(d, c->fs->size, 0, &g0, why, sizeof(why)) != 0) {
+		c->primary_bad = true;
+		fsck_problem(c, P0_SB_PRIMARY_BAD, "primary superblock: %s",
+			     why);
+	}
+}
+
+static const char *state_name(uint32_t state)
+{
+	switch (state) {
+	case MAPFS_STATE_CLEAN: return "clean";
+	case MAPFS_STATE_MOUNTED: return "mounted or not cleanly unmounted";
+	case MAPFS_STATE_ERROR: return "errors recorded";
+	default: return "unknown state";
+	}
+}
+
+static void free_ctx(struct fsck_ctx *c)
+{
+	if (c->grp) {
+		for (uint64_t cg = 0; cg < c->fs->g.ngroups; cg++) {
+			free(c->grp[cg].ino);
+			free(c->grp[cg].claimed);
+		}
+		free(c->grp);
+	}
+	free(c->dups);
+	if (c->fs)
+		mapfs_fs_close(c->fs);
+}
+
+static const struct {
+	const char *name;
+	int (*run)(struct fsck_ctx *c);
+} passes[] = {
+	{ "Pass 1: checking inodes, blocks and sizes", fsck_pass1 },
+	{ "Pass 1b: rescanning for multiply-claimed blocks", fsck_pass1b },
+	{ "Pass 2: checking directory structure", fsck_pass2 },
+	{ "Pass 3: checking directory connectivity", fsck_pass3 },
+	{ "Pass 4: checking reference counts", fsck_pass4 },
+	{ "Pass 5: checking group summaries and bitmaps", fsck_pass5 },
+};
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct fsck_ctx c;
+	bool opt_n = false, opt_y = false, opt_p = false, explicit_sb = false;
+	const struct mapfs_geom *g;
+	struct mapfs_fs *fs;
+	int ch, ret;
+
+	memset(&c, 0, sizeof(c));
+	while ((ch = getopt_long(argc, argv, "nypfvb:hV", longopts, NULL)) !=
+	       -1) {
+		switch (ch) {
+		case 'n': opt_n = true; break;
+		case 'y': opt_y = true; break;
+		case 'p': opt_p = true; break;
+		case 'f': c.force = true; break;
+		case 'v': c.verbose++; break;
+		case 'b': {
+			char *end;
+
+			errno = 0;
+			c.sb_group = strtoull(optarg, &end, 10);
+			if (errno || *end || optarg[0] == '-' ||
+			    c.sb_group == 0 || !mapfs_group_has_sb(c.sb_group)) {
+				fprintf(stderr, FSCK_PROG ": bad superblock "
+					"group '%s': copies are in groups 1 "
+					"and the powers of 3, 5 and 7\n",
+					optarg);
+				return FSCK_EXIT_USAGE;
+			}
+			explicit_sb = true;
+			break;
+		}
+		case 'h':
+			usage(stdout);
+			return FSCK_EXIT_OK;
+		case 'V':
+			printf(FSCK_PROG " " MAPFS_VERSION_STRING "\n");
+			return FSCK_EXIT_OK;
+		default:
+			usage(stderr);
+			return FSCK_EXIT_USAGE;
+		}
+	}
+	if (opt_n + opt_y + opt_p > 1) {
+		fprintf(stderr, FSCK_PROG ": only one of -n, -y and -p may be "
+			"given\n");
+		return FSCK_EXIT_USAGE;
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, FSCK_PROG ": %s\n", optind >= argc ?
+			"no image given" : "too many arguments");
+		usage(stderr);
+		return FSCK_EXIT_USAGE;
+	}
+	c.image = argv[optind];
+	c.answer = opt_y ? FSCK_ANSWER_YES :
+		   opt_p ? FSCK_ANSWER_PREEN : FSCK_ANSWER_NO;
+
+	if (open_image(&c, explicit_sb) < 0)
+		return FSCK_EXIT_OPERROR;
+	fs = c.fs;
+	g = &fs->g;
+	check_primary(&c);
+
+	if (fs->state == MAPFS_STATE_CLEAN && !c.force && !c.primary_bad &&
+	    c.sb_group == 0) {
+		printf("%s: clean, %" PRIu64 "/%" PRIu64 " files, %" PRIu64
+		       "/%" PRIu64 " blocks\n", c.image,
+		       g->ninodes - (fs->sb_free_inodes <= g->ninodes ?
+				     fs->sb_free_inodes : g->ninodes),
+		       g->ninodes,
+		       g->nblocks - (fs->sb_free_blocks <= g->nblocks ?
+				     fs->sb_free_blocks : g->nblocks),
+		       g->nblocks);
+		free_ctx(&c);
+		return FSCK_EXIT_OK;
+	}
+	if (fs->state != MAPFS_STATE_CLEAN)
+		printf("%s: %s, check forced\n", c.image,
+		       state_name(fs->state));
+
+	c.grp = fsck_calloc(&c, g->ngroups, sizeof(*c.grp));
+	if (!c.grp)
+		goto oom;
+	for (size_t i = 0; i < sizeof(passes) / sizeof(passes[0]); i++) {
+		uint64_t before = c.problems;
+
+		fsck_verbose(&c, "%s", passes[i].name);
+		ret = passes[i].run(&c);
+		if (ret < 0 || c.oom)
+			goto oom;
+		fsck_verbose(&c, "  %" PRIu64 " problems", c.problems - before);
+		if (i == 0)
+			fsck_verbose(&c, "  %" PRIu64 " files, %" PRIu64
+				     " directories, %" PRIu64
+				     " blocks claimed, %zu claimed twice",
+				     c.nfiles, c.ndirs, c.nclaimed, c.ndups);
+	}
+
+	printf("%s: %" PRIu64 " files, %" PRIu64 " directories, %" PRIu64
+	       "/%" PRIu64 " blocks\n", c.image, c.nfiles, c.ndirs,
+	       g->nblocks - c.free_blocks, g->nblocks);
+	ret = FSCK_EXIT_OK;
+	if (c.problems > c.corrected) {
+		printf("%s: %" PRIu64 " problem%s left uncorrected\n", c.image,
+		       c.problems - c.corrected,
+		       c.problems - c.corrected == 1 ? "" : "s");
+		ret = FSCK_EXIT_UNCORRECTED;
+	}
+	free_ctx(&c);
+	return ret;
+oom:
+	fprintf(stderr, FSCK_PROG ": %s: out of memory: check not finished\n",
+		c.image);
+	free_ctx(&c);
+	return FSCK_EXIT_OPERROR;
+}

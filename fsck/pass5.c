@@ -1,0 +1,357 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pass5.c - Pass 5: group headers, bitmaps, summary counts, superblock
+ * copies.
+ *
+ * Per group:
+ *  - mapfs_cg_check: header fields and CRC, bitmap page CRCs (a failing
+ *    CRC gets its own code);
+ *  - initialized groups: the block bitmap must mark exactly the group's
+ *    metadata blocks (0 .. data_off-1) and the blocks pass 1 saw claimed;
+ *    the inode bitmap must mark the reserved inodes of group 0 and, past
+ *    the high-water mark, nothing (below it pass 1 compared each slot);
+ *  - unused groups: no block in them may be claimed;
+ *  - the header's free block, free inode and directory counts must equal
+ *    what pass 1 counted.
+ * Then the superblock's totals, and every superblock copy (groups for
+ * which mapfs_group_has_sb is true) must decode and agree with the
+ * superblock in use on geometry and uuid.
+ * Differences in bitmaps are reported as runs of blocks, not one by one.
+ */
+#include "fsck.h"
+
+#include <endian.h>
+#include <string.h>
+
+/* Bitmap pages holding nbits bits (the core's rule: 4 KiB pages). */
+static uint32_t bm_pages(uint64_t nbits)
+{
+	return (uint32_t)((nbits + 8ull * MAPFS_PAGE_SIZE - 1) /
+			  (8ull * MAPFS_PAGE_SIZE));
+}
+
+static void check_header(struct fsck_ctx *c, uint64_t cg)
+{
+	struct mapfs_fs *fs = c->fs;
+	const struct mapfs_dcg *h = mapfs_cg_hdr(fs, cg);
+	char why[256] = "";
+	bool unused, crc_reported = false;
+	uint32_t crc;
+
+	if (mapfs_cg_check(fs, cg, &unused, why, sizeof(why)) == 0)
+		return;
+	if (h && le32toh(h->cg_magic) == MAPFS_CG_MAGIC) {
+		crc = mapfs_cg_hdr_crc(fs, cg, h);
+		if (crc != le32toh(h->cg_crc)) {
+			fsck_problem(c, P5_CG_CRC,
+				     "group %llu: header checksum is wrong "
+				     "(stored 0x%08x, computed 0x%08x)",
+				     (unsigned long long)cg,
+				     le32toh(h->cg_crc), crc);
+			crc_reported = true;
+		}
+		for (int ibm = 0; ibm < 2; ibm++) {
+			uint64_t nbits = ibm ? fs->g.ipg :
+				mapfs_group_nblocks(&fs->g, cg);
+			uint32_t np = bm_pages(nbits);
+			const uint32_t *stored = ibm ? h->cg_ibm_crc :
+						       h->cg_bbm_crc;
+
+			for (uint32_t p = 0; p < np &&
+			     p < MAPFS_CG_MAX_BMPAGES; p++) {
+				crc = mapfs_cg_bitmap_crc(fs, cg, ibm, p);
+				if (crc == le32toh(stored[p]))
+					continue;
+				fsck_problem(c, ibm ? P5_IBM_CRC : P5_BBM_CRC,
+					     "group %llu: %s bitmap page %u "
+					     "checksum is wrong",
+					     (unsigned long long)cg,
+					     ibm ? "inode" : "block", p);
+				crc_reported = true;
+			}
+		}
+	}
+	if (!crc_reported)
+		fsck_problem(c, P5_CG_BAD, "group %llu: %s",
+			     (unsigned long long)cg, why);
+}
+
+/* A run of consecutive blocks or inodes with the same difference. */
+struct run {
+	enum fsck_pr code;
+	uint64_t cg, first, last;
+	bool open;
+	const char *what;
+};
+
+static void run_flush(struct fsck_ctx *c, struct run *r)
+{
+	if (!r->open)
+		return;
+	r->open = false;
+	switch (r->code) {
+	case P5_META_NOT_MARKED:
+		fsck_problem(c, r->code, "group %llu: metadata %s %llu-%llu "
+			     "are marked free in the block bitmap",
+			     (unsigned long long)r->cg, r->what,
+			     (unsigned long long)r->first,
+			     (unsigned long long)r->last);
+		break;
+	case P5_BLOCK_USED_NOT_MARKED:
+		fsck_problem(c, r->code, "group %llu: %s %llu-%llu are in use "
+			     "but marked free in the block bitmap",
+			     (unsigned long long)r->cg, r->what,
+			     (unsigned long long)r->first,
+			     (unsigned long long)r->last);
+		break;
+	case P5_BLOCK_MARKED_NOT_USED:
+		fsck_problem(c, r->code, "group %llu: %s %llu-%llu are marked "
+			     "used in the block bitmap but nothing uses them",
+			     (unsigned long long)r->cg, r->what,
+			     (unsigned long long)r->first,
+			     (unsigned long long)r->last);
+		break;
+	case P5_BLOCK_IN_UNUSED_GROUP:
+		fsck_problem(c, r->code, "group %llu: %s %llu-%llu are in use "
+			     "but the group was never initialized",
+			     (unsigned long long)r->cg, r->what,
+			     (unsigned long long)r->first,
+			     (unsigned long long)r->last);
+		break;
+	case P5_RESERVED_INODE_NOT_MARKED:
+		fsck_problem(c, r->code, "group %llu: reserved %s %llu-%llu "
+			     "are marked free in the inode bitmap",
+			     (unsigned long long)r->cg, r->what,
+			     (unsigned long long)r->first,
+			     (unsigned long long)r->last);
+		break;
+	case P5_INODE_MARKED_NOT_USED:
+		fsck_problem(c, r->code, "group %llu: %s %llu-%llu are past "
+			     "the inode high-water mark but marked used in "
+			     "the inode bitmap",
+			     (unsigned long long)r->cg, r->what,
+			     (unsigned long long)r->first,
+			     (unsigned long long)r->last);
+		break;
+	default:
+		break;
+	}
+}
+
+static void run_add(struct fsck_ctx *c, struct run *r, enum fsck_pr code,
+		    uint64_t cg, uint64_t n, const char *what)
+{
+	if (r->open && r->code == code && r->last + 1 == n)
+		r->last = n;
+	else {
+		run_flush(c, r);
+		r->open = true;
+		r->code = code;
+		r->cg = cg;
+		r->first = r->last = n;
+		r->what = what;
+	}
+}
+
+static void check_block_bitmap(struct fsck_ctx *c, uint64_t cg)
+{
+	struct mapfs_fs *fs = c->fs;
+	const struct mapfs_geom *g = &fs->g;
+	const struct fsck_group *grp = &c->grp[cg];
+	const uint8_t *bbm = mapfs_cg_bbm(fs, cg);
+	uint32_t nb = mapfs_group_nblocks(g, cg);
+	uint64_t start = mapfs_group_start(g, cg);
+	struct run r = { 0 };
+
+	if (!bbm)
+		return;
+	for (uint32_t b = 0; b < nb; b++) {
+		bool meta = b < g->data_off;
+		bool used = grp->claimed && mapfs_bit_test(grp->claimed, b);
+		bool marked = mapfs_bit_test(bbm, b);
+
+		if (marked == (meta || used)) {
+			run_flush(c, &r);
+			continue;
+		}
+		if (meta)
+			run_add(c, &r, P5_META_NOT_MARKED, cg, start + b,
+				"blocks");
+		else if (used)
+			run_add(c, &r, P5_BLOCK_USED_NOT_MARKED, cg, start + b,
+				"blocks");
+		else
+			run_add(c, &r, P5_BLOCK_MARKED_NOT_USED, cg, start + b,
+				"blocks");
+	}
+	run_flush(c, &r);
+}
+
+static void check_unused_group(struct fsck_ctx *c, uint64_t cg)
+{
+	const struct mapfs_geom *g = &c->fs->g;
+	const struct fsck_group *grp = &c->grp[cg];
+	uint32_t nb = mapfs_group_nblocks(g, cg);
+	uint64_t start = mapfs_group_start(g, cg);
+	struct run r = { 0 };
+
+	if (!grp->claimed)
+		return;
+	for (uint32_t b = 0; b < nb; b++) {
+		if (mapfs_bit_test(grp->claimed, b))
+			run_add(c, &r, P5_BLOCK_IN_UNUSED_GROUP, cg, start + b,
+				"blocks");
+		else
+			run_flush(c, &r);
+	}
+	run_flush(c, &r);
+}
+
+static void check_inode_bitmap(struct fsck_ctx *c, uint64_t cg)
+{
+	struct mapfs_fs *fs = c->fs;
+	const struct mapfs_geom *g = &fs->g;
+	const struct fsck_group *grp = &c->grp[cg];
+	const uint8_t *ibm = mapfs_cg_ibm(fs, cg);
+	struct run r = { 0 };
+
+	if (!ibm)
+		return;
+	for (uint32_t s = 0; s < g->ipg; s++) {
+		mapfs_ino_t ino = cg * g->ipg + s;
+		bool marked = mapfs_bit_test(ibm, s);
+
+		if (ino < g->first_ino) {
+			if (!marked)
+				run_add(c, &r, P5_RESERVED_INODE_NOT_MARKED,
+					cg, ino, "inodes");
+			else
+				run_flush(c, &r);
+		} else if (s >= grp->hiwater && marked) {
+			run_add(c, &r, P5_INODE_MARKED_NOT_USED, cg, ino,
+				"inodes");
+		} else {
+			run_flush(c, &r);
+		}
+	}
+	run_flush(c, &r);
+}
+
+static void check_counts(struct fsck_ctx *c, uint64_t cg, uint64_t fb,
+			 uint64_t fi, uint64_t nd)
+{
+	const struct mapfs_cgmem *m = &c->fs->cg[cg];
+
+	if (m->free_blocks != fb)
+		fsck_problem(c, P5_CG_FREE_BLOCKS,
+			     "group %llu: free block count is %llu, should "
+			     "be %llu",
+			     (unsigned long long)cg,
+			     (unsigned long long)m->free_blocks,
+			     (unsigned long long)fb);
+	if (m->free_inodes != fi)
+		fsck_problem(c, P5_CG_FREE_INODES,
+			     "group %llu: free inode count is %llu, should "
+			     "be %llu",
+			     (unsigned long long)cg,
+			     (unsigned long long)m->free_inodes,
+			     (unsigned long long)fi);
+	if (m->ndirs != nd)
+		fsck_problem(c, P5_CG_NDIRS,
+			     "group %llu: directory count is %llu, should be "
+			     "%llu",
+			     (unsigned long long)cg,
+			     (unsigned long long)m->ndirs,
+			     (unsigned long long)nd);
+}
+
+static void check_sb_copies(struct fsck_ctx *c)
+{
+	struct mapfs_fs *fs = c->fs;
+	const struct mapfs_geom *g = &fs->g;
+
+	for (uint64_t cg = 0; cg < g->ngroups; cg++) {
+		const struct mapfs_dsuper *d;
+		struct mapfs_geom cg_geom;
+		char why[256] = "";
+
+		/* The primary was reported when it failed to decode. */
+		if (cg == 0 || cg == c->sb_group || !mapfs_group_has_sb(cg))
+			continue;
+		d = mapfs_block(fs, mapfs_group_start(g, cg));
+		if (!d) {
+			fsck_problem(c, P5_SB_COPY_BAD,
+				     "superblock copy in group %llu is "
+				     "outside the image",
+				     (unsigned long long)cg);
+			continue;
+		}
+		if (mapfs_super_decode(d, fs->size, cg, &cg_geom, why,
+				       sizeof(why)) != 0) {
+			fsck_problem(c, P5_SB_COPY_BAD,
+				     "superblock copy in group %llu: %s",
+				     (unsigned long long)cg, why);
+			continue;
+		}
+		if (memcmp(&cg_geom, g, sizeof(cg_geom)) != 0 ||
+		    memcmp(d->sb_uuid, fs->uuid, sizeof(fs->uuid)) != 0)
+			fsck_problem(c, P5_SB_COPY_DIFFERS,
+				     "superblock copy in group %llu disagrees "
+				     "with the superblock in use on geometry "
+				     "or uuid",
+				     (unsigned long long)cg);
+	}
+}
+
+int fsck_pass5(struct fsck_ctx *c)
+{
+	struct mapfs_fs *fs = c->fs;
+	const struct mapfs_geom *g = &fs->g;
+	uint64_t tfb = 0, tfi = 0, tnd = 0;
+
+	for (uint64_t cg = 0; cg < g->ngroups; cg++) {
+		const struct fsck_group *grp = &c->grp[cg];
+		uint64_t ndata = mapfs_group_ndata(g, cg);
+		uint64_t fb, fi, nd, used_ino;
+
+		check_header(c, cg);
+		if (!fs->cg[cg].init) {
+			check_unused_group(c, cg);
+			tfb += ndata;
+			tfi += g->ipg;
+			continue;
+		}
+		check_block_bitmap(c, cg);
+		check_inode_bitmap(c, cg);
+		used_ino = grp->used_inodes + (cg == 0 ? g->first_ino : 0);
+		fb = ndata >= grp->nclaimed ? ndata - grp->nclaimed : 0;
+		fi = g->ipg >= used_ino ? g->ipg - used_ino : 0;
+		nd = grp->dirs;
+		if (!fs->cg[cg].bad)
+			check_counts(c, cg, fb, fi, nd);
+		tfb += fb;
+		tfi += fi;
+		tnd += nd;
+	}
+	c->free_blocks = tfb;
+	if (fs->sb_free_blocks != tfb)
+		fsck_problem(c, P5_SB_FREE_BLOCKS,
+			     "superblock: free block count is %llu, should be "
+			     "%llu",
+			     (unsigned long long)fs->sb_free_blocks,
+			     (unsigned long long)tfb);
+	if (fs->sb_free_inodes != tfi)
+		fsck_problem(c, P5_SB_FREE_INODES,
+			     "superblock: free inode count is %llu, should be "
+			     "%llu",
+			     (unsigned long long)fs->sb_free_inodes,
+			     (unsigned long long)tfi);
+	if (fs->sb_ndirs != tnd)
+		fsck_problem(c, P5_SB_NDIRS,
+			     "superblock: directory count is %llu, should be "
+			     "%llu",
+			     (unsigned long long)fs->sb_ndirs,
+			     (unsigned long long)tnd);
+	check_sb_copies(c);
+	return 0;
+}

@@ -1,0 +1,576 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mapfs.h - the core API, used by the daemon, mkfs, fsck and the tests.
+ *
+ * The core works on a base pointer and a length (struct mapfs_fs); opening
+ * and mmapping an image file is one small function on top (image.c), so
+ * tests can hand the core a zeroed buffer.
+ *
+ * Conventions:
+ *  - functions return 0 (or a non-negative count) on success and a negative
+ *    errno on failure; -EUCLEAN means the image contradicts itself;
+ *  - the core is not thread-safe: callers serialize. Functions documented
+ *    as "read-only" never store to the image or to *fs and may run
+ *    concurrently with each other (the daemon's shared lock); everything
+ *    else needs exclusive access;
+ *  - every number read from the image is validated before it is used;
+ *  - in-core structs are host order; only the owning module touches the
+ *    on-disk structs of mapfs_format.h.
+ */
+#ifndef MAPFS_H
+#define MAPFS_H
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "mapfs_format.h"
+
+#define MAPFS_VERSION_STRING "0.1.0"
+
+typedef uint64_t mapfs_ino_t;	/* inode number */
+typedef uint64_t mapfs_bno_t;	/* physical block number in the image */
+
+/* ------------------------------------------------------------------ */
+/* Geometry: the decoded, validated, host-order superblock layout.     */
+/* ------------------------------------------------------------------ */
+struct mapfs_geom {
+	uint32_t bsize;		/* bytes per block */
+	uint32_t bshift;	/* log2(bsize) */
+	uint32_t inode_size;	/* bytes per inode */
+	uint32_t inodes_per_block;
+	uint32_t bpg;		/* blocks per group (last group: fewer) */
+	uint32_t ipg;		/* inodes per group */
+	uint64_t nblocks;	/* blocks in the filesystem */
+	uint64_t ngroups;
+	uint64_t ninodes;	/* ngroups * ipg */
+	uint32_t hdr_off, ibm_off, bbm_off, itab_off, data_off; /* in group */
+	uint32_t itab_blocks;
+	uint32_t nindir;	/* pointers per indirect block */
+	uint32_t pages_per_block; /* bsize / 4096 */
+	uint64_t maxfilesize;	/* bytes reachable through the block map */
+	uint64_t first_ino;
+	uint64_t reserved_blocks; /* minfree, for root only */
+	uint32_t minfree_pct;
+	uint32_t seed;		/* CRC32C seed */
+};
+
+static inline uint64_t mapfs_group_start(const struct mapfs_geom *g,
+					 uint64_t cg)
+{
+	return cg * (uint64_t)g->bpg;
+}
+
+/* Blocks in group cg: bpg, except for the last group. */
+static inline uint32_t mapfs_group_nblocks(const struct mapfs_geom *g,
+					   uint64_t cg)
+{
+	uint64_t start = mapfs_group_start(g, cg);
+	uint64_t left = g->nblocks - start;
+	return left < g->bpg ? (uint32_t)left : g->bpg;
+}
+
+/* Data blocks in group cg (blocks after the metadata). */
+static inline uint32_t mapfs_group_ndata(const struct mapfs_geom *g,
+					 uint64_t cg)
+{
+	return mapfs_group_nblocks(g, cg) - g->data_off;
+}
+
+static inline uint64_t mapfs_ino_group(const struct mapfs_geom *g,
+				       mapfs_ino_t ino)
+{
+	return ino / g->ipg;
+}
+
+static inline uint64_t mapfs_bno_group(const struct mapfs_geom *g,
+				       mapfs_bno_t bno)
+{
+	return bno / g->bpg;
+}
+
+/* True when bno is a data block (inside the image, past its group's
+ * metadata). Block 0 is never a data block, so 0 can mean "hole". */
+static inline bool mapfs_bno_is_data(const struct mapfs_geom *g,
+				     mapfs_bno_t bno)
+{
+	if (bno >= g->nblocks)
+		return false;
+	return bno % g->bpg >= g->data_off;
+}
+
+/* True when ino names an inode slot that may be in use by a file. */
+static inline bool mapfs_ino_valid(const struct mapfs_geom *g, mapfs_ino_t ino)
+{
+	return ino < g->ninodes &&
+	       (ino == MAPFS_ROOT_INO || ino >= g->first_ino);
+}
+
+/* Superblock copies live in groups 0, 1 and the powers of 3, 5 and 7. */
+bool mapfs_group_has_sb(uint64_t cg);
+
+/* ------------------------------------------------------------------ */
+/* Logging and corruption reports                                      */
+/* ------------------------------------------------------------------ */
+enum mapfs_log_level { MAPFS_LOG_ERR, MAPFS_LOG_WARN, MAPFS_LOG_INFO,
+		       MAPFS_LOG_DEBUG };
+typedef void (*mapfs_log_fn)(void *arg, enum mapfs_log_level lvl,
+			     const char *msg);
+
+/* ------------------------------------------------------------------ */
+/* The filesystem handle                                               */
+/* ------------------------------------------------------------------ */
+struct mapfs_cgmem {		/* in-memory summary of one group */
+	uint64_t free_blocks;
+	uint64_t free_inodes;
+	uint64_t ndirs;
+	bool init;		/* header initialized (not an unused group) */
+	bool bad;		/* header failed its check (FSCK mode only) */
+	bool bm_checked;	/* bitmap page CRCs verified since attach */
+};
+
+/* Flags for mapfs_fs_attach / mapfs_fs_open. */
+#define MAPFS_OPEN_RDONLY	0x1	/* never store to the image */
+#define MAPFS_OPEN_FSCK		0x2	/* tolerate what fsck can report */
+#define MAPFS_OPEN_NOLOCK	0x4	/* do not flock the image */
+
+#define MAPFS_BUSY_NONE	0
+#define MAPFS_BUSY_REF	1
+#define MAPFS_BUSY_OPEN	2
+
+struct mapfs_fs {
+	uint8_t *base;		/* the image (mapping or test buffer) */
+	uint64_t size;		/* bytes at base */
+	int fd;			/* image file, -1 for a memory image */
+	int flags;		/* MAPFS_OPEN_* */
+	struct mapfs_geom g;
+
+	/* Superblock fields kept in memory and stored by mapfs_super_store */
+	uint32_t state;
+	/* Totals: sums of the group counts (what allocation uses). */
+	uint64_t free_blocks, free_inodes, ndirs;
+	/* The superblock's own counters as read at attach (fsck compares). */
+	uint64_t sb_free_blocks, sb_free_inodes, sb_ndirs;
+	uint64_t orphan_head;
+	uint32_t mount_count;
+	int64_t mkfs_time, mount_time, write_time, check_time;
+	uint8_t uuid[16];
+	char label[MAPFS_LABEL_MAX + 1];
+	uint32_t feat_compat, feat_ro_compat, feat_incompat;
+
+	struct mapfs_cgmem *cg;	/* ngroups entries */
+	uint64_t cg_rotor;	/* allocation hint: last group used */
+
+	atomic_int error;	/* set when corruption was seen */
+
+	mapfs_log_fn log;
+	void *log_arg;
+	/* Asked when an inode's link count reaches zero: MAPFS_BUSY_NONE
+	 * frees it at once; MAPFS_BUSY_REF (the kernel still holds a lookup
+	 * reference) keeps it until mapfs_op_reap; MAPFS_BUSY_OPEN (a file
+	 * is open) also puts it on the on-disk orphan list, so that a crash
+	 * leaves it for mount or fsck to free. */
+	int (*inode_busy)(void *arg, mapfs_ino_t ino);
+	void *busy_arg;
+};
+
+/* Attach to an image already in memory (base, size bytes). Decodes and
+ * validates the primary superblock (or the copy in group sb_group when
+ * sb_group != 0) and every group header. On error returns a negative errno
+ * and, if why is non-NULL, a reason in it. */
+int mapfs_fs_attach(struct mapfs_fs *fs, void *base, uint64_t size,
+		    int flags, uint64_t sb_group, mapfs_log_fn log,
+		    void *log_arg, char *why, size_t whylen);
+/* Free what attach allocated (not the memory at base). */
+void mapfs_fs_detach(struct mapfs_fs *fs);
+
+/* image.c: open path (regular file or block device), lock it (exclusive
+ * for read-write, shared for read-only; -EBUSY if held elsewhere), mmap it
+ * MAP_SHARED and attach. *fsp is allocated; close with mapfs_fs_close. */
+int mapfs_fs_open(const char *path, int flags, uint64_t sb_group,
+		  mapfs_log_fn log, void *log_arg, struct mapfs_fs **fsp,
+		  char *why, size_t whylen);
+/* Detach, munmap and close. Does not sync: call mapfs_fs_sync first. */
+void mapfs_fs_close(struct mapfs_fs *fs);
+
+/* Open, lock and map an image file without attaching (mkfs uses it).
+ * Returns the fd; *basep and *sizep describe the mapping. */
+int mapfs_image_map(const char *path, bool rdonly, bool lock, void **basep,
+		    uint64_t *sizep, char *why, size_t whylen);
+/* Size in bytes of an open regular file or block device. */
+int mapfs_image_size(int fd, uint64_t *sizep);
+
+/* msync [off, off+len) of the image (rounded out to pages), MS_SYNC.
+ * No-op for memory images. */
+int mapfs_fs_sync_range(struct mapfs_fs *fs, uint64_t off, uint64_t len);
+/* Store the in-memory superblock fields and sync the whole image. */
+int mapfs_fs_sync(struct mapfs_fs *fs);
+
+/* Pointer to block bno, or NULL when bno is outside the image. */
+static inline void *mapfs_block(const struct mapfs_fs *fs, mapfs_bno_t bno)
+{
+	if (bno >= fs->g.nblocks ||
+	    (bno << fs->g.bshift) + fs->g.bsize > fs->size)
+		return NULL;
+	return fs->base + (bno << fs->g.bshift);
+}
+
+/* Report corruption: logs "file:line: message", sets fs->error and
+ * returns -EUCLEAN. Use through MAPFS_CORRUPT. */
+int mapfs_corrupt(struct mapfs_fs *fs, const char *file, int line,
+		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+#define MAPFS_CORRUPT(fs, ...) mapfs_corrupt((fs), __FILE__, __LINE__, \
+					     __VA_ARGS__)
+void mapfs_log(struct mapfs_fs *fs, enum mapfs_log_level lvl,
+	       const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ------------------------------------------------------------------ */
+/* crc.c                                                               */
+/* ------------------------------------------------------------------ */
+/* CRC32C (Castagnoli) continuing from crc; start with ~0 or a seed.
+ * Uses SSE4.2 when the CPU has it. No final inversion. */
+uint32_t mapfs_crc32c(uint32_t crc, const void *buf, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* super.c                                                             */
+/* ------------------------------------------------------------------ */
+/* Decode and validate a superblock page found at group `at_group`
+ * against an image of image_bytes. Returns 0 and fills *g, or -EUCLEAN
+ * (bad magic/fields/CRC) / -EOPNOTSUPP (unknown incompat feature) with a
+ * reason. Read-only. */
+int mapfs_super_decode(const struct mapfs_dsuper *d, uint64_t image_bytes,
+		       uint64_t at_group, struct mapfs_geom *g, char *why,
+		       size_t whylen);
+/* Store fs's in-memory superblock fields into the primary superblock and
+ * recompute its CRC. */
+void mapfs_super_store(struct mapfs_fs *fs);
+/* Write the superblock (as stored in the primary) into every copy. */
+void mapfs_super_store_copies(struct mapfs_fs *fs);
+/* Encode a superblock page for group `cg` from fs's geometry and fields. */
+void mapfs_super_encode(const struct mapfs_fs *fs, uint64_t cg,
+			struct mapfs_dsuper *d);
+
+/* ------------------------------------------------------------------ */
+/* cg.c: group headers, bitmaps                                         */
+/* ------------------------------------------------------------------ */
+struct mapfs_dcg *mapfs_cg_hdr(const struct mapfs_fs *fs, uint64_t cg);
+uint8_t *mapfs_cg_ibm(const struct mapfs_fs *fs, uint64_t cg);
+uint8_t *mapfs_cg_bbm(const struct mapfs_fs *fs, uint64_t cg);
+/* Validate group cg's header (magic, index, geometry, counts in range,
+ * CRC) and the CRCs of its bitmap pages. An all-zero header is valid for
+ * cg > 0 and sets *unused. Read-only. */
+int mapfs_cg_check(const struct mapfs_fs *fs, uint64_t cg, bool *unused,
+		   char *why, size_t whylen);
+/* Initialize an unused group: header, bitmaps with the metadata blocks
+ * marked used (and reserved inodes for group 0). */
+void mapfs_cg_init(struct mapfs_fs *fs, uint64_t cg);
+/* Recompute the CRC of the bitmap page holding bit `bit` of the inode
+ * (ibm) or block (bbm) bitmap, and the header CRC. */
+void mapfs_cg_bitmap_changed(struct mapfs_fs *fs, uint64_t cg, bool inode_bm,
+			     uint32_t bit);
+/* Store fs->cg[cg] counts into the header and recompute its CRC. */
+void mapfs_cg_store(struct mapfs_fs *fs, uint64_t cg);
+uint32_t mapfs_cg_bitmap_crc(const struct mapfs_fs *fs, uint64_t cg,
+			     bool inode_bm, uint32_t page);
+uint32_t mapfs_cg_hdr_crc(const struct mapfs_fs *fs, uint64_t cg,
+			  const struct mapfs_dcg *h);
+
+/* Bitmaps: bit n is bit n % 8 of byte n / 8. */
+static inline bool mapfs_bit_test(const uint8_t *bm, uint64_t n)
+{
+	return bm[n >> 3] & (1u << (n & 7));
+}
+static inline void mapfs_bit_set(uint8_t *bm, uint64_t n)
+{
+	bm[n >> 3] |= (uint8_t)(1u << (n & 7));
+}
+static inline void mapfs_bit_clear(uint8_t *bm, uint64_t n)
+{
+	bm[n >> 3] &= (uint8_t)~(1u << (n & 7));
+}
+/* First clear bit in [from, nbits), wrapping to [0, from); -1 if none. */
+int64_t mapfs_bit_find_clear(const uint8_t *bm, uint64_t nbits,
+			     uint64_t from);
+
+/* ------------------------------------------------------------------ */
+/* alloc.c: inode and block allocation (FFS policy)                     */
+/* ------------------------------------------------------------------ */
+/* Allocate an inode near parent (a directory spreads to a group with
+ * more free inodes and fewer directories). Marks it used in the bitmap
+ * and counts; the caller initializes and stores the inode. */
+int mapfs_alloc_inode(struct mapfs_fs *fs, mapfs_ino_t parent, bool is_dir,
+		      mapfs_ino_t *inop);
+/* Mark ino free in bitmap and counts. The caller clears the inode. */
+int mapfs_free_inode(struct mapfs_fs *fs, mapfs_ino_t ino, bool was_dir);
+/* Allocate a data block, preferably pref (0: none). Only callers acting
+ * for root may dip into the reserved blocks (use_reserve). -ENOSPC when
+ * none. The block's content is not touched. */
+int mapfs_alloc_block(struct mapfs_fs *fs, mapfs_bno_t pref,
+		      bool use_reserve, mapfs_bno_t *bnop);
+int mapfs_free_block(struct mapfs_fs *fs, mapfs_bno_t bno);
+/* Free blocks available to non-root (statfs f_bavail). */
+uint64_t mapfs_avail_blocks(const struct mapfs_fs *fs);
+
+/* ------------------------------------------------------------------ */
+/* inode.c: inodes, block maps, file data                               */
+/* ------------------------------------------------------------------ */
+struct mapfs_timespec {
+	int64_t sec;
+	uint32_t nsec;
+};
+
+struct mapfs_inode {		/* host-order copy of a dinode */
+	mapfs_ino_t ino;
+	uint32_t mode;		/* 0 = free */
+	uint32_t nlink;
+	uint32_t uid, gid;
+	uint32_t flags;		/* MAPFS_FL_* */
+	uint32_t gen;
+	uint64_t size;
+	uint64_t blocks;	/* fs blocks held */
+	uint64_t rdev;
+	uint64_t xattr;
+	uint64_t orphan_next;
+	struct mapfs_timespec atime, mtime, ctime, btime;
+	union {
+		uint64_t blk[MAPFS_NADDR];
+		char symlink[MAPFS_FAST_SYMLINK_MAX];
+	};
+};
+
+/* Pointer to the on-disk inode ino, or NULL if ino >= ninodes. */
+struct mapfs_dinode *mapfs_dinode(const struct mapfs_fs *fs, mapfs_ino_t ino);
+/* Validate an in-use on-disk inode: known type, nlink, size within
+ * maxfilesize, nanoseconds < 1e9, block pointers data blocks or 0,
+ * di_blocks plausible, fast symlink shape, CRC. Read-only. */
+int mapfs_inode_check(const struct mapfs_fs *fs, mapfs_ino_t ino,
+		      const struct mapfs_dinode *d, char *why, size_t whylen);
+uint32_t mapfs_inode_crc(const struct mapfs_fs *fs, mapfs_ino_t ino,
+			 const struct mapfs_dinode *d);
+/* Load inode ino into *ip after mapfs_inode_check. -ENOENT if ino is out
+ * of range, reserved or free; -EUCLEAN if corrupt. Read-only. */
+int mapfs_inode_load(struct mapfs_fs *fs, mapfs_ino_t ino,
+		     struct mapfs_inode *ip);
+/* Encode *ip into the image with a fresh CRC. */
+void mapfs_inode_store(struct mapfs_fs *fs, const struct mapfs_inode *ip);
+/* Zero a freed inode's slot, keeping its generation. */
+void mapfs_inode_clear(struct mapfs_fs *fs, mapfs_ino_t ino);
+/* True if ip's block pointers are in use (not a fast symlink, not a
+ * device/fifo/socket). */
+bool mapfs_inode_has_blocks(const struct mapfs_inode *ip);
+
+/* Map logical block lbn of ip to a physical block (0 = hole) without
+ * allocating. Read-only. */
+int mapfs_bmap(struct mapfs_fs *fs, const struct mapfs_inode *ip,
+	       uint64_t lbn, mapfs_bno_t *bnop);
+/* Map lbn, allocating it (and any indirect blocks on the way) if it is a
+ * hole. New data blocks are zeroed unless `will_overwrite` says the caller
+ * fills the whole block. Updates ip->blocks and ip->blk; the caller
+ * stores the inode. */
+int mapfs_bmap_alloc(struct mapfs_fs *fs, struct mapfs_inode *ip,
+		     uint64_t lbn, bool use_reserve, bool will_overwrite,
+		     mapfs_bno_t *bnop);
+
+/* Describe [off, off+len) of a regular file (clipped at EOF) as iovecs
+ * pointing into the image; holes point at a shared zero page. Adjacent
+ * blocks merge into one iovec. Returns bytes described (0 at EOF) and
+ * sets *niov; stops early when maxiov is reached. Read-only. */
+ssize_t mapfs_file_read_iov(struct mapfs_fs *fs, const struct mapfs_inode *ip,
+			    uint64_t off, size_t len, struct iovec *iov,
+			    int maxiov, int *niov);
+/* Copy [off, off+len) of ip into buf (clipped at EOF). Read-only. */
+ssize_t mapfs_file_read(struct mapfs_fs *fs, const struct mapfs_inode *ip,
+			uint64_t off, void *buf, size_t len);
+/* Write buf at off, allocating blocks; grows size. Returns bytes written
+ * (short on ENOSPC after some progress) or a negative errno (-EFBIG past
+ * maxfilesize, -ENOSPC). Updates *ip (size, blocks) and stores it; the
+ * caller sets times. */
+ssize_t mapfs_file_write(struct mapfs_fs *fs, struct mapfs_inode *ip,
+			 uint64_t off, const void *buf, size_t len,
+			 bool use_reserve);
+/* Set the size to new_size: frees blocks wholly past it (indirect blocks
+ * emptied too) and zeroes the tail of the last partial block; growing
+ * leaves a hole. Stores *ip. */
+int mapfs_file_truncate(struct mapfs_fs *fs, struct mapfs_inode *ip,
+			uint64_t new_size);
+
+/* Visit every block pointer of ip: cb gets the block, its level (0 data,
+ * 1..3 indirect), the first logical block it covers, and may return
+ * nonzero to stop (that value is returned). Pointers are range-checked
+ * before descending (bad ones are passed to cb with valid=false and not
+ * followed); indirect page CRCs are checked (bad pages are reported with
+ * crc_ok=false and still followed if their pointers are in range).
+ * Read-only. For fsck and tests. */
+struct mapfs_blkvisit {
+	mapfs_bno_t bno;
+	int level;		/* 0 = data block, 1..3 = indirect */
+	uint64_t lbn;		/* first logical block covered */
+	bool valid;		/* bno is a data block of this image */
+	bool crc_ok;		/* for indirect blocks: every page's CRC ok */
+	mapfs_bno_t parent;	/* indirect block holding it, 0 = inode */
+	uint32_t slot;		/* index in parent (or in di_blk) */
+};
+int mapfs_blockmap_walk(struct mapfs_fs *fs, const struct mapfs_inode *ip,
+			int (*cb)(void *arg, const struct mapfs_blkvisit *v),
+			void *arg);
+/* CRC of page `page` of indirect block bno owned by ino. */
+uint32_t mapfs_ind_crc(const struct mapfs_fs *fs, mapfs_ino_t owner,
+		       mapfs_bno_t bno, uint32_t page);
+
+/* ------------------------------------------------------------------ */
+/* dir.c: directory records                                             */
+/* ------------------------------------------------------------------ */
+/* Callback for mapfs_dir_iterate: one live record; next_off is the
+ * directory offset of the record after it (the readdir cookie). Return
+ * nonzero to stop; that value is returned by iterate. */
+typedef int (*mapfs_dir_cb)(void *arg, const char *name, uint32_t namelen,
+			    mapfs_ino_t ino, uint32_t type,
+			    uint64_t next_off);
+/* Walk live records from directory offset off (0 = start; otherwise a
+ * next_off given earlier, or any offset: records are found by scanning
+ * the chunk from its start). Validates each chunk. Read-only. */
+int mapfs_dir_iterate(struct mapfs_fs *fs, const struct mapfs_inode *dir,
+		      uint64_t off, mapfs_dir_cb cb, void *arg);
+/* Find name: 0 (filling *inop and *typep), -ENOENT or -EUCLEAN.
+ * Read-only. */
+int mapfs_dir_lookup(struct mapfs_fs *fs, const struct mapfs_inode *dir,
+		     const char *name, uint32_t namelen, mapfs_ino_t *inop,
+		     uint32_t *typep);
+/* Add a record (name must not exist: the caller checked). Uses free room
+ * in an existing chunk or appends a chunk (growing the directory, which
+ * may allocate a block). Live records never move. Stores *dir if its
+ * size or block map changed. */
+int mapfs_dir_add(struct mapfs_fs *fs, struct mapfs_inode *dir,
+		  const char *name, uint32_t namelen, mapfs_ino_t ino,
+		  uint32_t type, bool use_reserve);
+/* Remove name's record; its room joins the previous record of its chunk
+ * (or it becomes a free record if it is the chunk's first). *inop gets
+ * the inode it named. */
+int mapfs_dir_remove(struct mapfs_fs *fs, struct mapfs_inode *dir,
+		     const char *name, uint32_t namelen, mapfs_ino_t *inop);
+/* Point an existing record at another inode (rename over, ".."). */
+int mapfs_dir_replace(struct mapfs_fs *fs, struct mapfs_inode *dir,
+		      const char *name, uint32_t namelen, mapfs_ino_t ino,
+		      uint32_t type);
+/* Make dir (size 0, no blocks) a directory chunk with "." and "..";
+ * stores *dir. */
+int mapfs_dir_init(struct mapfs_fs *fs, struct mapfs_inode *dir,
+		   mapfs_ino_t parent, bool use_reserve);
+/* 1 if dir has only "." and "..", 0 if not, negative on error. */
+int mapfs_dir_is_empty(struct mapfs_fs *fs, const struct mapfs_inode *dir);
+/* Validate one chunk (records tile it exactly, reclen >= size of name,
+ * aligned, names without '/' or NUL, namelen > 0, tail magic, CRC).
+ * chunk_idx is the chunk's index in the directory (0: "." and ".." must
+ * come first). Read-only. */
+int mapfs_dir_check_chunk(const struct mapfs_fs *fs, mapfs_ino_t dir_ino,
+			  mapfs_bno_t bno, uint32_t page, uint64_t chunk_idx,
+			  const uint8_t *chunk, char *why, size_t whylen);
+uint32_t mapfs_dir_chunk_crc(const struct mapfs_fs *fs, mapfs_ino_t dir_ino,
+			     mapfs_bno_t bno, uint32_t page,
+			     const uint8_t *chunk);
+/* Type byte for a mode: (mode & IFMT) >> 12. */
+static inline uint32_t mapfs_mode_to_dt(uint32_t mode)
+{
+	return (mode & MAPFS_IFMT) >> 12;
+}
+
+/* ------------------------------------------------------------------ */
+/* ops.c: whole operations by inode number                              */
+/* ------------------------------------------------------------------ */
+struct mapfs_cred {
+	uint32_t uid, gid;
+};
+
+struct mapfs_timespec mapfs_now(void);
+
+int mapfs_op_lookup(struct mapfs_fs *fs, mapfs_ino_t dir, const char *name,
+		    mapfs_ino_t *inop);
+/* Create a non-directory node (regular, fifo, socket, chr, blk) or a
+ * directory (mode has IFDIR) named name in dir; new owner from cred,
+ * group from the directory when it is setgid. *ip gets the new inode. */
+int mapfs_op_mknod(struct mapfs_fs *fs, const struct mapfs_cred *cr,
+		   mapfs_ino_t dir, const char *name, uint32_t mode,
+		   uint64_t rdev, struct mapfs_inode *ip);
+int mapfs_op_symlink(struct mapfs_fs *fs, const struct mapfs_cred *cr,
+		     mapfs_ino_t dir, const char *name, const char *target,
+		     struct mapfs_inode *ip);
+int mapfs_op_link(struct mapfs_fs *fs, mapfs_ino_t ino, mapfs_ino_t newdir,
+		  const char *name, struct mapfs_inode *ip);
+int mapfs_op_unlink(struct mapfs_fs *fs, mapfs_ino_t dir, const char *name);
+int mapfs_op_rmdir(struct mapfs_fs *fs, mapfs_ino_t dir, const char *name);
+#define MAPFS_RENAME_NOREPLACE	1u
+#define MAPFS_RENAME_EXCHANGE	2u
+int mapfs_op_rename(struct mapfs_fs *fs, mapfs_ino_t odir, const char *oname,
+		    mapfs_ino_t ndir, const char *nname, unsigned flags);
+ssize_t mapfs_op_readlink(struct mapfs_fs *fs, mapfs_ino_t ino, char *buf,
+			  size_t bufsize);
+
+/* setattr: which fields of struct mapfs_setattr to apply. */
+#define MAPFS_SET_MODE		0x01u
+#define MAPFS_SET_UID		0x02u
+#define MAPFS_SET_GID		0x04u
+#define MAPFS_SET_SIZE		0x08u
+#define MAPFS_SET_ATIME		0x10u	/* to atime */
+#define MAPFS_SET_MTIME		0x20u	/* to mtime */
+#define MAPFS_SET_ATIME_NOW	0x40u
+#define MAPFS_SET_MTIME_NOW	0x80u
+#define MAPFS_SET_CTIME		0x100u	/* to ctime */
+struct mapfs_setattr {
+	unsigned valid;
+	uint32_t mode, uid, gid;
+	uint64_t size;
+	struct mapfs_timespec atime, mtime, ctime;
+};
+int mapfs_op_setattr(struct mapfs_fs *fs, mapfs_ino_t ino,
+		     const struct mapfs_setattr *sa, bool use_reserve,
+		     struct mapfs_inode *ip);
+/* write: data, then size/mtime/ctime; returns bytes or negative errno. */
+ssize_t mapfs_op_write(struct mapfs_fs *fs, mapfs_ino_t ino, uint64_t off,
+		       const void *buf, size_t len, bool use_reserve);
+/* Free an inode whose link count is zero and which nothing uses any more
+ * (taking it off the orphan list if it is there). No-op if nlink > 0. */
+int mapfs_op_reap(struct mapfs_fs *fs, mapfs_ino_t ino);
+/* Put an unlinked inode that is being opened on the orphan list (no-op if
+ * it is linked or already there). */
+int mapfs_op_orphan_add(struct mapfs_fs *fs, mapfs_ino_t ino);
+/* Free every inode on the orphan list (mount and unmount). */
+int mapfs_op_reap_orphans(struct mapfs_fs *fs);
+
+struct mapfs_statfs {
+	uint64_t bsize, blocks, bfree, bavail, files, ffree;
+	uint32_t namemax;
+};
+void mapfs_op_statfs(const struct mapfs_fs *fs, struct mapfs_statfs *st);
+
+/* ------------------------------------------------------------------ */
+/* format.c: laying out a fresh filesystem                              */
+/* ------------------------------------------------------------------ */
+struct mapfs_format_opts {
+	uint64_t size_bytes;	/* image size */
+	uint32_t bsize;		/* 0 = default */
+	uint32_t bytes_per_inode; /* 0 = default */
+	uint32_t bpg;		/* 0 = default (8 * bsize) */
+	uint32_t minfree_pct;	/* default 5; UINT32_MAX = default */
+	uint32_t inode_size;	/* 0 = 256 */
+	char label[MAPFS_LABEL_MAX + 1];
+	uint8_t uuid[16];
+	bool have_uuid;
+	int64_t time;		/* 0 = now; fixed for deterministic images */
+	uint32_t root_uid, root_gid;
+};
+/* Pure arithmetic: choose the geometry for opts. -EINVAL with a reason
+ * for impossible requests (too small, bad sizes). */
+int mapfs_format_plan(const struct mapfs_format_opts *o,
+		      struct mapfs_geom *g, char *why, size_t whylen);
+/* Write a fresh filesystem with geometry g into base (size bytes, which
+ * must be zero where never written: a new sparse file or a zeroed buffer
+ * is; mapfs_format zeroes the metadata it owns otherwise). Creates the
+ * root and lost+found. */
+int mapfs_format(void *base, uint64_t size, const struct mapfs_format_opts *o,
+		 const struct mapfs_geom *g, char *why, size_t whylen);
+
+#endif /* MAPFS_H */

@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mapfs_format.h - the mapfs on-disk format. Every byte on disk is
+ * described here and nowhere else; docs/FORMAT.md explains the layout, the
+ * invariants and the reasons.
+ *
+ * Rules kept by every structure below:
+ *  - little-endian, fixed-width fields, naturally aligned, padding named;
+ *  - no structure straddles a 4 KiB page, so each reaches the disk whole
+ *    or not at all (a torn page is caught by its CRC32C);
+ *  - block numbers, inode numbers, sizes and counters are 64-bit;
+ *  - every checksummed structure keeps its CRC32C in its last bytes; the
+ *    CRC covers the bytes before it, after a seed made of the
+ *    per-filesystem seed and the structure's location (see "Checksums"
+ *    at the end of this file and docs/FORMAT.md).
+ *
+ * The in-memory code never works on these structs directly except in the
+ * module that owns them (super.c, cg.c, inode.c, dir.c), which converts
+ * to host order on load and back on store.
+ */
+#ifndef MAPFS_FORMAT_H
+#define MAPFS_FORMAT_H
+
+#include <assert.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------------ */
+/* Constants                                                           */
+/* ------------------------------------------------------------------ */
+
+#define MAPFS_PAGE_SIZE		4096u	/* the unit of atomic writes */
+#define MAPFS_MIN_BSIZE		4096u
+#define MAPFS_MAX_BSIZE		65536u
+#define MAPFS_DEFAULT_BSIZE	4096u
+
+#define MAPFS_SB_MAGIC		0x5346504du	/* "MPFS" as LE bytes */
+#define MAPFS_SB_MAGIC_MKFS	0x21464b4du	/* "MKF!": mkfs unfinished */
+#define MAPFS_CG_MAGIC		0x4743504du	/* "MPCG" */
+#define MAPFS_DIRTAIL_MAGIC	0x5244504du	/* "MPDR" */
+#define MAPFS_INDTAIL_MAGIC	0x4e49504du	/* "MPIN" */
+#define MAPFS_VERSION		1u
+
+/* The primary superblock is the first 4 KiB page of the image. */
+#define MAPFS_SB_OFFSET		0u
+
+#define MAPFS_INODE_SIZE	256u	/* minimum and default inode size */
+#define MAPFS_NDADDR		12u	/* direct block pointers */
+#define MAPFS_NIADDR		3u	/* single, double, triple indirect */
+#define MAPFS_NADDR		(MAPFS_NDADDR + MAPFS_NIADDR)
+/* Symlink targets up to this many bytes live in the inode itself. */
+#define MAPFS_FAST_SYMLINK_MAX	(MAPFS_NADDR * 8u)	/* 120 */
+#define MAPFS_SYMLINK_MAX	4095u	/* longest target, bytes, no NUL */
+#define MAPFS_NAME_MAX		255u	/* longest name, bytes */
+#define MAPFS_LINK_MAX		65000u	/* most hard links to one inode */
+
+/* Inode numbers. 0 is never valid (it marks a free directory record);
+ * 1 is reserved; 2 is the root; 3 .. MAPFS_FIRST_INO-1 are reserved for
+ * future features (journal, orphan file, quota). */
+#define MAPFS_ROOT_INO		2u
+#define MAPFS_FIRST_INO		16u
+
+/* Directories are made of 4 KiB chunks whatever the block size; a chunk
+ * ends in a struct mapfs_dirtail. Records are 8-byte aligned. */
+#define MAPFS_DIRCHUNK		4096u
+#define MAPFS_DIR_ALIGN		8u
+
+/* Indirect blocks are made of 4 KiB pages; each page holds
+ * MAPFS_PTRS_PER_PAGE block numbers and ends in a struct mapfs_indtail. */
+#define MAPFS_PTRS_PER_PAGE	511u
+
+/* Defaults and limits chosen by mkfs. */
+#define MAPFS_DEFAULT_BYTES_PER_INODE	16384u
+#define MAPFS_DEFAULT_MINFREE_PCT	5u
+#define MAPFS_LABEL_MAX		64u
+
+/* ------------------------------------------------------------------ */
+/* Feature words                                                       */
+/* ------------------------------------------------------------------ */
+/* Unknown compat bits are ignored, unknown ro_compat bits allow a
+ * read-only mount only, unknown incompat bits refuse the image. */
+#define MAPFS_FEAT_COMPAT_SUPP		0u
+#define MAPFS_FEAT_RO_COMPAT_SUPP	0u
+#define MAPFS_FEAT_INCOMPAT_SUPP	0u
+
+/* ------------------------------------------------------------------ */
+/* Superblock state word                                               */
+/* ------------------------------------------------------------------ */
+#define MAPFS_STATE_CLEAN	1u	/* unmounted cleanly or checked */
+#define MAPFS_STATE_MOUNTED	2u	/* mounted read-write right now */
+#define MAPFS_STATE_ERROR	3u	/* an inconsistency was seen: fsck */
+
+/* ------------------------------------------------------------------ */
+/* Superblock: page 0 of block 0 of the image (primary), and the same   */
+/* page of block 0 of groups 1, 3^k, 5^k, 7^k (copies).                 */
+/* ------------------------------------------------------------------ */
+struct mapfs_dsuper {
+	uint32_t sb_magic;		/*   0: MAPFS_SB_MAGIC */
+	uint32_t sb_version;		/*   4: MAPFS_VERSION */
+	uint32_t sb_feat_compat;	/*   8 */
+	uint32_t sb_feat_ro_compat;	/*  12 */
+	uint32_t sb_feat_incompat;	/*  16 */
+	uint32_t sb_bsize;		/*  20: bytes per block, 2^12..2^16 */
+	uint32_t sb_inode_size;		/*  24: bytes per inode, >= 256 */
+	uint32_t sb_state;		/*  28: MAPFS_STATE_* */
+	uint64_t sb_nblocks;		/*  32: blocks in the filesystem */
+	uint64_t sb_ngroups;		/*  40: cylinder groups */
+	uint32_t sb_bpg;		/*  48: blocks per group (last: fewer) */
+	uint32_t sb_ipg;		/*  52: inodes per group */
+	uint64_t sb_ninodes;		/*  56: = ngroups * ipg */
+	/* Summary counters: exact after a clean unmount; refreshed at sync
+	 * points while mounted; fsck recomputes them. */
+	uint64_t sb_free_blocks;	/*  64: free data blocks */
+	uint64_t sb_free_inodes;	/*  72: free inodes */
+	uint64_t sb_ndirs;		/*  80: directories */
+	uint64_t sb_reserved_blocks;	/*  88: kept back for root (minfree) */
+	/* Per-group layout, in blocks from the group's first block. */
+	uint32_t sb_cg_hdr_off;		/*  96: group header (= 1) */
+	uint32_t sb_cg_ibm_off;		/* 100: inode bitmap (= 2) */
+	uint32_t sb_cg_bbm_off;		/* 104: block bitmap (= 3) */
+	uint32_t sb_cg_itab_off;	/* 108: inode table (= 4) */
+	uint32_t sb_cg_data_off;	/* 112: first data block */
+	uint32_t sb_itab_blocks;	/* 116: blocks of inode table */
+	uint64_t sb_root_ino;		/* 120: MAPFS_ROOT_INO */
+	uint64_t sb_first_ino;		/* 128: first non-reserved inode */
+	uint64_t sb_orphan_head;	/* 136: first unlinked-but-open inode */
+	int64_t  sb_mkfs_time;		/* 144: seconds since the epoch */
+	int64_t  sb_mount_time;		/* 152: last read-write mount */
+	int64_t  sb_write_time;		/* 160: last write of the superblock */
+	int64_t  sb_check_time;		/* 168: last complete fsck */
+	uint32_t sb_mount_count;	/* 176: mounts since last fsck */
+	uint32_t sb_minfree_pct;	/* 180: percent kept for root */
+	uint32_t sb_csum_seed;		/* 184: CRC32C seed = crc32c(uuid) */
+	uint32_t sb_maxsymlink_fast;	/* 188: MAPFS_FAST_SYMLINK_MAX */
+	uint8_t  sb_uuid[16];		/* 192 */
+	char     sb_label[MAPFS_LABEL_MAX];	/* 208: NUL-padded */
+	uint64_t sb_this_group;		/* 272: group holding this copy */
+	uint64_t sb_maxfilesize;	/* 280: bytes, from the block map */
+	uint32_t sb_nindir;		/* 288: pointers per indirect block */
+	uint32_t sb_last_feat_incompat;	/* 292: features of the last writer */
+	uint32_t sb_last_feat_ro_compat;/* 296 */
+	uint32_t sb_last_feat_compat;	/* 300 */
+	uint64_t sb_spare[473];		/* 304: zero */
+	uint32_t sb_pad;		/* 4088: zero */
+	uint32_t sb_crc;		/* 4092: CRC32C of bytes 0..4091 */
+};
+static_assert(sizeof(struct mapfs_dsuper) == 4096, "superblock size");
+static_assert(offsetof(struct mapfs_dsuper, sb_nblocks) == 32, "sb moved");
+static_assert(offsetof(struct mapfs_dsuper, sb_cg_hdr_off) == 96, "sb moved");
+static_assert(offsetof(struct mapfs_dsuper, sb_uuid) == 192, "sb moved");
+static_assert(offsetof(struct mapfs_dsuper, sb_this_group) == 272, "sb moved");
+static_assert(offsetof(struct mapfs_dsuper, sb_spare) == 304, "sb moved");
+static_assert(offsetof(struct mapfs_dsuper, sb_crc) == 4092, "sb crc moved");
+
+/* ------------------------------------------------------------------ */
+/* Cylinder group header: page 0 of block sb_cg_hdr_off of the group.  */
+/* An all-zero header page means the group was never used ("unused    */
+/* group"): all its inodes and data blocks are free, its bitmaps are   */
+/* zero. The first allocation in it initializes it. Group 0 is always  */
+/* initialized by mkfs.                                                */
+/* ------------------------------------------------------------------ */
+#define MAPFS_CG_MAX_BMPAGES	16u	/* 64 KiB bitmap / 4 KiB pages */
+
+struct mapfs_dcg {
+	uint32_t cg_magic;		/*   0: MAPFS_CG_MAGIC */
+	uint32_t cg_flags;		/*   4: zero (reserved) */
+	uint64_t cg_index;		/*   8: this group's number */
+	uint64_t cg_start;		/*  16: first block of the group */
+	uint32_t cg_nblocks;		/*  24: blocks in this group */
+	uint32_t cg_ipg;		/*  28: inodes in this group */
+	uint64_t cg_free_blocks;	/*  32: free data blocks */
+	uint64_t cg_free_inodes;	/*  40: free inodes */
+	uint64_t cg_ndirs;		/*  48: directories */
+	uint32_t cg_ihiwater;		/*  56: inode slots >= this never used */
+	uint32_t cg_brotor;		/*  60: allocation hint, not checked */
+	uint32_t cg_ibm_crc[MAPFS_CG_MAX_BMPAGES]; /*  64: per bitmap page */
+	uint32_t cg_bbm_crc[MAPFS_CG_MAX_BMPAGES]; /* 128: per bitmap page */
+	uint64_t cg_spare[23];		/* 192: zero */
+	uint32_t cg_pad;		/* 376 */
+	uint32_t cg_crc;		/* 380: CRC32C of bytes 0..379 */
+};
+static_assert(sizeof(struct mapfs_dcg) == 384, "cg header size");
+static_assert(offsetof(struct mapfs_dcg, cg_ibm_crc) == 64, "cg moved");
+static_assert(offsetof(struct mapfs_dcg, cg_bbm_crc) == 128, "cg moved");
+static_assert(offsetof(struct mapfs_dcg, cg_crc) == 380, "cg crc moved");
+
+/* ------------------------------------------------------------------ */
+/* Inode: sb_inode_size bytes (256 here) in the group's inode table.    */
+/* Inode ino lives in group ino / ipg, slot ino % ipg. di_mode == 0     */
+/* means free; a free inode is zero except di_gen.                      */
+/* ------------------------------------------------------------------ */
+#define MAPFS_IFMT	0170000u
+#define MAPFS_IFSOCK	0140000u
+#define MAPFS_IFLNK	0120000u
+#define MAPFS_IFREG	0100000u
+#define MAPFS_IFBLK	0060000u
+#define MAPFS_IFDIR	0040000u
+#define MAPFS_IFCHR	0020000u
+#define MAPFS_IFIFO	0010000u
+
+/* di_flags (chattr-style); enforced by later work, stored now. */
+#define MAPFS_FL_IMMUTABLE	0x00000010u
+#define MAPFS_FL_APPEND		0x00000020u
+#define MAPFS_FL_NODUMP		0x00000040u
+#define MAPFS_FL_NOATIME	0x00000080u
+#define MAPFS_FL_ORPHAN		0x80000000u /* on the orphan list */
+
+struct mapfs_dinode {
+	uint16_t di_mode;		/*   0: type and permission bits */
+	uint16_t di_pad0;		/*   2: zero */
+	uint32_t di_nlink;		/*   4: hard links */
+	uint32_t di_uid;		/*   8 */
+	uint32_t di_gid;		/*  12 */
+	uint64_t di_size;		/*  16: bytes */
+	uint64_t di_blocks;		/*  24: fs blocks held (data+indirect) */
+	int64_t  di_atime;		/*  32: seconds */
+	int64_t  di_mtime;		/*  40 */
+	int64_t  di_ctime;		/*  48 */
+	int64_t  di_btime;		/*  56: birth (creation) */
+	uint32_t di_atime_ns;		/*  64: nanoseconds, < 10^9 */
+	uint32_t di_mtime_ns;		/*  68 */
+	uint32_t di_ctime_ns;		/*  72 */
+	uint32_t di_btime_ns;		/*  76 */
+	uint32_t di_flags;		/*  80: MAPFS_FL_* */
+	uint32_t di_gen;		/*  84: generation, new on each reuse */
+	uint64_t di_rdev;		/*  88: device number (chr/blk) */
+	uint64_t di_xattr;		/*  96: xattr block, 0 = none */
+	uint64_t di_orphan_next;	/* 104: next inode on the orphan list */
+	union {
+		uint64_t di_blk[MAPFS_NADDR];	/* 112: 12 direct, 3 indirect */
+		char di_symlink[MAPFS_FAST_SYMLINK_MAX]; /* fast symlink */
+	};
+	uint64_t di_spare[2];		/* 232: zero */
+	uint32_t di_pad1;		/* 248: zero */
+	uint32_t di_crc;		/* 252: CRC32C of bytes 0..251 */
+};
+static_assert(sizeof(struct mapfs_dinode) == MAPFS_INODE_SIZE, "inode");
+static_assert(offsetof(struct mapfs_dinode, di_size) == 16, "inode moved");
+static_assert(offsetof(struct mapfs_dinode, di_gen) == 84, "inode moved");
+static_assert(offsetof(struct mapfs_dinode, di_blk) == 112, "inode moved");
+static_assert(offsetof(struct mapfs_dinode, di_symlink) == 112, "inode");
+static_assert(offsetof(struct mapfs_dinode, di_crc) == 252, "inode crc");
+static_assert(MAPFS_PAGE_SIZE % MAPFS_INODE_SIZE == 0, "inode straddles");
+
+/* ------------------------------------------------------------------ */
+/* Directory records, in 4 KiB chunks. A chunk holds records covering  */
+/* bytes [0, MAPFS_DIRCHUNK - 8) exactly, then a struct mapfs_dirtail.  */
+/* A record with de_ino == 0 is free space (only as a chunk's first    */
+/* record); a live record with spare room past its name owns that room. */
+/* ------------------------------------------------------------------ */
+#define MAPFS_DT_UNKNOWN	0u
+#define MAPFS_DT_FIFO		1u
+#define MAPFS_DT_CHR		2u
+#define MAPFS_DT_DIR		4u
+#define MAPFS_DT_BLK		6u
+#define MAPFS_DT_REG		8u
+#define MAPFS_DT_LNK		10u
+#define MAPFS_DT_SOCK		12u
+
+struct mapfs_dirent {
+	uint64_t de_ino;	/* inode number, 0 = unused record */
+	uint16_t de_reclen;	/* bytes to the next record, multiple of 8 */
+	uint8_t  de_type;	/* MAPFS_DT_*, = (mode & IFMT) >> 12 */
+	uint8_t  de_namelen;	/* bytes of name; no NUL on disk */
+	char     de_name[];	/* the name, then zeros up to de_reclen */
+};
+/* The name starts at byte 12; sizeof is 16 only because of tail padding,
+ * so record sizes are computed from offsetof(), never from sizeof. */
+static_assert(offsetof(struct mapfs_dirent, de_name) == 12, "name moved");
+static_assert(sizeof(struct mapfs_dirent) == 16, "dirent padding changed");
+
+struct mapfs_dirtail {
+	uint32_t dt_magic;	/* MAPFS_DIRTAIL_MAGIC */
+	uint32_t dt_crc;	/* CRC32C of the chunk's bytes 0..4087 */
+};
+static_assert(sizeof(struct mapfs_dirtail) == 8, "dirtail");
+
+#define MAPFS_DIRCHUNK_USABLE	(MAPFS_DIRCHUNK - sizeof(struct mapfs_dirtail))
+#define MAPFS_DIRENT_HDR	offsetof(struct mapfs_dirent, de_name)
+
+/* Bytes a record with a name of n bytes needs: header + name, rounded up
+ * to 8. n = 1 gives 16; n = 255 gives 272. */
+static inline uint32_t mapfs_dirent_size(uint32_t namelen)
+{
+	return ((uint32_t)MAPFS_DIRENT_HDR + namelen + MAPFS_DIR_ALIGN - 1) &
+	       ~(MAPFS_DIR_ALIGN - 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Indirect blocks: bsize / 4096 pages; each page holds 511 64-bit     */
+/* block numbers (0 = hole) and ends in a struct mapfs_indtail.         */
+/* ------------------------------------------------------------------ */
+struct mapfs_indtail {
+	uint32_t it_magic;	/* MAPFS_INDTAIL_MAGIC */
+	uint32_t it_crc;	/* CRC32C of the page's bytes 0..4087 */
+};
+static_assert(MAPFS_PTRS_PER_PAGE * 8 + sizeof(struct mapfs_indtail) ==
+	      MAPFS_PAGE_SIZE, "indirect page");
+
+/* ------------------------------------------------------------------ */
+/* Checksums (CRC32C, Castagnoli). With seed = sb_csum_seed:            */
+/*   superblock   crc32c(~0, bytes 0..4091)       (sb_this_group inside) */
+/*   group header crc32c(seed, le64 group) then bytes 0..379            */
+/*   bitmap page  crc32c(seed, le64 bno, le32 page) then the 4 KiB page  */
+/*                (stored in the group header)                          */
+/*   inode        crc32c(seed, le64 ino, le32 gen) then bytes 0..251    */
+/*   dir chunk    crc32c(seed, le64 dir ino, le64 bno, le32 page) then  */
+/*                bytes 0..4087                                         */
+/*   indirect pg  crc32c(seed, le64 owner ino, le64 bno, le32 page)     */
+/*                then bytes 0..4087                                    */
+/* Free inodes (di_mode == 0) carry no checksum (di_crc = 0).           */
+/* ------------------------------------------------------------------ */
+
+#endif /* MAPFS_FORMAT_H */

@@ -1,0 +1,568 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mkfs.c - mkfs.mapfs: lay out a fresh mapfs filesystem in an image file
+ * or block device.
+ *
+ * A thin program around the core: parse options, mapfs_format_plan()
+ * (pure arithmetic), print the plan, then map the image and call
+ * mapfs_format(). It knows no byte layout: everything about the format is
+ * in the core. It never reads or writes the whole image, so formatting a
+ * sparse 1 TiB file takes as long as writing its metadata.
+ *
+ * Exit codes: 0 success, 1 runtime error, 2 usage error.
+ */
+#include "mapfs.h"
+
+#include <ctype.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PROG "mkfs.mapfs"
+
+/* How many superblock copy locations to list before summarizing. */
+#define SB_LIST_MAX 12
+
+struct mkfs_args {
+	const char *image;
+	uint64_t size_bytes;	/* 0: use the target's current size */
+	bool have_size;
+	bool dry_run, quiet, force, deterministic;
+	bool have_uuid_arg;
+	bool uuid_random;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: " PROG " [options] IMAGE\n"
+		"Create a mapfs filesystem in IMAGE (a file or block device).\n"
+		"\n"
+		"  -s SIZE   create or resize IMAGE to SIZE bytes (suffixes K, M,\n"
+		"            G, T: powers of 1024); default: IMAGE's size\n"
+		"  -b BYTES  block size, a power of two from 4096 to 65536\n"
+		"  -i BYTES  bytes of data per inode (default %u)\n"
+		"  -g COUNT  blocks per group (default 8 * block size)\n"
+		"  -m PCT    percent of blocks reserved for root (default %u)\n"
+		"  -L LABEL  volume label (at most %u bytes)\n"
+		"  -U UUID   uuid: 8-4-4-4-12 hex digits, or 'random'\n"
+		"  -E        deterministic: fixed times and uuid, so two runs\n"
+		"            give byte-identical images\n"
+		"  -F        format over an existing mapfs filesystem\n"
+		"  -n        dry run: print the plan, write nothing\n"
+		"  -q        quiet\n"
+		"  -h, --help     this help\n"
+		"  -V, --version  print the version\n",
+		MAPFS_DEFAULT_BYTES_PER_INODE, MAPFS_DEFAULT_MINFREE_PCT,
+		MAPFS_LABEL_MAX);
+}
+
+/* "16M" -> 16777216. Suffixes K, M, G, T (optionally followed by "iB" or
+ * "B") are powers of 1024; no suffix means bytes. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	unsigned shift = 0;
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (toupper((unsigned char)*end)) {
+	case 0:
+		break;
+	case 'K': shift = 10; end++; break;
+	case 'M': shift = 20; end++; break;
+	case 'G': shift = 30; end++; break;
+	case 'T': shift = 40; end++; break;
+	default:
+		return -EINVAL;
+	}
+	if (shift && (!strcasecmp(end, "iB") || !strcasecmp(end, "B")))
+		end += strlen(end);
+	if (*end)
+		return -EINVAL;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int parse_u32(const char *s, uint32_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end || v > UINT32_MAX)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Canonical form: 8-4-4-4-12 hex digits, e.g.
+ * "0f8fad5b-d9cb-469f-a165-70867728950e". */
+static int parse_uuid(const char *s, uint8_t uuid[16])
+{
+	static const int dash_at[] = { 8, 13, 18, 23 };
+	size_t k = 0, n = 0;
+
+	if (strlen(s) != 36)
+		return -EINVAL;
+	for (size_t i = 0; i < 36; i++) {
+		int hi, lo;
+
+		if (k < 4 && (int)i == dash_at[k]) {
+			if (s[i] != '-')
+				return -EINVAL;
+			k++;
+			continue;
+		}
+		hi = hexval((unsigned char)s[i]);
+		lo = hexval((unsigned char)s[i + 1]);
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		uuid[n++] = (uint8_t)(hi << 4 | lo);
+		i++;
+	}
+	return n == 16 ? 0 : -EINVAL;
+}
+
+static void format_uuid(const uint8_t u[16], char out[37])
+{
+	snprintf(out, 37,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+		 "%02x%02x%02x%02x%02x%02x",
+		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9],
+		 u[10], u[11], u[12], u[13], u[14], u[15]);
+}
+
+/* Version 4 (random) uuid from the kernel's generator. */
+static int random_uuid(uint8_t u[16])
+{
+	size_t got = 0;
+
+	while (got < 16) {
+		ssize_t n = getrandom(u + got, 16 - got, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		got += (size_t)n;
+	}
+	u[6] = (u[6] & 0x0f) | 0x40;
+	u[8] = (u[8] & 0x3f) | 0x80;
+	return 0;
+}
+
+/* Deterministic mode: a uuid that depends only on the label, so the same
+ * command line gives the same bytes. Four CRC32C values of the label with
+ * different seeds fill the 16 bytes; version 4 / variant bits are set so
+ * tools that parse uuids accept it. */
+static void derived_uuid(const char *label, uint8_t u[16])
+{
+	for (uint32_t i = 0; i < 4; i++) {
+		uint32_t c = mapfs_crc32c(~0u - i, "mapfs-E", 7);
+		c = htole32(mapfs_crc32c(c, label, strlen(label)));
+		memcpy(u + 4 * i, &c, 4);
+	}
+	u[6] = (u[6] & 0x0f) | 0x40;
+	u[8] = (u[8] & 0x3f) | 0x80;
+}
+
+/* "512.0 MiB" */
+static void human_size(uint64_t bytes, char *out, size_t len)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB",
+					    "PiB", "EiB" };
+	double v = (double)bytes;
+	unsigned u = 0;
+
+	while (v >= 1024.0 && u < 6) {
+		v /= 1024.0;
+		u++;
+	}
+	if (u == 0)
+		snprintf(out, len, "%" PRIu64 " B", bytes);
+	else
+		snprintf(out, len, "%.1f %s", v, unit[u]);
+}
+
+static void print_plan(const struct mkfs_args *a,
+		       const struct mapfs_format_opts *o,
+		       const struct mapfs_geom *g)
+{
+	uint64_t data = 0, ncopies = 0;
+	char hs[32], us[37];
+	unsigned shown = 0;
+
+	for (uint64_t cg = 0; cg < g->ngroups; cg++) {
+		uint32_t nb = mapfs_group_nblocks(g, cg);
+		if (nb > g->data_off)
+			data += nb - g->data_off;
+	}
+	human_size(o->size_bytes, hs, sizeof(hs));
+	format_uuid(o->uuid, us);
+	printf("%s: %s (%" PRIu64 " bytes)%s\n", a->image, hs, o->size_bytes,
+	       a->dry_run ? " [dry run: nothing written]" : "");
+	printf("\tlabel '%s', uuid %s\n", o->label, us);
+	printf("\tblock size %u, %" PRIu64 " blocks, %" PRIu64
+	       " groups of %u blocks\n",
+	       g->bsize, g->nblocks, g->ngroups, g->bpg);
+	printf("\t%" PRIu64 " inodes, %u per group, %u bytes each, "
+	       "%" PRIu64 " bytes per inode\n",
+	       g->ninodes, g->ipg, g->inode_size,
+	       g->ninodes ? g->nblocks * g->bsize / g->ninodes : 0);
+	printf("\tgroup layout: header at block %u, bitmaps at %u and %u, "
+	       "%u inode table blocks at %u, data from %u\n",
+	       g->hdr_off, g->ibm_off, g->bbm_off, g->itab_blocks,
+	       g->itab_off, g->data_off);
+	printf("\t%" PRIu64 " data blocks, %" PRIu64
+	       " reserved for root (%u%%), largest file %" PRIu64 " bytes\n",
+	       data, g->reserved_blocks, g->minfree_pct, g->maxfilesize);
+	for (uint64_t cg = 1; cg < g->ngroups; cg++)
+		if (mapfs_group_has_sb(cg))
+			ncopies++;
+	printf("\t%" PRIu64 " superblock cop%s", ncopies,
+	       ncopies == 1 ? "y" : "ies");
+	if (ncopies)
+		printf(" at blocks:");
+	for (uint64_t cg = 1; cg < g->ngroups; cg++) {
+		if (!mapfs_group_has_sb(cg))
+			continue;
+		if (shown == SB_LIST_MAX) {
+			printf(" ...");
+			break;
+		}
+		printf(" %" PRIu64, mapfs_group_start(g, cg));
+		shown++;
+	}
+	printf("\n");
+}
+
+/* True when the first page of fd holds a mapfs superblock magic. */
+static bool has_mapfs_magic(int fd)
+{
+	uint32_t magic;
+
+	if (pread(fd, &magic, sizeof(magic), MAPFS_SB_OFFSET) !=
+	    (ssize_t)sizeof(magic))
+		return false;
+	return le32toh(magic) == MAPFS_SB_MAGIC;
+}
+
+/* Open (creating with -s) the target, refuse it if it is in use or holds
+ * a filesystem without -F, and size it with -s. Leaves the file unlocked:
+ * mapfs_image_map takes the lock for the real work. Returns the image
+ * size in *sizep; writes nothing on a dry run. */
+static int prepare_target(const struct mkfs_args *a, uint64_t *sizep)
+{
+	bool create = a->have_size && !a->dry_run;
+	struct stat st;
+	int fd, err;
+
+	fd = open(a->image, (a->dry_run ? O_RDONLY : O_RDWR) | O_CLOEXEC |
+				    (create ? O_CREAT : 0), 0644);
+	if (fd < 0) {
+		err = errno;
+		if (a->dry_run && a->have_size && err == ENOENT) {
+			*sizep = a->size_bytes;
+			return 0;
+		}
+		fprintf(stderr, PROG ": cannot open %s: %s\n", a->image,
+			strerror(err));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		err = errno;
+		if (err == EWOULDBLOCK)
+			fprintf(stderr, PROG ": %s: image is in use (mounted "
+				"or being checked)\n", a->image);
+		else
+			fprintf(stderr, PROG ": %s: cannot lock: %s\n",
+				a->image, strerror(err));
+		goto fail;
+	}
+	if (!a->force && has_mapfs_magic(fd)) {
+		fprintf(stderr, PROG ": %s already contains a mapfs "
+			"filesystem: use -F to overwrite\n", a->image);
+		goto fail;
+	}
+	if (fstat(fd, &st) < 0) {
+		fprintf(stderr, PROG ": %s: stat: %s\n", a->image,
+			strerror(errno));
+		goto fail;
+	}
+	if (a->have_size) {
+		if (!S_ISREG(st.st_mode)) {
+			fprintf(stderr, PROG ": %s: -s needs a regular file\n",
+				a->image);
+			goto fail;
+		}
+		if (!a->dry_run && ftruncate(fd, (off_t)a->size_bytes) < 0) {
+			fprintf(stderr, PROG ": cannot set the size of %s: "
+				"%s\n", a->image, strerror(errno));
+			goto fail;
+		}
+		*sizep = a->size_bytes;
+	} else {
+		err = mapfs_image_size(fd, sizep);
+		if (err < 0) {
+			fprintf(stderr, PROG ": %s: %s\n", a->image,
+				err == -EINVAL ? "not a regular file or block "
+						 "device" : strerror(-err));
+			goto fail;
+		}
+	}
+	close(fd);
+	return 0;
+fail:
+	close(fd);
+	return -1;
+}
+
+static int do_format(const struct mkfs_args *a,
+		     const struct mapfs_format_opts *o,
+		     const struct mapfs_geom *g)
+{
+	char why[256] = "";
+	uint64_t size;
+	void *base;
+	int fd, err, ret = 1;
+
+	fd = mapfs_image_map(a->image, false, true, &base, &size, why,
+			     sizeof(why));
+	if (fd < 0) {
+		if (fd == -EBUSY)
+			fprintf(stderr, PROG ": %s: image is in use (mounted "
+				"or being checked)\n", a->image);
+		else
+			fprintf(stderr, PROG ": cannot map %s: %s\n",
+				a->image, why);
+		return 1;
+	}
+	if (size != o->size_bytes) {
+		fprintf(stderr, PROG ": %s: size changed under us (%" PRIu64
+			" bytes, planned %" PRIu64 ")\n", a->image, size,
+			o->size_bytes);
+		goto out;
+	}
+	err = mapfs_format(base, size, o, g, why, sizeof(why));
+	if (err < 0) {
+		fprintf(stderr, PROG ": cannot format %s: %s\n", a->image,
+			why[0] ? why : strerror(-err));
+		goto out;
+	}
+	/* The superblock magic is final only now; make it durable. fsync
+	 * writes every dirty page of the shared mapping, which is only the
+	 * metadata mapfs_format touched. */
+	if (msync(base, size, MS_SYNC) < 0 || fsync(fd) < 0) {
+		fprintf(stderr, PROG ": cannot sync %s: %s\n", a->image,
+			strerror(errno));
+		goto out;
+	}
+	ret = 0;
+out:
+	munmap(base, size);
+	if (close(fd) < 0 && ret == 0) {
+		fprintf(stderr, PROG ": cannot close %s: %s\n", a->image,
+			strerror(errno));
+		ret = 1;
+	}
+	return ret;
+}
+
+static int plan(const struct mkfs_args *a, const struct mapfs_format_opts *o,
+		struct mapfs_geom *g)
+{
+	char why[256] = "";
+
+	if (mapfs_format_plan(o, g, why, sizeof(why)) < 0) {
+		fprintf(stderr, PROG ": cannot format %s: %s\n", a->image,
+			why[0] ? why : "impossible geometry");
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct mapfs_format_opts o;
+	struct mkfs_args a;
+	struct mapfs_geom g;
+	int c;
+
+	memset(&o, 0, sizeof(o));
+	memset(&a, 0, sizeof(a));
+	o.minfree_pct = UINT32_MAX;
+
+	while ((c = getopt_long(argc, argv, "s:b:i:g:m:L:U:EFnqhV", longopts,
+				NULL)) != -1) {
+		switch (c) {
+		case 's':
+			if (parse_size(optarg, &a.size_bytes) < 0 ||
+			    a.size_bytes == 0) {
+				fprintf(stderr, PROG ": bad size '%s': use a "
+					"number with an optional K, M, G or T "
+					"suffix\n", optarg);
+				return 2;
+			}
+			a.have_size = true;
+			break;
+		case 'b':
+			if (parse_u32(optarg, &o.bsize) < 0 ||
+			    o.bsize < MAPFS_MIN_BSIZE ||
+			    o.bsize > MAPFS_MAX_BSIZE ||
+			    (o.bsize & (o.bsize - 1))) {
+				fprintf(stderr, PROG ": bad block size '%s': "
+					"a power of two from %u to %u\n",
+					optarg, MAPFS_MIN_BSIZE,
+					MAPFS_MAX_BSIZE);
+				return 2;
+			}
+			break;
+		case 'i':
+			if (parse_u32(optarg, &o.bytes_per_inode) < 0 ||
+			    o.bytes_per_inode == 0) {
+				fprintf(stderr, PROG ": bad bytes per inode "
+					"'%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'g':
+			if (parse_u32(optarg, &o.bpg) < 0 || o.bpg == 0) {
+				fprintf(stderr, PROG ": bad blocks per group "
+					"'%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'm':
+			if (parse_u32(optarg, &o.minfree_pct) < 0 ||
+			    o.minfree_pct > 50) {
+				fprintf(stderr, PROG ": bad reserved percent "
+					"'%s': 0 to 50\n", optarg);
+				return 2;
+			}
+			break;
+		case 'L':
+			if (strlen(optarg) > MAPFS_LABEL_MAX) {
+				fprintf(stderr, PROG ": label too long: at "
+					"most %u bytes\n", MAPFS_LABEL_MAX);
+				return 2;
+			}
+			snprintf(o.label, sizeof(o.label), "%s", optarg);
+			break;
+		case 'U':
+			if (!strcmp(optarg, "random")) {
+				a.uuid_random = true;
+			} else if (parse_uuid(optarg, o.uuid) < 0) {
+				fprintf(stderr, PROG ": bad uuid '%s': use "
+					"8-4-4-4-12 hex digits or 'random'\n",
+					optarg);
+				return 2;
+			}
+			a.have_uuid_arg = true;
+			break;
+		case 'E':
+			a.deterministic = true;
+			break;
+		case 'F':
+			a.force = true;
+			break;
+		case 'n':
+			a.dry_run = true;
+			break;
+		case 'q':
+			a.quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf(PROG " " MAPFS_VERSION_STRING "\n");
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, PROG ": %s\n", optind >= argc ?
+			"no image given" : "too many arguments");
+		usage(stderr);
+		return 2;
+	}
+	a.image = argv[optind];
+
+	if (a.have_uuid_arg && !a.uuid_random) {
+		o.have_uuid = true;
+	} else if (a.deterministic && !a.uuid_random) {
+		derived_uuid(o.label, o.uuid);
+		o.have_uuid = true;
+	} else {
+		int err = random_uuid(o.uuid);
+		if (err < 0) {
+			fprintf(stderr, PROG ": cannot make a uuid: %s\n",
+				strerror(-err));
+			return 1;
+		}
+		o.have_uuid = true;
+	}
+	if (a.deterministic) {
+		o.time = 1;
+		o.root_uid = 0;
+		o.root_gid = 0;
+	} else {
+		o.time = 0;
+		o.root_uid = getuid();
+		o.root_gid = getgid();
+	}
+
+	/* With -s, plan before touching the file, so an impossible
+	 * request leaves it alone; otherwise the size comes from it. */
+	if (a.have_size) {
+		o.size_bytes = a.size_bytes;
+		if (plan(&a, &o, &g) < 0 || prepare_target(&a, &o.size_bytes))
+			return 1;
+	} else if (prepare_target(&a, &o.size_bytes) < 0 ||
+		   plan(&a, &o, &g) < 0) {
+		return 1;
+	}
+	if (!a.quiet || a.dry_run)
+		print_plan(&a, &o, &g);
+	if (a.dry_run)
+		return 0;
+	return do_format(&a, &o, &g);
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+#include "helpers.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+static void quiet_log(void *arg, enum mapfs_log_level lvl, const char *msg)
+{
+	(void)arg;
+	if (lvl <= MAPFS_LOG_WARN && getenv("MAPFS_TEST_VERBOSE"))
+		fprintf(stderr, "core: %s\n", msg);
+}
+
+struct mapfs_fs *test_fs_new(uint64_t size, uint32_t bsize, uint32_t bpg)
+{
+	struct mapfs_format_opts o;
+	struct mapfs_geom g;
+	char why[256] = "";
+	struct mapfs_fs *fs;
+	void *base;
+
+	memset(&o, 0, sizeof(o));
+	o.size_bytes = size;
+	o.bsize = bsize;
+	o.bpg = bpg;
+	o.minfree_pct = UINT32_MAX;
+	o.time = 1700000000;
+	assert_int_equal(mapfs_format_plan(&o, &g, why, sizeof(why)), 0);
+	base = calloc(1, size);
+	assert_non_null(base);
+	if (mapfs_format(base, size, &o, &g, why, sizeof(why)) != 0)
+		fail_msg("format: %s", why);
+	fs = calloc(1, sizeof(*fs));
+	assert_non_null(fs);
+	if (mapfs_fs_attach(fs, base, size, 0, 0, quiet_log, NULL, why,
+			    sizeof(why)) != 0)
+		fail_msg("attach: %s", why);
+	return fs;
+}
+
+void test_fs_remount(struct mapfs_fs *fs)
+{
+	char why[256] = "";
+	void *base = fs->base;
+	uint64_t size = fs->size;
+
+	mapfs_super_store(fs);
+	mapfs_fs_detach(fs);
+	memset(fs, 0, sizeof(*fs));
+	if (mapfs_fs_attach(fs, base, size, 0, 0, quiet_log, NULL, why,
+			    sizeof(why)) != 0)
+		fail_msg("re-attach: %s", why);
+}
+
+void test_fs_free(struct mapfs_fs *fs)
+{
+	void *base = fs->base;
+
+	mapfs_fs_detach(fs);
+	free(base);
+	free(fs);
+}

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared fixtures for the unit tests: fresh filesystems in memory. */
+#ifndef MAPFS_TEST_HELPERS_H
+#define MAPFS_TEST_HELPERS_H
+
+#include "mapfs.h"
+
+/* Format a zeroed buffer of size bytes with block size bsize (0: default)
+ * and blocks per group bpg (0: default), attach it and return the handle.
+ * Fails the running cmocka test on any error. Free with test_fs_free. */
+struct mapfs_fs *test_fs_new(uint64_t size, uint32_t bsize, uint32_t bpg);
+void test_fs_free(struct mapfs_fs *fs);
+/* Detach and re-attach the same buffer (as a remount would). */
+void test_fs_remount(struct mapfs_fs *fs);
+
+#endif
