@@ -122,10 +122,16 @@ static void clear_old_metadata(uint8_t *base, uint64_t size,
 				memset(base + off, 0, MAPFS_PAGE_SIZE);
 		}
 	}
+	/* An unused group is an all-zero header and all-zero bitmaps. */
 	for (uint64_t cg = 1; cg < g->ngroups; cg++) {
-		uint64_t off = (mapfs_group_start(g, cg) + g->hdr_off) << g->bshift;
-		if (!mapfs_is_zero(base + off, MAPFS_PAGE_SIZE))
-			memset(base + off, 0, MAPFS_PAGE_SIZE);
+		uint64_t start = mapfs_group_start(g, cg);
+		uint64_t off = (start + g->hdr_off) << g->bshift;
+		/* Header, inode bitmap, block bitmap: three blocks in a row. */
+		uint64_t len = (uint64_t)3 * g->bsize;
+
+		for (uint64_t p = 0; p < len; p += MAPFS_PAGE_SIZE)
+			if (!mapfs_is_zero(base + off + p, MAPFS_PAGE_SIZE))
+				memset(base + off + p, 0, MAPFS_PAGE_SIZE);
 	}
 }
 

@@ -1,0 +1,400 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests: whole operations (ops.c) on an in-memory filesystem,
+ * including their error cases, link counts and the orphan list. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <sys/stat.h>
+
+#include "helpers.h"
+
+#define ROOT MAPFS_ROOT_INO
+
+static const struct mapfs_cred root_cr = {0, 0};
+
+static mapfs_ino_t mk(struct mapfs_fs *fs, mapfs_ino_t dir, const char *name,
+		      uint32_t mode)
+{
+	struct mapfs_inode ip;
+
+	assert_int_equal(mapfs_op_mknod(fs, &root_cr, dir, name, mode, 0, &ip),
+			 0);
+	return ip.ino;
+}
+
+static struct mapfs_inode get(struct mapfs_fs *fs, mapfs_ino_t ino)
+{
+	struct mapfs_inode ip;
+
+	assert_int_equal(mapfs_inode_load(fs, ino, &ip), 0);
+	return ip;
+}
+
+static mapfs_ino_t look(struct mapfs_fs *fs, mapfs_ino_t dir, const char *n)
+{
+	mapfs_ino_t ino = 0;
+	int err = mapfs_op_lookup(fs, dir, n, &ino);
+
+	return err ? 0 : ino;
+}
+
+static mapfs_ino_t dotdot(struct mapfs_fs *fs, mapfs_ino_t dir)
+{
+	return look(fs, dir, "..");
+}
+
+static void test_create_kinds(void **state)
+{
+	struct mapfs_fs *fs = test_fs_new(64ull << 20, 0, 0);
+	struct mapfs_inode ip;
+	char name[300];
+
+	(void)state;
+	mk(fs, ROOT, "f", MAPFS_IFREG | 0644);
+	mk(fs, ROOT, "p", MAPFS_IFIFO | 0600);
+	mk(fs, ROOT, "s", MAPFS_IFSOCK | 0600);
+	assert_int_equal(mapfs_op_mknod(fs, &root_cr, ROOT, "c",
+					MAPFS_IFCHR | 0600, 0x0501, &ip), 0);
+	assert_int_equal(get(fs, ip.ino).rdev, 0x0501);
+	assert_int_equal(mapfs_op_mknod(fs, &root_cr, ROOT, "f",
+					MAPFS_IFREG | 0644, 0, &ip), -EEXIST);
+	assert_int_equal(mapfs_op_mknod(fs, &root_cr, ROOT, ".",
+					MAPFS_IFDIR | 0755, 0, &ip), -EEXIST);
+	memset(name, 'n', 255);
+	name[255] = 0;
+	mk(fs, ROOT, name, MAPFS_IFREG | 0644);
+	assert_int_not_equal(look(fs, ROOT, name), 0);
+	name[255] = 'n';
+	name[256] = 0;
+	assert_int_equal(mapfs_op_mknod(fs, &root_cr, ROOT, name,
+					MAPFS_IFREG | 0644, 0, &ip),
+			 -ENAMETOOLONG);
+	assert_int_equal(mapfs_op_lookup(fs, ROOT, name, &ip.ino),
+			 -ENAMETOOLONG);
+	/* A file is no directory. */
+	assert_int_equal(mapfs_op_mknod(fs, &root_cr, look(fs, ROOT, "f"), "x",
+					MAPFS_IFREG | 0644, 0, &ip), -ENOTDIR);
+	assert_int_equal(mapfs_op_lookup(fs, ROOT, "nope", &ip.ino), -ENOENT);
+	test_fs_free(fs);
+}
+
+static void test_dirs_and_links(void **state)
+{
+	struct mapfs_fs *fs = test_fs_new(64ull << 20, 0, 0);
+	mapfs_ino_t d, sub, f;
+	struct mapfs_inode ip;
+
+	(void)state;
+	d = mk(fs, ROOT, "d", MAPFS_IFDIR | 0755);
+	assert_int_equal(get(fs, ROOT).nlink, 4);
+	assert_int_equal(get(fs, d).nlink, 2);
+	sub = mk(fs, d, "sub", MAPFS_IFDIR | 0755);
+	assert_int_equal(get(fs, d).nlink, 3);
+	assert_int_equal(dotdot(fs, sub), d);
+	f = mk(fs, d, "f", MAPFS_IFREG | 0644);
+	assert_int_equal(mapfs_op_link(fs, f, ROOT, "hard", &ip), 0);
+	assert_int_equal(get(fs, f).nlink, 2);
+	assert_int_equal(mapfs_op_link(fs, d, ROOT, "dl", &ip), -EPERM);
+	assert_int_equal(mapfs_op_link(fs, f, ROOT, "hard", &ip), -EEXIST);
+	assert_int_equal(mapfs_op_rmdir(fs, ROOT, "d"), -ENOTEMPTY);
+	assert_int_equal(mapfs_op_rmdir(fs, d, "f"), -ENOTDIR);
+	assert_int_equal(mapfs_op_unlink(fs, d, "sub"), -EISDIR);
+	assert_int_equal(mapfs_op_unlink(fs, d, "none"), -ENOENT);
+	assert_int_equal(mapfs_op_rmdir(fs, d, "."), -EINVAL);
+	assert_int_equal(mapfs_op_unlink(fs, d, "f"), 0);
+	assert_int_equal(get(fs, f).nlink, 1);
+	assert_int_equal(mapfs_op_unlink(fs, ROOT, "hard"), 0);
+	assert_int_equal(mapfs_inode_load(fs, f, &ip), -ENOENT);
+	assert_int_equal(mapfs_op_rmdir(fs, d, "sub"), 0);
+	assert_int_equal(get(fs, d).nlink, 2);
+	assert_int_equal(mapfs_op_rmdir(fs, ROOT, "d"), 0);
+	assert_int_equal(get(fs, ROOT).nlink, 3);
+	test_fs_free(fs);
+}
+
+static void test_symlinks(void **state)
+{
+	struct mapfs_fs *fs = test_fs_new(64ull << 20, 0, 0);
+	struct mapfs_inode ip;
+	char t[5000], buf[5000];
+	ssize_t n;
+
+	(void)state;
+	assert_int_equal(mapfs_op_symlink(fs, &root_cr, ROOT, "s", "target",
+					  &ip), 0);
+	assert_int_equal(ip.blocks, 0);	/* fast symlink */
+	n = mapfs_op_readlink(fs, ip.ino, buf, sizeof(buf));
+	assert_int_equal(n, 6);
+	assert_memory_equal(buf, "target", 6);
+	for (size_t len = 119; len <= 121; len++) {
+		char nm[16];
+		memset(t, 'a' + (int)(len % 26), len);
+		t[len] = 0;
+		snprintf(nm, sizeof(nm), "l%zu", len);
+		assert_int_equal(mapfs_op_symlink(fs, &root_cr, ROOT, nm, t,
+						  &ip), 0);
+		assert_int_equal(ip.blocks, len <= 120 ? 0 : 1);
+		n = mapfs_op_readlink(fs, ip.ino, buf, sizeof(buf));
+		assert_int_equal(n, (ssize_t)len);
+		assert_memory_equal(buf, t, len);
+	}
+	memset(t, 'x', 4095);
+	t[4095] = 0;
+	assert_int_equal(mapfs_op_symlink(fs, &root_cr, ROOT, "max", t, &ip),
+			 0);
+	n = mapfs_op_readlink(fs, ip.ino, buf, sizeof(buf));
+	assert_int_equal(n, 4095);
+	t[4095] = 'x';
+	t[4096] = 0;
+	assert_int_equal(mapfs_op_symlink(fs, &root_cr, ROOT, "big", t, &ip),
+			 -ENAMETOOLONG);
+	assert_int_equal(mapfs_op_symlink(fs, &root_cr, ROOT, "empty", "",
+					  &ip), -ENOENT);
+	assert_int_equal(mapfs_op_readlink(fs, ROOT, buf, sizeof(buf)),
+			 -EINVAL);
+	/* Removing the slow symlink frees its block. */
+	uint64_t before = fs->free_blocks;
+	assert_int_equal(mapfs_op_unlink(fs, ROOT, "max"), 0);
+	assert_int_equal(fs->free_blocks, before + 1);
+	test_fs_free(fs);
+}
+
+static void test_rename(void **state)
+{
+	struct mapfs_fs *fs = test_fs_new(64ull << 20, 0, 0);
+	mapfs_ino_t a, b, f, g, sub, e;
+	uint64_t free0;
+
+	(void)state;
+	a = mk(fs, ROOT, "a", MAPFS_IFDIR | 0755);
+	b = mk(fs, ROOT, "b", MAPFS_IFDIR | 0755);
+	f = mk(fs, a, "f", MAPFS_IFREG | 0644);
+	g = mk(fs, a, "g", MAPFS_IFREG | 0644);
+	sub = mk(fs, a, "sub", MAPFS_IFDIR | 0755);
+	/* Plain rename in one directory. */
+	assert_int_equal(mapfs_op_rename(fs, a, "f", a, "f2", 0), 0);
+	assert_int_equal(look(fs, a, "f2"), f);
+	assert_int_equal(look(fs, a, "f"), 0);
+	assert_int_equal(get(fs, f).nlink, 1);
+	/* Over an existing file: the victim is freed. */
+	free0 = fs->free_inodes;
+	assert_int_equal(mapfs_op_rename(fs, a, "f2", a, "g", 0), 0);
+	assert_int_equal(look(fs, a, "g"), f);
+	assert_int_equal(fs->free_inodes, free0 + 1);
+	(void)g;
+	/* NOREPLACE and EXCHANGE argument checks. */
+	mk(fs, a, "h", MAPFS_IFREG | 0644);
+	assert_int_equal(mapfs_op_rename(fs, a, "g", a, "h",
+					 MAPFS_RENAME_NOREPLACE), -EEXIST);
+	assert_int_equal(mapfs_op_rename(fs, a, "g", a, "zz",
+					 MAPFS_RENAME_EXCHANGE), -ENOENT);
+	/* Directory across directories: ".." and link counts follow. */
+	assert_int_equal(mapfs_op_rename(fs, a, "sub", b, "sub", 0), 0);
+	assert_int_equal(dotdot(fs, sub), b);
+	assert_int_equal(get(fs, a).nlink, 2);
+	assert_int_equal(get(fs, b).nlink, 3);
+	/* Into itself: EINVAL; file over dir, dir over file. */
+	assert_int_equal(mapfs_op_rename(fs, ROOT, "b", sub, "x", 0), -EINVAL);
+	assert_int_equal(mapfs_op_rename(fs, ROOT, "b", b, "x", 0), -EINVAL);
+	assert_int_equal(mapfs_op_rename(fs, a, "g", b, "sub", 0), -EISDIR);
+	assert_int_equal(mapfs_op_rename(fs, b, "sub", a, "g", 0), -ENOTDIR);
+	/* Dir over an empty dir, then over a non-empty one. */
+	e = mk(fs, a, "empty", MAPFS_IFDIR | 0755);
+	assert_int_equal(mapfs_op_rename(fs, b, "sub", a, "empty", 0), 0);
+	assert_int_equal(look(fs, a, "empty"), sub);
+	assert_int_equal(mapfs_inode_load(fs, e, &(struct mapfs_inode){0}),
+			 -ENOENT);
+	assert_int_equal(get(fs, a).nlink, 3);
+	assert_int_equal(get(fs, b).nlink, 2);
+	assert_int_equal(dotdot(fs, sub), a);
+	mk(fs, b, "full", MAPFS_IFDIR | 0755);
+	mk(fs, look(fs, b, "full"), "x", MAPFS_IFREG | 0644);
+	assert_int_equal(mapfs_op_rename(fs, a, "empty", b, "full", 0),
+			 -ENOTEMPTY);
+	/* Exchange a file in a and a directory in b. */
+	assert_int_equal(mapfs_op_rename(fs, a, "g", b, "full",
+					 MAPFS_RENAME_EXCHANGE), 0);
+	assert_int_equal(look(fs, b, "full"), f);
+	assert_int_equal(get(fs, b).nlink, 2);
+	assert_int_equal(get(fs, a).nlink, 4);
+	assert_int_equal(dotdot(fs, look(fs, a, "g")), a);
+	/* Renaming a name onto another name of the same inode: no-op. */
+	assert_int_equal(mapfs_op_link(fs, f, b, "f-link",
+				       &(struct mapfs_inode){0}), 0);
+	assert_int_equal(mapfs_op_rename(fs, b, "full", b, "f-link", 0), 0);
+	assert_int_equal(look(fs, b, "full"), f);
+	assert_int_equal(get(fs, f).nlink, 2);
+	test_fs_remount(fs);
+	assert_int_equal(look(fs, b, "full"), f);
+	test_fs_free(fs);
+}
+
+static void test_setattr_and_data(void **state)
+{
+	struct mapfs_fs *fs = test_fs_new(64ull << 20, 0, 0);
+	struct mapfs_setattr sa;
+	struct mapfs_inode ip;
+	mapfs_ino_t f = mk(fs, ROOT, "f", MAPFS_IFREG | 06755);
+	char buf[10000], out[10000];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (char)(i * 7);
+	assert_int_equal(mapfs_op_write(fs, f, 100, buf, sizeof(buf), true),
+			 (ssize_t)sizeof(buf));
+	ip = get(fs, f);
+	assert_int_equal(ip.size, 100 + sizeof(buf));
+	assert_int_equal(mapfs_file_read(fs, &ip, 100, out, sizeof(out)),
+			 (ssize_t)sizeof(out));
+	assert_memory_equal(buf, out, sizeof(buf));
+	/* chown clears setuid and (with group exec) setgid. */
+	memset(&sa, 0, sizeof(sa));
+	sa.valid = MAPFS_SET_UID;
+	sa.uid = 1000;
+	assert_int_equal(mapfs_op_setattr(fs, f, &sa, true, &ip), 0);
+	assert_int_equal(ip.uid, 1000);
+	assert_int_equal(ip.mode & 07777, 0755);
+	/* Truncate down and up: the tail reads as zeros. */
+	sa.valid = MAPFS_SET_SIZE;
+	sa.size = 150;
+	assert_int_equal(mapfs_op_setattr(fs, f, &sa, true, &ip), 0);
+	sa.size = 9000;
+	assert_int_equal(mapfs_op_setattr(fs, f, &sa, true, &ip), 0);
+	assert_int_equal(mapfs_file_read(fs, &ip, 0, out, 9000), 9000);
+	assert_memory_equal(out + 100, buf, 50);
+	for (int i = 150; i < 9000; i++)
+		assert_int_equal(out[i], 0);
+	/* Times with nanoseconds; bad nanoseconds refused. */
+	sa.valid = MAPFS_SET_MTIME | MAPFS_SET_ATIME;
+	sa.mtime.sec = 1234567890;
+	sa.mtime.nsec = 123456789;
+	sa.atime = sa.mtime;
+	assert_int_equal(mapfs_op_setattr(fs, f, &sa, true, &ip), 0);
+	assert_int_equal(get(fs, f).mtime.nsec, 123456789);
+	sa.mtime.nsec = 1000000000;
+	assert_int_equal(mapfs_op_setattr(fs, f, &sa, true, &ip), -EINVAL);
+	sa.valid = MAPFS_SET_SIZE;
+	assert_int_equal(mapfs_op_setattr(fs, ROOT, &sa, true, &ip), -EISDIR);
+	assert_int_equal(mapfs_op_write(fs, ROOT, 0, "x", 1, true), -EISDIR);
+	test_fs_free(fs);
+}
+
+static int busy_answer;
+static int busy(void *arg, mapfs_ino_t ino)
+{
+	(void)arg;
+	(void)ino;
+	return busy_answer;
+}
+
+static void test_orphans(void **state)
+{
+	struct mapfs_fs *fs = test_fs_new(64ull << 20, 0, 0);
+	uint64_t free_i = fs->free_inodes, free_b = fs->free_blocks;
+	mapfs_ino_t f1, f2, f3;
+	char buf[8192] = {1};
+
+	(void)state;
+	fs->inode_busy = busy;
+	f1 = mk(fs, ROOT, "f1", MAPFS_IFREG | 0644);
+	f2 = mk(fs, ROOT, "f2", MAPFS_IFREG | 0644);
+	f3 = mk(fs, ROOT, "f3", MAPFS_IFREG | 0644);
+	assert_int_equal(mapfs_op_write(fs, f1, 0, buf, sizeof(buf), true),
+			 (ssize_t)sizeof(buf));
+	busy_answer = MAPFS_BUSY_OPEN;
+	assert_int_equal(mapfs_op_unlink(fs, ROOT, "f1"), 0);
+	assert_int_equal(mapfs_op_unlink(fs, ROOT, "f2"), 0);
+	busy_answer = MAPFS_BUSY_REF;
+	assert_int_equal(mapfs_op_unlink(fs, ROOT, "f3"), 0);
+	/* Still readable; f1 and f2 on the list (f2 first), f3 not. */
+	assert_int_equal(get(fs, f1).nlink, 0);
+	assert_int_equal(get(fs, f1).size, sizeof(buf));
+	assert_int_equal(fs->orphan_head, f2);
+	assert_int_equal(get(fs, f2).orphan_next, f1);
+	assert_false(get(fs, f3).flags & MAPFS_FL_ORPHAN);
+	/* Reap from the middle and the unlisted one. */
+	assert_int_equal(mapfs_op_reap(fs, f1), 0);
+	assert_int_equal(get(fs, f2).orphan_next, 0);
+	assert_int_equal(mapfs_op_reap(fs, f3), 0);
+	assert_int_equal(mapfs_inode_load(fs, f3, &(struct mapfs_inode){0}),
+			 -ENOENT);
+	/* The rest at "mount". */
+	test_fs_remount(fs);
+	assert_int_equal(fs->orphan_head, f2);
+	assert_int_equal(mapfs_op_reap_orphans(fs), 0);
+	assert_int_equal(fs->orphan_head, 0);
+	assert_int_equal(fs->free_inodes, free_i);
+	assert_int_equal(fs->free_blocks, free_b);
+	test_fs_free(fs);
+}
+
+static void test_setgid_dir(void **state)
+{
+	struct mapfs_fs *fs = test_fs_new(64ull << 20, 0, 0);
+	struct mapfs_cred user = {1000, 1000};
+	struct mapfs_setattr sa;
+	struct mapfs_inode ip;
+	mapfs_ino_t d = mk(fs, ROOT, "d", MAPFS_IFDIR | 0777);
+
+	(void)state;
+	memset(&sa, 0, sizeof(sa));
+	sa.valid = MAPFS_SET_MODE | MAPFS_SET_GID;
+	sa.mode = 02777;
+	sa.gid = 50;
+	assert_int_equal(mapfs_op_setattr(fs, d, &sa, true, &ip), 0);
+	assert_int_equal(mapfs_op_mknod(fs, &user, d, "f", MAPFS_IFREG | 0644,
+					0, &ip), 0);
+	assert_int_equal(ip.gid, 50);
+	assert_int_equal(ip.uid, 1000);
+	assert_false(ip.mode & S_ISGID);
+	assert_int_equal(mapfs_op_mknod(fs, &user, d, "sd", MAPFS_IFDIR | 0755,
+					0, &ip), 0);
+	assert_int_equal(ip.gid, 50);
+	assert_true(ip.mode & S_ISGID);
+	test_fs_free(fs);
+}
+
+static void test_many_and_cleanup(void **state)
+{
+	struct mapfs_fs *fs = test_fs_new(64ull << 20, 0, 0);
+	uint64_t free_i = fs->free_inodes, free_b = fs->free_blocks;
+	mapfs_ino_t d = mk(fs, ROOT, "d", MAPFS_IFDIR | 0755);
+	char name[32];
+
+	(void)state;
+	for (int i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "file-%d", i);
+		mk(fs, d, name, MAPFS_IFREG | 0644);
+	}
+	test_fs_remount(fs);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "file-%d", i);
+		assert_int_not_equal(look(fs, d, name), 0);
+		assert_int_equal(mapfs_op_unlink(fs, d, name), 0);
+	}
+	assert_int_equal(mapfs_op_rmdir(fs, ROOT, "d"), 0);
+	assert_int_equal(fs->free_inodes, free_i);
+	assert_int_equal(fs->free_blocks, free_b);
+	test_fs_free(fs);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_create_kinds),
+		cmocka_unit_test(test_dirs_and_links),
+		cmocka_unit_test(test_symlinks),
+		cmocka_unit_test(test_rename),
+		cmocka_unit_test(test_setattr_and_data),
+		cmocka_unit_test(test_orphans),
+		cmocka_unit_test(test_setgid_dir),
+		cmocka_unit_test(test_many_and_cleanup),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
