@@ -14,6 +14,7 @@ struct ref;
 struct daemon {
 	struct mapfs_fs *fs;
 	bool ro;
+	bool noatime;		/* -o noatime: never update atime */
 	double timeout;		/* entry and attribute timeout, seconds */
 	/* The filesystem lock: shared for lookups, getattr, readdir and
 	 * reads; exclusive for every change. Taken before ref_lock. */

@@ -23,12 +23,13 @@ struct conf {
 	char *image;
 	int force;
 	int ro;
+	int noatime;
 	int help;
 	int version;
 	double timeout;
 };
 
-enum { KEY_HELP, KEY_VERSION, KEY_RO, KEY_DISCARD };
+enum { KEY_HELP, KEY_VERSION, KEY_RO, KEY_NOATIME, KEY_DISCARD };
 
 #define CONF_OPT(t, p) { t, offsetof(struct conf, p), 1 }
 static const struct fuse_opt conf_opts[] = {
@@ -39,6 +40,7 @@ static const struct fuse_opt conf_opts[] = {
 	FUSE_OPT_KEY("-V", KEY_VERSION),
 	FUSE_OPT_KEY("--version", KEY_VERSION),
 	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("noatime", KEY_NOATIME),
 	/* fstab and mount(8) words that mean nothing to FUSE. */
 	FUSE_OPT_KEY("defaults", KEY_DISCARD),
 	FUSE_OPT_KEY("auto", KEY_DISCARD),
@@ -77,6 +79,9 @@ static int conf_proc(void *data, const char *arg, int key,
 	case KEY_RO:
 		c->ro = 1;
 		return 1;	/* the kernel needs it too */
+	case KEY_NOATIME:
+		c->noatime = 1;
+		return 1;
 	case KEY_DISCARD:
 		return 0;
 	default:
@@ -115,6 +120,7 @@ static void usage(FILE *f)
 "\n"
 "mapfs options (-o):\n"
 "  ro              mount read-only\n"
+"  noatime         never update access times (default: relatime)\n"
 "  force           mount an image that was not cleanly unmounted\n"
 "                  (run fsck.mapfs first instead whenever possible)\n"
 "  timeout=SECS    kernel attribute and entry cache timeout (default 1)\n"
@@ -201,6 +207,7 @@ int main(int argc, char *argv[])
 			"anyway\n", conf.image, state_name(d.fs->state));
 	}
 	d.ro = conf.ro;
+	d.noatime = conf.noatime;
 	d.timeout = conf.timeout;
 	pthread_rwlock_init(&d.lock, NULL);
 	pthread_mutex_init(&d.ref_lock, NULL);

@@ -654,6 +654,38 @@ static void op_release(fuse_req_t req, fuse_ino_t nodeid,
 	fuse_reply_err(req, 0);
 }
 
+/* relatime (Linux's default): a read updates atime only when it is older
+ * than mtime or ctime, or more than a day old. One exclusive lock per file
+ * per day, not per read. */
+static bool atime_due(const struct daemon *d, const struct mapfs_inode *ip)
+{
+	struct mapfs_timespec now;
+
+	if (d->ro || d->noatime || (ip->flags & MAPFS_FL_NOATIME))
+		return false;
+	if (ip->atime.sec < ip->mtime.sec ||
+	    (ip->atime.sec == ip->mtime.sec && ip->atime.nsec <= ip->mtime.nsec))
+		return true;
+	if (ip->atime.sec < ip->ctime.sec ||
+	    (ip->atime.sec == ip->ctime.sec && ip->atime.nsec <= ip->ctime.nsec))
+		return true;
+	now = mapfs_now();
+	return now.sec - ip->atime.sec >= 24 * 3600;
+}
+
+static void touch_atime(struct daemon *d, mapfs_ino_t ino)
+{
+	struct mapfs_setattr sa;
+	struct mapfs_inode ip;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.valid = MAPFS_SET_ATIME_NOW;
+	pthread_rwlock_wrlock(&d->lock);
+	if (mapfs_inode_load(d->fs, ino, &ip) == 0 && atime_due(d, &ip))
+		mapfs_op_setattr(d->fs, ino, &sa, true, &ip);
+	pthread_rwlock_unlock(&d->lock);
+}
+
 #define READ_MAXIOV 512	/* well under IOV_MAX; a 1 MiB read needs <= 258 */
 
 static void op_read(fuse_req_t req, fuse_ino_t nodeid, size_t size,
@@ -687,6 +719,8 @@ static void op_read(fuse_req_t req, fuse_ino_t nodeid, size_t size,
 	else
 		fuse_reply_iov(req, iov, niov);
 	pthread_rwlock_unlock(&d->lock);
+	if (err == 0 && atime_due(d, &ip))
+		touch_atime(d, ip.ino);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t nodeid, const char *buf,
@@ -858,6 +892,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size,
 		fuse_reply_buf(req, c.buf, c.used);
 	pthread_rwlock_unlock(&d->lock);
 	free(c.buf);
+	if (err >= 0 && c.used && atime_due(d, &dir))
+		touch_atime(d, dir.ino);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size,

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Install the Debian packages mapfs needs to build and test, if missing.
+set -eu
+pkgs="gcc meson ninja-build pkg-config libfuse3-dev fuse3 libcmocka-dev util-linux"
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing packages:$missing (run as root or install them)" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq $missing
