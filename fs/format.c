@@ -51,6 +51,16 @@ int mapfs_format_plan(const struct mapfs_format_opts *o,
 		    (unsigned long long)bpi, g->inode_size);
 		return -EINVAL;
 	}
+	if (o->size_bytes < (uint64_t)g->bsize * 64) {
+		WHY("image of %llu bytes is too small (at least %u KiB)",
+		    (unsigned long long)o->size_bytes, g->bsize * 64 / 1024);
+		return -EINVAL;
+	}
+	g->nblocks = o->size_bytes / g->bsize;
+	/* An image smaller than one group is one group of its own size, so
+	 * the inode density below applies to the space that exists. */
+	if (g->nblocks < g->bpg)
+		g->bpg = (uint32_t)(g->nblocks & ~7ull);
 	/* Inodes per group: the density asked for, rounded up to whole
 	 * inode-table blocks and to a multiple of 8, at least 32 (group 0
 	 * holds 16 reserved inodes, the root and lost+found). */
@@ -66,12 +76,6 @@ int mapfs_format_plan(const struct mapfs_format_opts *o,
 	}
 	g->ipg = (uint32_t)ipg;
 	g->first_ino = MAPFS_FIRST_INO;
-	if (o->size_bytes < (uint64_t)g->bsize * 64) {
-		WHY("image of %llu bytes is too small (at least %u KiB)",
-		    (unsigned long long)o->size_bytes, g->bsize * 64 / 1024);
-		return -EINVAL;
-	}
-	g->nblocks = o->size_bytes / g->bsize;
 	g->itab_blocks = g->ipg / (g->bsize / g->inode_size);
 	/* Drop a last group too small to hold its metadata and 16 blocks. */
 	{

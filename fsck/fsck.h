@@ -135,6 +135,7 @@ struct fsck_ino {
 #define FI_DOT		0x04	/* (dirs) '.' seen */
 #define FI_DOTDOT	0x08	/* (dirs) '..' seen */
 #define FI_CHUNK0_BAD	0x10	/* (dirs) chunk 0 unreadable: '.'/'..' unknown */
+#define FI_CHUNK_BAD	0x80	/* (dirs) a chunk unreadable: counts unknown */
 #define FI_ORPHAN_FL	0x20	/* MAPFS_FL_ORPHAN set */
 #define FI_ON_ORPHAN	0x40	/* on the superblock's orphan list */
 

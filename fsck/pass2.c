@@ -246,6 +246,7 @@ static int check_dir(struct fsck_ctx *c, mapfs_ino_t dir, struct fsck_ino *de)
 						  sizeof(why)) != 0) {
 				char why2[256] = "";
 
+				de->flags |= FI_CHUNK_BAD;
 				if (s.chunk_idx == 0)
 					de->flags |= FI_CHUNK0_BAD;
 				if (!chunk_crc_only(c, dir, b.v[i].bno, page,

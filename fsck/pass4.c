@@ -96,8 +96,11 @@ int fsck_pass4(struct fsck_ctx *c)
 					     "but is not on the orphan list",
 					     (unsigned long long)ino);
 			if (dir) {
-				/* Cut-off directories: pass 3. */
-				if (e->parent == 0)
+				/* Cut-off directories: pass 3. With an
+				 * unreadable chunk the subdirectories are
+				 * not all known: pass 2 reported it. */
+				if (e->parent == 0 ||
+				    (e->flags & FI_CHUNK_BAD))
 					continue;
 				want = (uint64_t)e->refs + 1 + e->subdirs +
 				       (ino == MAPFS_ROOT_INO ? 1 : 0);

@@ -21,6 +21,7 @@
 #include "fsck.h"
 
 #include <endian.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Bitmap pages holding nbits bits (the core's rule: 4 KiB pages). */
@@ -86,56 +87,46 @@ struct run {
 
 static void run_flush(struct fsck_ctx *c, struct run *r)
 {
+	const char *msg;
+	char what[80];
+
 	if (!r->open)
 		return;
 	r->open = false;
+	/* "block 7" or "blocks 7-9" */
+	if (r->first == r->last)
+		snprintf(what, sizeof(what), "%.*s %llu",
+			 (int)strlen(r->what) - 1, r->what,
+			 (unsigned long long)r->first);
+	else
+		snprintf(what, sizeof(what), "%s %llu-%llu", r->what,
+			 (unsigned long long)r->first,
+			 (unsigned long long)r->last);
 	switch (r->code) {
 	case P5_META_NOT_MARKED:
-		fsck_problem(c, r->code, "group %llu: metadata %s %llu-%llu "
-			     "are marked free in the block bitmap",
-			     (unsigned long long)r->cg, r->what,
-			     (unsigned long long)r->first,
-			     (unsigned long long)r->last);
+		msg = "group metadata marked free in the block bitmap";
 		break;
 	case P5_BLOCK_USED_NOT_MARKED:
-		fsck_problem(c, r->code, "group %llu: %s %llu-%llu are in use "
-			     "but marked free in the block bitmap",
-			     (unsigned long long)r->cg, r->what,
-			     (unsigned long long)r->first,
-			     (unsigned long long)r->last);
+		msg = "in use but marked free in the block bitmap";
 		break;
 	case P5_BLOCK_MARKED_NOT_USED:
-		fsck_problem(c, r->code, "group %llu: %s %llu-%llu are marked "
-			     "used in the block bitmap but nothing uses them",
-			     (unsigned long long)r->cg, r->what,
-			     (unsigned long long)r->first,
-			     (unsigned long long)r->last);
+		msg = "marked used in the block bitmap but not in use";
 		break;
 	case P5_BLOCK_IN_UNUSED_GROUP:
-		fsck_problem(c, r->code, "group %llu: %s %llu-%llu are in use "
-			     "but the group was never initialized",
-			     (unsigned long long)r->cg, r->what,
-			     (unsigned long long)r->first,
-			     (unsigned long long)r->last);
+		msg = "in use but the group was never initialized";
 		break;
 	case P5_RESERVED_INODE_NOT_MARKED:
-		fsck_problem(c, r->code, "group %llu: reserved %s %llu-%llu "
-			     "are marked free in the inode bitmap",
-			     (unsigned long long)r->cg, r->what,
-			     (unsigned long long)r->first,
-			     (unsigned long long)r->last);
+		msg = "reserved but marked free in the inode bitmap";
 		break;
 	case P5_INODE_MARKED_NOT_USED:
-		fsck_problem(c, r->code, "group %llu: %s %llu-%llu are past "
-			     "the inode high-water mark but marked used in "
-			     "the inode bitmap",
-			     (unsigned long long)r->cg, r->what,
-			     (unsigned long long)r->first,
-			     (unsigned long long)r->last);
+		msg = "past the inode high-water mark but marked used in the "
+		      "inode bitmap";
 		break;
 	default:
-		break;
+		return;
 	}
+	fsck_problem(c, r->code, "group %llu: %s: %s",
+		     (unsigned long long)r->cg, what, msg);
 }
 
 static void run_add(struct fsck_ctx *c, struct run *r, enum fsck_pr code,
@@ -334,6 +325,15 @@ int fsck_pass5(struct fsck_ctx *c)
 		tnd += nd;
 	}
 	c->free_blocks = tfb;
+	/* A copy's counters are as old as the copy: only the primary's
+	 * are expected to be current. */
+	if (c->sb_group != 0) {
+		fsck_verbose(c, "  superblock counters not checked (using "
+			     "the copy in group %llu)",
+			     (unsigned long long)c->sb_group);
+		check_sb_copies(c);
+		return 0;
+	}
 	if (fs->sb_free_blocks != tfb)
 		fsck_problem(c, P5_SB_FREE_BLOCKS,
 			     "superblock: free block count is %llu, should be "

@@ -268,6 +268,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->time_gran = 1;
 	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
 		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
+	/* Let the kernel clear setuid/setgid on write, truncate and chown
+	 * (it sends us the new mode); we do not implement killpriv. */
+	conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV;
 	/* We reply to reads from memory; splicing memory buffers copies. */
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_WRITE;
@@ -605,6 +608,14 @@ static void op_open(fuse_req_t req, fuse_ino_t nodeid,
 		err = -EISDIR;
 	if (err == 0 && ip.nlink == 0 && !d->ro)
 		err = mapfs_op_orphan_add(d->fs, ino);
+	if (err == 0 && (fi->flags & O_TRUNC) &&
+	    (ip.mode & MAPFS_IFMT) == MAPFS_IFREG) {
+		/* FUSE_CAP_ATOMIC_O_TRUNC: the truncation is ours. */
+		struct mapfs_setattr sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.valid = MAPFS_SET_SIZE;
+		err = mapfs_op_setattr(d->fs, ino, &sa, true, &ip);
+	}
 	if (err == 0) {
 		pthread_mutex_lock(&d->ref_lock);
 		r = ref_get(d, ino);
@@ -675,14 +686,14 @@ static bool atime_due(const struct daemon *d, const struct mapfs_inode *ip)
 
 static void touch_atime(struct daemon *d, mapfs_ino_t ino)
 {
-	struct mapfs_setattr sa;
 	struct mapfs_inode ip;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.valid = MAPFS_SET_ATIME_NOW;
+	/* An access changes atime only: not ctime, unlike utimensat. */
 	pthread_rwlock_wrlock(&d->lock);
-	if (mapfs_inode_load(d->fs, ino, &ip) == 0 && atime_due(d, &ip))
-		mapfs_op_setattr(d->fs, ino, &sa, true, &ip);
+	if (mapfs_inode_load(d->fs, ino, &ip) == 0 && atime_due(d, &ip)) {
+		ip.atime = mapfs_now();
+		mapfs_inode_store(d->fs, &ip);
+	}
 	pthread_rwlock_unlock(&d->lock);
 }
 

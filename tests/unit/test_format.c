@@ -59,6 +59,17 @@ static void test_plan_big_and_odd(void **state)
 	assert_int_equal(mapfs_format_plan(&o, &g, why, sizeof(why)), 0);
 	assert_int_equal(g.bpg, 8 * 65536);
 	assert_int_equal(g.nindir, 16 * 511);
+	/* An image smaller than a group is one group of its size, with the
+	 * asked-for inode density. */
+	o = opts(16ull << 20);
+	assert_int_equal(mapfs_format_plan(&o, &g, why, sizeof(why)), 0);
+	assert_int_equal(g.ngroups, 1);
+	assert_int_equal(g.bpg, 4096);
+	assert_int_equal(g.ipg, 1024);
+	o = opts(16ull << 20);
+	o.bsize = 65536;
+	assert_int_equal(mapfs_format_plan(&o, &g, why, sizeof(why)), 0);
+	assert_int_equal(g.bpg, 256);
 	/* A runt last group is dropped. */
 	o = opts((32768ull * 2 + 100) * 4096);
 	assert_int_equal(mapfs_format_plan(&o, &g, why, sizeof(why)), 0);
