@@ -119,8 +119,13 @@ int mapfs_image_map(const char *path, bool rdonly, bool lock, void **basep,
 		WHY("mmap: %s", strerror(-err));
 		goto fail;
 	}
-	/* The image is page cache: don't put it in core dumps. */
+	/* The image is page cache: don't put it in core dumps. Metadata is
+	 * touched a page here and there (one header page per group at
+	 * attach): without MADV_RANDOM each fault reads ahead through the
+	 * holes of a sparse image (a fresh 1 TiB image took 38 s and 370 MB
+	 * to attach). File reads ask for readahead themselves. */
 	(void)madvise(base, size, MADV_DONTDUMP);
+	(void)madvise(base, size, MADV_RANDOM);
 	*basep = base;
 	*sizep = size;
 	return fd;
@@ -192,6 +197,19 @@ int mapfs_fs_sync_range(struct mapfs_fs *fs, uint64_t off, uint64_t len)
 	if (msync(fs->base + start, end - start, MS_SYNC) < 0)
 		return -errno;
 	return 0;
+}
+
+void mapfs_fs_readahead(struct mapfs_fs *fs, const void *p, size_t len)
+{
+	uintptr_t start = (uintptr_t)p, base = (uintptr_t)fs->base;
+
+	if (fs->fd < 0 || start < base || start - base >= fs->size)
+		return;		/* not in the mapping (zero buffer, tests) */
+	if (len > fs->size - (start - base))
+		len = fs->size - (start - base);
+	len += start & (MAPFS_PAGE_SIZE - 1);
+	start &= ~(uintptr_t)(MAPFS_PAGE_SIZE - 1);
+	(void)madvise((void *)start, len, MADV_WILLNEED);
 }
 
 int mapfs_fs_sync(struct mapfs_fs *fs)

@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static void usage(FILE *f)
 {
@@ -54,14 +56,19 @@ static void core_log(void *arg, enum mapfs_log_level lvl, const char *msg)
 		fprintf(stderr, "core: %s\n", msg);
 }
 
+static int fs_open(struct fsck_ctx *c, uint64_t sb_group, char *why,
+		   size_t whylen)
+{
+	return mapfs_fs_open(c->image, MAPFS_OPEN_RDONLY | MAPFS_OPEN_FSCK,
+			     sb_group, core_log, c, &c->fs, why, whylen);
+}
+
 static int open_image(struct fsck_ctx *c, bool explicit_sb)
 {
-	const int flags = MAPFS_OPEN_RDONLY | MAPFS_OPEN_FSCK;
 	char why[256] = "", why1[256] = "";
 	int err;
 
-	err = mapfs_fs_open(c->image, flags, c->sb_group, core_log, c, &c->fs,
-			    why, sizeof(why));
+	err = fs_open(c, c->sb_group, why, sizeof(why));
 	if (err == 0)
 		return 0;
 	if (err == -EBUSY) {
@@ -81,8 +88,7 @@ static int open_image(struct fsck_ctx *c, bool explicit_sb)
 	}
 	/* The primary superblock is bad: try the first copy. */
 	c->sb_group = 1;
-	err = mapfs_fs_open(c->image, flags, 1, core_log, c, &c->fs, why1,
-			    sizeof(why1));
+	err = fs_open(c, 1, why1, sizeof(why1));
 	if (err < 0) {
 		fprintf(stderr, FSCK_PROG ": %s: not a usable mapfs image: "
 			"primary superblock bad (%s), copy in group 1 too (%s)"
@@ -162,7 +168,10 @@ int main(int argc, char **argv)
 	int ch, ret;
 
 	memset(&c, 0, sizeof(c));
-	while ((ch = getopt_long(argc, argv, "nypfvb:hV", longopts, NULL)) !=
+	static const char optstring[] = "nypfvb:hV";
+
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, optstring, longopts, NULL)) !=
 	       -1) {
 		switch (ch) {
 		case 'n': opt_n = true; break;
@@ -193,6 +202,15 @@ int main(int argc, char **argv)
 			printf(FSCK_PROG " " MAPFS_VERSION_STRING "\n");
 			return FSCK_EXIT_OK;
 		default:
+			if (optopt && strchr(optstring, optopt))
+				fprintf(stderr, FSCK_PROG ": option -%c needs an "
+					"argument\n", optopt);
+			else if (optopt)
+				fprintf(stderr, FSCK_PROG ": unknown option -%c\n",
+					optopt);
+			else
+				fprintf(stderr, FSCK_PROG ": unknown option %s\n",
+					argv[optind - 1]);
 			usage(stderr);
 			return FSCK_EXIT_USAGE;
 		}

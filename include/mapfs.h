@@ -207,6 +207,10 @@ int mapfs_image_size(int fd, uint64_t *sizep);
 /* msync [off, off+len) of the image (rounded out to pages), MS_SYNC.
  * No-op for memory images. */
 int mapfs_fs_sync_range(struct mapfs_fs *fs, uint64_t off, uint64_t len);
+/* Ask the kernel to start reading [p, p+len) of the mapping (which is
+ * MADV_RANDOM, so faults read one page): used before copying a large file
+ * read out of the mapping. No-op for pointers outside the image. */
+void mapfs_fs_readahead(struct mapfs_fs *fs, const void *p, size_t len);
 /* Store the in-memory superblock fields and sync the whole image. */
 int mapfs_fs_sync(struct mapfs_fs *fs);
 

@@ -234,8 +234,9 @@ static void print_plan(const struct mkfs_args *a,
 	       a->dry_run ? " [dry run: nothing written]" : "");
 	printf("\tlabel '%s', uuid %s\n", o->label, us);
 	printf("\tblock size %u, %" PRIu64 " blocks, %" PRIu64
-	       " groups of %u blocks\n",
-	       g->bsize, g->nblocks, g->ngroups, g->bpg);
+	       " group%s of %u blocks\n",
+	       g->bsize, g->nblocks, g->ngroups, g->ngroups == 1 ? "" : "s",
+	       g->bpg);
 	printf("\t%" PRIu64 " inodes, %u per group, %u bytes each, "
 	       "%" PRIu64 " bytes per inode\n",
 	       g->ninodes, g->ipg, g->inode_size,
@@ -311,9 +312,13 @@ static int prepare_target(const struct mkfs_args *a, uint64_t *sizep)
 		goto fail;
 	}
 	if (!a->force && has_mapfs_magic(fd)) {
-		fprintf(stderr, PROG ": %s already contains a mapfs "
-			"filesystem: use -F to overwrite\n", a->image);
-		goto fail;
+		if (!a->dry_run) {
+			fprintf(stderr, PROG ": %s already contains a mapfs "
+				"filesystem: use -F to overwrite\n", a->image);
+			goto fail;
+		}
+		fprintf(stderr, PROG ": note: %s already contains a mapfs "
+			"filesystem (formatting it needs -F)\n", a->image);
 	}
 	if (fstat(fd, &st) < 0) {
 		fprintf(stderr, PROG ": %s: stat: %s\n", a->image,
@@ -428,8 +433,11 @@ int main(int argc, char **argv)
 	memset(&a, 0, sizeof(a));
 	o.minfree_pct = UINT32_MAX;
 
-	while ((c = getopt_long(argc, argv, "s:b:i:g:m:L:U:EFnqhV", longopts,
-				NULL)) != -1) {
+	static const char optstring[] = "s:b:i:g:m:L:U:EFnqhV";
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) !=
+	       -1) {
 		switch (c) {
 		case 's':
 			if (parse_size(optarg, &a.size_bytes) < 0 ||
@@ -514,6 +522,15 @@ int main(int argc, char **argv)
 			printf(PROG " " MAPFS_VERSION_STRING "\n");
 			return 0;
 		default:
+			if (optopt && strchr(optstring, optopt))
+				fprintf(stderr, PROG ": option -%c needs an "
+					"argument\n", optopt);
+			else if (optopt)
+				fprintf(stderr, PROG ": unknown option -%c\n",
+					optopt);
+			else
+				fprintf(stderr, PROG ": unknown option %s\n",
+					argv[optind - 1]);
 			usage(stderr);
 			return 2;
 		}

@@ -724,6 +724,11 @@ static void op_read(fuse_req_t req, fuse_ino_t nodeid, size_t size,
 					READ_MAXIOV, &niov);
 		if (n < 0)
 			err = (int)n;
+		/* Large reads: start the whole range at once rather than
+		 * fault it in page by page. */
+		for (int i = 0; n >= 65536 && i < niov; i++)
+			mapfs_fs_readahead(d->fs, iov[i].iov_base,
+					   iov[i].iov_len);
 	}
 	if (err)
 		fuse_reply_err(req, -err);

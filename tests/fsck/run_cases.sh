@@ -81,14 +81,51 @@ orphan-flag-stray   | 16M  | 4 | P4_ORPHAN_FLAG | $C $IMG inode /dir2/a flags 0x
 EOF
 )
 
-n=0
-fail=0
 total=$(printf '%s\n' "$CASES" | grep -c .)
+nmkfs=4
 if [ -n "$ONLY" ]; then
 	total=0
+	nmkfs=0
 	for w in $ONLY; do total=$((total + 1)); done
 fi
-echo "1..$total"
+echo "1..$((total + nmkfs))"
+
+# mkfs checks first (skipped when cases are named).
+tap() { # N NAME WHY
+	if [ -z "$3" ]; then echo "ok $1 - $2"; else echo "not ok $1 - $2: $3"; fi
+}
+if [ "$nmkfs" -gt 0 ]; then
+	why=""
+	"$MKFS" -q -E -L det -s 32M "$TMP/a" && "$MKFS" -q -E -L det -s 32M "$TMP/b" &&
+		cmp -s "$TMP/a" "$TMP/b" || why="two -E runs differ"
+	tap 1 mkfs-deterministic "$why"
+	why=""
+	if "$MKFS" -q -s 32M "$TMP/a" >"$TMP/out" 2>&1; then
+		why="formatted over a filesystem without -F"
+	elif ! grep -q 'already contains a mapfs filesystem: use -F' "$TMP/out"; then
+		why="no refusal message"
+	elif ! "$MKFS" -q -F -s 32M "$TMP/a" >"$TMP/out" 2>&1; then
+		why="-F refused"
+	fi
+	tap 2 mkfs-needs-F "$why"
+	why=""
+	"$MKFS" -n -s 32M "$TMP/dry" >/dev/null 2>&1 || why="dry run failed"
+	[ -e "$TMP/dry" ] && why="dry run created the image"
+	tap 3 mkfs-dry-run "$why"
+	# An image locked exclusively (as the daemon does) is refused.
+	why=""
+	if ! command -v flock >/dev/null 2>&1; then
+		echo "ok 4 - fsck-in-use # SKIP no flock(1)"
+	else
+		flock -x "$TMP/a" "$FSCK" -n -f "$TMP/a" >"$TMP/out" 2>&1
+		rc=$?
+		[ "$rc" = 8 ] || why="exit $rc, expected 8"
+		grep -q 'image is in use' "$TMP/out" || why="$why; no message"
+		tap 4 fsck-in-use "$why"
+	fi
+	rm -f "$TMP/a" "$TMP/b" "$TMP/dry"
+fi
+n=$nmkfs
 
 trim() { printf '%s' "$1" | sed 's/^ *//; s/ *$//'; }
 
