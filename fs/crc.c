@@ -7,7 +7,7 @@
  * otherwise; both give the same result. No pre- or post-inversion is done
  * here: callers start from ~0 or a seed, which keeps chaining trivial.
  */
-#include "mapfs.h"
+#include "internal.h"
 
 #include <pthread.h>
 #include <endian.h>
@@ -86,4 +86,18 @@ uint32_t mapfs_crc32c(uint32_t crc, const void *buf, size_t len)
 		return crc_hw(crc, buf, len);
 #endif
 	return crc_sw(crc, buf, len);
+}
+
+uint32_t mapfs_crc_page(const struct mapfs_fs *fs, mapfs_ino_t owner,
+			mapfs_bno_t bno, uint32_t page, const void *p,
+			size_t len)
+{
+	uint64_t le_owner = htole64(owner), le_bno = htole64(bno);
+	uint32_t le_page = htole32(page);
+	uint32_t crc;
+
+	crc = mapfs_crc32c(fs->g.seed, &le_owner, sizeof(le_owner));
+	crc = mapfs_crc32c(crc, &le_bno, sizeof(le_bno));
+	crc = mapfs_crc32c(crc, &le_page, sizeof(le_page));
+	return mapfs_crc32c(crc, p, len);
 }

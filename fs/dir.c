@@ -24,7 +24,7 @@
  * Callers serialize changes; iterate, lookup and is_empty are read-only.
  * Timestamps and link counts are the caller's (ops.c).
  */
-#include "mapfs.h"
+#include "internal.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -183,29 +183,9 @@ uint32_t mapfs_dir_chunk_crc(const struct mapfs_fs *fs, mapfs_ino_t dir_ino,
 			     mapfs_bno_t bno, uint32_t page,
 			     const uint8_t *chunk)
 {
-	uint64_t le_ino = htole64(dir_ino);
-	uint64_t le_bno = htole64(bno);
-	uint32_t le_page = htole32(page);
-	uint32_t crc;
-
-	crc = mapfs_crc32c(fs->g.seed, &le_ino, sizeof(le_ino));
-	crc = mapfs_crc32c(crc, &le_bno, sizeof(le_bno));
-	crc = mapfs_crc32c(crc, &le_page, sizeof(le_page));
-	return mapfs_crc32c(crc, chunk, USABLE);
+	return mapfs_crc_page(fs, dir_ino, bno, page, chunk, USABLE);
 }
 
-__attribute__((format(printf, 3, 4)))
-static int chunk_bad(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && whylen) {
-		va_start(ap, fmt);
-		vsnprintf(why, whylen, fmt, ap);
-		va_end(ap);
-	}
-	return -EUCLEAN;
-}
 
 /*
  * Validate one chunk: tail magic, CRC, then every record. Every read is
@@ -226,32 +206,32 @@ int mapfs_dir_check_chunk(const struct mapfs_fs *fs, mapfs_ino_t dir_ino,
 
 	magic = ld32(chunk + DT_MAGIC);
 	if (magic != MAPFS_DIRTAIL_MAGIC)
-		return chunk_bad(why, whylen,
+		return mapfs_why(why, whylen,
 				 "chunk %llu: bad tail magic 0x%08x", ci, magic);
 	stored = ld32(chunk + DT_CRC);
 	crc = mapfs_dir_chunk_crc(fs, dir_ino, bno, page, chunk);
 	if (crc != stored)
-		return chunk_bad(why, whylen,
+		return mapfs_why(why, whylen,
 				 "chunk %llu: checksum mismatch (stored 0x%08x, computed 0x%08x)",
 				 ci, stored, crc);
 
 	for (off = 0; off < USABLE; off += r.reclen, nrec++) {
 		left = USABLE - off;
 		if (left < HDR)
-			return chunk_bad(why, whylen,
+			return mapfs_why(why, whylen,
 					 "chunk %llu offset %u: %u bytes left, too few for a record header",
 					 ci, off, left);
 		rec_decode(chunk, off, &r);
 		if (r.reclen == 0)
-			return chunk_bad(why, whylen,
+			return mapfs_why(why, whylen,
 					 "chunk %llu offset %u: reclen 0",
 					 ci, off);
 		if (r.reclen % MAPFS_DIR_ALIGN)
-			return chunk_bad(why, whylen,
+			return mapfs_why(why, whylen,
 					 "chunk %llu offset %u: reclen %u not a multiple of %u",
 					 ci, off, r.reclen, MAPFS_DIR_ALIGN);
 		if (r.reclen > left)
-			return chunk_bad(why, whylen,
+			return mapfs_why(why, whylen,
 					 "chunk %llu offset %u: reclen %u runs past the end of the chunk (%u bytes left)",
 					 ci, off, r.reclen, left);
 
@@ -259,18 +239,18 @@ int mapfs_dir_check_chunk(const struct mapfs_fs *fs, mapfs_ino_t dir_ino,
 			/* Free space is only ever a chunk's first record,
 			 * and chunk 0 always starts with ".". */
 			if (chunk_idx == 0 && off == 0)
-				return chunk_bad(why, whylen,
+				return mapfs_why(why, whylen,
 						 "chunk 0 offset 0: '.' missing (free record)");
 			if (off != 0)
-				return chunk_bad(why, whylen,
+				return mapfs_why(why, whylen,
 						 "chunk %llu offset %u: free record in the middle of the chunk",
 						 ci, off);
 			if (r.namelen != 0)
-				return chunk_bad(why, whylen,
+				return mapfs_why(why, whylen,
 						 "chunk %llu offset %u: free record with namelen %u",
 						 ci, off, r.namelen);
 			if (r.reclen < mapfs_dirent_size(0))
-				return chunk_bad(why, whylen,
+				return mapfs_why(why, whylen,
 						 "chunk %llu offset %u: reclen %u smaller than record (%u)",
 						 ci, off, r.reclen,
 						 mapfs_dirent_size(0));
@@ -278,30 +258,30 @@ int mapfs_dir_check_chunk(const struct mapfs_fs *fs, mapfs_ino_t dir_ino,
 		}
 
 		if (r.namelen == 0)
-			return chunk_bad(why, whylen,
+			return mapfs_why(why, whylen,
 					 "chunk %llu offset %u: live record with namelen 0",
 					 ci, off);
 		if (r.reclen < mapfs_dirent_size(r.namelen))
-			return chunk_bad(why, whylen,
+			return mapfs_why(why, whylen,
 					 "chunk %llu offset %u: reclen %u smaller than record (%u for namelen %u)",
 					 ci, off, r.reclen,
 					 mapfs_dirent_size(r.namelen),
 					 r.namelen);
 		/* From here the name lies inside the record. */
 		if (memchr(r.name, '/', r.namelen))
-			return chunk_bad(why, whylen,
+			return mapfs_why(why, whylen,
 					 "chunk %llu offset %u: name contains '/'",
 					 ci, off);
 		if (memchr(r.name, '\0', r.namelen))
-			return chunk_bad(why, whylen,
+			return mapfs_why(why, whylen,
 					 "chunk %llu offset %u: name contains NUL",
 					 ci, off);
 		if (!mapfs_ino_valid(&fs->g, r.ino))
-			return chunk_bad(why, whylen,
+			return mapfs_why(why, whylen,
 					 "chunk %llu offset %u: inode %llu out of range",
 					 ci, off, (unsigned long long)r.ino);
 		if (!dt_valid(r.type))
-			return chunk_bad(why, whylen,
+			return mapfs_why(why, whylen,
 					 "chunk %llu offset %u: bad type %u",
 					 ci, off, r.type);
 
@@ -309,34 +289,34 @@ int mapfs_dir_check_chunk(const struct mapfs_fs *fs, mapfs_ino_t dir_ino,
 		dotdot = name_is_dotdot(r.name, r.namelen);
 		if (chunk_idx == 0 && nrec == 0) {
 			if (!dot)
-				return chunk_bad(why, whylen,
+				return mapfs_why(why, whylen,
 						 "chunk 0 offset 0: '.' missing");
 			if (r.ino != dir_ino)
-				return chunk_bad(why, whylen,
+				return mapfs_why(why, whylen,
 						 "chunk 0 offset 0: '.' names inode %llu, not the directory %llu",
 						 (unsigned long long)r.ino,
 						 (unsigned long long)dir_ino);
 			if (r.type != MAPFS_DT_DIR)
-				return chunk_bad(why, whylen,
+				return mapfs_why(why, whylen,
 						 "chunk 0 offset 0: '.' has type %u, not a directory",
 						 r.type);
 		} else if (chunk_idx == 0 && nrec == 1) {
 			if (!dotdot)
-				return chunk_bad(why, whylen,
+				return mapfs_why(why, whylen,
 						 "chunk 0 offset %u: '..' missing",
 						 off);
 			if (r.type != MAPFS_DT_DIR)
-				return chunk_bad(why, whylen,
+				return mapfs_why(why, whylen,
 						 "chunk 0 offset %u: '..' has type %u, not a directory",
 						 off, r.type);
 		} else if (dot || dotdot) {
-			return chunk_bad(why, whylen,
+			return mapfs_why(why, whylen,
 					 "chunk %llu offset %u: '%s' out of place",
 					 ci, off, dot ? "." : "..");
 		}
 	}
 	if (chunk_idx == 0 && nrec < 2)
-		return chunk_bad(why, whylen, "chunk 0: '..' missing");
+		return mapfs_why(why, whylen, "chunk 0: '..' missing");
 	return 0;
 }
 

@@ -53,6 +53,18 @@ int mapfs_corrupt(struct mapfs_fs *fs, const char *file, int line,
 	return -EUCLEAN;
 }
 
+int mapfs_why(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && whylen) {
+		va_start(ap, fmt);
+		vsnprintf(why, whylen, fmt, ap);
+		va_end(ap);
+	}
+	return -EUCLEAN;
+}
+
 int mapfs_image_size(int fd, uint64_t *sizep)
 {
 	struct stat st;

@@ -21,7 +21,7 @@
  *
  * Callers serialize (see mapfs.h); functions marked read-only only load.
  */
-#include "mapfs.h"
+#include "internal.h"
 
 #include <assert.h>
 #include <endian.h>
@@ -45,20 +45,6 @@ static_assert(DINODE_CRC_BYTES == 252, "inode crc bytes");
 /* Small helpers                                                       */
 /* ------------------------------------------------------------------ */
 
-static int why_set(char *why, size_t whylen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int why_set(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && whylen) {
-		va_start(ap, fmt);
-		vsnprintf(why, whylen, fmt, ap);
-		va_end(ap);
-	}
-	return -EUCLEAN;
-}
 
 static inline unsigned long long ull(uint64_t v)
 {
@@ -179,61 +165,61 @@ int mapfs_inode_check(const struct mapfs_fs *fs, mapfs_ino_t ino,
 	unsigned i;
 
 	if (mode == 0)
-		return why_set(why, whylen, "inode is free (mode 0)");
+		return mapfs_why(why, whylen, "inode is free (mode 0)");
 	if (!mode_is_known(fmt))
-		return why_set(why, whylen, "unknown file type %#o", fmt);
+		return mapfs_why(why, whylen, "unknown file type %#o", fmt);
 	/* nlink 0 is legal: an unlinked inode still referenced by the
 	 * kernel or an open file (on the orphan list when open). fsck
 	 * decides whether it is a leak. */
 	(void)flags;
 	if (nlink > MAPFS_LINK_MAX)
-		return why_set(why, whylen, "link count %u above %u", nlink,
+		return mapfs_why(why, whylen, "link count %u above %u", nlink,
 			       MAPFS_LINK_MAX);
 	for (i = 0; i < 4; i++)
 		if (ns[i] >= 1000000000u)
-			return why_set(why, whylen,
+			return mapfs_why(why, whylen,
 				       "%s nanoseconds %u not below 1e9",
 				       ns_name[i], ns[i]);
 	if (d->di_pad0 || d->di_pad1 || d->di_spare[0] || d->di_spare[1])
-		return why_set(why, whylen, "nonzero padding");
+		return mapfs_why(why, whylen, "nonzero padding");
 	if (size > g->maxfilesize)
-		return why_set(why, whylen, "size %llu above maximum %llu",
+		return mapfs_why(why, whylen, "size %llu above maximum %llu",
 			       ull(size), ull(g->maxfilesize));
 	if (blocks > g->nblocks)
-		return why_set(why, whylen,
+		return mapfs_why(why, whylen,
 			       "block count %llu above filesystem size %llu",
 			       ull(blocks), ull(g->nblocks));
 	if (xattr && !mapfs_bno_is_data(g, xattr))
-		return why_set(why, whylen,
+		return mapfs_why(why, whylen,
 			       "xattr block %llu outside the data area",
 			       ull(xattr));
 	if (onext && !mapfs_ino_valid(g, onext))
-		return why_set(why, whylen, "orphan list link %llu invalid",
+		return mapfs_why(why, whylen, "orphan list link %llu invalid",
 			       ull(onext));
 
 	switch (fmt) {
 	case MAPFS_IFDIR:
 		if (size % MAPFS_DIRCHUNK)
-			return why_set(why, whylen,
+			return mapfs_why(why, whylen,
 				       "directory size %llu not a multiple of %u",
 				       ull(size), MAPFS_DIRCHUNK);
 		break;
 	case MAPFS_IFLNK:
 		if (size == 0 || size > MAPFS_SYMLINK_MAX)
-			return why_set(why, whylen,
+			return mapfs_why(why, whylen,
 				       "symlink size %llu not in 1..%u",
 				       ull(size), MAPFS_SYMLINK_MAX);
 		if (size <= MAPFS_FAST_SYMLINK_MAX) {
 			if (blocks)
-				return why_set(why, whylen,
+				return mapfs_why(why, whylen,
 					       "fast symlink holds %llu blocks",
 					       ull(blocks));
 			if (memchr(d->di_symlink, 0, size))
-				return why_set(why, whylen,
+				return mapfs_why(why, whylen,
 					       "fast symlink target has a NUL");
 			for (i = size; i < MAPFS_FAST_SYMLINK_MAX; i++)
 				if (d->di_symlink[i])
-					return why_set(why, whylen,
+					return mapfs_why(why, whylen,
 						       "fast symlink byte %u past the target not zero",
 						       i);
 		}
@@ -243,12 +229,12 @@ int mapfs_inode_check(const struct mapfs_fs *fs, mapfs_ino_t ino,
 	case MAPFS_IFIFO:
 	case MAPFS_IFSOCK:
 		if (size || blocks)
-			return why_set(why, whylen,
+			return mapfs_why(why, whylen,
 				       "special file with size %llu, %llu blocks",
 				       ull(size), ull(blocks));
 		for (i = 0; i < MAPFS_NADDR; i++)
 			if (d->di_blk[i])
-				return why_set(why, whylen,
+				return mapfs_why(why, whylen,
 					       "special file with block pointer %u set",
 					       i);
 		break;
@@ -261,7 +247,7 @@ int mapfs_inode_check(const struct mapfs_fs *fs, mapfs_ino_t ino,
 			uint64_t b = le64toh(d->di_blk[i]);
 
 			if (b && !mapfs_bno_is_data(g, b))
-				return why_set(why, whylen,
+				return mapfs_why(why, whylen,
 					       "block pointer %u (%llu) outside the data area",
 					       i, ull(b));
 		}
@@ -269,7 +255,7 @@ int mapfs_inode_check(const struct mapfs_fs *fs, mapfs_ino_t ino,
 
 	crc = mapfs_inode_crc(fs, ino, d);
 	if (le32toh(d->di_crc) != crc)
-		return why_set(why, whylen, "checksum %#x, expected %#x",
+		return mapfs_why(why, whylen, "checksum %#x, expected %#x",
 			       le32toh(d->di_crc), crc);
 	return 0;
 }
@@ -428,17 +414,13 @@ uint32_t mapfs_ind_crc(const struct mapfs_fs *fs, mapfs_ino_t owner,
 		       mapfs_bno_t bno, uint32_t page)
 {
 	const uint8_t *blk = mapfs_block(fs, bno);
-	uint64_t le_owner = htole64(owner), le_bno = htole64(bno);
-	uint32_t le_page = htole32(page), crc;
 
 	/* Out-of-range requests have no page to checksum. */
 	if (!blk || page >= fs->g.pages_per_block)
 		return 0;
-	crc = mapfs_crc32c(fs->g.seed, &le_owner, sizeof(le_owner));
-	crc = mapfs_crc32c(crc, &le_bno, sizeof(le_bno));
-	crc = mapfs_crc32c(crc, &le_page, sizeof(le_page));
-	return mapfs_crc32c(crc, blk + (size_t)page * MAPFS_PAGE_SIZE,
-			    IND_CRC_BYTES);
+	return mapfs_crc_page(fs, owner, bno, page,
+			      blk + (size_t)page * MAPFS_PAGE_SIZE,
+			      IND_CRC_BYTES);
 }
 
 static struct mapfs_indtail *ind_tail(uint8_t *blk, uint32_t page)

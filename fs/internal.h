@@ -24,6 +24,18 @@ int mapfs_cg_check_hdr(const struct mapfs_fs *fs, uint64_t cg, bool *unused,
 int mapfs_cg_check_bitmaps(const struct mapfs_fs *fs, uint64_t cg,
 			   char *why, size_t whylen);
 
+/* Write a reason into why (if given) and return -EUCLEAN: the one way
+ * validators explain a failure. */
+int mapfs_why(char *why, size_t whylen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* CRC32C of a 4 KiB page (its first len bytes) owned by inode owner at
+ * block bno, page `page`: crc32c(seed, le64 owner, le64 bno, le32 page)
+ * then the bytes. Directory chunks and indirect pages use it. */
+uint32_t mapfs_crc_page(const struct mapfs_fs *fs, mapfs_ino_t owner,
+			mapfs_bno_t bno, uint32_t page, const void *p,
+			size_t len);
+
 #define WHY(...) do { if (why && whylen) snprintf(why, whylen, __VA_ARGS__); \
 	} while (0)
 

@@ -523,28 +523,28 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	pthread_rwlock_unlock(&d->lock);
 }
 
-static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      bool dir)
 {
 	struct daemon *d = dmn(req);
 	int err = -EROFS;
 
 	pthread_rwlock_wrlock(&d->lock);
 	if (!d->ro)
-		err = mapfs_op_unlink(d->fs, ino_of(parent), name);
+		err = dir ? mapfs_op_rmdir(d->fs, ino_of(parent), name)
+			  : mapfs_op_unlink(d->fs, ino_of(parent), name);
 	pthread_rwlock_unlock(&d->lock);
 	fuse_reply_err(req, -err);
 }
 
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	do_remove(req, parent, name, false);
+}
+
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct daemon *d = dmn(req);
-	int err = -EROFS;
-
-	pthread_rwlock_wrlock(&d->lock);
-	if (!d->ro)
-		err = mapfs_op_rmdir(d->fs, ino_of(parent), name);
-	pthread_rwlock_unlock(&d->lock);
-	fuse_reply_err(req, -err);
+	do_remove(req, parent, name, true);
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
