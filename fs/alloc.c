@@ -64,6 +64,11 @@ static bool group_ready(struct mapfs_fs *fs, uint64_t cg)
 	if (m->bad)
 		return false;
 	if (!m->init) {
+		/* Host space for the group's metadata first: the header,
+		 * bitmaps and inode table are holes in a fresh image. */
+		if (mapfs_fs_reserve(fs, mapfs_group_start(&fs->g, cg),
+				     fs->g.data_off) < 0)
+			return false;
 		mapfs_cg_init(fs, cg);
 		return true;
 	}
@@ -196,11 +201,16 @@ uint64_t mapfs_avail_blocks(const struct mapfs_fs *fs)
 		       : 0;
 }
 
-/* Take a free block in group cg at or after bit `from`; -1 if none. */
-static int64_t take_in_group(struct mapfs_fs *fs, uint64_t cg, uint32_t from)
+#define RESV_WINDOW 256u	/* blocks reserved in the host file at once */
+
+/* Take a free block in group cg at or after bit `from`; -1 if none (with
+ * *errp set when the host had no space to back it). */
+static int64_t take_in_group(struct mapfs_fs *fs, uint64_t cg, uint32_t from,
+			     int *errp)
 {
 	const struct mapfs_geom *g = &fs->g;
 	uint32_t n = mapfs_group_nblocks(g, cg);
+	uint64_t bno;
 	uint8_t *bbm;
 	int64_t bit;
 
@@ -218,11 +228,26 @@ static int64_t take_in_group(struct mapfs_fs *fs, uint64_t cg, uint32_t from)
 		fs->cg[cg].bad = true;
 		return -1;
 	}
+	bno = mapfs_group_start(g, cg) + (uint64_t)bit;
+	/* Reserve host space in windows of RESV_WINDOW blocks, so
+	 * sequential allocation costs one fallocate per window. */
+	if (bno < fs->resv_start || bno >= fs->resv_end) {
+		uint64_t end = mapfs_group_start(g, cg) + n;
+		uint64_t want = end - bno < RESV_WINDOW ? end - bno : RESV_WINDOW;
+		int err = mapfs_fs_reserve(fs, bno, want);
+
+		if (err < 0) {
+			*errp = err;
+			return -1;
+		}
+		fs->resv_start = bno;
+		fs->resv_end = bno + want;
+	}
 	mapfs_bit_set(bbm, (uint64_t)bit);
 	fs->cg[cg].free_blocks--;
 	fs->free_blocks--;
 	mapfs_cg_bitmap_changed(fs, cg, false, (uint32_t)bit);
-	return (int64_t)(mapfs_group_start(g, cg) + (uint64_t)bit);
+	return (int64_t)bno;
 }
 
 int mapfs_alloc_block(struct mapfs_fs *fs, mapfs_bno_t pref,
@@ -244,7 +269,9 @@ int mapfs_alloc_block(struct mapfs_fs *fs, mapfs_bno_t pref,
 	}
 	for (uint64_t i = 0; i < g->ngroups; i++) {
 		uint64_t c = (cg + i) % g->ngroups;
-		int64_t bno = take_in_group(fs, c, i == 0 ? from : g->data_off);
+		int err = 0;
+		int64_t bno = take_in_group(fs, c, i == 0 ? from : g->data_off,
+					    &err);
 
 		if (bno >= 0) {
 			assert(mapfs_bno_is_data(g, (uint64_t)bno));
@@ -252,6 +279,8 @@ int mapfs_alloc_block(struct mapfs_fs *fs, mapfs_bno_t pref,
 			*bnop = (uint64_t)bno;
 			return 0;
 		}
+		if (err < 0)
+			return err;	/* the host is full: so are we */
 	}
 	return -ENOSPC;
 }

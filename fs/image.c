@@ -211,6 +211,49 @@ int mapfs_fs_sync_range(struct mapfs_fs *fs, uint64_t off, uint64_t len)
 	return 0;
 }
 
+int mapfs_fs_reserve(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
+{
+	uint64_t off, len;
+
+	if (fs->fd < 0 || fs->resv_unsupported || n == 0)
+		return 0;
+	if (bno >= fs->g.nblocks)
+		return -EINVAL;
+	if (n > fs->g.nblocks - bno)
+		n = fs->g.nblocks - bno;
+	off = bno << fs->g.bshift;
+	len = n << fs->g.bshift;
+	/* Mode 0 within the file's size: allocates (unwritten) extents,
+	 * leaves data and size alone; cheap when already allocated. */
+	if (fallocate(fs->fd, 0, (off_t)off, (off_t)len) == 0)
+		return 0;
+	if (errno == ENOSPC || errno == EDQUOT)
+		return -ENOSPC;
+	if (errno == EOPNOTSUPP || errno == ENODEV || errno == ENOSYS ||
+	    errno == EINVAL) {
+		/* Block devices and some host filesystems: nothing to
+		 * reserve, or no way to. */
+		fs->resv_unsupported = true;
+		return 0;
+	}
+	return -errno;
+}
+
+int mapfs_fs_reserve_metadata(struct mapfs_fs *fs)
+{
+	for (uint64_t cg = 0; cg < fs->g.ngroups; cg++) {
+		int err;
+
+		if (!fs->cg[cg].init)
+			continue;
+		err = mapfs_fs_reserve(fs, mapfs_group_start(&fs->g, cg),
+				       fs->g.data_off);
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
 void mapfs_fs_readahead(struct mapfs_fs *fs, const void *p, size_t len)
 {
 	uintptr_t start = (uintptr_t)p, base = (uintptr_t)fs->base;

@@ -165,6 +165,11 @@ struct mapfs_fs {
 	struct mapfs_cgmem *cg;	/* ngroups entries */
 	uint64_t cg_rotor;	/* allocation hint: last group used */
 
+	/* Host space reservation (mapfs_fs_reserve): blocks [resv_start,
+	 * resv_end) are known to have space in the image file. */
+	uint64_t resv_start, resv_end;
+	bool resv_unsupported;	/* host cannot fallocate: don't try */
+
 	atomic_int error;	/* set when corruption was seen */
 
 	mapfs_log_fn log;
@@ -207,6 +212,14 @@ int mapfs_image_size(int fd, uint64_t *sizep);
 /* msync [off, off+len) of the image (rounded out to pages), MS_SYNC.
  * No-op for memory images. */
 int mapfs_fs_sync_range(struct mapfs_fs *fs, uint64_t off, uint64_t len);
+/* Make sure the image file has space behind blocks [bno, bno+n), so that
+ * a store through the mapping cannot fault with SIGBUS on a full host
+ * filesystem (a sparse image allocates on first write). -ENOSPC when the
+ * host has no room. A no-op for memory images and for hosts (or block
+ * devices) that cannot fallocate. */
+int mapfs_fs_reserve(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
+/* Reserve the metadata area of every initialized group (at mount). */
+int mapfs_fs_reserve_metadata(struct mapfs_fs *fs);
 /* Ask the kernel to start reading [p, p+len) of the mapping (which is
  * MADV_RANDOM, so faults read one page): used before copying a large file
  * read out of the mapping. No-op for pointers outside the image. */

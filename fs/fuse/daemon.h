@@ -15,6 +15,8 @@ struct daemon {
 	struct mapfs_fs *fs;
 	bool ro;
 	bool noatime;		/* -o noatime: never update atime */
+	/* A SIGBUS hit the mapping: answer EIO to every change. */
+	volatile bool broken;
 	double timeout;		/* entry and attribute timeout, seconds */
 	/* The filesystem lock: shared for lookups, getattr, readdir and
 	 * reads; exclusive for every change. Taken before ref_lock. */
@@ -31,5 +33,7 @@ extern const struct fuse_lowlevel_ops mapfs_ll_ops;
 void daemon_reap_all(struct daemon *d);
 int daemon_busy(void *arg, mapfs_ino_t ino);
 void daemon_refs_free(struct daemon *d);
+/* Turn SIGBUS on the mapping into EIO (see ops.c). */
+void daemon_catch_sigbus(struct daemon *d);
 
 #endif

@@ -211,6 +211,7 @@ int main(int argc, char *argv[])
 	d.timeout = conf.timeout;
 	pthread_rwlock_init(&d.lock, NULL);
 	pthread_mutex_init(&d.ref_lock, NULL);
+	daemon_catch_sigbus(&d);
 	d.fs->inode_busy = daemon_busy;
 	d.fs->busy_arg = &d;
 
@@ -249,6 +250,12 @@ int main(int argc, char *argv[])
 		}
 		/* Unlinked files that were open at a crash. */
 		mapfs_op_reap_orphans(d.fs);
+		/* Host space behind the metadata of the groups in use, so
+		 * a full host disk cannot fault a metadata store. */
+		if (mapfs_fs_reserve_metadata(d.fs) < 0)
+			fprintf(stderr, "mapfs: %s: warning: the host "
+				"filesystem is full; writes may fail\n",
+				conf.image);
 	}
 
 	if (fuse_daemonize(cmd.foreground) != 0)

@@ -27,7 +27,9 @@
 #include <linux/fs.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 struct ref {
@@ -51,6 +53,81 @@ static mapfs_ino_t ino_of(fuse_ino_t nodeid)
 static fuse_ino_t nodeid_of(mapfs_ino_t ino)
 {
 	return ino == MAPFS_ROOT_INO ? FUSE_ROOT_ID : (fuse_ino_t)ino;
+}
+
+/* ---------------------------------------------------------------- */
+/* SIGBUS from the mapping                                           */
+/* ---------------------------------------------------------------- */
+/*
+ * A store or load through the mapping faults with SIGBUS when the host
+ * cannot back the page: an I/O error, or the image file shrunk under us.
+ * The handler replaces the faulting page with an anonymous zero page (so
+ * the interrupted instruction completes and the core sees zeros, which it
+ * rejects as it rejects any damage), flags the thread, marks the
+ * filesystem as needing a check and stops all further changes. Each
+ * operation checks the flag before it replies and answers EIO instead.
+ */
+static uint8_t *bus_lo, *bus_hi;
+static struct daemon *bus_daemon;
+static __thread bool bus_hit;
+
+static void sigbus_handler(int sig, siginfo_t *si, void *uc)
+{
+	uint8_t *a = si->si_addr;
+
+	(void)uc;
+	if (a >= bus_lo && a < bus_hi) {
+		void *page = (void *)((uintptr_t)a & ~(uintptr_t)4095);
+		if (mmap(page, 4096, PROT_READ | PROT_WRITE,
+			 MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) !=
+		    MAP_FAILED) {
+			bus_hit = true;
+			atomic_store(&bus_daemon->fs->error, 1);
+			bus_daemon->broken = true;
+			return;
+		}
+	}
+	/* Not ours (or no way out): die as the default action would. */
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void daemon_catch_sigbus(struct daemon *d)
+{
+	struct sigaction sa;
+
+	bus_daemon = d;
+	bus_lo = d->fs->base;
+	bus_hi = d->fs->base + d->fs->size;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = sigbus_handler;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+/* err, or -EIO if this thread hit a SIGBUS since the last check. */
+static int bus_check(int err)
+{
+	if (bus_hit) {
+		bus_hit = false;
+		return -EIO;
+	}
+	return err;
+}
+
+/* Touch every page an iovec list points to, so that a page the host
+ * cannot back faults here (and becomes EIO) rather than in the kernel's
+ * copy of the reply, which would fail the reply itself. */
+static void bus_probe(const struct iovec *iov, int niov)
+{
+	for (int i = 0; i < niov; i++) {
+		const volatile uint8_t *p = iov[i].iov_base;
+		for (size_t o = 0; o < iov[i].iov_len; o += 4096)
+			(void)p[o];
+		if (iov[i].iov_len)
+			(void)p[iov[i].iov_len - 1];
+	}
 }
 
 /* ---------------------------------------------------------------- */
@@ -167,7 +244,9 @@ int daemon_busy(void *arg, mapfs_ino_t ino)
 static void reap(struct daemon *d, mapfs_ino_t ino)
 {
 	pthread_rwlock_wrlock(&d->lock);
-	mapfs_op_reap(d->fs, ino);
+	if (!d->broken)
+		mapfs_op_reap(d->fs, ino);
+	bus_check(0);
 	pthread_rwlock_unlock(&d->lock);
 }
 
@@ -287,6 +366,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	err = mapfs_op_lookup(d->fs, ino_of(parent), name, &ino);
 	if (err == 0)
 		err = mapfs_inode_load(d->fs, ino, &ip);
+	err = bus_check(err);
 	if (err == 0) {
 		reply_entry(req, d, &ip);
 	} else if (err == -ENOENT) {
@@ -342,7 +422,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t nodeid,
 
 	(void)fi;
 	pthread_rwlock_rdlock(&d->lock);
-	err = mapfs_inode_load(d->fs, ino_of(nodeid), &ip);
+	err = bus_check(mapfs_inode_load(d->fs, ino_of(nodeid), &ip));
 	if (err == 0)
 		fill_stat(d->fs, &ip, &st);
 	pthread_rwlock_unlock(&d->lock);
@@ -402,13 +482,13 @@ static void op_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr,
 		sa.ctime.sec = attr->st_ctim.tv_sec;
 		sa.ctime.nsec = (uint32_t)attr->st_ctim.tv_nsec;
 	}
-	if (d->ro) {
-		fuse_reply_err(req, EROFS);
+	if (d->ro || d->broken) {
+		fuse_reply_err(req, d->ro ? EROFS : EIO);
 		return;
 	}
 	pthread_rwlock_wrlock(&d->lock);
-	err = mapfs_op_setattr(d->fs, ino_of(nodeid), &sa,
-			       fuse_req_ctx(req)->uid == 0, &ip);
+	err = bus_check(mapfs_op_setattr(d->fs, ino_of(nodeid), &sa,
+					 fuse_req_ctx(req)->uid == 0, &ip));
 	if (err == 0)
 		fill_stat(d->fs, &ip, &st);
 	pthread_rwlock_unlock(&d->lock);
@@ -425,7 +505,8 @@ static void op_readlink(fuse_req_t req, fuse_ino_t nodeid)
 	ssize_t n;
 
 	pthread_rwlock_rdlock(&d->lock);
-	n = mapfs_op_readlink(d->fs, ino_of(nodeid), buf, MAPFS_SYMLINK_MAX);
+	n = bus_check((int)mapfs_op_readlink(d->fs, ino_of(nodeid), buf,
+					     MAPFS_SYMLINK_MAX));
 	pthread_rwlock_unlock(&d->lock);
 	if (n < 0) {
 		fuse_reply_err(req, (int)-n);
@@ -445,11 +526,13 @@ static int make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	if (d->ro)
 		return -EROFS;
+	if (d->broken)
+		return -EIO;
 	if (target)
-		return mapfs_op_symlink(d->fs, &cr, ino_of(parent), name,
-					target, ip);
-	return mapfs_op_mknod(d->fs, &cr, ino_of(parent), name, mode,
-			      (uint64_t)rdev, ip);
+		return bus_check(mapfs_op_symlink(d->fs, &cr, ino_of(parent),
+						  name, target, ip));
+	return bus_check(mapfs_op_mknod(d->fs, &cr, ino_of(parent), name,
+					mode, (uint64_t)rdev, ip));
 }
 
 static void make_and_reply(fuse_req_t req, fuse_ino_t parent,
@@ -530,9 +613,12 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int err = -EROFS;
 
 	pthread_rwlock_wrlock(&d->lock);
-	if (!d->ro)
-		err = dir ? mapfs_op_rmdir(d->fs, ino_of(parent), name)
-			  : mapfs_op_unlink(d->fs, ino_of(parent), name);
+	if (d->broken)
+		err = -EIO;
+	else if (!d->ro)
+		err = bus_check(dir ? mapfs_op_rmdir(d->fs, ino_of(parent), name)
+				    : mapfs_op_unlink(d->fs, ino_of(parent),
+						      name));
 	pthread_rwlock_unlock(&d->lock);
 	fuse_reply_err(req, -err);
 }
@@ -564,9 +650,12 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	pthread_rwlock_wrlock(&d->lock);
-	if (!d->ro)
-		err = mapfs_op_rename(d->fs, ino_of(parent), name,
-				      ino_of(newparent), newname, mf);
+	if (d->broken)
+		err = -EIO;
+	else if (!d->ro)
+		err = bus_check(mapfs_op_rename(d->fs, ino_of(parent), name,
+						ino_of(newparent), newname,
+						mf));
 	pthread_rwlock_unlock(&d->lock);
 	fuse_reply_err(req, -err);
 }
@@ -579,9 +668,11 @@ static void op_link(fuse_req_t req, fuse_ino_t nodeid, fuse_ino_t newparent,
 	int err = -EROFS;
 
 	pthread_rwlock_wrlock(&d->lock);
-	if (!d->ro)
-		err = mapfs_op_link(d->fs, ino_of(nodeid), ino_of(newparent),
-				    newname, &ip);
+	if (d->broken)
+		err = -EIO;
+	else if (!d->ro)
+		err = bus_check(mapfs_op_link(d->fs, ino_of(nodeid),
+					      ino_of(newparent), newname, &ip));
 	if (err == 0)
 		reply_entry(req, d, &ip);
 	else
@@ -616,6 +707,7 @@ static void op_open(fuse_req_t req, fuse_ino_t nodeid,
 		sa.valid = MAPFS_SET_SIZE;
 		err = mapfs_op_setattr(d->fs, ino, &sa, true, &ip);
 	}
+	err = bus_check(err);
 	if (err == 0) {
 		pthread_mutex_lock(&d->ref_lock);
 		r = ref_get(d, ino);
@@ -690,10 +782,12 @@ static void touch_atime(struct daemon *d, mapfs_ino_t ino)
 
 	/* An access changes atime only: not ctime, unlike utimensat. */
 	pthread_rwlock_wrlock(&d->lock);
-	if (mapfs_inode_load(d->fs, ino, &ip) == 0 && atime_due(d, &ip)) {
+	if (!d->broken && mapfs_inode_load(d->fs, ino, &ip) == 0 &&
+	    atime_due(d, &ip)) {
 		ip.atime = mapfs_now();
 		mapfs_inode_store(d->fs, &ip);
 	}
+	bus_check(0);
 	pthread_rwlock_unlock(&d->lock);
 }
 
@@ -729,7 +823,10 @@ static void op_read(fuse_req_t req, fuse_ino_t nodeid, size_t size,
 		for (int i = 0; n >= 65536 && i < niov; i++)
 			mapfs_fs_readahead(d->fs, iov[i].iov_base,
 					   iov[i].iov_len);
+		if (err == 0)
+			bus_probe(iov, niov);
 	}
+	err = bus_check(err);
 	if (err)
 		fuse_reply_err(req, -err);
 	else
@@ -750,13 +847,15 @@ static void op_write(fuse_req_t req, fuse_ino_t nodeid, const char *buf,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if (d->ro) {
-		fuse_reply_err(req, EROFS);
+	if (d->ro || d->broken) {
+		fuse_reply_err(req, d->ro ? EROFS : EIO);
 		return;
 	}
 	pthread_rwlock_wrlock(&d->lock);
 	n = mapfs_op_write(d->fs, ino_of(nodeid), (uint64_t)off, buf, size,
 			   fuse_req_ctx(req)->uid == 0);
+	if (bus_check(0))
+		n = -EIO;
 	pthread_rwlock_unlock(&d->lock);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
@@ -781,7 +880,7 @@ static void do_sync(fuse_req_t req)
 
 	if (!d->ro) {
 		pthread_rwlock_wrlock(&d->lock);
-		err = mapfs_fs_sync(d->fs);
+		err = bus_check(mapfs_fs_sync(d->fs));
 		pthread_rwlock_unlock(&d->lock);
 	}
 	fuse_reply_err(req, -err);
@@ -804,7 +903,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t nodeid,
 	int err;
 
 	pthread_rwlock_rdlock(&d->lock);
-	err = mapfs_inode_load(d->fs, ino_of(nodeid), &ip);
+	err = bus_check(mapfs_inode_load(d->fs, ino_of(nodeid), &ip));
 	pthread_rwlock_unlock(&d->lock);
 	if (err == 0 && (ip.mode & MAPFS_IFMT) != MAPFS_IFDIR)
 		err = -ENOTDIR;
@@ -901,6 +1000,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size,
 		err = mapfs_dir_iterate(d->fs, &dir, (uint64_t)off, rd_fill, &c);
 		if (err > 0)
 			err = c.err;
+	}
+	if (bus_check(0)) {
+		err = -EIO;
+		c.used = 0;
 	}
 	if (err < 0 && c.used == 0)
 		fuse_reply_err(req, -err);
