@@ -13,6 +13,8 @@ struct ref;
 
 struct daemon {
 	struct mapfs_fs *fs;
+	struct fuse_session *se;
+	bool writeback;		/* kernel writeback cache (-o nowriteback: off) */
 	bool ro;
 	bool noatime;		/* -o noatime: never update atime */
 	/* A SIGBUS hit the mapping: answer EIO to every change. */

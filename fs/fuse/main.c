@@ -24,6 +24,7 @@ struct conf {
 	int force;
 	int ro;
 	int noatime;
+	int nowriteback;
 	int help;
 	int version;
 	double timeout;
@@ -34,6 +35,7 @@ enum { KEY_HELP, KEY_VERSION, KEY_RO, KEY_NOATIME, KEY_DISCARD };
 #define CONF_OPT(t, p) { t, offsetof(struct conf, p), 1 }
 static const struct fuse_opt conf_opts[] = {
 	CONF_OPT("force", force),
+	CONF_OPT("nowriteback", nowriteback),
 	{"timeout=%lf", offsetof(struct conf, timeout), 0},
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -121,6 +123,7 @@ static void usage(FILE *f)
 "mapfs options (-o):\n"
 "  ro              mount read-only\n"
 "  noatime         never update access times (default: relatime)\n"
+"  nowriteback     no kernel writeback cache: every write() is a request\n"
 "  force           mount an image that was not cleanly unmounted\n"
 "                  (run fsck.mapfs first instead whenever possible)\n"
 "  timeout=SECS    kernel attribute and entry cache timeout (default 1)\n"
@@ -208,6 +211,7 @@ int main(int argc, char *argv[])
 	}
 	d.ro = conf.ro;
 	d.noatime = conf.noatime;
+	d.writeback = !conf.nowriteback;
 	d.timeout = conf.timeout;
 	pthread_rwlock_init(&d.lock, NULL);
 	pthread_mutex_init(&d.ref_lock, NULL);
@@ -227,6 +231,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "mapfs: cannot create the FUSE session\n");
 		goto out_close;
 	}
+	d.se = se;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_session;
 	if (fuse_session_mount(se, cmd.mountpoint) != 0) {

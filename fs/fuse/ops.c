@@ -343,8 +343,16 @@ static struct mapfs_cred cred_of(fuse_req_t req)
 /* ---------------------------------------------------------------- */
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct daemon *d = userdata;
+
 	conn->time_gran = 1;
+	/* The kernel may cache and merge writes (and owns mtime and size
+	 * meanwhile, sending them to us in setattr): we are the only
+	 * writer of the image, so its cache cannot go stale. */
+	if (d->writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+	else
+		d->writeback = false;
 	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
 		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
 	/* Let the kernel clear setuid/setgid on write, truncate and chown
@@ -840,6 +848,9 @@ static void op_write(fuse_req_t req, fuse_ino_t nodeid, const char *buf,
 		     size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct daemon *d = dmn(req);
+	struct mapfs_inode ip;
+	uint64_t blocks = 0;
+	bool grew = false;
 	ssize_t n;
 
 	(void)fi;
@@ -852,8 +863,14 @@ static void op_write(fuse_req_t req, fuse_ino_t nodeid, const char *buf,
 		return;
 	}
 	pthread_rwlock_wrlock(&d->lock);
+	if (d->writeback && mapfs_inode_load(d->fs, ino_of(nodeid), &ip) == 0)
+		blocks = ip.blocks;
 	n = mapfs_op_write(d->fs, ino_of(nodeid), (uint64_t)off, buf, size,
 			   fuse_req_ctx(req)->uid == 0);
+	if (d->writeback && n > 0 &&
+	    mapfs_inode_load(d->fs, ino_of(nodeid), &ip) == 0 &&
+	    ip.blocks != blocks)
+		grew = true;
 	if (bus_check(0))
 		n = -EIO;
 	pthread_rwlock_unlock(&d->lock);
@@ -861,6 +878,10 @@ static void op_write(fuse_req_t req, fuse_ino_t nodeid, const char *buf,
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_write(req, (size_t)n);
+	/* With the writeback cache the kernel keeps its cached attributes
+	 * across writes; the block count is ours alone: refresh it. */
+	if (grew)
+		fuse_lowlevel_notify_inval_inode(d->se, nodeid, -1, 0);
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t nodeid,
