@@ -126,7 +126,8 @@ static void usage(FILE *f)
 "  nowriteback     no kernel writeback cache: every write() is a request\n"
 "  force           mount an image that was not cleanly unmounted\n"
 "                  (run fsck.mapfs first instead whenever possible)\n"
-"  timeout=SECS    kernel attribute and entry cache timeout (default 1)\n"
+"  timeout=SECS    kernel attribute and entry cache timeout (default 86400:\n"
+"                  the daemon is the image's only writer)\n"
 "  allow_other     let other users access the mount\n"
 "  Permission checks are the kernel's (default_permissions is always on).\n");
 }
@@ -157,7 +158,7 @@ int main(int argc, char *argv[])
 	memset(&conf, 0, sizeof(conf));
 	memset(&d, 0, sizeof(d));
 	memset(&cmd, 0, sizeof(cmd));
-	conf.timeout = 1.0;
+	conf.timeout = 86400.0;
 	if (fuse_opt_parse(&args, &conf, conf_opts, conf_proc) == -1) {
 		fprintf(stderr, "mapfs: bad options (see mapfs --help)\n");
 		return 2;

@@ -787,6 +787,7 @@ static bool atime_due(const struct daemon *d, const struct mapfs_inode *ip)
 static void touch_atime(struct daemon *d, mapfs_ino_t ino)
 {
 	struct mapfs_inode ip;
+	bool done = false;
 
 	/* An access changes atime only: not ctime, unlike utimensat. */
 	pthread_rwlock_wrlock(&d->lock);
@@ -794,9 +795,13 @@ static void touch_atime(struct daemon *d, mapfs_ino_t ino)
 	    atime_due(d, &ip)) {
 		ip.atime = mapfs_now();
 		mapfs_inode_store(d->fs, &ip);
+		done = true;
 	}
 	bus_check(0);
 	pthread_rwlock_unlock(&d->lock);
+	/* The kernel caches attributes for long: tell it atime moved. */
+	if (done)
+		fuse_lowlevel_notify_inval_inode(d->se, nodeid_of(ino), -1, 0);
 }
 
 #define READ_MAXIOV 512	/* well under IOV_MAX; a 1 MiB read needs <= 258 */
