@@ -238,3 +238,55 @@ void mapfs_cg_store(struct mapfs_fs *fs, uint64_t cg)
 	hdr_put_counts(fs, cg, h);
 	hdr_seal(fs, cg, h);
 }
+
+/* ------------------------------------------------------------------ */
+/* fsck support                                                        */
+/* ------------------------------------------------------------------ */
+
+/* 4 KiB pages of group cg's inode (inode_bm) or block bitmap that carry
+ * a CRC in the header. */
+uint32_t mapfs_cg_bitmap_pages(const struct mapfs_fs *fs, uint64_t cg,
+			       bool inode_bm)
+{
+	return bm_pages(bm_nbits(fs, cg, inode_bm));
+}
+
+/*
+ * Rewrite group cg's header from scratch after fsck rewrote its bitmaps:
+ * identity and geometry, fs->cg[cg]'s counts, the given inode high-water
+ * mark, every bitmap page CRC and the header CRC. The allocation hint is
+ * kept when the old header had the right magic. Marks the group
+ * initialized, good and checked.
+ */
+void mapfs_cg_rebuild(struct mapfs_fs *fs, uint64_t cg, uint32_t ihiwater)
+{
+	const struct mapfs_geom *g = &fs->g;
+	struct mapfs_dcg *h = mapfs_cg_hdr(fs, cg);
+	uint32_t ip = bm_pages(g->ipg);
+	uint32_t bp = bm_pages(mapfs_group_nblocks(g, cg));
+	uint32_t brotor = 0;
+	struct mapfs_dcg nh;
+
+	assert(h != NULL && ihiwater <= g->ipg);
+	if (le32toh(h->cg_magic) == MAPFS_CG_MAGIC)
+		brotor = le32toh(h->cg_brotor);
+	memset(&nh, 0, sizeof(nh));
+	nh.cg_magic = htole32(MAPFS_CG_MAGIC);
+	nh.cg_index = htole64(cg);
+	nh.cg_start = htole64(mapfs_group_start(g, cg));
+	nh.cg_nblocks = htole32(mapfs_group_nblocks(g, cg));
+	nh.cg_ipg = htole32(g->ipg);
+	nh.cg_ihiwater = htole32(ihiwater);
+	nh.cg_brotor = htole32(brotor);
+	fs->cg[cg].init = true;
+	fs->cg[cg].bad = false;
+	fs->cg[cg].bm_checked = true;
+	hdr_put_counts(fs, cg, &nh);
+	memset(h, 0, MAPFS_PAGE_SIZE);
+	memcpy(h, &nh, sizeof(nh));
+	for (uint32_t p = 0; p < ip; p++)
+		h->cg_ibm_crc[p] = htole32(mapfs_cg_bitmap_crc(fs, cg, true, p));
+	for (uint32_t p = 0; p < bp; p++)
+		h->cg_bbm_crc[p] = htole32(mapfs_cg_bitmap_crc(fs, cg, false, p));
+	hdr_seal(fs, cg, h);
+}

@@ -187,22 +187,155 @@ uint32_t mapfs_dir_chunk_crc(const struct mapfs_fs *fs, mapfs_ino_t dir_ino,
 }
 
 
+/* Where the record check stopped: offset and kind of the first bad record
+ * (fsck support, see mapfs_dir_chunk_first_bad). */
+struct recbad {
+	uint32_t off;
+	int kind;
+};
+
+#define RECBAD(k, ...) (bad->off = off, bad->kind = (k), \
+			mapfs_why(why, whylen, __VA_ARGS__))
+
 /*
- * Validate one chunk: tail magic, CRC, then every record. Every read is
- * inside the 4096 bytes at chunk: a header is read only when at least HDR
- * bytes remain before the tail, and name bytes only once reclen (itself
- * bounded by the bytes left) covers them. Offsets stay below 4096, so the
- * sums below cannot overflow; the comparisons are written as subtractions
- * anyway.
+ * Check the records of a chunk (not its tail). Every read is inside the
+ * 4096 bytes at chunk: a header is read only when at least HDR bytes
+ * remain before the tail, and name bytes only once reclen (itself bounded
+ * by the bytes left) covers them. Offsets stay below 4096, so the sums
+ * below cannot overflow; the comparisons are written as subtractions
+ * anyway. On failure *bad says where and what.
+ */
+static int check_records(const struct mapfs_fs *fs, mapfs_ino_t dir_ino,
+			 uint64_t chunk_idx, const uint8_t *chunk,
+			 struct recbad *bad, char *why, size_t whylen)
+{
+	unsigned long long ci = chunk_idx;
+	uint32_t off, left, nrec = 0;
+	struct drec r;
+	bool dot, dotdot;
+
+	for (off = 0; off < USABLE; off += r.reclen, nrec++) {
+		left = USABLE - off;
+		if (left < HDR)
+			return RECBAD(MAPFS_DIRBAD_OTHER,
+				      "chunk %llu offset %u: %u bytes left, too few for a record header",
+				      ci, off, left);
+		rec_decode(chunk, off, &r);
+		if (r.reclen == 0)
+			return RECBAD(MAPFS_DIRBAD_OTHER,
+				      "chunk %llu offset %u: reclen 0", ci, off);
+		if (r.reclen % MAPFS_DIR_ALIGN)
+			return RECBAD(MAPFS_DIRBAD_OTHER,
+				      "chunk %llu offset %u: reclen %u not a multiple of %u",
+				      ci, off, r.reclen, MAPFS_DIR_ALIGN);
+		if (r.reclen > left)
+			return RECBAD(MAPFS_DIRBAD_OTHER,
+				      "chunk %llu offset %u: reclen %u runs past the end of the chunk (%u bytes left)",
+				      ci, off, r.reclen, left);
+
+		if (r.ino == 0) {
+			/* Free space is only ever a chunk's first record,
+			 * and chunk 0 always starts with ".". */
+			if (chunk_idx == 0 && off == 0)
+				return RECBAD(MAPFS_DIRBAD_OTHER,
+					      "chunk 0 offset 0: '.' missing (free record)");
+			if (off != 0)
+				return RECBAD(MAPFS_DIRBAD_OTHER,
+					      "chunk %llu offset %u: free record in the middle of the chunk",
+					      ci, off);
+			if (r.namelen != 0)
+				return RECBAD(MAPFS_DIRBAD_OTHER,
+					      "chunk %llu offset %u: free record with namelen %u",
+					      ci, off, r.namelen);
+			if (r.reclen < mapfs_dirent_size(0))
+				return RECBAD(MAPFS_DIRBAD_OTHER,
+					      "chunk %llu offset %u: reclen %u smaller than record (%u)",
+					      ci, off, r.reclen,
+					      mapfs_dirent_size(0));
+			continue;
+		}
+
+		if (r.namelen == 0)
+			return RECBAD(MAPFS_DIRBAD_OTHER,
+				      "chunk %llu offset %u: live record with namelen 0",
+				      ci, off);
+		if (r.reclen < mapfs_dirent_size(r.namelen))
+			return RECBAD(MAPFS_DIRBAD_OTHER,
+				      "chunk %llu offset %u: reclen %u smaller than record (%u for namelen %u)",
+				      ci, off, r.reclen,
+				      mapfs_dirent_size(r.namelen), r.namelen);
+		/* From here the name lies inside the record. */
+		if (memchr(r.name, '/', r.namelen))
+			return RECBAD(MAPFS_DIRBAD_OTHER,
+				      "chunk %llu offset %u: name contains '/'",
+				      ci, off);
+		if (memchr(r.name, '\0', r.namelen))
+			return RECBAD(MAPFS_DIRBAD_OTHER,
+				      "chunk %llu offset %u: name contains NUL",
+				      ci, off);
+
+		dot = name_is_dot(r.name, r.namelen);
+		dotdot = name_is_dotdot(r.name, r.namelen);
+		if (!mapfs_ino_valid(&fs->g, r.ino))
+			return RECBAD(chunk_idx == 0 && nrec < 2 &&
+				      (dot || dotdot) ?
+				      MAPFS_DIRBAD_DOT : MAPFS_DIRBAD_INO,
+				      "chunk %llu offset %u: inode %llu out of range",
+				      ci, off, (unsigned long long)r.ino);
+		if (!dt_valid(r.type))
+			return RECBAD(chunk_idx == 0 && nrec < 2 &&
+				      (dot || dotdot) ? MAPFS_DIRBAD_DOT :
+				      MAPFS_DIRBAD_TYPE,
+				      "chunk %llu offset %u: bad type %u",
+				      ci, off, r.type);
+
+		if (chunk_idx == 0 && nrec == 0) {
+			if (!dot)
+				return RECBAD(MAPFS_DIRBAD_OTHER,
+					      "chunk 0 offset 0: '.' missing");
+			if (r.ino != dir_ino)
+				return RECBAD(MAPFS_DIRBAD_DOT,
+					      "chunk 0 offset 0: '.' names inode %llu, not the directory %llu",
+					      (unsigned long long)r.ino,
+					      (unsigned long long)dir_ino);
+			if (r.type != MAPFS_DT_DIR)
+				return RECBAD(MAPFS_DIRBAD_DOT,
+					      "chunk 0 offset 0: '.' has type %u, not a directory",
+					      r.type);
+		} else if (chunk_idx == 0 && nrec == 1) {
+			if (!dotdot)
+				return RECBAD(MAPFS_DIRBAD_OTHER,
+					      "chunk 0 offset %u: '..' missing",
+					      off);
+			if (r.type != MAPFS_DT_DIR)
+				return RECBAD(MAPFS_DIRBAD_DOT,
+					      "chunk 0 offset %u: '..' has type %u, not a directory",
+					      off, r.type);
+		} else if (dot || dotdot) {
+			return RECBAD(MAPFS_DIRBAD_DOT_PLACE,
+				      "chunk %llu offset %u: '%s' out of place",
+				      ci, off, dot ? "." : "..");
+		}
+	}
+	if (chunk_idx == 0 && nrec < 2) {
+		off = 0;
+		return RECBAD(MAPFS_DIRBAD_OTHER, "chunk 0: '..' missing");
+	}
+	bad->off = USABLE;
+	bad->kind = 0;
+	return 0;
+}
+
+/*
+ * Validate one chunk: tail magic, CRC, then every record.
  */
 int mapfs_dir_check_chunk(const struct mapfs_fs *fs, mapfs_ino_t dir_ino,
 			  mapfs_bno_t bno, uint32_t page, uint64_t chunk_idx,
 			  const uint8_t *chunk, char *why, size_t whylen)
 {
 	unsigned long long ci = chunk_idx;
-	uint32_t magic, stored, crc, off, left, nrec = 0;
-	struct drec r;
-	bool dot, dotdot;
+	uint32_t magic, stored, crc;
+	struct recbad bad;
 
 	magic = ld32(chunk + DT_MAGIC);
 	if (magic != MAPFS_DIRTAIL_MAGIC)
@@ -214,110 +347,7 @@ int mapfs_dir_check_chunk(const struct mapfs_fs *fs, mapfs_ino_t dir_ino,
 		return mapfs_why(why, whylen,
 				 "chunk %llu: checksum mismatch (stored 0x%08x, computed 0x%08x)",
 				 ci, stored, crc);
-
-	for (off = 0; off < USABLE; off += r.reclen, nrec++) {
-		left = USABLE - off;
-		if (left < HDR)
-			return mapfs_why(why, whylen,
-					 "chunk %llu offset %u: %u bytes left, too few for a record header",
-					 ci, off, left);
-		rec_decode(chunk, off, &r);
-		if (r.reclen == 0)
-			return mapfs_why(why, whylen,
-					 "chunk %llu offset %u: reclen 0",
-					 ci, off);
-		if (r.reclen % MAPFS_DIR_ALIGN)
-			return mapfs_why(why, whylen,
-					 "chunk %llu offset %u: reclen %u not a multiple of %u",
-					 ci, off, r.reclen, MAPFS_DIR_ALIGN);
-		if (r.reclen > left)
-			return mapfs_why(why, whylen,
-					 "chunk %llu offset %u: reclen %u runs past the end of the chunk (%u bytes left)",
-					 ci, off, r.reclen, left);
-
-		if (r.ino == 0) {
-			/* Free space is only ever a chunk's first record,
-			 * and chunk 0 always starts with ".". */
-			if (chunk_idx == 0 && off == 0)
-				return mapfs_why(why, whylen,
-						 "chunk 0 offset 0: '.' missing (free record)");
-			if (off != 0)
-				return mapfs_why(why, whylen,
-						 "chunk %llu offset %u: free record in the middle of the chunk",
-						 ci, off);
-			if (r.namelen != 0)
-				return mapfs_why(why, whylen,
-						 "chunk %llu offset %u: free record with namelen %u",
-						 ci, off, r.namelen);
-			if (r.reclen < mapfs_dirent_size(0))
-				return mapfs_why(why, whylen,
-						 "chunk %llu offset %u: reclen %u smaller than record (%u)",
-						 ci, off, r.reclen,
-						 mapfs_dirent_size(0));
-			continue;
-		}
-
-		if (r.namelen == 0)
-			return mapfs_why(why, whylen,
-					 "chunk %llu offset %u: live record with namelen 0",
-					 ci, off);
-		if (r.reclen < mapfs_dirent_size(r.namelen))
-			return mapfs_why(why, whylen,
-					 "chunk %llu offset %u: reclen %u smaller than record (%u for namelen %u)",
-					 ci, off, r.reclen,
-					 mapfs_dirent_size(r.namelen),
-					 r.namelen);
-		/* From here the name lies inside the record. */
-		if (memchr(r.name, '/', r.namelen))
-			return mapfs_why(why, whylen,
-					 "chunk %llu offset %u: name contains '/'",
-					 ci, off);
-		if (memchr(r.name, '\0', r.namelen))
-			return mapfs_why(why, whylen,
-					 "chunk %llu offset %u: name contains NUL",
-					 ci, off);
-		if (!mapfs_ino_valid(&fs->g, r.ino))
-			return mapfs_why(why, whylen,
-					 "chunk %llu offset %u: inode %llu out of range",
-					 ci, off, (unsigned long long)r.ino);
-		if (!dt_valid(r.type))
-			return mapfs_why(why, whylen,
-					 "chunk %llu offset %u: bad type %u",
-					 ci, off, r.type);
-
-		dot = name_is_dot(r.name, r.namelen);
-		dotdot = name_is_dotdot(r.name, r.namelen);
-		if (chunk_idx == 0 && nrec == 0) {
-			if (!dot)
-				return mapfs_why(why, whylen,
-						 "chunk 0 offset 0: '.' missing");
-			if (r.ino != dir_ino)
-				return mapfs_why(why, whylen,
-						 "chunk 0 offset 0: '.' names inode %llu, not the directory %llu",
-						 (unsigned long long)r.ino,
-						 (unsigned long long)dir_ino);
-			if (r.type != MAPFS_DT_DIR)
-				return mapfs_why(why, whylen,
-						 "chunk 0 offset 0: '.' has type %u, not a directory",
-						 r.type);
-		} else if (chunk_idx == 0 && nrec == 1) {
-			if (!dotdot)
-				return mapfs_why(why, whylen,
-						 "chunk 0 offset %u: '..' missing",
-						 off);
-			if (r.type != MAPFS_DT_DIR)
-				return mapfs_why(why, whylen,
-						 "chunk 0 offset %u: '..' has type %u, not a directory",
-						 off, r.type);
-		} else if (dot || dotdot) {
-			return mapfs_why(why, whylen,
-					 "chunk %llu offset %u: '%s' out of place",
-					 ci, off, dot ? "." : "..");
-		}
-	}
-	if (chunk_idx == 0 && nrec < 2)
-		return mapfs_why(why, whylen, "chunk 0: '..' missing");
-	return 0;
+	return check_records(fs, dir_ino, chunk_idx, chunk, &bad, why, whylen);
 }
 
 /* ------------------------------------------------------------------ */
@@ -740,4 +770,187 @@ int mapfs_dir_is_empty(struct mapfs_fs *fs, const struct mapfs_inode *dir)
 	if (err < 0)
 		return err;
 	return err == 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* fsck support: single chunks in a caller's buffer                     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Check the records of a chunk, ignoring its tail (magic and CRC). 0 if
+ * they are valid (*offp = 4088, *kindp = 0); otherwise -EUCLEAN with the
+ * offset of the first bad record in *offp (0 when chunk 0 lacks '..'
+ * after a '.' covering the chunk) and what is wrong with it in *kindp
+ * (MAPFS_DIRBAD_*). Read-only.
+ */
+int mapfs_dir_chunk_first_bad(const struct mapfs_fs *fs, mapfs_ino_t dir_ino,
+			      uint64_t chunk_idx, const uint8_t *chunk,
+			      uint32_t *offp, int *kindp, char *why,
+			      size_t whylen)
+{
+	struct recbad bad = { USABLE, 0 };
+	int err = check_records(fs, dir_ino, chunk_idx, chunk, &bad, why,
+				whylen);
+
+	*offp = bad.off;
+	*kindp = bad.kind;
+	return err;
+}
+
+/* Decode the record header at pos (a multiple of 8 below 4088) of a
+ * chunk; -EINVAL if the header or the name would not fit before the
+ * tail. Does not validate anything else. */
+int mapfs_dir_chunk_record(const uint8_t *chunk, uint32_t pos,
+			   struct mapfs_dirrec *r)
+{
+	struct drec d;
+
+	if (pos >= USABLE || USABLE - pos < HDR)
+		return -EINVAL;
+	rec_decode(chunk, pos, &d);
+	if (d.namelen > USABLE - pos - HDR)
+		return -EINVAL;
+	r->ino = d.ino;
+	r->reclen = d.reclen;
+	r->type = d.type;
+	r->namelen = d.namelen;
+	r->name = (const char *)d.name;
+	return 0;
+}
+
+/* Visit the live records of a chunk that passed mapfs_dir_check_chunk
+ * (or mapfs_dir_chunk_first_bad): cb gets each record's offset. The
+ * callback may change the record it is given (type, or remove it with
+ * mapfs_dir_chunk_remove): the next record is found from the reclen read
+ * before the call. Returns the first nonzero callback value. */
+int mapfs_dir_chunk_iterate(uint8_t *chunk,
+			    int (*cb)(void *arg, uint32_t pos,
+				      const struct mapfs_dirrec *r),
+			    void *arg)
+{
+	struct mapfs_dirrec r;
+	uint32_t pos, reclen;
+	int ret;
+
+	for (pos = 0; pos < USABLE; pos += reclen) {
+		if (mapfs_dir_chunk_record(chunk, pos, &r) < 0 ||
+		    r.reclen < HDR || r.reclen > USABLE - pos)
+			return -EUCLEAN;	/* not a checked chunk */
+		reclen = r.reclen;
+		if (r.ino == 0)
+			continue;
+		ret = cb(arg, pos, &r);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Point the record at pos to ino with type (the caller reseals). */
+void mapfs_dir_chunk_set(uint8_t *chunk, uint32_t pos, mapfs_ino_t ino,
+			 uint32_t type)
+{
+	assert(pos < USABLE && USABLE - pos >= HDR);
+	st64(chunk + pos + DE_INO, ino);
+	chunk[pos + DE_TYPE] = (uint8_t)type;
+}
+
+/*
+ * Remove the record at pos the way mapfs_dir_remove does: its bytes join
+ * the previous record, or a chunk's first record becomes the free record.
+ * The records before pos must tile the chunk up to pos (its own reclen
+ * must be sane). -EINVAL if they do not, or for chunk 0's first record.
+ * The caller reseals.
+ */
+int mapfs_dir_chunk_remove(uint8_t *chunk, uint64_t chunk_idx, uint32_t pos)
+{
+	uint32_t prev = 0, p = 0, reclen;
+	struct drec r;
+
+	if (pos >= USABLE || USABLE - pos < HDR)
+		return -EINVAL;
+	rec_decode(chunk, pos, &r);
+	if (r.reclen < HDR || r.reclen > USABLE - pos)
+		return -EINVAL;
+	if (pos == 0) {
+		if (chunk_idx == 0)
+			return -EINVAL;
+		memset(chunk + HDR, 0, r.reclen - HDR);
+		st64(chunk + DE_INO, 0);
+		chunk[DE_TYPE] = 0;
+		chunk[DE_NAMELEN] = 0;
+		return 0;
+	}
+	while (p < pos) {
+		reclen = ld16(chunk + p + DE_RECLEN);
+		if (reclen < HDR || reclen % MAPFS_DIR_ALIGN)
+			return -EINVAL;
+		prev = p;
+		p += reclen;
+	}
+	if (p != pos)
+		return -EINVAL;
+	reclen = ld16(chunk + prev + DE_RECLEN);
+	memset(chunk + pos, 0, r.reclen);
+	st16(chunk + prev + DE_RECLEN, (uint16_t)(reclen + r.reclen));
+	return 0;
+}
+
+/* Make chunk an empty chunk: '.' (dir_ino) and '..' (parent) for chunk
+ * 0, one free record otherwise. The caller seals. */
+void mapfs_dir_chunk_init(uint8_t *chunk, mapfs_ino_t dir_ino,
+			  uint64_t chunk_idx, mapfs_ino_t parent)
+{
+	const uint32_t dotlen = mapfs_dirent_size(1);
+
+	memset(chunk, 0, CHUNK);
+	if (chunk_idx == 0) {
+		rec_write(chunk, 0, dotlen, dir_ino, MAPFS_DT_DIR, ".", 1);
+		rec_write(chunk, dotlen, USABLE - dotlen, parent,
+			  MAPFS_DT_DIR, "..", 2);
+	} else {
+		rec_write(chunk, 0, USABLE, 0, 0, "", 0);
+	}
+}
+
+/*
+ * Make a damaged chunk valid, keeping the records before the first bad
+ * one: the last kept record absorbs the rest of the chunk (zeroed). If
+ * nothing can be kept (chunk 0: '.' or '..' is the bad record) the chunk
+ * is reinitialized by mapfs_dir_chunk_init with parent. Returns the
+ * offset where records were cut (4088: all kept). The caller seals.
+ */
+uint32_t mapfs_dir_chunk_salvage(const struct mapfs_fs *fs,
+				 mapfs_ino_t dir_ino, uint64_t chunk_idx,
+				 mapfs_ino_t parent, uint8_t *chunk)
+{
+	uint32_t off, p, prev, reclen;
+	int kind;
+
+	if (mapfs_dir_chunk_first_bad(fs, dir_ino, chunk_idx, chunk, &off,
+				      &kind, NULL, 0) == 0)
+		return USABLE;
+	if (off == 0 ||
+	    (chunk_idx == 0 && off <= ld16(chunk + DE_RECLEN))) {
+		mapfs_dir_chunk_init(chunk, dir_ino, chunk_idx, parent);
+		return 0;
+	}
+	/* The records before off passed their checks: they tile [0, off). */
+	for (p = 0, prev = 0; p < off; p += reclen) {
+		reclen = ld16(chunk + p + DE_RECLEN);
+		prev = p;
+	}
+	memset(chunk + off, 0, USABLE - off);
+	st16(chunk + prev + DE_RECLEN, (uint16_t)(USABLE - prev));
+	return off;
+}
+
+/* Write the tail magic and CRC of a chunk that will live at page `page`
+ * of block bno of directory dir_ino. */
+void mapfs_dir_chunk_seal(const struct mapfs_fs *fs, mapfs_ino_t dir_ino,
+			  mapfs_bno_t bno, uint32_t page, uint8_t *chunk)
+{
+	st32(chunk + DT_MAGIC, MAPFS_DIRTAIL_MAGIC);
+	st32(chunk + DT_CRC, mapfs_dir_chunk_crc(fs, dir_ino, bno, page,
+						 chunk));
 }

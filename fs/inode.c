@@ -1262,3 +1262,114 @@ int mapfs_blockmap_walk(struct mapfs_fs *fs, const struct mapfs_inode *ip,
 	}
 	return 0;
 }
+
+/* ------------------------------------------------------------------ */
+/* fsck support                                                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Decode inode ino into *ip without validating it (fsck looks at inodes
+ * that failed mapfs_inode_check). Fields are copied as stored; whether
+ * di_blk holds pointers or a fast symlink target follows the stored mode
+ * and size. Callers must range-check every pointer before following it.
+ * -ENOENT if ino has no slot in the image. Read-only.
+ */
+int mapfs_inode_decode(const struct mapfs_fs *fs, mapfs_ino_t ino,
+		       struct mapfs_inode *ip)
+{
+	const struct mapfs_dinode *d = mapfs_dinode(fs, ino);
+	unsigned i;
+
+	if (!d)
+		return -ENOENT;
+	memset(ip, 0, sizeof(*ip));
+	ip->ino = ino;
+	ip->mode = le16toh(d->di_mode);
+	ip->nlink = le32toh(d->di_nlink);
+	ip->uid = le32toh(d->di_uid);
+	ip->gid = le32toh(d->di_gid);
+	ip->flags = le32toh(d->di_flags);
+	ip->gen = le32toh(d->di_gen);
+	ip->size = le64toh(d->di_size);
+	ip->blocks = le64toh(d->di_blocks);
+	ip->rdev = le64toh(d->di_rdev);
+	ip->xattr = le64toh(d->di_xattr);
+	ip->orphan_next = le64toh(d->di_orphan_next);
+	ip->atime.sec = (int64_t)le64toh((uint64_t)d->di_atime);
+	ip->mtime.sec = (int64_t)le64toh((uint64_t)d->di_mtime);
+	ip->ctime.sec = (int64_t)le64toh((uint64_t)d->di_ctime);
+	ip->btime.sec = (int64_t)le64toh((uint64_t)d->di_btime);
+	ip->atime.nsec = le32toh(d->di_atime_ns);
+	ip->mtime.nsec = le32toh(d->di_mtime_ns);
+	ip->ctime.nsec = le32toh(d->di_ctime_ns);
+	ip->btime.nsec = le32toh(d->di_btime_ns);
+	if (is_fast_symlink(ip->mode, ip->size))
+		memcpy(ip->symlink, d->di_symlink, MAPFS_FAST_SYMLINK_MAX);
+	else
+		for (i = 0; i < MAPFS_NADDR; i++)
+			ip->blk[i] = le64toh(d->di_blk[i]);
+	return 0;
+}
+
+/* Pointer `slot` (< nindir) of indirect block bno; 0 if bno is not a data
+ * block of the image. No CRC check. Read-only. */
+mapfs_bno_t mapfs_ind_get(const struct mapfs_fs *fs, mapfs_bno_t bno,
+			  uint32_t slot)
+{
+	const uint8_t *blk = mapfs_bno_is_data(&fs->g, bno) ?
+			     mapfs_block(fs, bno) : NULL;
+
+	if (!blk || slot >= fs->g.nindir)
+		return 0;
+	return ind_get(blk, slot);
+}
+
+/* Set pointer `slot` of indirect block bno owned by owner to val and
+ * reseal that page (magic and CRC). -EINVAL if bno is not a data block
+ * or slot is out of range. */
+int mapfs_ind_set(struct mapfs_fs *fs, mapfs_ino_t owner, mapfs_bno_t bno,
+		  uint32_t slot, mapfs_bno_t val)
+{
+	uint8_t *blk = mapfs_bno_is_data(&fs->g, bno) ? mapfs_block(fs, bno)
+						      : NULL;
+
+	if (!blk || slot >= fs->g.nindir)
+		return -EINVAL;
+	assert(!(fs->flags & MAPFS_OPEN_RDONLY));
+	ind_put(blk, slot, val);
+	ind_seal(fs, owner, bno, blk, slot / MAPFS_PTRS_PER_PAGE);
+	return 0;
+}
+
+/* Write the magic and a fresh CRC into every page of indirect block bno
+ * for owner (after a copy, or when only the checksums were stale). */
+int mapfs_ind_reseal(struct mapfs_fs *fs, mapfs_ino_t owner, mapfs_bno_t bno)
+{
+	uint8_t *blk = mapfs_bno_is_data(&fs->g, bno) ? mapfs_block(fs, bno)
+						      : NULL;
+
+	if (!blk)
+		return -EINVAL;
+	assert(!(fs->flags & MAPFS_OPEN_RDONLY));
+	for (uint32_t p = 0; p < fs->g.pages_per_block; p++)
+		ind_seal(fs, owner, bno, blk, p);
+	return 0;
+}
+
+/* True if every nonzero pointer of indirect block bno is a data block
+ * (whatever its pages' CRCs say). Read-only. */
+bool mapfs_ind_ptrs_valid(const struct mapfs_fs *fs, mapfs_bno_t bno)
+{
+	const uint8_t *blk = mapfs_bno_is_data(&fs->g, bno) ?
+			     mapfs_block(fs, bno) : NULL;
+
+	if (!blk)
+		return false;
+	for (uint32_t i = 0; i < fs->g.nindir; i++) {
+		mapfs_bno_t p = ind_get(blk, i);
+
+		if (p && !mapfs_bno_is_data(&fs->g, p))
+			return false;
+	}
+	return true;
+}

@@ -14,8 +14,10 @@
  * allocated when pass 1 first sees a block in it.
  *
  * Every problem found goes through fsck_problem() with a code from the
- * one table in problem.c; that is the single place that will later decide
- * whether to repair.
+ * one table in problem.c; that is the single place that decides whether
+ * to repair (from -n/-y/-p and the code's PR_PREEN_OK flag). The pass
+ * that found the problem then makes the repair and keeps these tables in
+ * step with it, so later passes see the repaired state.
  */
 #ifndef MAPFS_FSCK_H
 #define MAPFS_FSCK_H
@@ -46,6 +48,7 @@ enum fsck_pr {
 	P1_INODE_CRC,
 	P1_BLOCK_BAD,
 	P1_IND_CRC,
+	P1_IND_BAD,
 	P1_BLOCK_PAST_EOF,
 	P1_TOO_MANY_BAD,
 	P1_BLOCKS_COUNT,
@@ -62,7 +65,6 @@ enum fsck_pr {
 	P2_DIRENT_FREE_INODE,
 	P2_DIRENT_TYPE,
 	P2_DIR_MULTI_LINK,
-	P2_DIR_ITER_ERR,
 	P3_NO_ROOT,
 	P3_ROOT_DOTDOT,
 	P3_DIR_UNREACHABLE,
@@ -70,6 +72,7 @@ enum fsck_pr {
 	P3_DOTDOT_WRONG,
 	P3_NO_LOSTFOUND,
 	P3_LOSTFOUND_NOT_DIR,
+	P3_DIR_LEAK,
 	P4_ORPHAN_BAD_INO,
 	P4_ORPHAN_FREE,
 	P4_ORPHAN_LOOP,
@@ -77,6 +80,8 @@ enum fsck_pr {
 	P4_ORPHAN_NOT_FLAGGED,
 	P4_ORPHAN_NLINK,
 	P4_ORPHAN_FLAG,
+	P4_ORPHAN_INODE,
+	P4_INODE_LEAK,
 	P4_UNREFERENCED,
 	P4_NLINK_HIGH,
 	P4_NLINK_LOW,
@@ -138,6 +143,10 @@ struct fsck_ino {
 #define FI_CHUNK_BAD	0x80	/* (dirs) a chunk unreadable: counts unknown */
 #define FI_ORPHAN_FL	0x20	/* MAPFS_FL_ORPHAN set */
 #define FI_ON_ORPHAN	0x40	/* on the superblock's orphan list */
+#define FI_FILL_HOLES	0x100	/* (dirs) pass 2 maps the holes below size */
+#define FI_HAS_ENTRIES	0x200	/* (dirs) names something besides . and .. */
+#define FI_CLEARED	0x400	/* cleared by pass 1 (slot now free) */
+#define FI_WAS_DIR	0x800	/* (cleared) it was a directory */
 
 struct fsck_group {
 	struct fsck_ino *ino;	/* hiwater entries, NULL if none scanned */
@@ -146,6 +155,10 @@ struct fsck_group {
 	uint64_t nclaimed;	/* blocks claimed (each counted once) */
 	uint64_t used_inodes;	/* in-use inodes at or past first_ino */
 	uint64_t dirs;		/* in-use directories */
+	/* Repairs (see util.c, fsck_prepare): */
+	uint8_t *bbm_pre;	/* bits fsck set in the block bitmap early */
+	uint8_t *ibm_pre;	/* same for the inode bitmap */
+	bool forced_bad;	/* kept from the allocator while repairing */
 };
 
 struct fsck_dup {		/* a (block, owner) pair for pass 1b */
@@ -168,11 +181,24 @@ struct fsck_ctx {
 	mapfs_bno_t *dups;
 	size_t ndups, dups_cap;
 
+	bool *dup_kept;		/* pass 1b repair: dups[i] kept by its owner */
+
 	mapfs_ino_t lost_found;	/* root's "lost+found", 0 if absent */
+
+	/* Repairs. */
+	bool preen_stopped;	/* -p met a problem it may not fix */
+	bool prepared;		/* fsck_prepare ran: allocation is safe */
+	bool write_copies;	/* rewrite the superblock copies at the end */
+	bool printed;		/* the last problem line was printed */
+	mapfs_bno_t *pending;	/* blocks dropped in pass 1, freed later */
+	size_t npending, pending_cap;
+	/* Totals of the group counts at open, to tell the core's own
+	 * allocations during repairs from stale superblock counters. */
+	uint64_t open_free_blocks, open_free_inodes, open_ndirs;
 
 	/* Counts. */
 	uint64_t problems;	/* reported */
-	uint64_t corrected;	/* repaired (none yet) */
+	uint64_t corrected;	/* repaired */
 	uint64_t pr_count[FSCK_PR_COUNT];
 	uint64_t nfiles, ndirs;	/* in-use inodes found */
 	uint64_t nclaimed;	/* blocks claimed by inodes */
@@ -182,10 +208,21 @@ struct fsck_ctx {
 
 /* problem.c */
 /* Report problem `code`; fmt says where and what (no trailing period).
- * Prints "<pass>: <text> [<code>]". Returns true if the caller should
- * repair it (never, for now: fsck only checks). */
+ * Prints "<pass>: <text> [<code>]" then "  fixed" or "  not fixed".
+ * Returns true if the caller must now repair it: -y always (unless the
+ * code is PR_NO_FIX), -p only for PR_PREEN_OK codes until the first other
+ * problem (from then on nothing is repaired), -n never. */
 bool fsck_problem(struct fsck_ctx *c, enum fsck_pr code, const char *fmt,
 		  ...) __attribute__((format(printf, 3, 4)));
+/* A detail line under the last problem ("  cloned ..."), printed when
+ * the problem line was. */
+void fsck_note(struct fsck_ctx *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* The repair just promised failed: say why; the problem counts as left
+ * uncorrected. */
+void fsck_repair_failed(struct fsck_ctx *c, int err, const char *what);
+/* True while repairs are being made (-y, or -p before it stopped). */
+bool fsck_writing(const struct fsck_ctx *c);
 /* Printable form of an on-disk name: non-printing bytes and quotes as
  * \xNN, at most about 64 bytes shown. */
 const char *fsck_name(const char *name, uint32_t namelen, char *buf,
@@ -212,6 +249,37 @@ void fsck_verbose(const struct fsck_ctx *c, const char *fmt, ...)
 /* Blocks per pass-1 walk that may be bad or duplicate before the walk of
  * that inode stops (a garbage indirect block would otherwise flood). */
 #define FSCK_MAX_BAD_PER_INODE	32u
+
+/* Repairs (util.c). Blocks and inodes are allocated with the core's
+ * allocator once fsck_prepare made it safe (every block pass 1 saw in use
+ * is marked used on disk; groups whose header or bitmaps are bad are kept
+ * from it until pass 5 rebuilds them). */
+void fsck_prepare(struct fsck_ctx *c);
+void fsck_unprepare(struct fsck_ctx *c);
+/* Forget that bno is claimed (its owner no longer maps it). */
+void fsck_unclaim_block(struct fsck_ctx *c, mapfs_bno_t bno);
+/* bno is no longer mapped by the inode being repaired: free it on disk
+ * unless someone else claims it (before fsck_prepare, remember it and
+ * decide then). unclaim: it was claimed for that inode. */
+void fsck_drop_block(struct fsck_ctx *c, mapfs_bno_t bno, bool unclaim);
+int fsck_alloc_block(struct fsck_ctx *c, mapfs_bno_t pref, mapfs_bno_t *bnop);
+/* Claim every block of ip's map (after the core allocated for it). */
+void fsck_claim_map(struct fsck_ctx *c, const struct mapfs_inode *ip);
+/* Free in-use inode ino and its blocks (a repair decided it goes). */
+void fsck_free_inode(struct fsck_ctx *c, mapfs_ino_t ino);
+/* Make a new directory (inode ino if nonzero, else a new one near
+ * parent) with '.' and '..' = parent; fills *ip and the tables. */
+int fsck_make_dir(struct fsck_ctx *c, mapfs_ino_t ino, mapfs_ino_t parent,
+		  struct mapfs_inode *ip);
+/* Add a name (as mapfs_dir_add) and claim any block the directory grew
+ * by. The caller updates the tables. */
+int fsck_dir_add(struct fsck_ctx *c, struct mapfs_inode *dir,
+		 const char *name, mapfs_ino_t ino, uint32_t type);
+/* Set ino's link count on disk and in the table. */
+int fsck_set_nlink(struct fsck_ctx *c, mapfs_ino_t ino, uint32_t nlink);
+/* Name ino "#INO" in /lost+found (pass 3 for directories, pass 4 for
+ * files); updates counts and, for a directory, its '..'. */
+int fsck_reconnect(struct fsck_ctx *c, mapfs_ino_t ino);
 
 /* The passes. Each returns 0, or a negative errno on an operational
  * failure (out of memory). */

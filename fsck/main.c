@@ -5,13 +5,17 @@
  *
  *   fsck.mapfs [-n|-y|-p] [-f] [-v] [-b GROUP] IMAGE
  *
- * The image is opened read-only with a shared lock (MAPFS_OPEN_FSCK, so
- * damaged group headers are reported rather than refused); a mounted
- * image holds an exclusive lock and is refused. This version checks
- * only: -y and -p are accepted, and problems are left uncorrected.
+ * With -n the image is opened read-only with a shared lock; with -y and
+ * -p read-write with an exclusive lock (MAPFS_OPEN_FSCK either way, so
+ * damaged group headers are reported rather than refused). A mounted
+ * image holds an exclusive lock and is refused. Repairs are made by the
+ * passes as they find problems (problem.c decides which); at the end the
+ * superblock is stored (rewriting the primary when it was bad, and the
+ * copies when one was), marked clean when nothing was left uncorrected,
+ * and the image is synced.
  *
- * Exit codes (fsck(8)): 0 clean, 4 errors left uncorrected, 8 operational
- * error, 16 usage error.
+ * Exit codes (fsck(8)): 0 clean, 1 errors corrected, 4 errors left
+ * uncorrected, 8 operational error, 16 usage error.
  */
 #include "fsck.h"
 
@@ -40,10 +44,12 @@ static void usage(FILE *f)
 		"  -h, --help     this help\n"
 		"  -V, --version  print the version\n"
 		"\n"
-		"This version only checks: repairs are not implemented, so -y "
-		"and -p\nreport like -n.\n"
-		"Exit status: 0 clean, 4 errors left uncorrected, 8 "
-		"operational error,\n16 usage error.\n");
+		"-p repairs only what an interrupted run can leave (leaked "
+		"blocks and\ninodes, link counts too high, bitmap and summary "
+		"mismatches, stale\nchecksums); anything else stops the "
+		"repairs and exits 4.\n"
+		"Exit status: 0 clean, 1 errors corrected, 4 errors left "
+		"uncorrected,\n8 operational error, 16 usage error.\n");
 }
 
 static void core_log(void *arg, enum mapfs_log_level lvl, const char *msg)
@@ -59,8 +65,12 @@ static void core_log(void *arg, enum mapfs_log_level lvl, const char *msg)
 static int fs_open(struct fsck_ctx *c, uint64_t sb_group, char *why,
 		   size_t whylen)
 {
-	return mapfs_fs_open(c->image, MAPFS_OPEN_RDONLY | MAPFS_OPEN_FSCK,
-			     sb_group, core_log, c, &c->fs, why, whylen);
+	int flags = MAPFS_OPEN_FSCK;
+
+	if (c->answer == FSCK_ANSWER_NO)
+		flags |= MAPFS_OPEN_RDONLY;
+	return mapfs_fs_open(c->image, flags, sb_group, core_log, c, &c->fs,
+			     why, whylen);
 }
 
 static int open_image(struct fsck_ctx *c, bool explicit_sb)
@@ -98,7 +108,10 @@ static int open_image(struct fsck_ctx *c, bool explicit_sb)
 	fprintf(stderr, FSCK_PROG ": primary superblock bad (%s), using copy "
 		"in group 1\n", why);
 	c->primary_bad = true;
-	fsck_problem(c, P0_SB_PRIMARY_BAD, "primary superblock: %s", why);
+	/* Fixed by storing the superblock in use as the primary at the
+	 * end (main). */
+	(void)fsck_problem(c, P0_SB_PRIMARY_BAD, "primary superblock: %s",
+			   why);
 	return 0;
 }
 
@@ -113,8 +126,8 @@ static void check_primary(struct fsck_ctx *c)
 		return;
 	if (mapfs_super_decode(d, c->fs->size, 0, &g0, why, sizeof(why)) != 0) {
 		c->primary_bad = true;
-		fsck_problem(c, P0_SB_PRIMARY_BAD, "primary superblock: %s",
-			     why);
+		(void)fsck_problem(c, P0_SB_PRIMARY_BAD,
+				   "primary superblock: %s", why);
 	}
 }
 
@@ -134,12 +147,51 @@ static void free_ctx(struct fsck_ctx *c)
 		for (uint64_t cg = 0; cg < c->fs->g.ngroups; cg++) {
 			free(c->grp[cg].ino);
 			free(c->grp[cg].claimed);
+			free(c->grp[cg].bbm_pre);
+			free(c->grp[cg].ibm_pre);
 		}
 		free(c->grp);
 	}
 	free(c->dups);
+	free(c->dup_kept);
+	free(c->pending);
 	if (c->fs)
 		mapfs_fs_close(c->fs);
+}
+
+/*
+ * After the passes, read-write only. Unless -p stopped (then only what
+ * was repaired so far is synced), store the superblock: its counters
+ * (pass 5 set them), an emptied orphan list, the primary rewritten from
+ * the copy in use; when nothing was left uncorrected, state CLEAN, the
+ * check time and a zero mount count. The copies are rewritten when one
+ * was bad. Then sync the image.
+ */
+static int finish(struct fsck_ctx *c, int ret)
+{
+	struct mapfs_fs *fs = c->fs;
+	int err;
+
+	if (!c->preen_stopped) {
+		/* The core's corruption reports during the check are not
+		 * news: the problems were reported and repaired. */
+		atomic_store(&fs->error, 0);
+		if (ret != FSCK_EXIT_UNCORRECTED) {
+			fs->state = MAPFS_STATE_CLEAN;
+			fs->check_time = mapfs_now().sec;
+			fs->mount_count = 0;
+		}
+		mapfs_super_store(fs);
+		if (c->write_copies)
+			mapfs_super_store_copies(fs);
+	}
+	/* A stopped preen leaves the superblock as it was. */
+	err = c->preen_stopped ? (fsync(fs->fd) < 0 ? -errno : 0)
+			       : mapfs_fs_sync(fs);
+	if (err < 0)
+		fprintf(stderr, FSCK_PROG ": %s: sync: %s\n", c->image,
+			strerror(-err));
+	return err;
 }
 
 static const struct {
@@ -253,6 +305,9 @@ int main(int argc, char **argv)
 		printf("%s: %s, check forced\n", c.image,
 		       state_name(fs->state));
 
+	c.open_free_blocks = fs->free_blocks;
+	c.open_free_inodes = fs->free_inodes;
+	c.open_ndirs = fs->ndirs;
 	c.grp = fsck_calloc(&c, g->ngroups, sizeof(*c.grp));
 	if (!c.grp)
 		goto oom;
@@ -275,11 +330,20 @@ int main(int argc, char **argv)
 	       "/%" PRIu64 " blocks\n", c.image, c.nfiles, c.ndirs,
 	       g->nblocks - c.free_blocks, g->nblocks);
 	ret = FSCK_EXIT_OK;
+	if (c.corrected) {
+		printf("%s: %" PRIu64 " problem%s corrected\n", c.image,
+		       c.corrected, c.corrected == 1 ? "" : "s");
+		ret = FSCK_EXIT_CORRECTED;
+	}
 	if (c.problems > c.corrected) {
 		printf("%s: %" PRIu64 " problem%s left uncorrected\n", c.image,
 		       c.problems - c.corrected,
 		       c.problems - c.corrected == 1 ? "" : "s");
 		ret = FSCK_EXIT_UNCORRECTED;
+	}
+	if (!(fs->flags & MAPFS_OPEN_RDONLY) && finish(&c, ret) < 0) {
+		free_ctx(&c);
+		return FSCK_EXIT_OPERROR;
 	}
 	free_ctx(&c);
 	return ret;

@@ -26,13 +26,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A pointer pass 1 decided to clear: in the inode (parent 0) or in an
+ * indirect block. */
+struct ptrfix {
+	mapfs_bno_t parent;
+	uint32_t slot;
+};
+
 struct walk1 {
 	struct fsck_ctx *c;
 	mapfs_ino_t ino;
 	uint64_t nlbn;		/* logical blocks below the size */
 	uint64_t count;		/* pointers seen (data and indirect) */
 	uint64_t mapped;	/* data blocks below the size */
+	uint64_t visits;	/* callbacks made */
 	uint32_t bad;		/* bad or duplicate pointers */
+	/* Repairs. */
+	struct ptrfix *fix;	/* pointers to clear after the walk */
+	size_t nfix, fixcap;
+	uint64_t cleared;	/* blocks the cleared pointers held */
+	bool skipping;		/* inside the subtree of a cleared pointer */
+	int skip_level;
+	uint64_t skip_end;	/* first logical block past that subtree */
+	mapfs_bno_t dupv[FSCK_MAX_BAD_PER_INODE]; /* blocks found claimed */
+	uint32_t ndupv;
+	bool kill;		/* clear the inode (too many bad blocks) */
 };
 
 static const char *level_name(int level)
@@ -44,53 +62,126 @@ static const char *level_name(int level)
 	return level >= 0 && level <= 3 ? n[level] : "unknown";
 }
 
+/* Logical blocks one indirect block of `level` covers. */
+static uint64_t level_span(const struct mapfs_geom *g, int level)
+{
+	uint64_t span = 1;
+
+	for (int l = 0; l < level; l++)
+		span *= g->nindir;
+	return span;
+}
+
+/* Clear the pointer to v's block after the walk; its subtree (if an
+ * indirect block) is skipped and what it maps is dropped. */
+static int clear_ptr(struct walk1 *w, const struct mapfs_blkvisit *v)
+{
+	const struct mapfs_geom *g = &w->c->fs->g;
+
+	if (w->nfix == w->fixcap) {
+		size_t cap = w->fixcap ? 2 * w->fixcap : 16;
+		struct ptrfix *n = realloc(w->fix, cap * sizeof(*n));
+
+		if (!n) {
+			w->c->oom = true;
+			return -ENOMEM;
+		}
+		w->fix = n;
+		w->fixcap = cap;
+	}
+	w->fix[w->nfix].parent = v->parent;
+	w->fix[w->nfix].slot = v->slot;
+	w->nfix++;
+	w->cleared++;
+	if (v->level > 0 && v->valid) {
+		w->skipping = true;
+		w->skip_level = v->level;
+		w->skip_end = v->lbn + level_span(g, v->level);
+	}
+	return 0;
+}
+
 static int walk1_cb(void *arg, const struct mapfs_blkvisit *v)
 {
 	struct walk1 *w = arg;
 	struct fsck_ctx *c = w->c;
 
+	w->visits++;
+	if (w->skipping) {
+		if (v->level < w->skip_level && v->lbn < w->skip_end) {
+			/* Mapped only through a cleared pointer. */
+			w->count++;
+			w->cleared++;
+			if (v->valid)
+				fsck_drop_block(c, v->bno, false);
+			return c->oom ? -ENOMEM : 0;
+		}
+		w->skipping = false;
+	}
 	if (v->bno == 0)
 		return 0;
 	w->count++;
 	if (!v->valid) {
-		fsck_problem(c, P1_BLOCK_BAD,
-			     "inode %llu: %s block pointer %llu (logical "
-			     "block %llu, slot %u) is not a data block",
-			     (unsigned long long)w->ino, level_name(v->level),
-			     (unsigned long long)v->bno,
-			     (unsigned long long)v->lbn, v->slot);
+		if (fsck_problem(c, P1_BLOCK_BAD,
+				 "inode %llu: %s block pointer %llu (logical "
+				 "block %llu, slot %u) is not a data block",
+				 (unsigned long long)w->ino,
+				 level_name(v->level),
+				 (unsigned long long)v->bno,
+				 (unsigned long long)v->lbn, v->slot) &&
+		    clear_ptr(w, v) < 0)
+			return -ENOMEM;
 		w->bad++;
 		goto check_limit;
 	}
-	if (v->level > 0 && !v->crc_ok)
-		fsck_problem(c, P1_IND_CRC,
-			     "inode %llu: %s block %llu has a bad page "
-			     "checksum",
-			     (unsigned long long)w->ino, level_name(v->level),
-			     (unsigned long long)v->bno);
+	if (v->level > 0 && !v->crc_ok) {
+		if (mapfs_ind_ptrs_valid(c->fs, v->bno)) {
+			if (fsck_problem(c, P1_IND_CRC,
+					 "inode %llu: %s block %llu has a bad "
+					 "page checksum",
+					 (unsigned long long)w->ino,
+					 level_name(v->level),
+					 (unsigned long long)v->bno))
+				(void)mapfs_ind_reseal(c->fs, w->ino, v->bno);
+		} else if (fsck_problem(c, P1_IND_BAD,
+					"inode %llu: %s block %llu has a bad "
+					"page checksum and pointers outside "
+					"the data area",
+					(unsigned long long)w->ino,
+					level_name(v->level),
+					(unsigned long long)v->bno)) {
+			fsck_drop_block(c, v->bno, false);
+			return clear_ptr(w, v);
+		}
+	}
+	if (v->lbn >= w->nlbn &&
+	    fsck_problem(c, P1_BLOCK_PAST_EOF,
+			 "inode %llu: %s block %llu at logical block "
+			 "%llu is past the end of the file (%llu blocks)",
+			 (unsigned long long)w->ino, level_name(v->level),
+			 (unsigned long long)v->bno,
+			 (unsigned long long)v->lbn,
+			 (unsigned long long)w->nlbn)) {
+		fsck_drop_block(c, v->bno, false);
+		return clear_ptr(w, v);
+	}
 	if (fsck_claim_block(c, v->bno)) {
 		fsck_add_dup(c, v->bno);
+		if (w->ndupv < FSCK_MAX_BAD_PER_INODE)
+			w->dupv[w->ndupv++] = v->bno;
 		w->bad++;
 	}
 	if (c->oom)
 		return -ENOMEM;
-	if (v->lbn >= w->nlbn) {
-		fsck_problem(c, P1_BLOCK_PAST_EOF,
-			     "inode %llu: %s block %llu at logical block "
-			     "%llu is past the end of the file (%llu blocks)",
-			     (unsigned long long)w->ino, level_name(v->level),
-			     (unsigned long long)v->bno,
-			     (unsigned long long)v->lbn,
-			     (unsigned long long)w->nlbn);
-	} else if (v->level == 0) {
+	if (v->level == 0 && v->lbn < w->nlbn)
 		w->mapped++;
-	}
 check_limit:
 	if (w->bad >= FSCK_MAX_BAD_PER_INODE) {
-		fsck_problem(c, P1_TOO_MANY_BAD,
-			     "inode %llu: %u bad or duplicate blocks, rest of "
-			     "the block map not checked",
-			     (unsigned long long)w->ino, w->bad);
+		w->kill = fsck_problem(c, P1_TOO_MANY_BAD,
+				       "inode %llu: %u bad or duplicate "
+				       "blocks, rest of the block map not "
+				       "checked",
+				       (unsigned long long)w->ino, w->bad);
 		return 1;
 	}
 	return 0;
@@ -107,14 +198,18 @@ static bool free_inode_is_zero(const uint8_t *p, uint32_t inode_size)
 	return true;
 }
 
+enum { BAD_KEEP, BAD_RESEALED, BAD_CLEAR };
+
 /* Check an inode that failed mapfs_inode_check: if only its CRC is wrong
- * say so, otherwise report why. */
-static void report_bad_inode(struct fsck_ctx *c, mapfs_ino_t ino,
+ * say so (and reseal it if repairing: BAD_RESEALED, the inode is good
+ * now), otherwise report why (BAD_CLEAR if repairing). */
+static int report_bad_inode(struct fsck_ctx *c, mapfs_ino_t ino,
 			     const struct mapfs_dinode *d, const char *why)
 {
 	struct mapfs_fs *fs = c->fs;
 	uint32_t crc = mapfs_inode_crc(fs, ino, d);
 	struct mapfs_dinode copy;
+	struct mapfs_inode ip;
 	char why2[256] = "";
 
 	if (crc != le32toh(d->di_crc)) {
@@ -123,18 +218,138 @@ static void report_bad_inode(struct fsck_ctx *c, mapfs_ino_t ino,
 		copy.di_crc = htole32(crc);
 		if (mapfs_inode_check(fs, ino, &copy, why2, sizeof(why2)) ==
 		    0) {
-			fsck_problem(c, P1_INODE_CRC,
-				     "inode %llu passes checks but its "
-				     "checksum is wrong (stored 0x%08x, "
-				     "computed 0x%08x)",
-				     (unsigned long long)ino,
-				     le32toh(d->di_crc), crc);
-			return;
+			/* (No CRC values: they depend on the inode's
+			 * times, and the output is meant to be stable.) */
+			if (!fsck_problem(c, P1_INODE_CRC,
+					  "inode %llu passes checks but its "
+					  "checksum is wrong",
+					  (unsigned long long)ino))
+				return BAD_KEEP;
+			(void)mapfs_inode_decode(fs, ino, &ip);
+			mapfs_inode_store(fs, &ip);
+			return BAD_RESEALED;
 		}
 		why = why2;
 	}
-	fsck_problem(c, P1_INODE_BAD, "inode %llu: %s",
-		     (unsigned long long)ino, why);
+	return fsck_problem(c, P1_INODE_BAD, "inode %llu: %s",
+			    (unsigned long long)ino, why) ? BAD_CLEAR
+							  : BAD_KEEP;
+}
+
+/* Drop the blocks an invalid inode maps, as far as its map can be
+ * trusted: bad pointers are skipped, and so is what an indirect block
+ * with a bad page maps. Only blocks nobody else claims are freed, when
+ * fsck_prepare runs. */
+static int drop_bad_cb(void *arg, const struct mapfs_blkvisit *v)
+{
+	struct walk1 *w = arg;
+
+	if (++w->visits > w->c->fs->g.nblocks)
+		return 1;
+	if (w->skipping) {
+		if (v->level < w->skip_level && v->lbn < w->skip_end)
+			return 0;
+		w->skipping = false;
+	}
+	if (!v->valid)
+		return 0;
+	if (v->level > 0 && !v->crc_ok) {
+		w->skipping = true;
+		w->skip_level = v->level;
+		w->skip_end = v->lbn + level_span(&w->c->fs->g, v->level);
+		return 0;
+	}
+	fsck_drop_block(w->c, v->bno, false);
+	return w->c->oom ? -ENOMEM : 0;
+}
+
+/* Undo the claims of an inode whose walk stopped early (too many bad
+ * blocks): the blocks it claimed first are dropped, the ones it found
+ * already claimed stay with their other owner. */
+static int unclaim_cb(void *arg, const struct mapfs_blkvisit *v)
+{
+	struct walk1 *w = arg;
+
+	if (w->visits-- == 0)
+		return 1;
+	if (!v->valid)
+		return 0;
+	for (uint32_t i = 0; i < w->ndupv; i++) {
+		if (w->dupv[i] == v->bno) {
+			w->dupv[i] = 0;
+			return 0;
+		}
+	}
+	fsck_drop_block(w->c, v->bno, true);
+	return 0;
+}
+
+/* Pass 1's repair of an invalid inode: drop its blocks, zero the slot
+ * (keeping the generation), forget it in the tables. Names of it are
+ * removed by pass 2 (they name a free inode now). */
+static void clear_inode(struct fsck_ctx *c, mapfs_ino_t ino,
+			struct fsck_ino *e, struct walk1 *claimed)
+{
+	const struct mapfs_geom *g = &c->fs->g;
+	struct fsck_group *grp = &c->grp[mapfs_ino_group(g, ino)];
+	bool dir = (e->mode & MAPFS_IFMT) == MAPFS_IFDIR;
+	struct mapfs_inode ip;
+	struct walk1 w;
+
+	memset(&ip, 0, sizeof(ip));
+	if (mapfs_inode_decode(c->fs, ino, &ip) == 0 && !claimed &&
+	    !mapfs_inode_has_blocks(&ip) &&
+	    (ip.mode & MAPFS_IFMT) != MAPFS_IFLNK && ip.blocks) {
+		/* An unknown type: whatever di_blk holds may be its map. */
+		ip.mode = (ip.mode & ~MAPFS_IFMT) | MAPFS_IFREG;
+	}
+	if (mapfs_inode_has_blocks(&ip)) {
+		if (claimed) {
+			(void)mapfs_blockmap_walk(c->fs, &ip, unclaim_cb,
+						  claimed);
+		} else {
+			memset(&w, 0, sizeof(w));
+			w.c = c;
+			(void)mapfs_blockmap_walk(c->fs, &ip, drop_bad_cb, &w);
+		}
+	}
+	mapfs_inode_clear(c->fs, ino);
+	if ((e->mode & MAPFS_IFMT) == MAPFS_IFDIR) {
+		grp->dirs--;
+		c->ndirs--;
+	} else {
+		c->nfiles--;
+	}
+	if (ino >= g->first_ino)
+		grp->used_inodes--;
+	memset(e, 0, sizeof(*e));
+	/* fsck_prepare frees it in the bitmap and the counts. */
+	e->flags = FI_CLEARED | (dir ? FI_WAS_DIR : 0);
+}
+
+/* Apply the pointer clears decided during the walk. */
+static void apply_fixes(struct fsck_ctx *c, struct mapfs_inode *ip,
+			const struct walk1 *w, bool *dirty)
+{
+	for (size_t i = 0; i < w->nfix; i++) {
+		if (w->fix[i].parent == 0) {
+			ip->blk[w->fix[i].slot] = 0;
+			*dirty = true;
+		} else {
+			(void)mapfs_ind_set(c->fs, ip->ino, w->fix[i].parent,
+					    w->fix[i].slot, 0);
+		}
+	}
+}
+
+/* Highest mapped data block of a directory whose size is 0, plus 1. */
+static int maxlbn_cb(void *arg, const struct mapfs_blkvisit *v)
+{
+	uint64_t *n = arg;
+
+	if (v->level == 0 && v->valid && v->lbn + 1 > *n)
+		*n = v->lbn + 1;
+	return 0;
 }
 
 static void check_inode(struct fsck_ctx *c, mapfs_ino_t ino,
@@ -144,10 +359,23 @@ static void check_inode(struct fsck_ctx *c, mapfs_ino_t ino,
 	const struct mapfs_geom *g = &fs->g;
 	struct mapfs_inode ip;
 	char why[256] = "";
+	bool dir, dirty = false;
 	struct walk1 w;
 	int err;
 
 	err = mapfs_inode_check(fs, ino, d, why, sizeof(why));
+	if (err < 0) {
+		switch (report_bad_inode(c, ino, d, why)) {
+		case BAD_RESEALED:
+			err = 0;	/* only its checksum was wrong */
+			break;
+		case BAD_CLEAR:
+			clear_inode(c, ino, e, NULL);
+			return;
+		default:
+			break;
+		}
+	}
 	if (err == 0) {
 		err = mapfs_inode_load(fs, ino, &ip);
 		if (err < 0)
@@ -155,7 +383,6 @@ static void check_inode(struct fsck_ctx *c, mapfs_ino_t ino,
 				 strerror(-err));
 	}
 	if (err < 0) {
-		report_bad_inode(c, ino, d, why);
 		e->flags |= FI_BAD;
 		return;
 	}
@@ -164,6 +391,23 @@ static void check_inode(struct fsck_ctx *c, mapfs_ino_t ino,
 		e->flags |= FI_ORPHAN_FL;
 	if (!mapfs_inode_has_blocks(&ip))
 		return;
+	dir = (ip.mode & MAPFS_IFMT) == MAPFS_IFDIR;
+
+	/* A directory's size says which chunks to read: fix it first. */
+	if (dir && (ip.size == 0 || ip.size % MAPFS_DIRCHUNK) &&
+	    fsck_problem(c, P1_DIR_SIZE,
+			 "directory inode %llu: size %llu is not a "
+			 "positive multiple of %u",
+			 (unsigned long long)ino,
+			 (unsigned long long)ip.size, MAPFS_DIRCHUNK)) {
+		uint64_t n = 0;
+
+		(void)mapfs_blockmap_walk(fs, &ip, maxlbn_cb, &n);
+		if (n > g->maxfilesize >> g->bshift)
+			n = g->maxfilesize >> g->bshift;
+		ip.size = n << g->bshift;
+		dirty = true;
+	}
 
 	memset(&w, 0, sizeof(w));
 	w.c = c;
@@ -172,35 +416,49 @@ static void check_inode(struct fsck_ctx *c, mapfs_ino_t ino,
 		 ((ip.size & (g->bsize - 1)) ? 1 : 0);
 	err = mapfs_blockmap_walk(fs, &ip, walk1_cb, &w);
 	if (err == -ENOMEM || c->oom)
-		return;
-	if (err < 0) {
-		fsck_problem(c, P1_BLOCKMAP_ERR,
-			     "inode %llu: cannot walk the block map: %s",
-			     (unsigned long long)ino, strerror(-err));
-		return;
+		goto out;
+	if (w.kill) {
+		clear_inode(c, ino, e, &w);
+		goto out;
 	}
-	if (err == 0 && w.count != ip.blocks)
-		fsck_problem(c, P1_BLOCKS_COUNT,
-			     "inode %llu: di_blocks is %llu but the block map "
-			     "holds %llu blocks",
-			     (unsigned long long)ino,
-			     (unsigned long long)ip.blocks,
-			     (unsigned long long)w.count);
-	if ((ip.mode & MAPFS_IFMT) != MAPFS_IFDIR)
-		return;
-	if (ip.size == 0 || ip.size % MAPFS_DIRCHUNK)
-		fsck_problem(c, P1_DIR_SIZE,
-			     "directory inode %llu: size %llu is not a "
-			     "positive multiple of %u",
-			     (unsigned long long)ino,
-			     (unsigned long long)ip.size, MAPFS_DIRCHUNK);
-	else if (err == 0 && w.mapped < w.nlbn)
-		fsck_problem(c, P1_DIR_HOLE,
-			     "directory inode %llu: %llu of its %llu blocks "
-			     "are not mapped",
-			     (unsigned long long)ino,
-			     (unsigned long long)(w.nlbn - w.mapped),
-			     (unsigned long long)w.nlbn);
+	if (err < 0) {
+		if (fsck_problem(c, P1_BLOCKMAP_ERR,
+				 "inode %llu: cannot walk the block map: %s",
+				 (unsigned long long)ino, strerror(-err))) {
+			w.ndupv = 0;
+			clear_inode(c, ino, e, &w);
+		}
+		goto out;
+	}
+	apply_fixes(c, &ip, &w, &dirty);
+	if (err == 0 && w.count != ip.blocks) {
+		if (fsck_problem(c, P1_BLOCKS_COUNT,
+				 "inode %llu: di_blocks is %llu but the block "
+				 "map holds %llu blocks",
+				 (unsigned long long)ino,
+				 (unsigned long long)ip.blocks,
+				 (unsigned long long)(w.count - w.cleared))) {
+			ip.blocks = w.count - w.cleared;
+			dirty = true;
+		}
+	} else if (w.cleared) {
+		/* The cleared pointers' blocks leave the count. */
+		ip.blocks = ip.blocks > w.cleared ? ip.blocks - w.cleared : 0;
+		dirty = true;
+	}
+	if (dir && ip.size && ip.size % MAPFS_DIRCHUNK == 0 && err == 0 &&
+	    w.mapped < w.nlbn &&
+	    fsck_problem(c, P1_DIR_HOLE,
+			 "directory inode %llu: %llu of its %llu blocks "
+			 "are not mapped",
+			 (unsigned long long)ino,
+			 (unsigned long long)(w.nlbn - w.mapped),
+			 (unsigned long long)w.nlbn))
+		e->flags |= FI_FILL_HOLES;
+out:
+	if (dirty && e->mode)
+		mapfs_inode_store(fs, &ip);
+	free(w.fix);
 }
 
 static int scan_group(struct fsck_ctx *c, uint64_t cg)
@@ -245,10 +503,11 @@ static int scan_group(struct fsck_ctx *c, uint64_t cg)
 		mode = le16toh(d->di_mode);
 		if (mode == 0) {
 			if (!free_inode_is_zero((const uint8_t *)d,
-						g->inode_size))
-				fsck_problem(c, P1_FREE_INODE_DIRTY,
-					     "free inode %llu is not zeroed",
-					     (unsigned long long)ino);
+						g->inode_size) &&
+			    fsck_problem(c, P1_FREE_INODE_DIRTY,
+					 "free inode %llu is not zeroed",
+					 (unsigned long long)ino))
+				mapfs_inode_clear(fs, ino);
 			if (marked)
 				fsck_problem(c, P1_IBM_FREE_MARKED,
 					     "inode %llu is free but marked "
@@ -346,12 +605,159 @@ static int cmp_pair(const void *a, const void *b)
 	return x->ino < y->ino ? -1 : x->ino > y->ino;
 }
 
+/*
+ * Pass 1b's repair: every block claimed more than once stays with the
+ * first owner that reaches it (lowest inode, then logical order); every
+ * other claim gets a copy in a newly allocated block. Owners are walked
+ * in inode order; an indirect block that is copied has its pages resealed
+ * for its new owner and place, and the pointers below it are changed in
+ * the copy, never in the original. When no block is free the pointer is
+ * cleared instead (and what it mapped is dropped); each choice is said.
+ */
+struct walk1d {
+	struct fsck_ctx *c;
+	struct mapfs_inode *ip;
+	bool dirty;		/* ip changed */
+	bool cleared;		/* a pointer was cleared: recount */
+	mapfs_bno_t copy[MAPFS_NIADDR + 2]; /* per level: copy of the
+					     * indirect block being walked */
+	bool skipping;
+	int skip_level;
+	uint64_t skip_end;
+};
+
+static int clone_cb(void *arg, const struct mapfs_blkvisit *v)
+{
+	struct walk1d *w = arg;
+	struct fsck_ctx *c = w->c;
+	struct mapfs_fs *fs = c->fs;
+	const struct mapfs_geom *g = &fs->g;
+	mapfs_bno_t where, nb = 0;
+	size_t lo = 0, hi = c->ndups;
+	int err;
+
+	if (w->skipping) {
+		if (v->level < w->skip_level && v->lbn < w->skip_end)
+			return 0;
+		w->skipping = false;
+	}
+	if (!v->valid)
+		return 0;
+	/* The block holding this pointer: the inode, the indirect block
+	 * it was read from, or that block's copy. */
+	where = v->parent;
+	if (v->parent && w->copy[v->level + 1])
+		where = w->copy[v->level + 1];
+	if (v->level > 0)
+		w->copy[v->level] = 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->dups[mid] < v->bno)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo >= c->ndups || c->dups[lo] != v->bno)
+		return 0;
+	if (!c->dup_kept[lo]) {
+		c->dup_kept[lo] = true;
+		return 0;
+	}
+	err = fsck_alloc_block(c, v->bno, &nb);
+	if (err == 0) {
+		memcpy(mapfs_block(fs, nb), mapfs_block(fs, v->bno), g->bsize);
+		if (v->level > 0) {
+			(void)mapfs_ind_reseal(fs, w->ip->ino, nb);
+			w->copy[v->level] = nb;
+		}
+		fsck_note(c, "inode %llu: %s block %llu (logical block %llu) "
+			  "copied to block %llu",
+			  (unsigned long long)w->ip->ino,
+			  v->level ? "indirect" : "data",
+			  (unsigned long long)v->bno,
+			  (unsigned long long)v->lbn,
+			  (unsigned long long)nb);
+	} else {
+		fsck_note(c, "inode %llu: no free block to copy block %llu "
+			  "(logical block %llu): pointer cleared",
+			  (unsigned long long)w->ip->ino,
+			  (unsigned long long)v->bno,
+			  (unsigned long long)v->lbn);
+		w->cleared = true;
+		if (v->level > 0) {
+			w->skipping = true;
+			w->skip_level = v->level;
+			w->skip_end = v->lbn + level_span(g, v->level);
+		}
+	}
+	if (where == 0) {
+		w->ip->blk[v->slot] = nb;
+		w->dirty = true;
+	} else {
+		(void)mapfs_ind_set(fs, w->ip->ino, where, v->slot, nb);
+	}
+	return 0;
+}
+
+static int count_cb(void *arg, const struct mapfs_blkvisit *v)
+{
+	uint64_t *n = arg;
+
+	if (v->bno)
+		(*n)++;
+	return 0;
+}
+
+static void clone_dups(struct fsck_ctx *c, const struct fsck_dup *pairs,
+		       size_t npairs)
+{
+	struct mapfs_fs *fs = c->fs;
+	mapfs_ino_t *owners;
+	size_t n = 0;
+
+	c->dup_kept = fsck_calloc(c, c->ndups, sizeof(*c->dup_kept));
+	owners = fsck_calloc(c, npairs, sizeof(*owners));
+	if (!c->dup_kept || !owners) {
+		free(owners);
+		return;
+	}
+	for (size_t i = 0; i < npairs; i++)
+		owners[n++] = pairs[i].ino;
+	qsort(owners, n, sizeof(*owners), cmp_bno);
+	fsck_prepare(c);
+	for (size_t i = 0; i < n; i++) {
+		struct mapfs_inode ip;
+		struct walk1d w;
+
+		if (i > 0 && owners[i] == owners[i - 1])
+			continue;
+		if (mapfs_inode_load(fs, owners[i], &ip) < 0)
+			continue;
+		memset(&w, 0, sizeof(w));
+		w.c = c;
+		w.ip = &ip;
+		(void)mapfs_blockmap_walk(fs, &ip, clone_cb, &w);
+		if (w.cleared) {
+			uint64_t nblk = 0;
+
+			(void)mapfs_blockmap_walk(fs, &ip, count_cb, &nblk);
+			ip.blocks = nblk;
+			w.dirty = true;
+		}
+		if (w.dirty)
+			mapfs_inode_store(fs, &ip);
+	}
+	free(owners);
+}
+
 int fsck_pass1b(struct fsck_ctx *c)
 {
 	struct mapfs_fs *fs = c->fs;
 	const struct mapfs_geom *g = &fs->g;
 	struct walk1b w;
 	size_t n = 0;
+	bool fix;
 
 	if (c->ndups == 0)
 		return 0;
@@ -387,6 +793,7 @@ int fsck_pass1b(struct fsck_ctx *c)
 		}
 	}
 	qsort(w.pairs, w.npairs, sizeof(*w.pairs), cmp_pair);
+	fix = false;
 	for (size_t i = 0; i < w.npairs;) {
 		char owners[512];
 		size_t j = i, o = 0;
@@ -399,11 +806,18 @@ int fsck_pass1b(struct fsck_ctx *c)
 						      "%s%llu", j > i ? ", " : "",
 						      (unsigned long long)
 							      w.pairs[j].ino);
-		fsck_problem(c, P1B_DUP_BLOCK,
-			     "block %llu is claimed %zu times, by inodes %s",
-			     (unsigned long long)w.pairs[i].bno, j - i, owners);
+		/* An owner cleared in pass 1 leaves a single claim. */
+		if (j - i >= 2 &&
+		    fsck_problem(c, P1B_DUP_BLOCK,
+				 "block %llu is claimed %zu times, by inodes "
+				 "%s",
+				 (unsigned long long)w.pairs[i].bno, j - i,
+				 owners))
+			fix = true;
 		i = j;
 	}
+	if (fix)
+		clone_dups(c, w.pairs, w.npairs);
 	free(w.pairs);
 	return 0;
 }

@@ -19,6 +19,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,7 +73,8 @@ struct chunk_scan {
 	mapfs_ino_t dir;
 	struct fsck_ino *de;	/* the directory's table entry */
 	uint64_t chunk_idx;
-	uint64_t chunk_end;	/* directory offset just past the chunk */
+	uint8_t *buf;		/* copy of the chunk being read */
+	bool changed;		/* buf differs from the image */
 };
 
 static bool is_dot(const char *name, uint32_t len)
@@ -85,119 +87,338 @@ static bool is_dotdot(const char *name, uint32_t len)
 	return len == 2 && name[0] == '.' && name[1] == '.';
 }
 
-static int entry_cb(void *arg, const char *name, uint32_t namelen,
-		    mapfs_ino_t ino, uint32_t type, uint64_t next_off)
+/* Remove the record at pos from the copy (a repair the caller asked
+ * fsck_problem about). */
+static void remove_rec(struct chunk_scan *s, uint32_t pos)
+{
+	if (mapfs_dir_chunk_remove(s->buf, s->chunk_idx, pos) == 0)
+		s->changed = true;
+}
+
+static int entry_cb(void *arg, uint32_t pos, const struct mapfs_dirrec *r)
 {
 	struct chunk_scan *s = arg;
 	struct fsck_ctx *c = s->c;
 	const struct mapfs_geom *g = &c->fs->g;
+	mapfs_ino_t ino = r->ino;
+	uint32_t type = r->type;
 	struct fsck_ino *e;
 	char nb[300];
 
-	/* The record after this chunk's last: this chunk is done. */
-	if (next_off > s->chunk_end)
-		return 1;
-	fsck_name(name, namelen, nb, sizeof(nb));
+	fsck_name(r->name, r->namelen, nb, sizeof(nb));
 
-	if (is_dot(name, namelen) || is_dotdot(name, namelen)) {
-		bool dot = namelen == 1;
+	/* A checked chunk has '.' and '..' first in chunk 0 only. */
+	if (is_dot(r->name, r->namelen) || is_dotdot(r->name, r->namelen)) {
+		bool dot = r->namelen == 1;
 		uint32_t flag = dot ? FI_DOT : FI_DOTDOT;
 
 		if (s->chunk_idx != 0 || (s->de->flags & flag)) {
-			fsck_problem(c, P2_DOT_DUP,
-				     "directory inode %llu, chunk %llu: "
-				     "extra '%s' entry",
-				     (unsigned long long)s->dir,
-				     (unsigned long long)s->chunk_idx, nb);
+			if (fsck_problem(c, P2_DOT_DUP,
+					 "directory inode %llu, chunk %llu: "
+					 "extra '%s' entry",
+					 (unsigned long long)s->dir,
+					 (unsigned long long)s->chunk_idx, nb))
+				remove_rec(s, pos);
 			return 0;
 		}
 		s->de->flags |= flag;
-		if (dot) {
-			if (ino != s->dir)
-				fsck_problem(c, P2_DOT_WRONG,
-					     "directory inode %llu: '.' names "
-					     "inode %llu",
-					     (unsigned long long)s->dir,
-					     (unsigned long long)ino);
-		} else {
+		if (!dot)
 			s->de->dotdot = ino;
-		}
 		return 0;
 	}
 
 	if (!mapfs_ino_valid(g, ino)) {
-		fsck_problem(c, P2_DIRENT_BAD_INO,
-			     "directory inode %llu, chunk %llu: entry '%s' "
-			     "names invalid inode %llu",
-			     (unsigned long long)s->dir,
-			     (unsigned long long)s->chunk_idx, nb,
-			     (unsigned long long)ino);
+		if (fsck_problem(c, P2_DIRENT_BAD_INO,
+				 "directory inode %llu, chunk %llu: entry "
+				 "'%s' names invalid inode %llu",
+				 (unsigned long long)s->dir,
+				 (unsigned long long)s->chunk_idx, nb,
+				 (unsigned long long)ino))
+			remove_rec(s, pos);
 		return 0;
 	}
 	e = fsck_ino_get(c, ino);
 	if (!e || e->mode == 0) {
-		fsck_problem(c, P2_DIRENT_FREE_INODE,
-			     "directory inode %llu, chunk %llu: entry '%s' "
-			     "names free inode %llu",
-			     (unsigned long long)s->dir,
-			     (unsigned long long)s->chunk_idx, nb,
-			     (unsigned long long)ino);
+		if (fsck_problem(c, P2_DIRENT_FREE_INODE,
+				 "directory inode %llu, chunk %llu: entry "
+				 "'%s' names free inode %llu",
+				 (unsigned long long)s->dir,
+				 (unsigned long long)s->chunk_idx, nb,
+				 (unsigned long long)ino))
+			remove_rec(s, pos);
 		return 0;
 	}
+	if (!(e->flags & FI_BAD) && type != mapfs_mode_to_dt(e->mode) &&
+	    fsck_problem(c, P2_DIRENT_TYPE,
+			 "directory inode %llu, chunk %llu: entry '%s' "
+			 "type %u but inode %llu is a %s",
+			 (unsigned long long)s->dir,
+			 (unsigned long long)s->chunk_idx, nb, type,
+			 (unsigned long long)ino, fsck_type_name(e->mode))) {
+		mapfs_dir_chunk_set(s->buf, pos, ino,
+				    mapfs_mode_to_dt(e->mode));
+		s->changed = true;
+	}
+	if ((e->mode & MAPFS_IFMT) == MAPFS_IFDIR && e->parent) {
+		if (fsck_problem(c, P2_DIR_MULTI_LINK,
+				 "directory inode %llu, chunk %llu: entry '%s' "
+				 "names directory inode %llu, already named "
+				 "in directory inode %llu",
+				 (unsigned long long)s->dir,
+				 (unsigned long long)s->chunk_idx, nb,
+				 (unsigned long long)ino,
+				 (unsigned long long)e->parent)) {
+			remove_rec(s, pos);
+			return 0;
+		}
+	}
+	s->de->flags |= FI_HAS_ENTRIES;
 	if (e->refs < UINT32_MAX)
 		e->refs++;
-	if (s->dir == MAPFS_ROOT_INO && namelen == 10 &&
-	    !memcmp(name, "lost+found", 10))
+	if (s->dir == MAPFS_ROOT_INO && r->namelen == 10 &&
+	    !memcmp(r->name, "lost+found", 10))
 		c->lost_found = ino;
-	if (!(e->flags & FI_BAD) && type != mapfs_mode_to_dt(e->mode))
-		fsck_problem(c, P2_DIRENT_TYPE,
-			     "directory inode %llu, chunk %llu: entry '%s' "
-			     "type %u but inode %llu is a %s",
-			     (unsigned long long)s->dir,
-			     (unsigned long long)s->chunk_idx, nb, type,
-			     (unsigned long long)ino, fsck_type_name(e->mode));
 	if ((e->mode & MAPFS_IFMT) != MAPFS_IFDIR)
 		return 0;
 	if (s->de->subdirs < UINT32_MAX)
 		s->de->subdirs++;
-	if (e->parent) {
-		fsck_problem(c, P2_DIR_MULTI_LINK,
-			     "directory inode %llu, chunk %llu: entry '%s' "
-			     "names directory inode %llu, already named in "
-			     "directory inode %llu",
-			     (unsigned long long)s->dir,
-			     (unsigned long long)s->chunk_idx, nb,
-			     (unsigned long long)ino,
-			     (unsigned long long)e->parent);
-		return 0;
-	}
-	e->parent = s->dir;
+	if (!e->parent)
+		e->parent = s->dir;
 	return 0;
 }
 
-/* If chunk fails only its checksum, say so and return true. */
-static bool chunk_crc_only(struct fsck_ctx *c, mapfs_ino_t dir,
-			   mapfs_bno_t bno, uint32_t page, uint64_t idx,
-			   const uint8_t *chunk, char *why, size_t whylen)
+/*
+ * Make the copy of a chunk that failed mapfs_dir_check_chunk valid, one
+ * problem at a time: a stale checksum (P2_CHUNK_CRC), a wrong '.' or a
+ * wrong '..' type (P2_DOT_WRONG), a '.' or '..' out of place
+ * (P2_DOT_DUP), an entry naming an impossible inode (P2_DIRENT_BAD_INO)
+ * or with an unknown type byte (P2_DIRENT_TYPE, or P2_DIRENT_FREE_INODE
+ * when it names a free inode) are repaired in place; anything else is
+ * P2_CHUNK_BAD: the records before the bad one are kept, the rest of the
+ * chunk is dropped. The copy is always repaired (so -n reads what -y
+ * would keep); whether it is written back is the caller's business.
+ * Returns false if a problem was left unrepaired.
+ */
+static bool repair_chunk(struct chunk_scan *s, mapfs_bno_t bno,
+			 uint32_t page, const char *why0)
 {
-	uint8_t copy[MAPFS_DIRCHUNK] __attribute__((aligned(8)));
-	struct mapfs_dirtail *t =
-		(struct mapfs_dirtail *)(copy + MAPFS_DIRCHUNK_USABLE);
-	uint32_t crc = mapfs_dir_chunk_crc(c->fs, dir, bno, page, chunk);
+	struct fsck_ctx *c = s->c;
+	struct mapfs_fs *fs = c->fs;
+	unsigned long long dir = s->dir, ci = s->chunk_idx;
+	uint8_t *buf = s->buf;
+	char why[256];
+	uint32_t off;
+	bool ok = true;
 
-	memcpy(copy, chunk, sizeof(copy));
-	if (le32toh(t->dt_crc) == crc)
-		return false;
-	t->dt_crc = htole32(crc);
-	if (mapfs_dir_check_chunk(c->fs, dir, bno, page, idx, copy, why,
-				  whylen) != 0)
-		return false;
-	fsck_problem(c, P2_CHUNK_CRC,
-		     "directory inode %llu, chunk %llu (block %llu): passes "
-		     "checks but its checksum is wrong; entries not read",
-		     (unsigned long long)dir, (unsigned long long)idx,
-		     (unsigned long long)bno);
-	return true;
+	snprintf(why, sizeof(why), "%s", why0);
+	for (int round = 0; round < 300; round++) {
+		struct mapfs_dirrec r;
+		int kind;
+		char nb[300];
+
+		if (mapfs_dir_chunk_first_bad(fs, s->dir, s->chunk_idx, buf,
+					      &off, &kind, why, sizeof(why)) ==
+		    0) {
+			/* Only the tail is wrong. */
+			uint32_t magic;
+
+			memcpy(&magic, buf + MAPFS_DIRCHUNK_USABLE, 4);
+			if (mapfs_dir_check_chunk(fs, s->dir, bno, page,
+						  s->chunk_idx, buf, why,
+						  sizeof(why)) == 0)
+				return ok;
+			if (le32toh(magic) == MAPFS_DIRTAIL_MAGIC)
+				ok &= fsck_problem(c, P2_CHUNK_CRC,
+						   "directory inode %llu, "
+						   "chunk %llu (block %llu): "
+						   "passes checks but its "
+						   "checksum is wrong",
+						   dir, ci,
+						   (unsigned long long)bno);
+			else
+				ok &= fsck_problem(c, P2_CHUNK_BAD,
+						   "directory inode %llu, "
+						   "chunk %llu (block %llu): "
+						   "%s", dir, ci,
+						   (unsigned long long)bno,
+						   why);
+			mapfs_dir_chunk_seal(fs, s->dir, bno, page, buf);
+			s->changed = true;
+			return ok;
+		}
+		s->changed = true;
+		if (mapfs_dir_chunk_record(buf, off, &r) < 0)
+			kind = MAPFS_DIRBAD_OTHER;
+		if (kind != MAPFS_DIRBAD_OTHER)
+			fsck_name(r.name, r.namelen, nb, sizeof(nb));
+		switch (kind) {
+		case MAPFS_DIRBAD_DOT:
+			ok &= fsck_problem(c, P2_DOT_WRONG,
+					   "directory inode %llu: %s", dir,
+					   why);
+			mapfs_dir_chunk_set(buf, off,
+					    off == 0 ? s->dir : r.ino,
+					    MAPFS_DT_DIR);
+			if (off == 0 || mapfs_ino_valid(&fs->g, r.ino))
+				break;
+			/* '..' names no inode: the root for now; pass 3
+			 * points it at the right parent. */
+			mapfs_dir_chunk_set(buf, off, MAPFS_ROOT_INO,
+					    MAPFS_DT_DIR);
+			break;
+		case MAPFS_DIRBAD_DOT_PLACE:
+			ok &= fsck_problem(c, P2_DOT_DUP,
+					   "directory inode %llu, chunk %llu: "
+					   "extra '%s' entry", dir, ci, nb);
+			if (mapfs_dir_chunk_remove(buf, s->chunk_idx, off) < 0)
+				goto salvage;
+			break;
+		case MAPFS_DIRBAD_INO:
+			ok &= fsck_problem(c, P2_DIRENT_BAD_INO,
+					   "directory inode %llu, chunk %llu: "
+					   "entry '%s' names invalid inode "
+					   "%llu", dir, ci, nb,
+					   (unsigned long long)r.ino);
+			if (mapfs_dir_chunk_remove(buf, s->chunk_idx, off) < 0)
+				goto salvage;
+			break;
+		case MAPFS_DIRBAD_TYPE: {
+			struct fsck_ino *e = fsck_ino_get(c, r.ino);
+
+			if (e && e->mode && !(e->flags & FI_BAD)) {
+				ok &= fsck_problem(c, P2_DIRENT_TYPE,
+						   "directory inode %llu, "
+						   "chunk %llu: entry '%s' "
+						   "type %u but inode %llu is "
+						   "a %s", dir, ci, nb, r.type,
+						   (unsigned long long)r.ino,
+						   fsck_type_name(e->mode));
+				mapfs_dir_chunk_set(buf, off, r.ino,
+						    mapfs_mode_to_dt(e->mode));
+				break;
+			}
+			ok &= fsck_problem(c, P2_DIRENT_FREE_INODE,
+					   "directory inode %llu, chunk %llu: "
+					   "entry '%s' names free inode %llu",
+					   dir, ci, nb,
+					   (unsigned long long)r.ino);
+			if (mapfs_dir_chunk_remove(buf, s->chunk_idx, off) < 0)
+				goto salvage;
+			break;
+		}
+		default:
+			ok &= fsck_problem(c, P2_CHUNK_BAD,
+					   "directory inode %llu, chunk %llu "
+					   "(block %llu): %s", dir, ci,
+					   (unsigned long long)bno, why);
+			goto salvage;
+		}
+		mapfs_dir_chunk_seal(fs, s->dir, bno, page, buf);
+	}
+salvage:
+	off = mapfs_dir_chunk_salvage(fs, s->dir, s->chunk_idx,
+				      MAPFS_ROOT_INO, buf);
+	if (off == 0)
+		fsck_note(c, "chunk reinitialized%s", s->chunk_idx ? "" :
+			  " with '.' and '..'");
+	else
+		fsck_note(c, "records from offset %u on dropped", off);
+	mapfs_dir_chunk_seal(fs, s->dir, bno, page, buf);
+	return ok;
+}
+
+/* One mapped chunk: check it, repair the copy, read its entries, write
+ * the copy back if repairing. */
+static void scan_chunk(struct fsck_ctx *c, mapfs_ino_t dir,
+		       struct fsck_ino *de, mapfs_bno_t bno, uint32_t page,
+		       uint64_t idx, uint8_t *chunk)
+{
+	uint8_t buf[MAPFS_DIRCHUNK] __attribute__((aligned(8)));
+	struct chunk_scan s;
+	char why[256] = "";
+	bool ok = true;
+
+	memcpy(buf, chunk, sizeof(buf));
+	s.c = c;
+	s.dir = dir;
+	s.de = de;
+	s.chunk_idx = idx;
+	s.buf = buf;
+	s.changed = false;
+	if (mapfs_dir_check_chunk(c->fs, dir, bno, page, idx, buf, why,
+				  sizeof(why)) != 0)
+		ok = repair_chunk(&s, bno, page, why);
+	if (!ok) {
+		/* Left as it is: its entries cannot be trusted, so the
+		 * counts of what it names are unknown. */
+		de->flags |= FI_CHUNK_BAD;
+		if (idx == 0)
+			de->flags |= FI_CHUNK0_BAD;
+		return;
+	}
+	(void)mapfs_dir_chunk_iterate(buf, entry_cb, &s);
+	if (!s.changed)
+		return;
+	mapfs_dir_chunk_seal(c->fs, dir, bno, page, buf);
+	if (fsck_writing(c))
+		memcpy(chunk, buf, sizeof(buf));
+}
+
+/* Give a directory the chunks it lacks below its size (P1_DIR_HOLE) and
+ * a chunk 0 (P2_NO_DOT): fresh blocks of empty chunks. */
+static void map_holes(struct fsck_ctx *c, struct mapfs_inode *ip,
+		      uint64_t nlbn, bool from0)
+{
+	struct mapfs_fs *fs = c->fs;
+	const struct mapfs_geom *g = &fs->g;
+	uint64_t blocks = ip->blocks;
+
+	for (uint64_t lbn = from0 ? 0 : 1; lbn < nlbn; lbn++) {
+		mapfs_bno_t bno;
+		uint8_t *blk;
+
+		if (mapfs_bmap(fs, ip, lbn, &bno) < 0 || bno)
+			continue;
+		fsck_prepare(c);
+		if (mapfs_bmap_alloc(fs, ip, lbn, true, false, &bno) < 0) {
+			fsck_repair_failed(c, -ENOSPC, "mapping a chunk");
+			break;
+		}
+		blk = mapfs_block(fs, bno);
+		for (uint32_t p = 0; p < g->pages_per_block; p++) {
+			uint64_t idx = (lbn << g->bshift) / MAPFS_DIRCHUNK + p;
+			uint8_t *chunk = blk + (size_t)p * MAPFS_DIRCHUNK;
+
+			mapfs_dir_chunk_init(chunk, ip->ino, idx,
+					     MAPFS_ROOT_INO);
+			mapfs_dir_chunk_seal(fs, ip->ino, bno, p, chunk);
+		}
+		if (!from0)
+			continue;
+		from0 = false;
+		lbn = nlbn;	/* chunk 0 only */
+	}
+	if (ip->size < MAPFS_DIRCHUNK)
+		ip->size = MAPFS_DIRCHUNK;
+	mapfs_inode_store(fs, ip);
+	if (ip->blocks != blocks)
+		fsck_claim_map(c, ip);
+}
+
+static int collect(struct fsck_ctx *c, const struct mapfs_inode *ip,
+		   struct dblks *b)
+{
+	const struct mapfs_geom *g = &c->fs->g;
+
+	free(b->v);
+	memset(b, 0, sizeof(*b));
+	b->nlbn = (ip->size >> g->bshift) +
+		  ((ip->size & (g->bsize - 1)) ? 1 : 0);
+	(void)mapfs_blockmap_walk(c->fs, ip, collect_cb, b);
+	if (b->oom)
+		return -ENOMEM;
+	qsort(b->v, b->n, sizeof(*b->v), cmp_dblk);
+	return 0;
 }
 
 static int check_dir(struct fsck_ctx *c, mapfs_ino_t dir, struct fsck_ino *de)
@@ -212,16 +433,24 @@ static int check_dir(struct fsck_ctx *c, mapfs_ino_t dir, struct fsck_ino *de)
 	if (err < 0)
 		return 0;	/* pass 1 reported it */
 	memset(&b, 0, sizeof(b));
-	b.nlbn = (ip.size >> g->bshift) + ((ip.size & (g->bsize - 1)) ? 1 : 0);
-	err = mapfs_blockmap_walk(fs, &ip, collect_cb, &b);
-	if (b.oom) {
-		free(b.v);
-		return -ENOMEM;
+	if (collect(c, &ip, &b) < 0)
+		goto oom;
+	if (fsck_writing(c) && (de->flags & FI_FILL_HOLES)) {
+		map_holes(c, &ip, b.nlbn, false);
+		if (collect(c, &ip, &b) < 0)
+			goto oom;
 	}
-	qsort(b.v, b.n, sizeof(*b.v), cmp_dblk);
+	if ((b.n == 0 || b.v[0].lbn != 0) &&
+	    fsck_problem(c, P2_NO_DOT,
+			 "directory inode %llu has no chunk 0 with '.' and "
+			 "'..'", (unsigned long long)dir)) {
+		map_holes(c, &ip, 1, true);
+		if (collect(c, &ip, &b) < 0)
+			goto oom;
+	}
 
 	for (size_t i = 0; i < b.n; i++) {
-		const uint8_t *blk = mapfs_block(fs, b.v[i].bno);
+		uint8_t *blk = mapfs_block(fs, b.v[i].bno);
 
 		if (!blk)
 			continue;
@@ -230,68 +459,30 @@ static int check_dir(struct fsck_ctx *c, mapfs_ino_t dir, struct fsck_ino *de)
 		for (uint32_t page = 0; page < g->pages_per_block; page++) {
 			uint64_t off = (b.v[i].lbn << g->bshift) +
 				       (uint64_t)page * MAPFS_DIRCHUNK;
-			const uint8_t *chunk = blk + page * MAPFS_DIRCHUNK;
-			struct chunk_scan s;
-			char why[256] = "";
 
 			if (off >= ip.size || ip.size - off < MAPFS_DIRCHUNK)
 				break;
-			s.c = c;
-			s.dir = dir;
-			s.de = de;
-			s.chunk_idx = off / MAPFS_DIRCHUNK;
-			s.chunk_end = off + MAPFS_DIRCHUNK;
-			if (mapfs_dir_check_chunk(fs, dir, b.v[i].bno, page,
-						  s.chunk_idx, chunk, why,
-						  sizeof(why)) != 0) {
-				char why2[256] = "";
-
-				de->flags |= FI_CHUNK_BAD;
-				if (s.chunk_idx == 0)
-					de->flags |= FI_CHUNK0_BAD;
-				if (!chunk_crc_only(c, dir, b.v[i].bno, page,
-						    s.chunk_idx, chunk, why2,
-						    sizeof(why2)))
-					fsck_problem(c, P2_CHUNK_BAD,
-						     "directory inode %llu, "
-						     "chunk %llu (block %llu):"
-						     " %s",
-						     (unsigned long long)dir,
-						     (unsigned long long)
-							     s.chunk_idx,
-						     (unsigned long long)
-							     b.v[i].bno, why);
-				continue;
-			}
-			err = mapfs_dir_iterate(fs, &ip, off, entry_cb, &s);
-			/* A later chunk failing is reported when its turn
-			 * comes; only an error inside this chunk (which
-			 * passed its check) is news. */
-			if (err < 0 && err != -EUCLEAN)
-				fsck_problem(c, P2_DIR_ITER_ERR,
-					     "directory inode %llu, chunk "
-					     "%llu: cannot read entries: %s",
-					     (unsigned long long)dir,
-					     (unsigned long long)s.chunk_idx,
-					     strerror(-err));
+			scan_chunk(c, dir, de, b.v[i].bno, page,
+				   off / MAPFS_DIRCHUNK,
+				   blk + (size_t)page * MAPFS_DIRCHUNK);
 		}
 	}
-	if (!(de->flags & (FI_DOT | FI_CHUNK0_BAD)) &&
-	    (b.n == 0 || b.v[0].lbn != 0))
-		fsck_problem(c, P2_NO_DOT,
-			     "directory inode %llu has no chunk 0 with '.' "
-			     "and '..'",
-			     (unsigned long long)dir);
 	free(b.v);
 	return 0;
+oom:
+	free(b.v);
+	return -ENOMEM;
 }
 
 int fsck_pass2(struct fsck_ctx *c)
 {
 	const struct mapfs_geom *g = &c->fs->g;
-	struct fsck_ino *root = fsck_ino_get(c, MAPFS_ROOT_INO);
+	struct fsck_ino *root;
 	int err;
 
+	/* Pass 1 and 1b decided what is in use: allocation is safe now. */
+	fsck_prepare(c);
+	root = fsck_ino_get(c, MAPFS_ROOT_INO);
 	/* The root is its own parent: any entry naming it is one too many. */
 	if (root && (root->mode & MAPFS_IFMT) == MAPFS_IFDIR)
 		root->parent = MAPFS_ROOT_INO;

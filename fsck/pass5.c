@@ -22,6 +22,7 @@
 
 #include <endian.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Bitmap pages holding nbits bits (the core's rule: 4 KiB pages). */
@@ -159,7 +160,9 @@ static void check_block_bitmap(struct fsck_ctx *c, uint64_t cg)
 	for (uint32_t b = 0; b < nb; b++) {
 		bool meta = b < g->data_off;
 		bool used = grp->claimed && mapfs_bit_test(grp->claimed, b);
-		bool marked = mapfs_bit_test(bbm, b);
+		/* As found on disk, before fsck_prepare set bits. */
+		bool marked = mapfs_bit_test(bbm, b) !=
+			      (grp->bbm_pre && mapfs_bit_test(grp->bbm_pre, b));
 
 		if (marked == (meta || used)) {
 			run_flush(c, &r);
@@ -210,7 +213,8 @@ static void check_inode_bitmap(struct fsck_ctx *c, uint64_t cg)
 		return;
 	for (uint32_t s = 0; s < g->ipg; s++) {
 		mapfs_ino_t ino = cg * g->ipg + s;
-		bool marked = mapfs_bit_test(ibm, s);
+		bool marked = mapfs_bit_test(ibm, s) !=
+			      (grp->ibm_pre && mapfs_bit_test(grp->ibm_pre, s));
 
 		if (ino < g->first_ino) {
 			if (!marked)
@@ -233,6 +237,7 @@ static void check_counts(struct fsck_ctx *c, uint64_t cg, uint64_t fb,
 {
 	const struct mapfs_cgmem *m = &c->fs->cg[cg];
 
+	/* The repairs rewrite the header with the counts (rebuild_group). */
 	if (m->free_blocks != fb)
 		fsck_problem(c, P5_CG_FREE_BLOCKS,
 			     "group %llu: free block count is %llu, should "
@@ -271,7 +276,7 @@ static void check_sb_copies(struct fsck_ctx *c)
 			continue;
 		d = mapfs_block(fs, mapfs_group_start(g, cg));
 		if (!d) {
-			fsck_problem(c, P5_SB_COPY_BAD,
+			(void)fsck_problem(c, P5_SB_COPY_BAD,
 				     "superblock copy in group %llu is "
 				     "outside the image",
 				     (unsigned long long)cg);
@@ -279,47 +284,140 @@ static void check_sb_copies(struct fsck_ctx *c)
 		}
 		if (mapfs_super_decode(d, fs->size, cg, &cg_geom, why,
 				       sizeof(why)) != 0) {
-			fsck_problem(c, P5_SB_COPY_BAD,
-				     "superblock copy in group %llu: %s",
-				     (unsigned long long)cg, why);
+			if (fsck_problem(c, P5_SB_COPY_BAD,
+					 "superblock copy in group %llu: %s",
+					 (unsigned long long)cg, why))
+				c->write_copies = true;
 			continue;
 		}
-		if (memcmp(&cg_geom, g, sizeof(cg_geom)) != 0 ||
-		    memcmp(d->sb_uuid, fs->uuid, sizeof(fs->uuid)) != 0)
-			fsck_problem(c, P5_SB_COPY_DIFFERS,
+		if ((memcmp(&cg_geom, g, sizeof(cg_geom)) != 0 ||
+		     memcmp(d->sb_uuid, fs->uuid, sizeof(fs->uuid)) != 0) &&
+		    fsck_problem(c, P5_SB_COPY_DIFFERS,
 				     "superblock copy in group %llu disagrees "
 				     "with the superblock in use on geometry "
 				     "or uuid",
-				     (unsigned long long)cg);
+				     (unsigned long long)cg))
+			c->write_copies = true;
 	}
+}
+
+/* The group's inode high-water mark as pass 5 rewrites it: kept for a
+ * good header; for a rebuilt one, past the last inode in use (pass 1
+ * scanned and cleaned every slot of such a group). */
+static uint32_t new_hiwater(const struct fsck_ctx *c, uint64_t cg)
+{
+	const struct mapfs_geom *g = &c->fs->g;
+	const struct fsck_group *grp = &c->grp[cg];
+	const struct mapfs_dcg *h = mapfs_cg_hdr(c->fs, cg);
+	uint32_t hw = cg == 0 ? (uint32_t)g->first_ino : 0;
+
+	if (!c->fs->cg[cg].bad && h && le32toh(h->cg_magic) == MAPFS_CG_MAGIC &&
+	    le32toh(h->cg_ihiwater) <= g->ipg)
+		return le32toh(h->cg_ihiwater) > hw ? le32toh(h->cg_ihiwater)
+						    : hw;
+	for (uint32_t s = grp->hiwater; s > hw; s--)
+		if (grp->ino[s - 1].mode)
+			return s;
+	return hw;
+}
+
+/*
+ * Write group cg as passes 1-4 left it: both bitmaps from the tables
+ * (metadata and reserved inodes included), the counts, and a header
+ * rebuilt around them. Done for every initialized group that differs in
+ * anything; what differed was reported (a repair's own consequences,
+ * such as the bit of an inode pass 1 cleared, are part of that repair).
+ */
+static void rebuild_group(struct fsck_ctx *c, uint64_t cg, uint64_t fb,
+			  uint64_t fi, uint64_t nd)
+{
+	struct mapfs_fs *fs = c->fs;
+	const struct mapfs_geom *g = &fs->g;
+	const struct fsck_group *grp = &c->grp[cg];
+	uint32_t nb = mapfs_group_nblocks(g, cg);
+	uint32_t ibytes = mapfs_cg_bitmap_pages(fs, cg, true) * MAPFS_PAGE_SIZE;
+	uint32_t bbytes = mapfs_cg_bitmap_pages(fs, cg, false) *
+			  MAPFS_PAGE_SIZE;
+	uint8_t *ibm = mapfs_cg_ibm(fs, cg), *bbm = mapfs_cg_bbm(fs, cg);
+	uint8_t *ni, *nbm;
+	uint32_t hw = new_hiwater(c, cg);
+	bool unused, same;
+	char why[64];
+
+	ni = fsck_calloc(c, ibytes, 1);
+	nbm = fsck_calloc(c, bbytes, 1);
+	if (!ni || !nbm)
+		goto out;
+	for (uint32_t s = 0; s < g->ipg; s++)
+		if (cg * g->ipg + s < g->first_ino ||
+		    (s < grp->hiwater && s < hw && grp->ino[s].mode))
+			mapfs_bit_set(ni, s);
+	for (uint32_t b = 0; b < nb; b++)
+		if (b < g->data_off ||
+		    (grp->claimed && mapfs_bit_test(grp->claimed, b)))
+			mapfs_bit_set(nbm, b);
+	same = !memcmp(ni, ibm, ibytes) && !memcmp(nbm, bbm, bbytes) &&
+	       fs->cg[cg].free_blocks == fb && fs->cg[cg].free_inodes == fi &&
+	       fs->cg[cg].ndirs == nd && !fs->cg[cg].bad &&
+	       mapfs_cg_check(fs, cg, &unused, why, sizeof(why)) == 0 &&
+	       le32toh(mapfs_cg_hdr(fs, cg)->cg_ihiwater) == hw;
+	if (same)
+		goto out;
+	memcpy(ibm, ni, ibytes);
+	memcpy(bbm, nbm, bbytes);
+	fs->cg[cg].free_blocks = fb;
+	fs->cg[cg].free_inodes = fi;
+	fs->cg[cg].ndirs = nd;
+	mapfs_cg_rebuild(fs, cg, hw);
+out:
+	free(ni);
+	free(nbm);
 }
 
 int fsck_pass5(struct fsck_ctx *c)
 {
 	struct mapfs_fs *fs = c->fs;
 	const struct mapfs_geom *g = &fs->g;
-	uint64_t tfb = 0, tfi = 0, tnd = 0;
+	uint64_t tfb = 0, tfi = 0, tnd = 0, sfb, sfi, snd;
+	bool fix_sb = false;
 
+	/* Groups kept from the allocator during repairs are checked (and
+	 * rebuilt) like the others now. */
+	fsck_unprepare(c);
 	for (uint64_t cg = 0; cg < g->ngroups; cg++) {
 		const struct fsck_group *grp = &c->grp[cg];
 		uint64_t ndata = mapfs_group_ndata(g, cg);
 		uint64_t fb, fi, nd, used_ino;
+		bool init_it = false;
 
 		check_header(c, cg);
 		if (!fs->cg[cg].init) {
+			uint64_t before = c->pr_count[P5_BLOCK_IN_UNUSED_GROUP];
+			uint64_t fixed = c->corrected;
+
 			check_unused_group(c, cg);
-			tfb += ndata;
-			tfi += g->ipg;
-			continue;
+			/* Its blocks in use: initialize it (rebuilt below). */
+			init_it = c->pr_count[P5_BLOCK_IN_UNUSED_GROUP] > before &&
+				  c->corrected > fixed;
+			if (!init_it) {
+				tfb += ndata;
+				tfi += g->ipg;
+				continue;
+			}
+			mapfs_cg_init(fs, cg);
 		}
-		check_block_bitmap(c, cg);
-		check_inode_bitmap(c, cg);
+		if (!init_it) {
+			check_block_bitmap(c, cg);
+			check_inode_bitmap(c, cg);
+		}
 		used_ino = grp->used_inodes + (cg == 0 ? g->first_ino : 0);
 		fb = ndata >= grp->nclaimed ? ndata - grp->nclaimed : 0;
 		fi = g->ipg >= used_ino ? g->ipg - used_ino : 0;
 		nd = grp->dirs;
-		if (!fs->cg[cg].bad)
+		if (!fs->cg[cg].bad && !init_it)
 			check_counts(c, cg, fb, fi, nd);
+		if (fsck_writing(c))
+			rebuild_group(c, cg, fb, fi, nd);
 		tfb += fb;
 		tfi += fi;
 		tnd += nd;
@@ -332,26 +430,39 @@ int fsck_pass5(struct fsck_ctx *c)
 			     "the copy in group %llu)",
 			     (unsigned long long)c->sb_group);
 		check_sb_copies(c);
-		return 0;
+		goto out;
 	}
-	if (fs->sb_free_blocks != tfb)
-		fsck_problem(c, P5_SB_FREE_BLOCKS,
-			     "superblock: free block count is %llu, should be "
-			     "%llu",
-			     (unsigned long long)fs->sb_free_blocks,
-			     (unsigned long long)tfb);
-	if (fs->sb_free_inodes != tfi)
-		fsck_problem(c, P5_SB_FREE_INODES,
-			     "superblock: free inode count is %llu, should be "
-			     "%llu",
-			     (unsigned long long)fs->sb_free_inodes,
-			     (unsigned long long)tfi);
-	if (fs->sb_ndirs != tnd)
-		fsck_problem(c, P5_SB_NDIRS,
-			     "superblock: directory count is %llu, should be "
-			     "%llu",
-			     (unsigned long long)fs->sb_ndirs,
-			     (unsigned long long)tnd);
+	/* The superblock's counters as read, moved by whatever the repairs
+	 * allocated and freed through the core. */
+	sfb = fs->sb_free_blocks + (fs->free_blocks - c->open_free_blocks);
+	sfi = fs->sb_free_inodes + (fs->free_inodes - c->open_free_inodes);
+	snd = fs->sb_ndirs + (fs->ndirs - c->open_ndirs);
+	if (sfb != tfb)
+		fix_sb |= fsck_problem(c, P5_SB_FREE_BLOCKS,
+				       "superblock: free block count is %llu, "
+				       "should be %llu",
+				       (unsigned long long)sfb,
+				       (unsigned long long)tfb);
+	if (sfi != tfi)
+		fix_sb |= fsck_problem(c, P5_SB_FREE_INODES,
+				       "superblock: free inode count is %llu, "
+				       "should be %llu",
+				       (unsigned long long)sfi,
+				       (unsigned long long)tfi);
+	if (snd != tnd)
+		fix_sb |= fsck_problem(c, P5_SB_NDIRS,
+				       "superblock: directory count is %llu, "
+				       "should be %llu",
+				       (unsigned long long)snd,
+				       (unsigned long long)tnd);
 	check_sb_copies(c);
+out:
+	/* The totals the superblock gets (main.c stores it). */
+	if (fsck_writing(c)) {
+		fs->free_blocks = tfb;
+		fs->free_inodes = tfi;
+		fs->ndirs = tnd;
+	}
+	(void)fix_sb;
 	return 0;
 }

@@ -4,10 +4,14 @@
  * one function through which each is reported.
  *
  * A problem has a stable code (printed in brackets, grepped by tests), the
- * pass that finds it, flags, a general description and the repair a
- * later version will make. fsck_problem() is the single place that
- * decides fix or no fix; today fsck only checks, so every problem is
- * counted as left uncorrected whatever -n, -y or -p say.
+ * pass that finds it, flags, a general description and the repair made
+ * for it. fsck_problem() is the single place that decides fix or no fix:
+ * -n never, -y always, -p only problems flagged PR_PREEN_OK (what a crash
+ * of a correct daemon leaves: leaks, link counts too high, bitmap and
+ * summary mismatches, stale checksums of valid structures). The first
+ * other problem stops preening: it and everything after it is reported
+ * and left alone, and the run exits 4. Each problem line is followed by
+ * "  fixed" or "  not fixed".
  *
  * docs/FSCK.md copies this table; keep them together.
  */
@@ -24,7 +28,7 @@ const struct fsck_problem_desc fsck_problems[FSCK_PR_COUNT] = {
 	PR(P0_SB_PRIMARY_BAD, "Superblock", 0,
 	   "the primary superblock is unreadable; a copy was used",
 	   "rewrite the primary from the copy"),
-	PR(P1_INODE_UNREADABLE, "Pass 1", 0,
+	PR(P1_INODE_UNREADABLE, "Pass 1", PR_NO_FIX,
 	   "an inode slot lies outside the image", "none (truncated image)"),
 	PR(P1_FREE_INODE_DIRTY, "Pass 1", PR_PREEN_OK,
 	   "a free inode is not zero (except its generation)",
@@ -43,12 +47,15 @@ const struct fsck_problem_desc fsck_problems[FSCK_PR_COUNT] = {
 	PR(P1_BLOCK_BAD, "Pass 1", 0,
 	   "a block pointer is not a data block of this image",
 	   "clear the pointer"),
-	PR(P1_IND_CRC, "Pass 1", 0,
-	   "an indirect block page has a bad checksum",
-	   "recompute it if its pointers are valid, else clear it"),
+	PR(P1_IND_CRC, "Pass 1", PR_PREEN_OK,
+	   "an indirect block has a bad page checksum but valid pointers",
+	   "recompute the checksums"),
+	PR(P1_IND_BAD, "Pass 1", 0,
+	   "an indirect block has a bad page checksum and invalid pointers",
+	   "clear the pointer to it (what it mapped is freed)"),
 	PR(P1_BLOCK_PAST_EOF, "Pass 1", 0,
 	   "a block is mapped at or past the end of the file",
-	   "free the block"),
+	   "clear the pointer and free the block"),
 	PR(P1_TOO_MANY_BAD, "Pass 1", 0,
 	   "too many bad or duplicate blocks in one inode",
 	   "clear the inode"),
@@ -57,25 +64,28 @@ const struct fsck_problem_desc fsck_problems[FSCK_PR_COUNT] = {
 	   "set di_blocks"),
 	PR(P1_DIR_SIZE, "Pass 1", 0,
 	   "a directory's size is zero or not a multiple of 4096",
-	   "round the size"),
+	   "set the size to cover its mapped blocks"),
 	PR(P1_DIR_HOLE, "Pass 1", 0,
-	   "a directory has a hole below its size", "allocate an empty chunk"),
+	   "a directory has a hole below its size",
+	   "map empty chunks there (pass 2)"),
 	PR(P1_BLOCKMAP_ERR, "Pass 1", 0,
 	   "the block map could not be walked", "clear the inode"),
 	PR(P1B_DUP_BLOCK, "Pass 1b", 0,
 	   "a block is claimed by more than one inode (or twice by one)",
-	   "copy the block for all but one owner"),
+	   "keep it for the first owner, copy it for the others (or clear "
+	   "the pointer when no block is free)"),
 	PR(P2_NO_DOT, "Pass 2", 0,
 	   "a directory has no first chunk with '.' and '..'",
 	   "create the chunk"),
 	PR(P2_CHUNK_BAD, "Pass 2", 0,
 	   "a directory chunk fails validation (its entries are not read)",
-	   "salvage the valid records, rebuild the chunk"),
-	PR(P2_CHUNK_CRC, "Pass 2", 0,
+	   "keep the records before the bad one, or reinitialize the chunk"),
+	PR(P2_CHUNK_CRC, "Pass 2", PR_PREEN_OK,
 	   "a directory chunk passes every check but its checksum",
 	   "recompute the checksum"),
 	PR(P2_DOT_WRONG, "Pass 2", 0,
-	   "a directory's '.' names another inode", "point '.' at itself"),
+	   "a directory's '.' names another inode, or '.' or '..' has a wrong "
+	   "type", "point '.' at itself, set the type"),
 	PR(P2_DOT_DUP, "Pass 2", 0,
 	   "'.' or '..' appears more than once or outside chunk 0",
 	   "remove the entry"),
@@ -89,8 +99,6 @@ const struct fsck_problem_desc fsck_problems[FSCK_PR_COUNT] = {
 	PR(P2_DIR_MULTI_LINK, "Pass 2", 0,
 	   "a directory is named by more than one entry",
 	   "remove the later entry"),
-	PR(P2_DIR_ITER_ERR, "Pass 2", 0,
-	   "a directory's records could not be read", "rebuild the chunk"),
 	PR(P3_NO_ROOT, "Pass 3", 0,
 	   "the root inode is not an in-use directory", "create the root"),
 	PR(P3_ROOT_DOTDOT, "Pass 3", 0,
@@ -108,7 +116,11 @@ const struct fsck_problem_desc fsck_problems[FSCK_PR_COUNT] = {
 	   "the root has no lost+found", "create lost+found"),
 	PR(P3_LOSTFOUND_NOT_DIR, "Pass 3", 0,
 	   "the root's lost+found is not a directory",
-	   "rename it and create lost+found"),
+	   "remove the name (pass 4 reconnects the file) and create "
+	   "lost+found"),
+	PR(P3_DIR_LEAK, "Pass 3", PR_PREEN_OK,
+	   "an empty directory with link count 0 is named by no directory "
+	   "(removed while in use, then a crash)", "free it"),
 	PR(P4_ORPHAN_BAD_INO, "Pass 4", 0,
 	   "the orphan list names an invalid inode number",
 	   "cut the list there"),
@@ -118,19 +130,25 @@ const struct fsck_problem_desc fsck_problems[FSCK_PR_COUNT] = {
 	   "the orphan list loops", "cut the list there"),
 	PR(P4_ORPHAN_CLEAN, "Pass 4", 0,
 	   "a cleanly unmounted filesystem has orphans",
-	   "free the orphans"),
+	   "free the orphans as after a crash"),
 	PR(P4_ORPHAN_NOT_FLAGGED, "Pass 4", 0,
 	   "an inode on the orphan list lacks the orphan flag",
-	   "set the flag"),
+	   "none by itself: the inode is freed as an orphan"),
 	PR(P4_ORPHAN_NLINK, "Pass 4", 0,
-	   "an inode on the orphan list has links",
+	   "an inode on the orphan list has links or names",
 	   "take it off the orphan list"),
 	PR(P4_ORPHAN_FLAG, "Pass 4", 0,
 	   "an inode has the orphan flag but is not on the orphan list",
 	   "clear the flag, or free the inode if it has no name"),
-	PR(P4_UNREFERENCED, "Pass 4", PR_PREEN_OK,
-	   "an in-use inode is not named by any directory",
-	   "reconnect it in lost+found, or free it if empty"),
+	PR(P4_ORPHAN_INODE, "Pass 4", PR_PREEN_OK,
+	   "an inode is on the orphan list (unlinked while open, then a "
+	   "crash)", "free it"),
+	PR(P4_INODE_LEAK, "Pass 4", PR_PREEN_OK,
+	   "an inode with link count 0 is named by no directory (unlinked "
+	   "while in use, then a crash)", "free it"),
+	PR(P4_UNREFERENCED, "Pass 4", 0,
+	   "an in-use inode with links is not named by any directory",
+	   "reconnect it in lost+found as #INO"),
 	PR(P4_NLINK_HIGH, "Pass 4", PR_PREEN_OK,
 	   "an inode's link count is higher than its names",
 	   "set the link count"),
@@ -187,11 +205,19 @@ const struct fsck_problem_desc fsck_problems[FSCK_PR_COUNT] = {
  * image cannot flood the output. */
 #define PR_PRINT_MAX 200u
 
+bool fsck_writing(const struct fsck_ctx *c)
+{
+	return c->answer == FSCK_ANSWER_YES ||
+	       (c->answer == FSCK_ANSWER_PREEN && !c->preen_stopped);
+}
+
 bool fsck_problem(struct fsck_ctx *c, enum fsck_pr code, const char *fmt,
 		  ...)
 {
 	const struct fsck_problem_desc *p = &fsck_problems[code];
+	const char *answer = "  not fixed";
 	char text[1024];
+	bool fix;
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -199,15 +225,51 @@ bool fsck_problem(struct fsck_ctx *c, enum fsck_pr code, const char *fmt,
 	va_end(ap);
 	c->problems++;
 	c->pr_count[code]++;
-	if (c->pr_count[code] <= PR_PRINT_MAX)
+	c->printed = c->pr_count[code] <= PR_PRINT_MAX;
+	if (c->printed)
 		printf("%s: %s [%s]\n", p->pass, text, p->code);
 	else if (c->pr_count[code] == PR_PRINT_MAX + 1)
 		printf("%s: more problems of this kind are not shown [%s]\n",
 		       p->pass, p->code);
-	/* The repair decision goes here: -n answers no; -y yes; -p yes
-	 * only for PR_PREEN_OK (anything else stops preening). No repair
-	 * exists yet, so every problem is left uncorrected. */
-	return false;
+
+	/* The one decision: -n no; -y yes; -p yes only for what a crash
+	 * can leave, and the first other problem ends all repairs. */
+	fix = fsck_writing(c) && !(p->flags & PR_NO_FIX);
+	if (fix && c->answer == FSCK_ANSWER_PREEN &&
+	    !(p->flags & PR_PREEN_OK)) {
+		fix = false;
+		c->preen_stopped = true;
+		answer = "  not fixed: UNEXPECTED INCONSISTENCY, run "
+			 FSCK_PROG " without -p; no further repairs";
+	}
+	if (fix) {
+		answer = "  fixed";
+		c->corrected++;
+	}
+	if (c->printed)
+		printf("%s\n", answer);
+	return fix;
+}
+
+void fsck_note(struct fsck_ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!c->printed)
+		return;
+	va_start(ap, fmt);
+	fputs("  ", stdout);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+void fsck_repair_failed(struct fsck_ctx *c, int err, const char *what)
+{
+	if (c->corrected)
+		c->corrected--;
+	if (c->printed)
+		printf("  repair failed: %s: %s\n", what, strerror(-err));
 }
 
 const char *fsck_name(const char *name, uint32_t namelen, char *buf,

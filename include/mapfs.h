@@ -590,4 +590,89 @@ int mapfs_format_plan(const struct mapfs_format_opts *o,
 int mapfs_format(void *base, uint64_t size, const struct mapfs_format_opts *o,
 		 const struct mapfs_geom *g, char *why, size_t whylen);
 
+/* ------------------------------------------------------------------ */
+/* fsck support: for fsck.mapfs's repairs (and tests). These work on    */
+/* structures fsck has located and range-checked itself.                */
+/* ------------------------------------------------------------------ */
+
+/* inode.c */
+/* Decode inode ino into *ip without validating it (for inodes that failed
+ * mapfs_inode_check): range-check every field before use. -ENOENT if ino
+ * has no slot in the image. Read-only. */
+int mapfs_inode_decode(const struct mapfs_fs *fs, mapfs_ino_t ino,
+		       struct mapfs_inode *ip);
+/* Pointer slot of indirect block bno (0 if bno is not a data block). No
+ * CRC check. Read-only. */
+mapfs_bno_t mapfs_ind_get(const struct mapfs_fs *fs, mapfs_bno_t bno,
+			  uint32_t slot);
+/* Set pointer slot of indirect block bno (owned by owner) and reseal its
+ * page. -EINVAL if bno is not a data block or slot >= nindir. */
+int mapfs_ind_set(struct mapfs_fs *fs, mapfs_ino_t owner, mapfs_bno_t bno,
+		  uint32_t slot, mapfs_bno_t val);
+/* Rewrite the magic and CRC of every page of indirect block bno for
+ * owner. */
+int mapfs_ind_reseal(struct mapfs_fs *fs, mapfs_ino_t owner, mapfs_bno_t bno);
+/* True if every nonzero pointer of indirect block bno is a data block. */
+bool mapfs_ind_ptrs_valid(const struct mapfs_fs *fs, mapfs_bno_t bno);
+
+/* cg.c */
+/* Bitmap pages (with a CRC in the header) of group cg's inode or block
+ * bitmap. */
+uint32_t mapfs_cg_bitmap_pages(const struct mapfs_fs *fs, uint64_t cg,
+			       bool inode_bm);
+/* Rewrite group cg's header from fs->cg[cg]'s counts, ihiwater and the
+ * bitmaps as they are (every page CRC recomputed); marks the group
+ * initialized and good. */
+void mapfs_cg_rebuild(struct mapfs_fs *fs, uint64_t cg, uint32_t ihiwater);
+
+/* dir.c: one chunk in a caller's buffer (4096 bytes). */
+struct mapfs_dirrec {
+	mapfs_ino_t ino;	/* 0: free record */
+	uint32_t reclen, type, namelen;
+	const char *name;	/* inside the chunk, not terminated */
+};
+/* What is wrong with the first bad record of a chunk. */
+#define MAPFS_DIRBAD_OTHER	1	/* layout: lengths, names, order */
+#define MAPFS_DIRBAD_INO	2	/* inode number out of range */
+#define MAPFS_DIRBAD_TYPE	3	/* unknown type byte */
+#define MAPFS_DIRBAD_DOT	4	/* chunk 0's '.' (inode, type) or '..'
+					 * (type) wrong, record well formed */
+#define MAPFS_DIRBAD_DOT_PLACE	5	/* '.' or '..' out of place */
+/* Check a chunk's records, not its tail: 0, or -EUCLEAN with the offset
+ * and kind of the first bad record (mapfs_dir_check_chunk's record
+ * checks, in the same order). Read-only. */
+int mapfs_dir_chunk_first_bad(const struct mapfs_fs *fs, mapfs_ino_t dir_ino,
+			      uint64_t chunk_idx, const uint8_t *chunk,
+			      uint32_t *offp, int *kindp, char *why,
+			      size_t whylen);
+/* Decode the record header at pos; -EINVAL if it does not fit. */
+int mapfs_dir_chunk_record(const uint8_t *chunk, uint32_t pos,
+			   struct mapfs_dirrec *r);
+/* Visit the live records of a checked chunk with their offsets; cb may
+ * change or remove the record it gets. */
+int mapfs_dir_chunk_iterate(uint8_t *chunk,
+			    int (*cb)(void *arg, uint32_t pos,
+				      const struct mapfs_dirrec *r),
+			    void *arg);
+/* Point the record at pos to ino with type. */
+void mapfs_dir_chunk_set(uint8_t *chunk, uint32_t pos, mapfs_ino_t ino,
+			 uint32_t type);
+/* Remove the record at pos as mapfs_dir_remove would. -EINVAL if the
+ * records before it do not tile up to it, or for chunk 0's '.'. */
+int mapfs_dir_chunk_remove(uint8_t *chunk, uint64_t chunk_idx, uint32_t pos);
+/* An empty chunk: '.' and '..' (parent) for chunk 0, a free record
+ * otherwise. */
+void mapfs_dir_chunk_init(uint8_t *chunk, mapfs_ino_t dir_ino,
+			  uint64_t chunk_idx, mapfs_ino_t parent);
+/* Keep the records before the first bad one (the last kept absorbs the
+ * rest); reinitialize the chunk if '.' or '..' is bad or nothing is
+ * kept. Returns the cut offset (4088: nothing cut). */
+uint32_t mapfs_dir_chunk_salvage(const struct mapfs_fs *fs,
+				 mapfs_ino_t dir_ino, uint64_t chunk_idx,
+				 mapfs_ino_t parent, uint8_t *chunk);
+/* Write the tail (magic, CRC) of a chunk stored at page of block bno of
+ * directory dir_ino. */
+void mapfs_dir_chunk_seal(const struct mapfs_fs *fs, mapfs_ino_t dir_ino,
+			  mapfs_bno_t bno, uint32_t page, uint8_t *chunk);
+
 #endif /* MAPFS_H */

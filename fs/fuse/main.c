@@ -87,6 +87,15 @@ static int conf_proc(void *data, const char *arg, int key,
 	case KEY_DISCARD:
 		return 0;
 	default:
+		/* Command-line flags libfuse knows; -o options go on to
+		 * fuse_session_new, which names any it does not know. */
+		if (arg[0] == '-' && strcmp(arg, "-f") && strcmp(arg, "-d") &&
+		    strcmp(arg, "-s") && strcmp(arg, "--debug") &&
+		    strncmp(arg, "-o", 2)) {
+			fprintf(stderr, "mapfs: unknown option %s (see mapfs "
+				"--help)\n", arg);
+			return -1;
+		}
 		return 1;
 	}
 }
@@ -159,10 +168,8 @@ int main(int argc, char *argv[])
 	memset(&d, 0, sizeof(d));
 	memset(&cmd, 0, sizeof(cmd));
 	conf.timeout = 86400.0;
-	if (fuse_opt_parse(&args, &conf, conf_opts, conf_proc) == -1) {
-		fprintf(stderr, "mapfs: bad options (see mapfs --help)\n");
+	if (fuse_opt_parse(&args, &conf, conf_opts, conf_proc) == -1)
 		return 2;
-	}
 	if (conf.help) {
 		usage(stdout);
 		printf("\nlibfuse options:\n");
@@ -229,7 +236,8 @@ int main(int argc, char *argv[])
 
 	se = fuse_session_new(&args, &mapfs_ll_ops, sizeof(mapfs_ll_ops), &d);
 	if (!se) {
-		fprintf(stderr, "mapfs: cannot create the FUSE session\n");
+		fprintf(stderr, "mapfs: cannot start the FUSE session (bad "
+			"-o option? see mapfs --help)\n");
 		goto out_close;
 	}
 	d.se = se;

@@ -12,7 +12,10 @@
  *   corrupt IMAGE sb FIELD VALUE              free_blocks, free_inodes,
  *                                             ndirs, state, orphan_head
  *   corrupt IMAGE cg GROUP FIELD VALUE        free_blocks, free_inodes,
- *                                             ndirs, ihiwater, crc
+ *                                             ndirs, ihiwater, crc,
+ *                                             ibm_crc0, bbm_crc0
+ *   corrupt IMAGE sbcopy GROUP minfree VALUE  edit a superblock copy
+ *                                             (CRC kept right)
  *   corrupt IMAGE bitmap block|inode N 0|1    (bitmap CRC kept right)
  *   corrupt IMAGE dirent DIR NAME FIELD VALUE [--no-crc]
  *                                             ino, type, reclen, namelen,
@@ -355,9 +358,33 @@ static int cmd_cg(const char *img, uint64_t cg, const char *field,
 		h->cg_crc = htole32(mapfs_cg_hdr_crc(fs, cg, h));
 	} else if (!strcmp(field, "crc")) {
 		h->cg_crc = htole32((uint32_t)v);
+	} else if (!strcmp(field, "ibm_crc0") || !strcmp(field, "bbm_crc0")) {
+		if (field[0] == 'i')
+			h->cg_ibm_crc[0] = htole32((uint32_t)v);
+		else
+			h->cg_bbm_crc[0] = htole32((uint32_t)v);
+		h->cg_crc = htole32(mapfs_cg_hdr_crc(fs, cg, h));
 	} else {
 		die("unknown group field '%s'", field, 0);
 	}
+	close_fs(fs);
+	return 0;
+}
+
+static int cmd_sbcopy(const char *img, uint64_t cg, const char *field,
+		      uint64_t v)
+{
+	struct mapfs_fs *fs = open_fs(img);
+	struct mapfs_dsuper *d;
+
+	if (cg == 0 || cg >= fs->g.ngroups || !mapfs_group_has_sb(cg))
+		die("no superblock copy in group %s", "GROUP", 0);
+	d = mapfs_block(fs, mapfs_group_start(&fs->g, cg));
+	if (strcmp(field, "minfree"))
+		die("unknown superblock copy field '%s'", field, 0);
+	d->sb_minfree_pct = htole32((uint32_t)v);
+	d->sb_crc = htole32(mapfs_crc32c(~0u, d,
+					 offsetof(struct mapfs_dsuper, sb_crc)));
 	close_fs(fs);
 	return 0;
 }
@@ -600,6 +627,8 @@ int main(int argc, char **argv)
 		return cmd_sb(img, argv[0], num(argv[1]));
 	if (!strcmp(cmd, "cg") && argc == 3)
 		return cmd_cg(img, num(argv[0]), argv[1], num(argv[2]));
+	if (!strcmp(cmd, "sbcopy") && argc == 3)
+		return cmd_sbcopy(img, num(argv[0]), argv[1], num(argv[2]));
 	if (!strcmp(cmd, "bitmap") && argc == 3)
 		return cmd_bitmap(img, argv[0], num(argv[1]), num(argv[2]));
 	if (!strcmp(cmd, "dirent"))

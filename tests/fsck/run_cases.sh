@@ -1,99 +1,56 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# run_cases.sh MKFS FSCK CORRUPT [CASE...]
+# run_cases.sh MKFS FSCK CORRUPT CASEDIR [CASE...]
 #
-# fsck test cases, TAP output. Each case: make a small deterministic image
-# (mkfs.mapfs -E), populate it without mounting (corrupt populate), check
-# that fsck.mapfs -n -f finds it clean (exit 0), apply one corruption,
-# then expect fsck.mapfs -n -f to exit with the given code and to print
-# the expected problem code(s).
+# fsck test cases in the e2fsprogs f_* convention, TAP output. A case is a
+# directory CASEDIR/NAME holding:
+#   name      one line: what is broken, in words
+#   recipe    a shell fragment that makes the damaged image $IMG: mkfs
+#             ($MKFS, deterministic -E), populate and edits with the
+#             test-only corruption tool ($C), see corrupt.c
+#   expect.1  the output of the first run, `fsck.mapfs -y -f test.img`
+#             (stdout and stderr), then "Exit status is N"
+#   expect.2  the same for the second run (clean, exit 0)
+#   opts      (optional) options of the first run instead of "-y -f"
+#   opts2     (optional) options of the second run instead of "-y -f"
+# Each case also runs `fsck.mapfs -n -f` on a copy of the damaged image:
+# it must leave the copy byte for byte unchanged, exit 4 (0 if the first
+# run found nothing) and report the same first problem as expect.1.
 #
-# A case is one line of the table below:
-#   name | mkfs size | expected exit | expected regex (grep -E) | commands
-# The commands are run by the shell with $C (the corrupt tool) and $IMG
-# set; they may use $( ... ) to look values up. An empty regex means
-# "no problem code at all". Naming cases on the command line runs only
-# those.
+# MAPFS_FSCK_REGEN=1 rewrites expect.1 and expect.2 from what fsck prints
+# (read each one before committing it). Naming cases runs only those.
 set -u
 
-MKFS=${1:?usage: run_cases.sh MKFS FSCK CORRUPT [CASE...]}
+MKFS=${1:?usage: run_cases.sh MKFS FSCK CORRUPT CASEDIR [CASE...]}
 FSCK=${2:?}
 C=${3:?}
-shift 3
+CASEDIR=$(cd "${4:?}" && pwd) || exit 99
+shift 4
 ONLY="$*"
+# The recipes and fsck run in a temporary directory: absolute paths.
+abs() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+MKFS=$(abs "$MKFS"); FSCK=$(abs "$FSCK"); C=$(abs "$C")
+export MKFS FSCK C
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/mapfs-fsck.XXXXXX") || exit 99
 trap 'rm -rf "$TMP"' EXIT INT TERM
-IMG=$TMP/img
 
-# Superblock copies need a second group: at the default 32768 blocks per
-# group that takes a 160 MiB image (sparse, so cheap).
-CASES=$(cat <<'EOF'
-clean-baseline      | 16M  | 0 | ^$ | :
-clean-no-force      | 16M  | 0 | ^$ | :
-sb-bad-magic        | 160M | 4 | P0_SB_PRIMARY_BAD | $C $IMG byte 0 0
-sb-bad-crc          | 160M | 4 | P0_SB_PRIMARY_BAD | $C $IMG xorbyte 4092 1
-sb-copy-bad         | 160M | 4 | P5_SB_COPY_BAD | $C $IMG byte $(( $($C $IMG info bpg) * 4096 + 20 )) 1
-sb-free-blocks      | 16M  | 4 | P5_SB_FREE_BLOCKS | $C $IMG sb free_blocks 5
-sb-free-inodes      | 16M  | 4 | P5_SB_FREE_INODES | $C $IMG sb free_inodes 5
-cg-header-crc       | 16M  | 4 | P5_CG_CRC | $C $IMG cg 0 crc 12345
-cg-free-blocks      | 16M  | 4 | P5_CG_FREE_BLOCKS | $C $IMG cg 0 free_blocks 17
-cg-ndirs            | 16M  | 4 | P5_CG_NDIRS | $C $IMG cg 0 ndirs 3
-bbm-used-not-marked | 16M  | 4 | P5_BLOCK_USED_NOT_MARKED | $C $IMG bitmap block $($C $IMG get /file1 blk3) 0
-bbm-marked-not-used | 16M  | 4 | P5_BLOCK_MARKED_NOT_USED | $C $IMG bitmap block $(( $($C $IMG info nblocks) - 1 )) 1
-bbm-meta-free       | 16M  | 4 | P5_META_NOT_MARKED | $C $IMG bitmap block 2 0
-ibm-used-not-marked | 16M  | 4 | P1_IBM_USED_NOT_MARKED | $C $IMG bitmap inode $($C $IMG lookup /empty) 0
-ibm-past-hiwater    | 16M  | 4 | P5_INODE_MARKED_NOT_USED | $C $IMG bitmap inode $(( $($C $IMG info ipg) - 1 )) 1
-inode-bad-mode      | 16M  | 4 | P1_INODE_BAD | $C $IMG inode /dir1/file2 mode 0170644
-inode-bad-crc       | 16M  | 4 | P1_INODE_CRC | $C $IMG inode /dir1/file2 crc 12345
-free-inode-dirty    | 16M  | 4 | P1_FREE_INODE_DIRTY | i=$($C $IMG lookup /empty) && $C $IMG rm / empty && $C $IMG inode $i uid 7 --no-crc
-direct-out-of-range | 16M  | 4 | P1_INODE_BAD | $C $IMG inode /file1 blk1 99999999
-ind-out-of-range    | 16M  | 4 | P1_BLOCK_BAD | $C $IMG ind /file1 $($C $IMG get /file1 blk12) 3 99999999
-ind-is-metadata     | 16M  | 4 | P1_BLOCK_BAD | $C $IMG ind /file1 $($C $IMG get /file1 blk12) 3 5
-shared-block        | 16M  | 4 | P1B_DUP_BLOCK | $C $IMG inode /dir2/a blk0 $($C $IMG get /file1 blk0)
-shared-ind-block    | 16M  | 4 | P1B_DUP_BLOCK | $C $IMG ind /file1 $($C $IMG get /file1 blk12) 2 $($C $IMG get /dir1/file2 blk1)
-block-past-eof      | 16M  | 4 | P1_BLOCK_PAST_EOF | $C $IMG inode /dir1/file2 size 4096
-blocks-count        | 16M  | 4 | P1_BLOCKS_COUNT|P1_INODE_BAD | $C $IMG inode /dir1/file2 blocks 4
-ind-crc             | 16M  | 4 | P1_IND_CRC | $C $IMG xorbyte $(( $($C $IMG get /file1 blk12) * 4096 + 4092 )) 1
-dir-hole            | 16M  | 4 | P1_DIR_HOLE | $C $IMG inode /bigdir blk1 0 && $C $IMG inode /bigdir blocks 1
-dirent-bad-reclen   | 16M  | 4 | P2_CHUNK_BAD | $C $IMG dirent / sym reclen 13
-dirent-name-slash   | 16M  | 4 | P2_CHUNK_BAD | $C $IMG dirent / fifo name f/fo
-dirent-free-inode   | 16M  | 4 | P2_DIRENT_FREE_INODE | $C $IMG dirent /dir2 a ino 300
-dirent-bad-ino      | 16M  | 4 | P2_CHUNK_BAD|P2_DIRENT_BAD_INO | $C $IMG dirent /dir2 a ino 5
-dirent-type         | 16M  | 4 | P2_DIRENT_TYPE | $C $IMG dirent / dir1 type 8
-dir-chunk-crc       | 16M  | 4 | P2_CHUNK_CRC | $C $IMG xorbyte $(( $($C $IMG get / blk0) * 4096 + 4092 )) 1
-dot-wrong           | 16M  | 4 | P2_CHUNK_BAD|P2_DOT_WRONG | $C $IMG dirent /dir1 . ino 2
-dir-two-names       | 16M  | 4 | P2_DIR_MULTI_LINK | $C $IMG add-entry /dir2 alias $($C $IMG lookup /dir1) 4
-dotdot-wrong        | 16M  | 4 | P3_DOTDOT_WRONG | $C $IMG dirent /dir1/sub .. ino 2
-root-dotdot         | 16M  | 4 | P3_ROOT_DOTDOT | $C $IMG dirent / .. ino $($C $IMG lookup /dir1)
-orphan-dir          | 16M  | 4 | P3_DIR_UNREACHABLE | $C $IMG unlink-entry / dir2
-dir-loop            | 16M  | 4 | P3_DIR_LOOP | $C $IMG add-entry /loopa/loopb back $($C $IMG lookup /loopa) 4 && $C $IMG unlink-entry / loopa
-no-lost-found       | 16M  | 4 | P3_NO_LOSTFOUND | $C $IMG unlink-entry / lost+found
-lost-found-file     | 16M  | 4 | P3_LOSTFOUND_NOT_DIR | $C $IMG unlink-entry / lost+found && $C $IMG add-entry / lost+found $($C $IMG lookup /empty) 8
-nlink-high          | 16M  | 4 | P4_NLINK_HIGH | $C $IMG inode /dir1/file2 nlink 5
-nlink-low           | 16M  | 4 | P4_NLINK_LOW | $C $IMG inode /file1 nlink 1
-dir-nlink-low       | 16M  | 4 | P4_NLINK_LOW | $C $IMG inode /dir1 nlink 2
-orphan-file         | 16M  | 4 | P4_UNREFERENCED | $C $IMG unlink-entry / empty
-orphan-list-ok      | 16M  | 0 | ^$ | i=$($C $IMG lookup /empty) && $C $IMG unlink-entry / empty && $C $IMG inode $i nlink 0 && $C $IMG inode $i flags 0x80000000 && $C $IMG sb orphan_head $i && $C $IMG sb state 2
-orphan-list-clean   | 16M  | 4 | P4_ORPHAN_CLEAN | i=$($C $IMG lookup /empty) && $C $IMG unlink-entry / empty && $C $IMG inode $i nlink 0 && $C $IMG inode $i flags 0x80000000 && $C $IMG sb orphan_head $i
-orphan-list-loop    | 16M  | 4 | P4_ORPHAN_LOOP | i=$($C $IMG lookup /empty) && $C $IMG unlink-entry / empty && $C $IMG inode $i nlink 0 && $C $IMG inode $i flags 0x80000000 && $C $IMG inode $i orphan_next $i && $C $IMG sb orphan_head $i && $C $IMG sb state 2
-orphan-flag-stray   | 16M  | 4 | P4_ORPHAN_FLAG | $C $IMG inode /dir2/a flags 0x80000000
-EOF
-)
-
-total=$(printf '%s\n' "$CASES" | grep -c .)
-nmkfs=4
 if [ -n "$ONLY" ]; then
-	total=0
-	nmkfs=0
-	for w in $ONLY; do total=$((total + 1)); done
+	cases=$ONLY
+else
+	cases=$(cd "$CASEDIR" && ls -d */ | tr -d / | sort)
 fi
+total=0
+for t in $cases; do total=$((total + 1)); done
+nmkfs=4
+[ -n "$ONLY" ] && nmkfs=0
 echo "1..$((total + nmkfs))"
 
-# mkfs checks first (skipped when cases are named).
 tap() { # N NAME WHY
 	if [ -z "$3" ]; then echo "ok $1 - $2"; else echo "not ok $1 - $2: $3"; fi
 }
+
+# mkfs checks first (skipped when cases are named).
 if [ "$nmkfs" -gt 0 ]; then
 	why=""
 	"$MKFS" -q -E -L det -s 32M "$TMP/a" && "$MKFS" -q -E -L det -s 32M "$TMP/b" &&
@@ -125,58 +82,69 @@ if [ "$nmkfs" -gt 0 ]; then
 	fi
 	rm -f "$TMP/a" "$TMP/b" "$TMP/dry"
 fi
+
+# fsck_run OPTS OUT: run fsck in $TMP on test.img, append the exit status.
+fsck_run() {
+	(cd "$TMP" && "$FSCK" $1 test.img) >"$2" 2>&1
+	echo "Exit status is $?" >>"$2"
+}
+
+first_problem() { grep -m1 '\[P[0-9A-Z_]*\]$' "$1"; }
+
+checksum() { sha256sum "$1" | cut -d' ' -f1; }
+
 n=$nmkfs
-
-trim() { printf '%s' "$1" | sed 's/^ *//; s/ *$//'; }
-
-printf '%s\n' "$CASES" | while IFS='|' read -r name size want regex cmds; do
-	# A regex may itself contain '|': everything after the fourth
-	# field's last ' | ' separator is the command.
-	name=$(trim "$name"); size=$(trim "$size"); want=$(trim "$want")
-	rest="$regex|$cmds"
-	regex=$(trim "${rest%% | *}")
-	cmds=$(trim "${rest#* | }")
-	if [ -n "$ONLY" ]; then
-		case " $ONLY " in *" $name "*) ;; *) continue ;; esac
-	fi
+for t in $cases; do
 	n=$((n + 1))
-	log=$TMP/$name.log
-	rm -f "$IMG"
+	d=$CASEDIR/$t
+	log=$TMP/$t.log
+	IMG=$TMP/test.img
+	export IMG
+	rm -f "$IMG" "$TMP/orig.img"
 	why=""
-	if ! "$MKFS" -q -E -s "$size" "$IMG" >"$log" 2>&1; then
-		why="mkfs failed"
-	elif ! "$C" "$IMG" populate >>"$log" 2>&1; then
-		why="populate failed"
-	elif ! "$FSCK" -n -f "$IMG" >>"$log" 2>&1; then
-		why="fresh image not clean"
-	elif ! (eval "$cmds") >>"$log" 2>&1; then
-		why="corruption failed: $cmds"
+	opts="-y -f"
+	opts2="-y -f"
+	[ -f "$d/opts" ] && opts=$(cat "$d/opts")
+	[ -f "$d/opts2" ] && opts2=$(cat "$d/opts2")
+	if [ ! -f "$d/recipe" ]; then
+		why="no recipe"
+	elif ! (cd "$TMP" && set -e && . "$d/recipe") >"$log" 2>&1; then
+		why="recipe failed"
 	else
-		fopt="-f"
-		[ "$name" = clean-no-force ] && fopt=""
-		"$FSCK" -n $fopt "$IMG" >"$TMP/out" 2>&1
-		rc=$?
-		cat "$TMP/out" >>"$log"
-		codes=$(grep -o '\[P[0-9][A-Z0-9_]*\]' "$TMP/out" | tr -d '[]' |
-			sort -u | tr '\n' ' ')
-		if [ "$rc" != "$want" ]; then
-			why="exit $rc, expected $want"
-		elif [ "$regex" = "^\$" ] && [ -n "$codes" ]; then
-			why="unexpected problems: $codes"
-		elif [ "$regex" != "^\$" ] &&
-		     ! printf '%s\n' $codes | grep -Eq "^($regex)\$"; then
-			why="expected $regex, got: $codes"
+		cp "$IMG" "$TMP/orig.img"
+		fsck_run "$opts" "$TMP/out.1"
+		fsck_run "$opts2" "$TMP/out.2"
+		if [ "${MAPFS_FSCK_REGEN:-}" = 1 ]; then
+			cp "$TMP/out.1" "$d/expect.1"
+			cp "$TMP/out.2" "$d/expect.2"
 		fi
-		if [ "$name" = sb-bad-magic ] &&
-		   ! grep -q 'using copy in group 1' "$TMP/out"; then
-			why="no fallback message"
+		if ! cmp -s "$TMP/out.1" "$d/expect.1"; then
+			why="first run differs from expect.1"
+			diff -u "$d/expect.1" "$TMP/out.1" >>"$log" 2>&1
+		elif ! cmp -s "$TMP/out.2" "$d/expect.2"; then
+			why="second run differs from expect.2"
+			diff -u "$d/expect.2" "$TMP/out.2" >>"$log" 2>&1
 		fi
-		[ -z "$why" ] && [ -n "$codes" ] && echo "# $name: $codes"
+		# -n on the damaged image: same first problem, no change.
+		mv "$TMP/orig.img" "$IMG"
+		sum=$(checksum "$IMG")
+		fsck_run "-n -f" "$TMP/out.n"
+		want=4
+		grep -q '^Exit status is 0$' "$d/expect.1" && want=0
+		if [ "$(checksum "$IMG")" != "$sum" ]; then
+			why="${why:+$why; }-n changed the image"
+		elif ! grep -q "^Exit status is $want\$" "$TMP/out.n"; then
+			why="${why:+$why; }-n: $(tail -1 "$TMP/out.n"), expected $want"
+		elif [ "$(first_problem "$TMP/out.n")" != \
+		       "$(first_problem "$d/expect.1")" ]; then
+			why="${why:+$why; }-n reports another first problem"
+		fi
+		cat "$TMP/out.n" >>"$log"
 	fi
 	if [ -z "$why" ]; then
-		echo "ok $n - $name"
+		echo "ok $n - $t"
 	else
-		echo "not ok $n - $name: $why"
+		echo "not ok $n - $t: $why"
 		sed 's/^/#   /' "$log"
 	fi
 done
