@@ -283,7 +283,9 @@ int main(int argc, char *argv[])
 		ret = fuse_session_loop_mt(se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
-	ret = ret != 0;
+	/* The loop returns the signal number after SIGINT/SIGTERM/SIGHUP:
+	 * a requested, clean unmount. Only -errno is a failure. */
+	ret = ret < 0;
 
 out_unmount:
 	fuse_session_unmount(se);
