@@ -37,6 +37,7 @@ struct walk1 {
 	struct fsck_ctx *c;
 	mapfs_ino_t ino;
 	uint64_t nlbn;		/* logical blocks below the size */
+	uint64_t last_lbn;	/* 1 + the last data block mapped below it */
 	uint64_t count;		/* pointers seen (data and indirect) */
 	uint64_t mapped;	/* data blocks below the size */
 	uint64_t visits;	/* callbacks made */
@@ -173,8 +174,11 @@ static int walk1_cb(void *arg, const struct mapfs_blkvisit *v)
 	}
 	if (c->oom)
 		return -ENOMEM;
-	if (v->level == 0 && v->lbn < w->nlbn)
+	if (v->level == 0 && v->lbn < w->nlbn) {
 		w->mapped++;
+		if (v->lbn + 1 > w->last_lbn)
+			w->last_lbn = v->lbn + 1;
+	}
 check_limit:
 	if (w->bad >= FSCK_MAX_BAD_PER_INODE) {
 		w->kill = fsck_problem(c, P1_TOO_MANY_BAD,
@@ -444,6 +448,21 @@ static void check_inode(struct fsck_ctx *c, mapfs_ino_t ino,
 	} else if (w.cleared) {
 		/* The cleared pointers' blocks leave the count. */
 		ip.blocks = ip.blocks > w.cleared ? ip.blocks - w.cleared : 0;
+		dirty = true;
+	}
+	/* A directory whose size runs past its last mapped block (a damaged
+	 * size field) ends where its blocks end; holes below that get fresh
+	 * empty chunks in pass 2. */
+	if (dir && ip.size && ip.size % MAPFS_DIRCHUNK == 0 && err == 0 &&
+	    w.last_lbn && w.last_lbn < w.nlbn &&
+	    fsck_problem(c, P1_DIR_SIZE_PAST_BLOCKS,
+			 "directory inode %llu: size %llu runs past its last "
+			 "block (%llu blocks mapped)",
+			 (unsigned long long)ino,
+			 (unsigned long long)ip.size,
+			 (unsigned long long)w.last_lbn)) {
+		ip.size = w.last_lbn << g->bshift;
+		w.nlbn = w.last_lbn;
 		dirty = true;
 	}
 	if (dir && ip.size && ip.size % MAPFS_DIRCHUNK == 0 && err == 0 &&
