@@ -495,14 +495,139 @@ struct dslot {
 	struct drec r;
 };
 
-/* Find the live record named name. 0, -ENOENT or an error. Read-only. */
+/* Largest record the validated chunk can still take: a free first
+ * record's length, or the slack past a live record's own size. */
+static uint32_t chunk_room(const uint8_t *chunk)
+{
+	uint32_t pos, room = 0, r;
+	struct drec d;
+
+	for (pos = 0; pos < USABLE; pos += d.reclen) {
+		rec_decode(chunk, pos, &d);
+		r = d.ino == 0 ? d.reclen
+			       : d.reclen - mapfs_dirent_size(d.namelen);
+		if (r > room)
+			room = r;
+	}
+	return room;
+}
+
+/* Fill a fresh index from every chunk of dir. Caller holds the index. */
+static int dh_build(struct mapfs_fs *fs, const struct mapfs_inode *dir,
+		    struct mapfs_dh *h)
+{
+	struct dchunk ch;
+	struct drec r;
+	uint64_t c, n;
+	uint32_t pos;
+	int err;
+
+	err = dir_nchunks(fs, dir, &n);
+	if (err < 0)
+		return err;
+	for (c = 0; c < n; c++) {
+		err = chunk_get(fs, dir, c, &ch);
+		if (err < 0)
+			return err;
+		for (pos = 0; pos < USABLE; pos += r.reclen) {
+			rec_decode(ch.p, pos, &r);
+			if (r.ino == 0)
+				continue;
+			err = mapfs_dh_add(fs, h, (const char *)r.name,
+					   r.namelen, c * CHUNK + pos);
+			if (err < 0)
+				return err;
+		}
+		err = mapfs_dh_set_room(fs, h, c, chunk_room(ch.p));
+		if (err < 0)
+			return err;
+	}
+	mapfs_dh_built(h);
+	return 0;
+}
+
+/* The index of dir, built if new, with the cache lock held; NULL (and
+ * unlocked) when there is none or it could not be built. */
+static struct mapfs_dh *dh_get(struct mapfs_fs *fs,
+			       const struct mapfs_inode *dir)
+{
+	struct mapfs_dh *h = mapfs_dh_acquire(fs, dir);
+
+	if (h && mapfs_dh_building(h) && dh_build(fs, dir, h) < 0) {
+		mapfs_dh_discard(fs, h);
+		mapfs_dh_release(fs);
+		return NULL;
+	}
+	return h;
+}
+
+/* Find the record at pos of the validated chunk, and the one before it.
+ * False if no record starts at pos (a stale index entry). */
+static bool rec_at(const uint8_t *chunk, uint32_t want, uint32_t *prevp,
+		   struct drec *r)
+{
+	uint32_t pos, prev = 0;
+
+	for (pos = 0; pos < USABLE && pos <= want; prev = pos,
+	     pos += r->reclen) {
+		rec_decode(chunk, pos, r);
+		if (pos == want) {
+			*prevp = prev;
+			return r->ino != 0;
+		}
+	}
+	return false;
+}
+
+/* dir_find through the index: 0, -ENOENT, an error, or 1 when the index
+ * proved stale (it is then dropped; scan instead). */
+static int dh_find(struct mapfs_fs *fs, const struct mapfs_inode *dir,
+		   struct mapfs_dh *h, const char *name, uint32_t namelen,
+		   struct dslot *s)
+{
+	uint64_t cursor = 0, off, n;
+	int err;
+
+	err = dir_nchunks(fs, dir, &n);
+	if (err < 0)
+		return err;
+	while ((off = mapfs_dh_next(h, name, namelen, &cursor)) !=
+	       UINT64_MAX) {
+		if (off / CHUNK >= n)
+			goto stale;
+		err = chunk_get(fs, dir, off / CHUNK, &s->ch);
+		if (err < 0)
+			return err;
+		if (!rec_at(s->ch.p, (uint32_t)(off % CHUNK), &s->prev, &s->r))
+			goto stale;
+		if (s->r.namelen != namelen ||
+		    memcmp(s->r.name, name, namelen) != 0)
+			continue;	/* another name with the same hash */
+		s->pos = (uint32_t)(off % CHUNK);
+		return 0;
+	}
+	return -ENOENT;
+stale:
+	mapfs_dh_discard(fs, h);
+	return 1;
+}
+
+/* Find the live record named name. 0, -ENOENT or an error. Read-only
+ * on the image (it may build the in-memory index). */
 static int dir_find(struct mapfs_fs *fs, const struct mapfs_inode *dir,
 		    const char *name, uint32_t namelen, struct dslot *s)
 {
+	struct mapfs_dh *h = dh_get(fs, dir);
 	uint64_t c, n;
 	uint32_t pos, prev;
 	int err;
 
+	if (h) {
+		err = dh_find(fs, dir, h, name, namelen, s);
+		mapfs_dh_release(fs);
+		if (err <= 0)
+			return err;
+	}
 	err = dir_nchunks(fs, dir, &n);
 	if (err < 0)
 		return err;
@@ -607,6 +732,7 @@ int mapfs_dir_add(struct mapfs_fs *fs, struct mapfs_inode *dir,
 		  uint32_t type, bool use_reserve)
 {
 	uint32_t need = mapfs_dirent_size(namelen);
+	struct mapfs_dh *h;
 	uint32_t pos, used;
 	uint64_t c, n;
 	struct dchunk ch;
@@ -624,10 +750,19 @@ int mapfs_dir_add(struct mapfs_fs *fs, struct mapfs_inode *dir,
 	if (err < 0)
 		return err;
 
-	for (c = 0; c < n; c++) {
+	h = dh_get(fs, dir);
+	if (h) {
+		/* The index knows which chunk has room: try only that one. */
+		int64_t hc = mapfs_dh_find_room(h, need);
+		c = hc < 0 ? n : (uint64_t)hc;
+		n = hc < 0 ? n : c + 1;
+	} else {
+		c = 0;
+	}
+	for (; c < n; c++) {
 		err = chunk_get(fs, dir, c, &ch);
 		if (err < 0)
-			return err;
+			goto out;
 		for (pos = 0; pos < USABLE; pos += r.reclen) {
 			rec_decode(ch.p, pos, &r);
 			if (r.ino == 0) {
@@ -637,7 +772,7 @@ int mapfs_dir_add(struct mapfs_fs *fs, struct mapfs_inode *dir,
 				rec_write(ch.p, pos, r.reclen, ino, type, name,
 					  namelen);
 				chunk_seal(fs, dir, &ch);
-				return 0;
+				goto added;
 			}
 			used = mapfs_dirent_size(r.namelen);
 			if (r.reclen - used < need)
@@ -645,18 +780,38 @@ int mapfs_dir_add(struct mapfs_fs *fs, struct mapfs_inode *dir,
 			rec_write(ch.p, pos + used, r.reclen - used, ino, type,
 				  name, namelen);
 			st16(ch.p + pos + DE_RECLEN, (uint16_t)used);
+			pos += used;
 			chunk_seal(fs, dir, &ch);
-			return 0;
+			goto added;
+		}
+		if (h) {
+			/* The index said this chunk had room: it is stale. */
+			mapfs_dh_discard(fs, h);
+			mapfs_dh_release(fs);
+			h = NULL;
+			c = (uint64_t)-1;	/* rescan from chunk 0 */
+			err = dir_nchunks(fs, dir, &n);
+			if (err < 0)
+				return err;
 		}
 	}
 
 	err = chunk_append(fs, dir, use_reserve, &ch);
 	if (err < 0)
-		return err;
+		goto out;
+	pos = 0;
 	rec_write(ch.p, 0, USABLE, ino, type, name, namelen);
 	chunk_seal(fs, dir, &ch);
 	chunk_commit(fs, dir);
-	return 0;
+added:
+	err = 0;
+	if (h && (mapfs_dh_add(fs, h, name, namelen, ch.idx * CHUNK + pos) < 0 ||
+		  mapfs_dh_set_room(fs, h, ch.idx, chunk_room(ch.p)) < 0))
+		mapfs_dh_discard(fs, h);	/* no memory: scan instead */
+out:
+	if (h)
+		mapfs_dh_release(fs);
+	return err;
 }
 
 /*
@@ -667,6 +822,7 @@ int mapfs_dir_add(struct mapfs_fs *fs, struct mapfs_inode *dir,
 int mapfs_dir_remove(struct mapfs_fs *fs, struct mapfs_inode *dir,
 		     const char *name, uint32_t namelen, mapfs_ino_t *inop)
 {
+	struct mapfs_dh *h;
 	struct dslot s;
 	uint8_t *p;
 	int err;
@@ -699,6 +855,18 @@ int mapfs_dir_remove(struct mapfs_fs *fs, struct mapfs_inode *dir,
 		st16(prev + DE_RECLEN, (uint16_t)(prevlen + s.r.reclen));
 	}
 	chunk_seal(fs, dir, &s.ch);
+	h = mapfs_dh_acquire(fs, dir);
+	if (h) {
+		if (mapfs_dh_building(h)) {
+			mapfs_dh_discard(fs, h);	/* fill it next time */
+		} else {
+			mapfs_dh_del(h, name, namelen, s.ch.idx * CHUNK + s.pos);
+			if (mapfs_dh_set_room(fs, h, s.ch.idx,
+					      chunk_room(s.ch.p)) < 0)
+				mapfs_dh_discard(fs, h);
+		}
+		mapfs_dh_release(fs);
+	}
 	return 0;
 }
 

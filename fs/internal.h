@@ -6,6 +6,7 @@
 #include "mapfs.h"
 
 #include <endian.h>
+#include <pthread.h>
 #include <stdio.h>
 
 /* Fill the fields of g derived from bsize, inode_size, bpg, ipg, nblocks:
@@ -35,6 +36,30 @@ int mapfs_why(char *why, size_t whylen, const char *fmt, ...)
 uint32_t mapfs_crc_page(const struct mapfs_fs *fs, mapfs_ino_t owner,
 			mapfs_bno_t bno, uint32_t page, const void *p,
 			size_t len);
+
+/* dirhash.c, for dir.c: see the top of dirhash.c. acquire returns the
+ * index of dir with the cache lock held (NULL, unlocked, when there is
+ * none: small directory or no memory); a fresh one is "building" until
+ * dir.c has filled it and called mapfs_dh_built. */
+struct mapfs_dh;
+struct mapfs_dh *mapfs_dh_acquire(struct mapfs_fs *fs,
+				  const struct mapfs_inode *dir);
+void mapfs_dh_release(struct mapfs_fs *fs);
+bool mapfs_dh_building(const struct mapfs_dh *h);
+void mapfs_dh_built(struct mapfs_dh *h);
+void mapfs_dh_discard(struct mapfs_fs *fs, struct mapfs_dh *h);
+int mapfs_dh_add(struct mapfs_fs *fs, struct mapfs_dh *h, const char *name,
+		 uint32_t len, uint64_t off);
+void mapfs_dh_del(struct mapfs_dh *h, const char *name, uint32_t len,
+		  uint64_t off);
+/* Next candidate offset for name (UINT64_MAX: no more); *cursor starts 0. */
+uint64_t mapfs_dh_next(const struct mapfs_dh *h, const char *name,
+		       uint32_t len, uint64_t *cursor);
+int mapfs_dh_set_room(struct mapfs_fs *fs, struct mapfs_dh *h, uint64_t c,
+		      uint32_t room);
+/* First chunk that can take a record of need bytes, or -1. */
+int64_t mapfs_dh_find_room(const struct mapfs_dh *h, uint32_t need);
+uint32_t mapfs_dh_name_hash(const char *name, uint32_t len);
 
 #define WHY(...) do { if (why && whylen) snprintf(why, whylen, __VA_ARGS__); \
 	} while (0)

@@ -108,6 +108,8 @@ static int free_inode_now(struct mapfs_fs *fs, struct mapfs_inode *ip)
 		if (err < 0)
 			return err;
 	}
+	if (is_dir(ip))
+		mapfs_dh_drop(fs, ip->ino);
 	mapfs_inode_clear(fs, ip->ino);
 	return mapfs_free_inode(fs, ip->ino, is_dir(ip));
 }

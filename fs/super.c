@@ -412,6 +412,7 @@ int mapfs_fs_attach(struct mapfs_fs *fs, void *base, uint64_t size,
 
 void mapfs_fs_detach(struct mapfs_fs *fs)
 {
+	mapfs_dh_disable(fs);
 	free(fs->cg);
 	fs->cg = NULL;
 }

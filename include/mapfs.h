@@ -165,6 +165,9 @@ struct mapfs_fs {
 	struct mapfs_cgmem *cg;	/* ngroups entries */
 	uint64_t cg_rotor;	/* allocation hint: last group used */
 
+	/* In-memory index of large directories (dirhash.c); NULL = off. */
+	struct mapfs_dhcache *dh;
+
 	/* Host space reservation (mapfs_fs_reserve): blocks [resv_start,
 	 * resv_end) are known to have space in the image file. */
 	uint64_t resv_start, resv_end;
@@ -477,6 +480,15 @@ int mapfs_dir_replace(struct mapfs_fs *fs, struct mapfs_inode *dir,
  * stores *dir. */
 int mapfs_dir_init(struct mapfs_fs *fs, struct mapfs_inode *dir,
 		   mapfs_ino_t parent, bool use_reserve);
+/* Directories of at least this many chunks get an in-memory hash index
+ * once mapfs_dh_enable has been called (the daemon does; fsck does not). */
+#define MAPFS_DH_MIN_CHUNKS	2
+/* Turn the directory index on, with at most max_bytes of memory for all
+ * indexes together (least recently used ones are dropped beyond it). */
+int mapfs_dh_enable(struct mapfs_fs *fs, size_t max_bytes);
+void mapfs_dh_disable(struct mapfs_fs *fs);
+/* Forget the index of directory ino (it was freed). */
+void mapfs_dh_drop(struct mapfs_fs *fs, mapfs_ino_t ino);
 /* 1 if dir has only "." and "..", 0 if not, negative on error. */
 int mapfs_dir_is_empty(struct mapfs_fs *fs, const struct mapfs_inode *dir);
 /* Validate one chunk (records tile it exactly, reclen >= size of name,

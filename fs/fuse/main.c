@@ -224,6 +224,10 @@ int main(int argc, char *argv[])
 	pthread_rwlock_init(&d.lock, NULL);
 	pthread_mutex_init(&d.ref_lock, NULL);
 	daemon_catch_sigbus(&d);
+	/* Index large directories in memory (64 MiB for all of them). */
+	if (mapfs_dh_enable(d.fs, 64u << 20) < 0)
+		fprintf(stderr, "mapfs: no memory for directory indexes; "
+			"large directories will be scanned\n");
 	d.fs->inode_busy = daemon_busy;
 	d.fs->busy_arg = &d;
 

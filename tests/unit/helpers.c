@@ -41,6 +41,10 @@ struct mapfs_fs *test_fs_new(uint64_t size, uint32_t bsize, uint32_t bpg)
 	if (mapfs_fs_attach(fs, base, size, 0, 0, quiet_log, NULL, why,
 			    sizeof(why)) != 0)
 		fail_msg("attach: %s", why);
+	/* The daemon indexes large directories; the tests too, unless told
+	 * to exercise the scanning paths (meson runs both). */
+	if (!getenv("MAPFS_TEST_NO_DIRHASH"))
+		assert_int_equal(mapfs_dh_enable(fs, 64u << 20), 0);
 	return fs;
 }
 
@@ -56,6 +60,8 @@ void test_fs_remount(struct mapfs_fs *fs)
 	if (mapfs_fs_attach(fs, base, size, 0, 0, quiet_log, NULL, why,
 			    sizeof(why)) != 0)
 		fail_msg("re-attach: %s", why);
+	if (!getenv("MAPFS_TEST_NO_DIRHASH"))
+		assert_int_equal(mapfs_dh_enable(fs, 64u << 20), 0);
 }
 
 void test_fs_free(struct mapfs_fs *fs)
