@@ -56,7 +56,10 @@ enum fsck_pr {
 	P1_DIR_HOLE,
 	P1_DIR_SIZE_PAST_BLOCKS,
 	P1_BLOCKMAP_ERR,
+	P1_XATTR_BAD,
+	P1_XATTR_DUP,
 	P1B_DUP_BLOCK,
+	P1B_GROUP_REBUILT,
 	P2_NO_DOT,
 	P2_CHUNK_BAD,
 	P2_CHUNK_CRC,
@@ -256,6 +259,16 @@ void fsck_verbose(const struct fsck_ctx *c, const char *fmt, ...)
  * is marked used on disk; groups whose header or bitmaps are bad are kept
  * from it until pass 5 rebuilds them). */
 void fsck_prepare(struct fsck_ctx *c);
+/* Rewrite group cg's bitmaps and header from what the passes found, with
+ * the counts fsck_group_counts gives (pass 5, and early when repairs need
+ * to allocate in a damaged group). */
+void fsck_rebuild_group(struct fsck_ctx *c, uint64_t cg, uint64_t fb,
+			uint64_t fi, uint64_t nd);
+void fsck_group_counts(const struct fsck_ctx *c, uint64_t cg, uint64_t *fb,
+		       uint64_t *fi, uint64_t *nd);
+/* After -ENOSPC from the core's allocator during a repair: rebuild the
+ * damaged groups kept from it, so the caller can retry. True if any. */
+bool fsck_rebuild_early(struct fsck_ctx *c);
 void fsck_unprepare(struct fsck_ctx *c);
 /* Forget that bno is claimed (its owner no longer maps it). */
 void fsck_unclaim_block(struct fsck_ctx *c, mapfs_bno_t bno);

@@ -42,6 +42,7 @@ struct walk1 {
 	uint64_t mapped;	/* data blocks below the size */
 	uint64_t visits;	/* callbacks made */
 	uint32_t bad;		/* bad or duplicate pointers */
+	bool keepsize;		/* MAPFS_FL_KEEPSIZE: blocks past EOF ok */
 	/* Repairs. */
 	struct ptrfix *fix;	/* pointers to clear after the walk */
 	size_t nfix, fixcap;
@@ -155,7 +156,7 @@ static int walk1_cb(void *arg, const struct mapfs_blkvisit *v)
 			return clear_ptr(w, v);
 		}
 	}
-	if (v->lbn >= w->nlbn &&
+	if (v->lbn >= w->nlbn && !w->keepsize &&
 	    fsck_problem(c, P1_BLOCK_PAST_EOF,
 			 "inode %llu: %s block %llu at logical block "
 			 "%llu is past the end of the file (%llu blocks)",
@@ -307,6 +308,9 @@ static void clear_inode(struct fsck_ctx *c, mapfs_ino_t ino,
 		/* An unknown type: whatever di_blk holds may be its map. */
 		ip.mode = (ip.mode & ~MAPFS_IFMT) | MAPFS_IFREG;
 	}
+	/* Its xattr block was not claimed yet (that comes after the walk). */
+	if (ip.xattr && mapfs_bno_is_data(g, ip.xattr))
+		fsck_drop_block(c, ip.xattr, false);
 	if (mapfs_inode_has_blocks(&ip)) {
 		if (claimed) {
 			(void)mapfs_blockmap_walk(c->fs, &ip, unclaim_cb,
@@ -356,6 +360,52 @@ static int maxlbn_cb(void *arg, const struct mapfs_blkvisit *v)
 	return 0;
 }
 
+/* Blocks ip's xattr pointer holds: 0 or 1. */
+static uint64_t xb(const struct mapfs_inode *ip)
+{
+	return ip->xattr != 0;
+}
+
+/*
+ * ip's xattr block: valid (mapfs_xattr_check, the daemon's own
+ * validator) and claimed by nobody else, then claimed for ip. A bad block
+ * is dropped, a shared one left to its other owner; either way ip's
+ * pointer (and the block's count) goes and *dirty is set. Returns 0 if ip
+ * keeps a good block or has none.
+ */
+static int check_xattr(struct fsck_ctx *c, struct mapfs_inode *ip,
+		       bool *dirty)
+{
+	mapfs_bno_t bno = ip->xattr;
+	char why[256] = "";
+
+	if (!bno)
+		return 0;
+	if (mapfs_xattr_check(c->fs, ip->ino, bno, why, sizeof(why)) < 0) {
+		if (!fsck_problem(c, P1_XATTR_BAD, "inode %llu: %s",
+				  (unsigned long long)ip->ino, why))
+			return fsck_claim_block(c, bno) ? -1 : -1;
+		fsck_drop_block(c, bno, false);
+	} else if (fsck_block_claimed(c, bno)) {
+		if (!fsck_problem(c, P1_XATTR_DUP,
+				  "inode %llu: xattr block %llu is also "
+				  "claimed by a block map",
+				  (unsigned long long)ip->ino,
+				  (unsigned long long)bno)) {
+			fsck_add_dup(c, bno);
+			return -1;
+		}
+	} else {
+		(void)fsck_claim_block(c, bno);
+		return 0;
+	}
+	ip->xattr = 0;
+	if (ip->blocks)
+		ip->blocks--;
+	*dirty = true;
+	return -1;
+}
+
 static void check_inode(struct fsck_ctx *c, mapfs_ino_t ino,
 			struct fsck_ino *e, const struct mapfs_dinode *d)
 {
@@ -393,8 +443,23 @@ static void check_inode(struct fsck_ctx *c, mapfs_ino_t ino,
 	e->flags |= FI_LOADED;
 	if (ip.flags & MAPFS_FL_ORPHAN)
 		e->flags |= FI_ORPHAN_FL;
-	if (!mapfs_inode_has_blocks(&ip))
+	if (!mapfs_inode_has_blocks(&ip)) {
+		/* Only an xattr block may be counted (mapfs_inode_check
+		 * allows di_blocks <= 1 with one). */
+		if (check_xattr(c, &ip, &dirty) == 0 && ip.blocks != xb(&ip) &&
+		    fsck_problem(c, P1_BLOCKS_COUNT,
+				 "inode %llu: di_blocks is %llu but the block "
+				 "map holds %llu blocks",
+				 (unsigned long long)ino,
+				 (unsigned long long)ip.blocks,
+				 (unsigned long long)xb(&ip))) {
+			ip.blocks = xb(&ip);
+			dirty = true;
+		}
+		if (dirty)
+			mapfs_inode_store(fs, &ip);
 		return;
+	}
 	dir = (ip.mode & MAPFS_IFMT) == MAPFS_IFDIR;
 
 	/* A directory's size says which chunks to read: fix it first. */
@@ -418,6 +483,8 @@ static void check_inode(struct fsck_ctx *c, mapfs_ino_t ino,
 	w.ino = ino;
 	w.nlbn = (ip.size >> g->bshift) +
 		 ((ip.size & (g->bsize - 1)) ? 1 : 0);
+	w.keepsize = (ip.mode & MAPFS_IFMT) == MAPFS_IFREG &&
+		     (ip.flags & MAPFS_FL_KEEPSIZE);
 	err = mapfs_blockmap_walk(fs, &ip, walk1_cb, &w);
 	if (err == -ENOMEM || c->oom)
 		goto out;
@@ -435,6 +502,9 @@ static void check_inode(struct fsck_ctx *c, mapfs_ino_t ino,
 		goto out;
 	}
 	apply_fixes(c, &ip, &w, &dirty);
+	/* After the walk: a block the map claimed is a duplicate here. */
+	(void)check_xattr(c, &ip, &dirty);
+	w.count += xb(&ip);
 	if (err == 0 && w.count != ip.blocks) {
 		if (fsck_problem(c, P1_BLOCKS_COUNT,
 				 "inode %llu: di_blocks is %llu but the block "
@@ -761,7 +831,7 @@ static void clone_dups(struct fsck_ctx *c, const struct fsck_dup *pairs,
 			uint64_t nblk = 0;
 
 			(void)mapfs_blockmap_walk(fs, &ip, count_cb, &nblk);
-			ip.blocks = nblk;
+			ip.blocks = nblk + (ip.xattr != 0);
 			w.dirty = true;
 		}
 		if (w.dirty)
@@ -800,8 +870,22 @@ int fsck_pass1b(struct fsck_ctx *c)
 			if (!(grp->ino[slot].flags & FI_LOADED))
 				continue;
 			w.ino = cg * g->ipg + slot;
-			if (mapfs_inode_load(fs, w.ino, &ip) < 0 ||
-			    !mapfs_inode_has_blocks(&ip))
+			if (mapfs_inode_load(fs, w.ino, &ip) < 0)
+				continue;
+			/* An xattr block pass 1 claimed before a later block
+			 * map claimed it too: the map keeps it. */
+			if (ip.xattr && fsck_is_dup(c, ip.xattr) &&
+			    fsck_problem(c, P1_XATTR_DUP,
+					 "inode %llu: xattr block %llu is also "
+					 "claimed by a block map",
+					 (unsigned long long)w.ino,
+					 (unsigned long long)ip.xattr)) {
+				ip.xattr = 0;
+				if (ip.blocks)
+					ip.blocks--;
+				mapfs_inode_store(fs, &ip);
+			}
+			if (!mapfs_inode_has_blocks(&ip))
 				continue;
 			w.seen = 0;
 			(void)mapfs_blockmap_walk(fs, &ip, walk1b_cb, &w);

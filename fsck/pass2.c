@@ -372,6 +372,7 @@ static void map_holes(struct fsck_ctx *c, struct mapfs_inode *ip,
 	struct mapfs_fs *fs = c->fs;
 	const struct mapfs_geom *g = &fs->g;
 	uint64_t blocks = ip->blocks;
+	int err;
 
 	for (uint64_t lbn = from0 ? 0 : 1; lbn < nlbn; lbn++) {
 		mapfs_bno_t bno;
@@ -380,7 +381,10 @@ static void map_holes(struct fsck_ctx *c, struct mapfs_inode *ip,
 		if (mapfs_bmap(fs, ip, lbn, &bno) < 0 || bno)
 			continue;
 		fsck_prepare(c);
-		if (mapfs_bmap_alloc(fs, ip, lbn, true, false, &bno) < 0) {
+		err = mapfs_bmap_alloc(fs, ip, lbn, true, false, &bno);
+		if (err == -ENOSPC && fsck_rebuild_early(c))
+			err = mapfs_bmap_alloc(fs, ip, lbn, true, false, &bno);
+		if (err < 0) {
 			fsck_repair_failed(c, -ENOSPC, "mapping a chunk");
 			break;
 		}

@@ -237,7 +237,8 @@ static void check_counts(struct fsck_ctx *c, uint64_t cg, uint64_t fb,
 {
 	const struct mapfs_cgmem *m = &c->fs->cg[cg];
 
-	/* The repairs rewrite the header with the counts (rebuild_group). */
+	/* The repairs rewrite the header with the counts
+	 * (fsck_rebuild_group). */
 	if (m->free_blocks != fb)
 		fsck_problem(c, P5_CG_FREE_BLOCKS,
 			     "group %llu: free block count is %llu, should "
@@ -328,8 +329,8 @@ static uint32_t new_hiwater(const struct fsck_ctx *c, uint64_t cg)
  * anything; what differed was reported (a repair's own consequences,
  * such as the bit of an inode pass 1 cleared, are part of that repair).
  */
-static void rebuild_group(struct fsck_ctx *c, uint64_t cg, uint64_t fb,
-			  uint64_t fi, uint64_t nd)
+void fsck_rebuild_group(struct fsck_ctx *c, uint64_t cg, uint64_t fb,
+			uint64_t fi, uint64_t nd)
 {
 	struct mapfs_fs *fs = c->fs;
 	const struct mapfs_geom *g = &fs->g;
@@ -374,6 +375,19 @@ out:
 	free(nbm);
 }
 
+void fsck_group_counts(const struct fsck_ctx *c, uint64_t cg, uint64_t *fb,
+		       uint64_t *fi, uint64_t *nd)
+{
+	const struct mapfs_geom *g = &c->fs->g;
+	const struct fsck_group *grp = &c->grp[cg];
+	uint64_t ndata = mapfs_group_ndata(g, cg);
+	uint64_t used_ino = grp->used_inodes + (cg == 0 ? g->first_ino : 0);
+
+	*fb = ndata >= grp->nclaimed ? ndata - grp->nclaimed : 0;
+	*fi = g->ipg >= used_ino ? g->ipg - used_ino : 0;
+	*nd = grp->dirs;
+}
+
 int fsck_pass5(struct fsck_ctx *c)
 {
 	struct mapfs_fs *fs = c->fs;
@@ -387,7 +401,7 @@ int fsck_pass5(struct fsck_ctx *c)
 	for (uint64_t cg = 0; cg < g->ngroups; cg++) {
 		const struct fsck_group *grp = &c->grp[cg];
 		uint64_t ndata = mapfs_group_ndata(g, cg);
-		uint64_t fb, fi, nd, used_ino;
+		uint64_t fb, fi, nd;
 		bool init_it = false;
 
 		check_header(c, cg);
@@ -410,14 +424,11 @@ int fsck_pass5(struct fsck_ctx *c)
 			check_block_bitmap(c, cg);
 			check_inode_bitmap(c, cg);
 		}
-		used_ino = grp->used_inodes + (cg == 0 ? g->first_ino : 0);
-		fb = ndata >= grp->nclaimed ? ndata - grp->nclaimed : 0;
-		fi = g->ipg >= used_ino ? g->ipg - used_ino : 0;
-		nd = grp->dirs;
+		fsck_group_counts(c, cg, &fb, &fi, &nd);
 		if (!fs->cg[cg].bad && !init_it)
 			check_counts(c, cg, fb, fi, nd);
 		if (fsck_writing(c))
-			rebuild_group(c, cg, fb, fi, nd);
+			fsck_rebuild_group(c, cg, fb, fi, nd);
 		tfb += fb;
 		tfi += fi;
 		tnd += nd;

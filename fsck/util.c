@@ -302,12 +302,53 @@ void fsck_unprepare(struct fsck_ctx *c)
 	}
 }
 
+/*
+ * The allocator found no room because every group with room is kept from
+ * it (damaged header or bitmaps, pass 5's to rebuild). Rebuild those now
+ * from what pass 1 found, so the repair can go on; pass 5 then finds them
+ * right. True if any group became usable.
+ */
+bool fsck_rebuild_early(struct fsck_ctx *c)
+{
+	struct mapfs_fs *fs = c->fs;
+	bool any = false;
+
+	for (uint64_t cg = 0; cg < fs->g.ngroups; cg++) {
+		uint64_t fb, fi, nd;
+
+		if (!c->grp[cg].forced_bad || !fs->cg[cg].init)
+			continue;
+		if (!any && !fsck_problem(c, P1B_GROUP_REBUILT,
+					  "repairs need room: rebuilding the "
+					  "bitmaps and header of damaged "
+					  "groups now"))
+			return false;
+		fsck_group_counts(c, cg, &fb, &fi, &nd);
+		fsck_rebuild_group(c, cg, fb, fi, nd);
+		fs->cg[cg].bad = false;
+		c->grp[cg].forced_bad = false;
+		fsck_verbose(c, "  group %llu rebuilt", (unsigned long long)cg);
+		any = true;
+	}
+	if (any) {
+		fs->free_blocks = fs->free_inodes = fs->ndirs = 0;
+		for (uint64_t cg = 0; cg < fs->g.ngroups; cg++) {
+			fs->free_blocks += fs->cg[cg].free_blocks;
+			fs->free_inodes += fs->cg[cg].free_inodes;
+			fs->ndirs += fs->cg[cg].ndirs;
+		}
+	}
+	return any;
+}
+
 int fsck_alloc_block(struct fsck_ctx *c, mapfs_bno_t pref, mapfs_bno_t *bnop)
 {
 	int err;
 
 	fsck_prepare(c);
 	err = mapfs_alloc_block(c->fs, pref, true, bnop);
+	if (err == -ENOSPC && fsck_rebuild_early(c))
+		err = mapfs_alloc_block(c->fs, pref, true, bnop);
 	if (err == 0)
 		(void)fsck_claim_block(c, *bnop);
 	return err;
@@ -369,9 +410,14 @@ void fsck_free_inode(struct fsck_ctx *c, mapfs_ino_t ino)
 	if (!e || !e->mode)
 		return;
 	dir = (e->mode & MAPFS_IFMT) == MAPFS_IFDIR;
-	if (mapfs_inode_decode(fs, ino, &ip) == 0 &&
-	    mapfs_inode_has_blocks(&ip))
-		(void)mapfs_blockmap_walk(fs, &ip, free_cb, c);
+	if (mapfs_inode_decode(fs, ino, &ip) == 0) {
+		if (mapfs_inode_has_blocks(&ip))
+			(void)mapfs_blockmap_walk(fs, &ip, free_cb, c);
+		/* pass 1 claimed a loaded inode's xattr block */
+		if (ip.xattr && (e->flags & FI_LOADED) &&
+		    mapfs_bno_is_data(g, ip.xattr))
+			fsck_drop_block(c, ip.xattr, true);
+	}
 	mapfs_inode_clear(fs, ino);
 	model_inode_gone(c, ino, e);
 	if (c->prepared && group_usable(c, cg) &&
@@ -435,6 +481,8 @@ int fsck_make_dir(struct fsck_ctx *c, mapfs_ino_t ino, mapfs_ino_t parent,
 	fsck_prepare(c);
 	if (ino == 0) {
 		err = mapfs_alloc_inode(fs, parent, true, &ino);
+		if (err == -ENOSPC && fsck_rebuild_early(c))
+			err = mapfs_alloc_inode(fs, parent, true, &ino);
 		if (err < 0)
 			return err;
 	} else {
@@ -456,6 +504,8 @@ int fsck_make_dir(struct fsck_ctx *c, mapfs_ino_t ino, mapfs_ino_t parent,
 	if (!e)
 		return -ENOMEM;
 	err = mapfs_dir_init(fs, ip, parent, true);
+	if (err == -ENOSPC && fsck_rebuild_early(c))
+		err = mapfs_dir_init(fs, ip, parent, true);
 	fsck_claim_map(c, ip);
 	if (err < 0)
 		return err;
@@ -474,6 +524,9 @@ int fsck_dir_add(struct fsck_ctx *c, struct mapfs_inode *dir,
 	fsck_prepare(c);
 	err = mapfs_dir_add(c->fs, dir, name, (uint32_t)strlen(name), ino,
 			    type, true);
+	if (err == -ENOSPC && fsck_rebuild_early(c))
+		err = mapfs_dir_add(c->fs, dir, name, (uint32_t)strlen(name),
+				    ino, type, true);
 	if (dir->blocks != blocks)
 		fsck_claim_map(c, dir);
 	return err;

@@ -207,6 +207,19 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "mapfs: %s: %s\n", conf.image, why);
 		goto out_args;
 	}
+	{
+		/* Without a usable root nothing can be served: refuse. */
+		struct mapfs_inode root;
+		err = mapfs_inode_load(d.fs, MAPFS_ROOT_INO, &root);
+		if (err == 0 && (root.mode & MAPFS_IFMT) != MAPFS_IFDIR)
+			err = -EUCLEAN;
+		if (err < 0) {
+			fprintf(stderr, "mapfs: %s: the root directory is "
+				"damaged: run fsck.mapfs %s\n", conf.image,
+				conf.image);
+			goto out_close;
+		}
+	}
 	if (d.fs->state != MAPFS_STATE_CLEAN) {
 		if (!conf.ro && !conf.force) {
 			fprintf(stderr, "mapfs: %s: filesystem %s: run "

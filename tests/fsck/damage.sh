@@ -26,7 +26,7 @@ mkdir -p "$MNT"
 DPID=
 
 cleanup() {
-	if mountpoint -q "$MNT" 2>/dev/null; then
+	if mounted; then
 		fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
 	fi
 	[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null
@@ -43,15 +43,21 @@ failed=0
 ok() { n=$((n + 1)); echo "ok $n - $*"; }
 bad() { n=$((n + 1)); failed=1; echo "not ok $n - $*"; }
 
-# Start the daemon in the foreground; 0 if it mounted.
+# True if MNT is a mount point (from /proc/self/mounts: stat of a damaged
+# filesystem's root may fail, so mountpoint(1) cannot tell).
+mounted() { awk -v m="$MNT" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts; }
+
+# Start the daemon in the foreground; 0 if it mounted. A daemon that
+# refuses exits by itself; one that does not mount in time is stopped.
 mount_img() {
 	"$MAPFS" "$1" "$MNT" -f -o force,timeout=0 >"$T/daemon.log" 2>&1 &
 	DPID=$!
 	for _ in $(seq 100); do
-		mountpoint -q "$MNT" && return 0
-		kill -0 "$DPID" 2>/dev/null || { DPID=; return 1; }
+		mounted && return 0
+		kill -0 "$DPID" 2>/dev/null || { wait "$DPID"; DPID=; return 1; }
 		sleep 0.1
 	done
+	unmount_img
 	return 1
 }
 
