@@ -210,7 +210,8 @@ int mapfs_inode_check(const struct mapfs_fs *fs, mapfs_ino_t ino,
 				       "symlink size %llu not in 1..%u",
 				       ull(size), MAPFS_SYMLINK_MAX);
 		if (size <= MAPFS_FAST_SYMLINK_MAX) {
-			if (blocks)
+			/* (the one block an xattr block may be) */
+			if (blocks > (xattr != 0))
 				return mapfs_why(why, whylen,
 					       "fast symlink holds %llu blocks",
 					       ull(blocks));
@@ -228,7 +229,7 @@ int mapfs_inode_check(const struct mapfs_fs *fs, mapfs_ino_t ino,
 	case MAPFS_IFBLK:
 	case MAPFS_IFIFO:
 	case MAPFS_IFSOCK:
-		if (size || blocks)
+		if (size || blocks > (xattr != 0))
 			return mapfs_why(why, whylen,
 				       "special file with size %llu, %llu blocks",
 				       ull(size), ull(blocks));
@@ -1372,4 +1373,340 @@ bool mapfs_ind_ptrs_valid(const struct mapfs_fs *fs, mapfs_bno_t bno)
 			return false;
 	}
 	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* Ranges: hole punching, preallocation, SEEK_DATA/SEEK_HOLE, copies   */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Remove from indirect block bno (of `level`, covering logical blocks
+ * from `first`) every block mapping [lo, hi), as trim_ind does for
+ * [keep, end of file): children wholly inside the range are dropped with
+ * their subtrees, children straddling an edge are trimmed inside.
+ * Pointers are cleared and their page resealed before the blocks are
+ * freed. *emptyp tells whether bno holds no pointer afterwards.
+ */
+static int trim_range(struct mapfs_fs *fs, struct mapfs_inode *ip,
+		      mapfs_bno_t bno, int level, uint64_t first, uint64_t lo,
+		      uint64_t hi, bool *emptyp)
+{
+	const struct mapfs_geom *g = &fs->g;
+	uint64_t span = child_span(g, level);
+	mapfs_bno_t drop[MAPFS_PTRS_PER_PAGE];
+	uint32_t i, i0, i1, page, ndrop, d;
+	uint8_t *blk = NULL;
+	bool cempty;
+	int err;
+
+	*emptyp = false;
+	if (hi <= first || (lo > first && (lo - first) / span >= g->nindir))
+		return 0;
+	i0 = lo <= first ? 0 : (uint32_t)((lo - first) / span);
+	i1 = (hi - first) / span + ((hi - first) % span != 0) > g->nindir ?
+	     g->nindir : (uint32_t)((hi - first) / span +
+				    ((hi - first) % span != 0));
+
+	for (page = i0 / MAPFS_PTRS_PER_PAGE;
+	     page < g->pages_per_block && page * MAPFS_PTRS_PER_PAGE < i1;
+	     page++) {
+		uint32_t plo = page * MAPFS_PTRS_PER_PAGE;
+		uint32_t phi = plo + MAPFS_PTRS_PER_PAGE;
+
+		if (plo < i0)
+			plo = i0;
+		if (phi > i1)
+			phi = i1;
+		err = ind_load_page(fs, ip->ino, bno, page, NULL, 0, &blk);
+		if (err < 0)
+			return err;
+		for (i = plo; i < phi; i++) {
+			mapfs_bno_t p = ind_get(blk, i);
+
+			if (p && !mapfs_bno_is_data(g, p))
+				return MAPFS_CORRUPT(fs,
+						     "inode %llu: indirect block %llu pointer %u (%llu) outside the data area",
+						     ull(ip->ino), ull(bno), i,
+						     ull(p));
+		}
+		ndrop = 0;
+		for (i = plo; i < phi; i++) {
+			mapfs_bno_t p = ind_get(blk, i);
+			uint64_t cfirst = first + i * span;
+
+			if (!p)
+				continue;
+			if (level > 1 && (cfirst < lo || cfirst + span > hi)) {
+				err = trim_range(fs, ip, p, level - 1, cfirst,
+						 lo, hi, &cempty);
+				if (err < 0)
+					return err;
+				if (!cempty)
+					continue;
+			}
+			drop[ndrop++] = p;
+			ind_put(blk, i, 0);
+		}
+		if (!ndrop)
+			continue;
+		ind_seal(fs, ip->ino, bno, blk, page);
+		for (d = 0; d < ndrop; d++) {
+			err = level == 1 ? drop_block(fs, ip, drop[d]) :
+					   free_subtree(fs, ip, drop[d],
+							level - 1);
+			if (err < 0)
+				return err;
+		}
+	}
+	if (!blk && (err = ind_load_page(fs, ip->ino, bno, 0, NULL, 0,
+					 &blk)) < 0)
+		return err;
+	*emptyp = ind_is_empty(g, blk);
+	return 0;
+}
+
+/*
+ * The range version of mapfs_file_truncate's freeing: the same order
+ * (pointers in the inode cleared and the inode stored before the blocks
+ * they named are freed), for logical blocks [first, end).
+ */
+int mapfs_file_free_range(struct mapfs_fs *fs, struct mapfs_inode *ip,
+			  uint64_t first, uint64_t end)
+{
+	const struct mapfs_geom *g = &fs->g;
+	struct {
+		mapfs_bno_t bno;
+		int level;
+	} top[MAPFS_NADDR];
+	unsigned ntop = 0, i;
+	int level, err = 0, err2;
+	bool empty;
+
+	if (!mapfs_inode_has_blocks(ip))
+		return -EINVAL;
+	if (first >= end)
+		return 0;
+	for (i = 0; i < MAPFS_NADDR; i++)
+		if (ip->blk[i] && !mapfs_bno_is_data(g, ip->blk[i]))
+			return MAPFS_CORRUPT(fs,
+					     "inode %llu: block pointer %u (%llu) outside the data area",
+					     ull(ip->ino), i, ull(ip->blk[i]));
+	for (i = 0; i < MAPFS_NDADDR; i++) {
+		if (i >= first && i < end && ip->blk[i]) {
+			top[ntop].bno = ip->blk[i];
+			top[ntop++].level = 0;
+			ip->blk[i] = 0;
+		}
+	}
+	for (level = 1; level <= (int)MAPFS_NIADDR; level++) {
+		uint64_t start = level_start(g, level);
+		uint64_t stop = start + child_span(g, level) * g->nindir;
+		mapfs_bno_t bno;
+
+		i = MAPFS_NDADDR + level - 1;
+		bno = ip->blk[i];
+		if (!bno || end <= start || first >= stop)
+			continue;
+		if (first > start || end < stop) {
+			err = trim_range(fs, ip, bno, level, start, first, end,
+					 &empty);
+			if (err < 0)
+				break;
+			if (!empty)
+				continue;
+		}
+		top[ntop].bno = bno;
+		top[ntop++].level = level;
+		ip->blk[i] = 0;
+	}
+	mapfs_inode_store(fs, ip);
+	if (err < 0)
+		return err;
+	for (i = 0; i < ntop; i++) {
+		err2 = top[i].level == 0 ?
+			       drop_block(fs, ip, top[i].bno) :
+			       free_subtree(fs, ip, top[i].bno, top[i].level);
+		if (err2 < 0 && err == 0)
+			err = err2;
+	}
+	if (ntop)
+		mapfs_inode_store(fs, ip);
+	return err;
+}
+
+int mapfs_file_alloc_range(struct mapfs_fs *fs, struct mapfs_inode *ip,
+			   uint64_t first, uint64_t end, bool use_reserve)
+{
+	struct ind_cache c;
+	mapfs_bno_t bno, pref = 0;
+	int err = 0;
+
+	if (!mapfs_inode_has_blocks(ip))
+		return -EINVAL;
+	if (end > lbn_limit(&fs->g))
+		return -EFBIG;
+	memset(&c, 0, sizeof(c));
+	for (uint64_t lbn = first; lbn < end; lbn++) {
+		err = bmap_alloc_pref(fs, ip, lbn, use_reserve, false, pref, &c,
+				      &bno);
+		if (err < 0)
+			break;
+		pref = bno + 1 < fs->g.nblocks ? bno + 1 : 0;
+	}
+	mapfs_inode_store(fs, ip);
+	return err;
+}
+
+int mapfs_file_zero(struct mapfs_fs *fs, struct mapfs_inode *ip,
+		    uint64_t off, uint64_t len)
+{
+	const struct mapfs_geom *g = &fs->g;
+	struct ind_cache c;
+	uint64_t end = off + len;
+	int err;
+
+	if (!mapfs_inode_has_blocks(ip))
+		return -EINVAL;
+	if (len == 0)
+		return 0;
+	if (end < off || end > g->maxfilesize)
+		return -EFBIG;
+	memset(&c, 0, sizeof(c));
+	while (off < end) {
+		uint32_t boff = (uint32_t)(off & (g->bsize - 1));
+		uint64_t chunk = g->bsize - boff;
+		mapfs_bno_t bno;
+
+		if (chunk > end - off)
+			chunk = end - off;
+		err = bmap_cached(fs, ip, off >> g->bshift, &c, &bno);
+		if (err < 0)
+			return err;
+		if (bno)
+			memset((uint8_t *)mapfs_block(fs, bno) + boff, 0,
+			       (size_t)chunk);
+		off += chunk;
+	}
+	return 0;
+}
+
+/*
+ * First lbn in [lbn, end) whose state is `mapped`. A hole found at path
+ * position k < depth is an unmapped subtree: every block under it is a
+ * hole, so the search jumps past it (the subtree at position k of a path
+ * of depth d covers nindir^(d-k) blocks, aligned from its level's start).
+ */
+int mapfs_file_next(struct mapfs_fs *fs, const struct mapfs_inode *ip,
+		    uint64_t lbn, uint64_t end, bool mapped, uint64_t *resp)
+{
+	const struct mapfs_geom *g = &fs->g;
+	mapfs_bno_t ptr[MAPFS_NIADDR + 1];
+	struct ind_cache c;
+	struct bpath bp;
+	int k, err;
+
+	if (!mapfs_inode_has_blocks(ip))
+		return -EINVAL;
+	if (end > lbn_limit(g))
+		end = lbn_limit(g);
+	memset(&c, 0, sizeof(c));
+	while (lbn < end) {
+		uint64_t span, base, next;
+
+		err = bpath_get(g, lbn, &bp);
+		if (err < 0)
+			return err;
+		err = path_lookup(fs, ip, &bp, &c, ptr, &k);
+		if (err < 0)
+			return err;
+		if ((k > bp.depth) == mapped) {
+			*resp = lbn;
+			return 0;
+		}
+		if (k > bp.depth) {
+			lbn++;
+			continue;
+		}
+		span = child_span(g, bp.depth - k + 1);
+		base = bp.depth ? level_start(g, bp.depth) : lbn;
+		next = lbn - (lbn - base) % span + span;
+		lbn = next > lbn ? next : lbn + 1;
+	}
+	*resp = end;
+	return 0;
+}
+
+ssize_t mapfs_file_copy(struct mapfs_fs *fs, const struct mapfs_inode *src,
+			uint64_t soff, struct mapfs_inode *dst, uint64_t doff,
+			uint64_t len, bool use_reserve)
+{
+	const struct mapfs_geom *g = &fs->g;
+	struct ind_cache cs, cd;
+	uint64_t done = 0;
+	int err = 0;
+
+	if (!mapfs_inode_has_blocks(src) || !map_writable(dst))
+		return -EINVAL;
+	if (soff >= src->size || len == 0)
+		return 0;
+	if (len > src->size - soff)
+		len = src->size - soff;
+	if (doff >= g->maxfilesize)
+		return -EFBIG;
+	if (len > g->maxfilesize - doff)
+		len = g->maxfilesize - doff;
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	memset(&cs, 0, sizeof(cs));
+	memset(&cd, 0, sizeof(cd));
+
+	while (done < len) {
+		uint64_t s = soff + done, d = doff + done;
+		uint32_t sbo = (uint32_t)(s & (g->bsize - 1));
+		uint32_t dbo = (uint32_t)(d & (g->bsize - 1));
+		uint64_t chunk = g->bsize - (sbo > dbo ? sbo : dbo);
+		mapfs_bno_t sb, db;
+
+		if (chunk > len - done)
+			chunk = len - done;
+		/* src may be dst: its map changes as dst's does. */
+		err = bmap_cached(fs, src == dst ? dst : src, s >> g->bshift,
+				  src == dst ? &cd : &cs, &sb);
+		if (err < 0)
+			break;
+		if (!sb) {
+			err = bmap_cached(fs, dst, d >> g->bshift, &cd, &db);
+			if (err < 0)
+				break;
+			if (db && chunk == g->bsize) {
+				/* a whole block of hole: keep it a hole */
+				err = mapfs_file_free_range(fs, dst,
+							    d >> g->bshift,
+							    (d >> g->bshift) + 1);
+				memset(&cd, 0, sizeof(cd));
+				memset(&cs, 0, sizeof(cs));
+				if (err < 0)
+					break;
+			} else if (db) {
+				memset((uint8_t *)mapfs_block(fs, db) + dbo, 0,
+				       (size_t)chunk);
+			}
+		} else {
+			err = bmap_alloc_pref(fs, dst, d >> g->bshift,
+					      use_reserve, chunk == g->bsize,
+					      0, &cd, &db);
+			if (err < 0)
+				break;
+			memmove((uint8_t *)mapfs_block(fs, db) + dbo,
+				(const uint8_t *)mapfs_block(fs, sb) + sbo,
+				(size_t)chunk);
+		}
+		done += chunk;
+	}
+	if (done == 0)
+		return err;
+	if (doff + done > dst->size)
+		dst->size = doff + done;
+	mapfs_inode_store(fs, dst);
+	return (ssize_t)done;
 }

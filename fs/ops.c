@@ -25,6 +25,8 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -82,6 +84,19 @@ static void touch(struct mapfs_inode *ip, bool mtime,
 		ip->mtime = now;
 }
 
+/* chattr flags, enforced here because FUSE does not pass them to the
+ * kernel's inode (Linux checks IS_IMMUTABLE / IS_APPEND in the VFS). */
+static bool is_immutable(const struct mapfs_inode *ip)
+{
+	return ip->flags & MAPFS_FL_IMMUTABLE;
+}
+
+/* Neither removed, renamed, linked nor changed in its attributes. */
+static bool is_pinned(const struct mapfs_inode *ip)
+{
+	return ip->flags & (MAPFS_FL_IMMUTABLE | MAPFS_FL_APPEND);
+}
+
 int mapfs_op_lookup(struct mapfs_fs *fs, mapfs_ino_t dir, const char *name,
 		    mapfs_ino_t *inop)
 {
@@ -103,6 +118,11 @@ static int free_inode_now(struct mapfs_fs *fs, struct mapfs_inode *ip)
 {
 	int err = 0;
 
+	if (ip->xattr) {
+		err = mapfs_xattr_free(fs, ip);
+		if (err < 0)
+			return err;
+	}
 	if (mapfs_inode_has_blocks(ip) && (ip->blocks || ip->size)) {
 		err = mapfs_file_truncate(fs, ip, 0);
 		if (err < 0)
@@ -244,6 +264,8 @@ static int create_prep(struct mapfs_fs *fs, mapfs_ino_t dir, const char *name,
 		return -ENOENT;		/* directory being removed */
 	if (is_dot_or_dotdot(name, len))
 		return -EEXIST;
+	if (is_immutable(d))
+		return -EPERM;
 	err = mapfs_dir_lookup(fs, d, name, (uint32_t)len, &ino, &type);
 	if (err == 0)
 		return -EEXIST;
@@ -280,9 +302,78 @@ static int create_finish(struct mapfs_fs *fs, struct mapfs_inode *d,
 	return 0;
 }
 
-int mapfs_op_mknod(struct mapfs_fs *fs, const struct mapfs_cred *cr,
-		   mapfs_ino_t dir, const char *name, uint32_t mode,
-		   uint64_t rdev, struct mapfs_inode *ip)
+/*
+ * Creation with POSIX ACLs (FUSE leaves inheritance to the filesystem):
+ * with a default ACL on the parent, the new inode's mode is narrowed by
+ * it and it gets an access ACL unless the mode says it all (Linux's
+ * posix_acl_create); a new directory also inherits the default ACL.
+ * Without one, the umask applies. The ACLs are written before the name
+ * is added (initialize before pointing).
+ */
+static int mknod_acl(struct mapfs_fs *fs, const struct mapfs_cred *cr,
+		     struct mapfs_inode *d, const char *name, int len,
+		     uint32_t mode, uint64_t rdev, uint32_t umask,
+		     struct mapfs_inode *ip)
+{
+	bool dir = (mode & MAPFS_IFMT) == MAPFS_IFDIR;
+	uint8_t *def = NULL, *acc = NULL;
+	uint32_t perm = mode & 07777;
+	ssize_t n = -ENODATA;
+	int err, need = 0;
+
+	if (d->xattr)
+		n = mapfs_xattr_get(fs, d, "system.posix_acl_default", NULL, 0);
+	if (n == -ENODATA) {
+		perm &= ~umask;
+	} else if (n < 0) {
+		return (int)n;
+	} else {
+		def = malloc((size_t)n + 1);
+		acc = malloc((size_t)n + 1);
+		if (!def || !acc) {
+			err = -ENOMEM;
+			goto out;
+		}
+		n = mapfs_xattr_get(fs, d, "system.posix_acl_default", def,
+				    (size_t)n);
+		if (n < 0) {
+			err = (int)n;
+			goto out;
+		}
+		memcpy(acc, def, (size_t)n);
+		need = mapfs_acl_create_masq(acc, (size_t)n, &perm);
+		if (need < 0) {
+			/* A malformed default ACL is ignored, as if absent. */
+			perm = (mode & 07777) & ~umask;
+			need = 0;
+			n = 0;
+		}
+	}
+	err = new_inode(fs, cr, d, (mode & MAPFS_IFMT) | perm, rdev, ip);
+	if (err < 0)
+		goto out;
+	if (n > 0 && dir)
+		err = mapfs_xattr_set(fs, ip, "system.posix_acl_default", def,
+				      (size_t)n, 0, cr->uid == 0);
+	if (err == 0 && need > 0)
+		err = mapfs_xattr_set(fs, ip, "system.posix_acl_access", acc,
+				      (size_t)n, 0, cr->uid == 0);
+	if (err < 0) {
+		discard_inode(fs, ip);
+		goto out;
+	}
+	err = create_finish(fs, d, name, len, ip, cr->uid == 0);
+out:
+	free(def);
+	free(acc);
+	return err;
+}
+
+#define NO_ACL UINT32_MAX	/* mknod_common: no ACL handling */
+
+static int mknod_common(struct mapfs_fs *fs, const struct mapfs_cred *cr,
+			mapfs_ino_t dir, const char *name, uint32_t mode,
+			uint64_t rdev, uint32_t umask, struct mapfs_inode *ip)
 {
 	struct mapfs_inode d;
 	int len, err;
@@ -306,10 +397,28 @@ int mapfs_op_mknod(struct mapfs_fs *fs, const struct mapfs_cred *cr,
 		return len;
 	if ((mode & MAPFS_IFMT) == MAPFS_IFDIR && d.nlink >= MAPFS_LINK_MAX)
 		return -EMLINK;
+	if (umask != NO_ACL)
+		return mknod_acl(fs, cr, &d, name, len, mode, rdev, umask,
+				 ip);
 	err = new_inode(fs, cr, &d, mode & (MAPFS_IFMT | 07777), rdev, ip);
 	if (err < 0)
 		return err;
 	return create_finish(fs, &d, name, len, ip, cr->uid == 0);
+}
+
+int mapfs_op_mknod(struct mapfs_fs *fs, const struct mapfs_cred *cr,
+		   mapfs_ino_t dir, const char *name, uint32_t mode,
+		   uint64_t rdev, struct mapfs_inode *ip)
+{
+	return mknod_common(fs, cr, dir, name, mode, rdev, NO_ACL, ip);
+}
+
+int mapfs_op_mknod_acl(struct mapfs_fs *fs, const struct mapfs_cred *cr,
+		       mapfs_ino_t dir, const char *name, uint32_t mode,
+		       uint64_t rdev, uint32_t umask, struct mapfs_inode *ip)
+{
+	return mknod_common(fs, cr, dir, name, mode, rdev, umask & 0777u,
+			    ip);
 }
 
 int mapfs_op_symlink(struct mapfs_fs *fs, const struct mapfs_cred *cr,
@@ -355,7 +464,7 @@ int mapfs_op_link(struct mapfs_fs *fs, mapfs_ino_t ino, mapfs_ino_t newdir,
 	err = mapfs_inode_load(fs, ino, ip);
 	if (err < 0)
 		return err;
-	if (is_dir(ip))
+	if (is_dir(ip) || is_pinned(ip))
 		return -EPERM;
 	if (ip->nlink == 0)
 		return -ENOENT;
@@ -417,6 +526,10 @@ static int remove_common(struct mapfs_fs *fs, mapfs_ino_t dir,
 	err = mapfs_inode_load(fs, ino, &victim);
 	if (err < 0)
 		return err;
+	/* Linux's may_delete: nothing leaves an append-only or immutable
+	 * directory, and such files are not removed. */
+	if (is_pinned(&d) || is_pinned(&victim))
+		return -EPERM;
 	if (rmdir) {
 		if (!is_dir(&victim))
 			return -ENOTDIR;
@@ -541,6 +654,12 @@ int mapfs_op_rename(struct mapfs_fs *fs, mapfs_ino_t odir, const char *oname,
 		if (err < 0)
 			return err;
 	}
+	/* chattr flags: the old name goes (so its directory may be neither
+	 * append-only nor immutable), a new one is written, a replaced or
+	 * exchanged name goes too. */
+	if (is_pinned(&od) || is_pinned(&src) || is_immutable(nd) ||
+	    (have_dst && (is_pinned(nd) || is_pinned(&dst))))
+		return -EPERM;
 	/* A directory may not move into itself or below itself. */
 	if (is_dir(&src) && cross) {
 		err = is_inside(fs, ndir, sino);
@@ -669,6 +788,31 @@ ssize_t mapfs_op_readlink(struct mapfs_fs *fs, mapfs_ino_t ino, char *buf,
 	return mapfs_file_read(fs, &ip, 0, buf, n);
 }
 
+/* Rewrite ip's access ACL (if any) for its new mode. */
+static int acl_chmod(struct mapfs_fs *fs, struct mapfs_inode *ip,
+		     bool use_reserve)
+{
+	static const char name[] = "system.posix_acl_access";
+	ssize_t n = mapfs_xattr_get(fs, ip, name, NULL, 0);
+	uint8_t *acl;
+	int err;
+
+	if (n == -ENODATA)
+		return 0;
+	if (n < 0)
+		return (int)n;
+	acl = malloc((size_t)n + 1);
+	if (!acl)
+		return -ENOMEM;
+	n = mapfs_xattr_get(fs, ip, name, acl, (size_t)n);
+	err = n < 0 ? (int)n : mapfs_acl_chmod(acl, (size_t)n, ip->mode);
+	if (err == 0)
+		err = mapfs_xattr_set(fs, ip, name, acl, (size_t)n,
+				      MAPFS_XATTR_REPLACE, use_reserve);
+	free(acl);
+	return err == -EINVAL ? 0 : err;	/* malformed: left alone */
+}
+
 int mapfs_op_setattr(struct mapfs_fs *fs, mapfs_ino_t ino,
 		     const struct mapfs_setattr *sa, bool use_reserve,
 		     struct mapfs_inode *ip)
@@ -677,10 +821,20 @@ int mapfs_op_setattr(struct mapfs_fs *fs, mapfs_ino_t ino,
 	unsigned v = sa->valid;
 	int err;
 
-	(void)use_reserve;
 	err = mapfs_inode_load(fs, ino, ip);
 	if (err < 0)
 		return err;
+	/* Linux's notify_change: nothing changes on an immutable inode;
+	 * an append-only one keeps its mode, owner and size. Times stay
+	 * settable on it because the kernel's writeback cache sends the
+	 * mtime and ctime of appended data this way. */
+	if (is_immutable(ip) && v)
+		return -EPERM;
+	if ((ip->flags & MAPFS_FL_APPEND) &&
+	    ((v & (MAPFS_SET_MODE | MAPFS_SET_UID | MAPFS_SET_GID |
+		   MAPFS_SET_SIZE | MAPFS_SET_ATIME)) ||
+	     ((v & MAPFS_SET_MTIME) && !(v & MAPFS_SET_CTIME))))
+		return -EPERM;
 	if (v & MAPFS_SET_SIZE) {
 		if (is_dir(ip))
 			return -EISDIR;
@@ -689,15 +843,28 @@ int mapfs_op_setattr(struct mapfs_fs *fs, mapfs_ino_t ino,
 		if (sa->size > fs->g.maxfilesize)
 			return -EFBIG;
 		if (sa->size != ip->size) {
+			bool shrink = sa->size < ip->size;
+
 			err = mapfs_file_truncate(fs, ip, sa->size);
 			if (err < 0)
 				return err;
+			/* shrinking freed every block past the new end */
+			if (shrink && (ip->flags & MAPFS_FL_KEEPSIZE)) {
+				ip->flags &= ~MAPFS_FL_KEEPSIZE;
+				mapfs_inode_store(fs, ip);
+			}
 		}
 		touch(ip, true, now);
 	}
 	if (v & MAPFS_SET_MODE) {
 		ip->mode = (ip->mode & MAPFS_IFMT) | (sa->mode & 07777);
 		touch(ip, false, now);
+		/* chmod keeps an access ACL in step (posix_acl_chmod) */
+		if (ip->xattr) {
+			err = acl_chmod(fs, ip, use_reserve);
+			if (err < 0)
+				return err;
+		}
 	}
 	if (v & (MAPFS_SET_UID | MAPFS_SET_GID)) {
 		if (v & MAPFS_SET_UID)
@@ -730,6 +897,30 @@ int mapfs_op_setattr(struct mapfs_fs *fs, mapfs_ino_t ino,
 	return 0;
 }
 
+/* 0 if buf holds what ip already has at [off, min(off+len, size)),
+ * -EPERM if not. */
+static int same_bytes(struct mapfs_fs *fs, const struct mapfs_inode *ip,
+		      uint64_t off, const void *buf, size_t len)
+{
+	uint8_t tmp[4096];
+	size_t n = ip->size - off < len ? (size_t)(ip->size - off) : len;
+	const uint8_t *b = buf;
+
+	while (n) {
+		size_t c = n < sizeof(tmp) ? n : sizeof(tmp);
+		ssize_t r = mapfs_file_read(fs, ip, off, tmp, c);
+
+		if (r < 0)
+			return (int)r;
+		if ((size_t)r != c || memcmp(tmp, b, c))
+			return -EPERM;
+		off += c;
+		b += c;
+		n -= c;
+	}
+	return 0;
+}
+
 ssize_t mapfs_op_write(struct mapfs_fs *fs, mapfs_ino_t ino, uint64_t off,
 		       const void *buf, size_t len, bool use_reserve)
 {
@@ -745,6 +936,16 @@ ssize_t mapfs_op_write(struct mapfs_fs *fs, mapfs_ino_t ino, uint64_t off,
 		return -EINVAL;
 	if (len == 0)
 		return 0;
+	if (is_immutable(&ip))
+		return -EPERM;
+	if ((ip.flags & MAPFS_FL_APPEND) && off < ip.size) {
+		/* Only appends. The writeback cache writes whole pages, so
+		 * a write may start below EOF: it passes if it leaves the
+		 * bytes there as they are. */
+		err = same_bytes(fs, &ip, off, buf, len);
+		if (err < 0)
+			return err;
+	}
 	n = mapfs_file_write(fs, &ip, off, buf, len, use_reserve);
 	if (n <= 0)
 		return n;
@@ -839,4 +1040,336 @@ void mapfs_op_statfs(const struct mapfs_fs *fs, struct mapfs_statfs *st)
 	st->files = g->ninodes - g->first_ino;
 	st->ffree = fs->free_inodes;
 	st->namemax = MAPFS_NAME_MAX;
+}
+
+/* ------------------------------------------------------------------ */
+/* Extended attributes                                                  */
+/* ------------------------------------------------------------------ */
+
+/* Setting system.posix_acl_access: the mode's permission bits follow the
+ * ACL, and an ACL the mode says all of is not stored (Linux's
+ * posix_acl_update_mode; FUSE leaves both to the filesystem). */
+static int set_access_acl(struct mapfs_fs *fs, struct mapfs_inode *ip,
+			  const char *name, const void *value, size_t len,
+			  int flags, bool use_reserve)
+{
+	uint32_t perm;
+	int err, r = mapfs_acl_equiv_mode(value, len, &perm);
+
+	if (r < 0)
+		return r;
+	if (r == 0) {
+		err = mapfs_xattr_set(fs, ip, name, NULL, 0, 0, use_reserve);
+		if (err == -ENODATA)
+			err = (flags & MAPFS_XATTR_REPLACE) ? -ENODATA : 0;
+	} else {
+		err = mapfs_xattr_set(fs, ip, name, value, len, flags,
+				      use_reserve);
+	}
+	if (err < 0)
+		return err;
+	ip->mode = (ip->mode & ~0777u) | perm;
+	return 0;
+}
+
+int mapfs_op_setxattr(struct mapfs_fs *fs, mapfs_ino_t ino, const char *name,
+		      const void *value, size_t len, int flags,
+		      bool use_reserve)
+{
+	struct mapfs_inode ip;
+	uint32_t index, nlen;
+	const char *suffix;
+	int err;
+
+	if (flags & ~(MAPFS_XATTR_CREATE | MAPFS_XATTR_REPLACE))
+		return -EINVAL;
+	err = mapfs_xattr_parse_name(name, &index, &suffix, &nlen);
+	if (err < 0)
+		return err;
+	err = mapfs_inode_load(fs, ino, &ip);
+	if (err < 0)
+		return err;
+	if (is_pinned(&ip))
+		return -EPERM;
+	if (index == MAPFS_XATTR_INDEX_ACL_DEFAULT && !is_dir(&ip))
+		return -EACCES;		/* as Linux's set_posix_acl */
+	if (index == MAPFS_XATTR_INDEX_ACL_ACCESS)
+		err = set_access_acl(fs, &ip, name, value, len, flags,
+				     use_reserve);
+	else if (index == MAPFS_XATTR_INDEX_ACL_DEFAULT &&
+		 mapfs_acl_equiv_mode(value, len, &(uint32_t){0}) < 0)
+		err = -EINVAL;
+	else
+		err = mapfs_xattr_set(fs, &ip, name, value, len, flags,
+				      use_reserve);
+	if (err < 0)
+		return err;
+	touch(&ip, false, mapfs_now());
+	mapfs_inode_store(fs, &ip);
+	return 0;
+}
+
+int mapfs_op_removexattr(struct mapfs_fs *fs, mapfs_ino_t ino,
+			 const char *name)
+{
+	struct mapfs_inode ip;
+	int err = mapfs_inode_load(fs, ino, &ip);
+
+	if (err < 0)
+		return err;
+	if (is_pinned(&ip)) {
+		uint32_t index, nlen;
+		const char *suffix;
+
+		err = mapfs_xattr_parse_name(name, &index, &suffix, &nlen);
+		return err < 0 ? err : -EPERM;
+	}
+	err = mapfs_xattr_set(fs, &ip, name, NULL, 0, 0, true);
+	if (err < 0)
+		return err;
+	touch(&ip, false, mapfs_now());
+	mapfs_inode_store(fs, &ip);
+	return 0;
+}
+
+ssize_t mapfs_op_getxattr(struct mapfs_fs *fs, mapfs_ino_t ino,
+			  const char *name, void *buf, size_t size)
+{
+	struct mapfs_inode ip;
+	int err = mapfs_inode_load(fs, ino, &ip);
+
+	if (err < 0)
+		return err;
+	return mapfs_xattr_get(fs, &ip, name, buf, size);
+}
+
+ssize_t mapfs_op_listxattr(struct mapfs_fs *fs, mapfs_ino_t ino, char *buf,
+			   size_t size, bool trusted)
+{
+	struct mapfs_inode ip;
+	int err = mapfs_inode_load(fs, ino, &ip);
+
+	if (err < 0)
+		return err;
+	return mapfs_xattr_list(fs, &ip, buf, size, trusted);
+}
+
+/* ------------------------------------------------------------------ */
+/* fallocate, lseek, copy_file_range                                    */
+/* ------------------------------------------------------------------ */
+
+static int load_reg(struct mapfs_fs *fs, mapfs_ino_t ino,
+		    struct mapfs_inode *ip)
+{
+	int err = mapfs_inode_load(fs, ino, ip);
+
+	if (err < 0)
+		return err;
+	if (is_dir(ip))
+		return -EISDIR;
+	if ((ip->mode & MAPFS_IFMT) != MAPFS_IFREG)
+		return -ENODEV;
+	return 0;
+}
+
+/* Logical blocks covering [0, size): ceil(size / bsize). */
+static uint64_t size_blocks(const struct mapfs_fs *fs, uint64_t size)
+{
+	return (size >> fs->g.bshift) + ((size & (fs->g.bsize - 1)) != 0);
+}
+
+int mapfs_op_fallocate(struct mapfs_fs *fs, mapfs_ino_t ino, int mode,
+		       uint64_t off, uint64_t len, bool use_reserve)
+{
+	const int known = MAPFS_FALLOC_KEEP_SIZE | MAPFS_FALLOC_PUNCH_HOLE |
+			  MAPFS_FALLOC_ZERO_RANGE;
+	const struct mapfs_geom *g = &fs->g;
+	struct mapfs_timespec now = mapfs_now();
+	struct mapfs_inode ip;
+	uint64_t end, first, last;
+	bool keep = mode & MAPFS_FALLOC_KEEP_SIZE;
+	int err, err2;
+
+	if (mode & ~known)
+		return -EOPNOTSUPP;
+	if ((mode & MAPFS_FALLOC_PUNCH_HOLE) &&
+	    (!keep || (mode & MAPFS_FALLOC_ZERO_RANGE)))
+		return -EOPNOTSUPP;
+	if (len == 0)
+		return -EINVAL;
+	err = load_reg(fs, ino, &ip);
+	if (err < 0)
+		return err;
+	/* vfs_fallocate: immutable refuses all, append-only all but
+	 * plain allocation. */
+	if (is_immutable(&ip) ||
+	    ((ip.flags & MAPFS_FL_APPEND) && (mode & ~MAPFS_FALLOC_KEEP_SIZE)))
+		return -EPERM;
+	if (off > g->maxfilesize || len > g->maxfilesize - off)
+		return -EFBIG;
+	end = off + len;
+	first = off >> g->bshift;
+	last = size_blocks(fs, end);	/* one past the last block touched */
+
+	if (mode & MAPFS_FALLOC_PUNCH_HOLE) {
+		/* Whole blocks go; the partial ones at the edges are
+		 * zeroed where mapped. */
+		uint64_t wf = size_blocks(fs, off), wl = end >> g->bshift;
+
+		if (wf < wl)
+			err = mapfs_file_free_range(fs, &ip, wf, wl);
+		if (err == 0 && wf > first)
+			err = mapfs_file_zero(fs, &ip, off,
+					      (wf << g->bshift) - off < len ?
+					      (wf << g->bshift) - off : len);
+		if (err == 0 && wl >= wf && (end & (g->bsize - 1)) &&
+		    (wl << g->bshift) >= off)
+			err = mapfs_file_zero(fs, &ip, wl << g->bshift,
+					      end - (wl << g->bshift));
+		if (err < 0)
+			return err;
+		touch(&ip, true, now);
+		mapfs_inode_store(fs, &ip);
+		return 0;
+	}
+
+	if (keep)
+		mapfs_super_use_feature(fs, MAPFS_FEAT_RO_COMPAT_KEEPSIZE);
+	err = mapfs_file_alloc_range(fs, &ip, first, last, use_reserve);
+	/* Blocks past EOF (kept on error too) need the flag. */
+	if (last > size_blocks(fs, keep ? ip.size : (end > ip.size ? end :
+						      ip.size)) ||
+	    (err < 0 && last > size_blocks(fs, ip.size)))
+		ip.flags |= MAPFS_FL_KEEPSIZE;
+	if (err < 0) {
+		mapfs_inode_store(fs, &ip);
+		return err;
+	}
+	if (mode & MAPFS_FALLOC_ZERO_RANGE) {
+		err2 = mapfs_file_zero(fs, &ip, off, len);
+		if (err2 < 0)
+			return err2;
+		ip.mtime = now;
+	}
+	if (!keep && end > ip.size) {
+		ip.size = end;
+		ip.mtime = now;
+	}
+	ip.ctime = now;
+	mapfs_inode_store(fs, &ip);
+	return 0;
+}
+
+int mapfs_op_seek(struct mapfs_fs *fs, mapfs_ino_t ino, uint64_t off,
+		  bool data, uint64_t *resp)
+{
+	const struct mapfs_geom *g = &fs->g;
+	struct mapfs_inode ip;
+	uint64_t lbn, nlbn = 0;
+	int err = load_reg(fs, ino, &ip);
+
+	if (err < 0)
+		return err == -ENODEV ? -EINVAL : err;
+	if (off >= ip.size)
+		return -ENXIO;
+	nlbn = size_blocks(fs, ip.size);
+	err = mapfs_file_next(fs, &ip, off >> g->bshift, nlbn, data, &lbn);
+	if (err < 0)
+		return err;
+	if (data) {
+		if (lbn >= nlbn)
+			return -ENXIO;
+		*resp = lbn << g->bshift > off ? lbn << g->bshift : off;
+	} else {
+		uint64_t h = lbn << g->bshift;
+
+		h = h > off ? h : off;
+		*resp = h < ip.size ? h : ip.size;
+	}
+	return 0;
+}
+
+ssize_t mapfs_op_copy_range(struct mapfs_fs *fs, mapfs_ino_t src,
+			    uint64_t soff, mapfs_ino_t dst, uint64_t doff,
+			    uint64_t len, bool use_reserve)
+{
+	struct mapfs_inode s, d, *sp = &s;
+	ssize_t n;
+	int err;
+
+	err = load_reg(fs, src, &s);
+	if (err < 0)
+		return err == -ENODEV ? -EINVAL : err;
+	if (src == dst) {
+		sp = &d;
+		d = s;
+		/* the kernel refuses overlapping ranges of one file */
+		if (soff < doff + len && doff < soff + len)
+			return -EINVAL;
+	} else {
+		err = load_reg(fs, dst, &d);
+		if (err < 0)
+			return err == -ENODEV ? -EINVAL : err;
+	}
+	if (is_immutable(&d) ||
+	    ((d.flags & MAPFS_FL_APPEND) && doff < d.size))
+		return -EPERM;
+	n = mapfs_file_copy(fs, sp, soff, &d, doff, len, use_reserve);
+	if (n <= 0)
+		return n;
+	touch(&d, true, mapfs_now());
+	mapfs_inode_store(fs, &d);
+	return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* chattr flags                                                         */
+/* ------------------------------------------------------------------ */
+
+int mapfs_op_getflags(struct mapfs_fs *fs, mapfs_ino_t ino, uint32_t *flagsp)
+{
+	struct mapfs_inode ip;
+	int err = mapfs_inode_load(fs, ino, &ip);
+
+	if (err < 0)
+		return err;
+	*flagsp = ip.flags & MAPFS_FL_USER;
+	return 0;
+}
+
+int mapfs_op_setflags(struct mapfs_fs *fs, const struct mapfs_cred *cr,
+		      mapfs_ino_t ino, uint32_t flags)
+{
+	struct mapfs_inode ip;
+	int err = mapfs_inode_load(fs, ino, &ip);
+
+	if (err < 0)
+		return err;
+	if (cr->uid != 0 && cr->uid != ip.uid)
+		return -EPERM;
+	if (flags & ~MAPFS_FL_USER)
+		return -EOPNOTSUPP;
+	/* CAP_LINUX_IMMUTABLE: root only. */
+	if (((flags ^ ip.flags) & (MAPFS_FL_IMMUTABLE | MAPFS_FL_APPEND)) &&
+	    cr->uid != 0)
+		return -EPERM;
+	ip.flags = (ip.flags & ~MAPFS_FL_USER) | flags;
+	touch(&ip, false, mapfs_now());
+	mapfs_inode_store(fs, &ip);
+	return 0;
+}
+
+int mapfs_op_may_open(struct mapfs_fs *fs, mapfs_ino_t ino, bool write,
+		      bool append, bool trunc)
+{
+	struct mapfs_inode ip;
+	int err = mapfs_inode_load(fs, ino, &ip);
+
+	if (err < 0)
+		return err;
+	if (is_immutable(&ip) && (write || trunc))
+		return -EPERM;
+	if ((ip.flags & MAPFS_FL_APPEND) && ((write && !append) || trunc))
+		return -EPERM;
+	return 0;
 }

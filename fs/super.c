@@ -268,6 +268,15 @@ void mapfs_super_store_copies(struct mapfs_fs *fs)
 	}
 }
 
+void mapfs_super_use_feature(struct mapfs_fs *fs, uint32_t bit)
+{
+	if ((fs->feat_ro_compat & bit) == bit)
+		return;
+	fs->feat_ro_compat |= bit;
+	mapfs_super_store(fs);
+	mapfs_super_store_copies(fs);
+}
+
 int mapfs_fs_init_geom(struct mapfs_fs *fs, void *base, uint64_t size,
 		       const struct mapfs_geom *g)
 {

@@ -399,7 +399,6 @@ int fsck_pass5(struct fsck_ctx *c)
 	 * rebuilt) like the others now. */
 	fsck_unprepare(c);
 	for (uint64_t cg = 0; cg < g->ngroups; cg++) {
-		const struct fsck_group *grp = &c->grp[cg];
 		uint64_t ndata = mapfs_group_ndata(g, cg);
 		uint64_t fb, fi, nd;
 		bool init_it = false;

@@ -316,7 +316,10 @@ bool fsck_rebuild_early(struct fsck_ctx *c)
 	for (uint64_t cg = 0; cg < fs->g.ngroups; cg++) {
 		uint64_t fb, fi, nd;
 
-		if (!c->grp[cg].forced_bad || !fs->cg[cg].init)
+		/* Kept from the allocator by fsck_prepare, or found bad
+		 * when the image was opened. */
+		if (!(c->grp[cg].forced_bad || fs->cg[cg].bad) ||
+		    !fs->cg[cg].init)
 			continue;
 		if (!any && !fsck_problem(c, P1B_GROUP_REBUILT,
 					  "repairs need room: rebuilding the "

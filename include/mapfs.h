@@ -270,6 +270,9 @@ int mapfs_super_decode(const struct mapfs_dsuper *d, uint64_t image_bytes,
 void mapfs_super_store(struct mapfs_fs *fs);
 /* Write the superblock (as stored in the primary) into every copy. */
 void mapfs_super_store_copies(struct mapfs_fs *fs);
+/* Record that the image now uses ro_compat feature `bit` (stores the
+ * primary superblock and its copies the first time). */
+void mapfs_super_use_feature(struct mapfs_fs *fs, uint32_t bit);
 /* Encode a superblock page for group `cg` from fs's geometry and fields. */
 void mapfs_super_encode(const struct mapfs_fs *fs, uint64_t cg,
 			struct mapfs_dsuper *d);
@@ -417,6 +420,32 @@ ssize_t mapfs_file_write(struct mapfs_fs *fs, struct mapfs_inode *ip,
  * leaves a hole. Stores *ip. */
 int mapfs_file_truncate(struct mapfs_fs *fs, struct mapfs_inode *ip,
 			uint64_t new_size);
+/* Free the blocks mapping logical blocks [first, end) (whatever the
+ * size), and every indirect block left empty. Pointers are cleared (and
+ * ip stored) before blocks are freed. */
+int mapfs_file_free_range(struct mapfs_fs *fs, struct mapfs_inode *ip,
+			  uint64_t first, uint64_t end);
+/* Map every hole of logical blocks [first, end) with a zeroed block.
+ * Stores ip (also after an error, keeping what was allocated). */
+int mapfs_file_alloc_range(struct mapfs_fs *fs, struct mapfs_inode *ip,
+			   uint64_t first, uint64_t end, bool use_reserve);
+/* Zero bytes [off, off+len) of the blocks that are mapped (holes stay
+ * holes), whatever the size. */
+int mapfs_file_zero(struct mapfs_fs *fs, struct mapfs_inode *ip,
+		    uint64_t off, uint64_t len);
+/* First logical block in [lbn, end) that is mapped (mapped true) or a
+ * hole (false), skipping unmapped indirect subtrees whole; end if none.
+ * Read-only. */
+int mapfs_file_next(struct mapfs_fs *fs, const struct mapfs_inode *ip,
+		    uint64_t lbn, uint64_t end, bool mapped, uint64_t *resp);
+/* Copy [soff, soff+len) of src to doff of dst, block to block (src and
+ * dst may be the same inode, ranges not overlapping). Source holes are
+ * kept as holes when a whole destination block is covered (the block is
+ * freed), zeroed otherwise. Grows dst's size; stores dst. Returns bytes
+ * copied (short after an error with progress). */
+ssize_t mapfs_file_copy(struct mapfs_fs *fs, const struct mapfs_inode *src,
+			uint64_t soff, struct mapfs_inode *dst, uint64_t doff,
+			uint64_t len, bool use_reserve);
 
 /* Visit every block pointer of ip: cb gets the block, its level (0 data,
  * 1..3 indirect), the first logical block it covers, and may return
@@ -508,6 +537,54 @@ static inline uint32_t mapfs_mode_to_dt(uint32_t mode)
 }
 
 /* ------------------------------------------------------------------ */
+/* xattr.c: extended attributes (one block per inode, di_xattr)        */
+/* ------------------------------------------------------------------ */
+#define MAPFS_XATTR_CREATE	0x1	/* fail if the name exists */
+#define MAPFS_XATTR_REPLACE	0x2	/* fail if it does not */
+/* Split a full name into its index (MAPFS_XATTR_INDEX_*) and the part
+ * stored on disk. -EOPNOTSUPP for an unknown namespace, -ENAMETOOLONG
+ * past 255 bytes, -EINVAL for an empty name after a prefix. */
+int mapfs_xattr_parse_name(const char *name, uint32_t *indexp,
+			   const char **suffixp, uint32_t *lenp);
+/* Value of name into buf (size bytes; 0: just the length). Returns the
+ * length, -ENODATA, -ERANGE. Read-only. */
+ssize_t mapfs_xattr_get(struct mapfs_fs *fs, const struct mapfs_inode *ip,
+			const char *name, void *buf, size_t size);
+/* The names, each NUL-terminated; size 0: the length. trusted: include
+ * trusted.* names. Read-only. */
+ssize_t mapfs_xattr_list(struct mapfs_fs *fs, const struct mapfs_inode *ip,
+			 char *buf, size_t size, bool trusted);
+/* Set (value non-NULL) or remove (value NULL) name. Writes a new block,
+ * points ip at it and stores ip, then frees the old block. -EEXIST
+ * (CREATE), -ENODATA (REPLACE, remove), -E2BIG (value can never fit a
+ * block), -ENOSPC (the block is full, or no free block). */
+int mapfs_xattr_set(struct mapfs_fs *fs, struct mapfs_inode *ip,
+		    const char *name, const void *value, size_t len,
+		    int flags, bool use_reserve);
+/* Free ip's xattr block (the inode is going away); stores ip. */
+int mapfs_xattr_free(struct mapfs_fs *fs, struct mapfs_inode *ip);
+/* Validate xattr block bno of inode ino: page tails and CRCs, header
+ * (magic, owner, counts), every entry (known index, name, value inside
+ * the value area, canonical packing, no duplicate names). Read-only. */
+int mapfs_xattr_check(const struct mapfs_fs *fs, mapfs_ino_t ino,
+		      mapfs_bno_t bno, char *why, size_t whylen);
+/* Largest value a block holds with one entry of a namelen-byte name. */
+size_t mapfs_xattr_max_value(const struct mapfs_fs *fs, uint32_t namelen);
+
+/* POSIX ACLs in their xattr form (le32 version 2, then entries of le16
+ * tag, le16 perm, le32 id), as the kernel sends them. */
+/* Mode bits (0777) the ACL implies; returns 0 if the ACL says no more
+ * than a mode (three base entries), 1 if not, -EINVAL if malformed. */
+int mapfs_acl_equiv_mode(const void *acl, size_t len, uint32_t *modep);
+/* A new inode's access ACL from its parent's default ACL (acl, changed
+ * in place) and the requested *modep (narrowed). Returns 1 if the ACL
+ * must be stored, 0 if the mode says it all, -EINVAL. */
+int mapfs_acl_create_masq(void *acl, size_t len, uint32_t *modep);
+/* chmod: set the ACL's owner, group-class (mask, or group when there is
+ * no mask) and other permissions from mode. -EINVAL if malformed. */
+int mapfs_acl_chmod(void *acl, size_t len, uint32_t mode);
+
+/* ------------------------------------------------------------------ */
 /* ops.c: whole operations by inode number                              */
 /* ------------------------------------------------------------------ */
 struct mapfs_cred {
@@ -524,6 +601,13 @@ int mapfs_op_lookup(struct mapfs_fs *fs, mapfs_ino_t dir, const char *name,
 int mapfs_op_mknod(struct mapfs_fs *fs, const struct mapfs_cred *cr,
 		   mapfs_ino_t dir, const char *name, uint32_t mode,
 		   uint64_t rdev, struct mapfs_inode *ip);
+/* mknod with POSIX ACLs (the daemon declared FUSE_CAP_POSIX_ACL and
+ * FUSE_CAP_DONT_MASK, so the kernel leaves both to us): the parent's
+ * default ACL narrows the mode and is inherited (an access ACL, and for
+ * a directory the default ACL too); without one, umask applies. */
+int mapfs_op_mknod_acl(struct mapfs_fs *fs, const struct mapfs_cred *cr,
+		       mapfs_ino_t dir, const char *name, uint32_t mode,
+		       uint64_t rdev, uint32_t umask, struct mapfs_inode *ip);
 int mapfs_op_symlink(struct mapfs_fs *fs, const struct mapfs_cred *cr,
 		     mapfs_ino_t dir, const char *name, const char *target,
 		     struct mapfs_inode *ip);
@@ -574,6 +658,57 @@ struct mapfs_statfs {
 	uint32_t namemax;
 };
 void mapfs_op_statfs(const struct mapfs_fs *fs, struct mapfs_statfs *st);
+
+/* Extended attributes, whole operations (xattr.c has the storage).
+ * Names are full ("user.foo"); flags MAPFS_XATTR_CREATE/REPLACE. Changes
+ * answer -EPERM on immutable and append-only inodes and update ctime;
+ * setting system.posix_acl_access also sets the mode's permission bits
+ * from the ACL (and stores no ACL when the mode says it all). get and
+ * list are read-only and return the value's (list's) length; with size
+ * 0 only the length, -ERANGE when size is too small. list shows
+ * trusted.* names only when `trusted` (the caller is root). */
+int mapfs_op_setxattr(struct mapfs_fs *fs, mapfs_ino_t ino, const char *name,
+		      const void *value, size_t len, int flags,
+		      bool use_reserve);
+int mapfs_op_removexattr(struct mapfs_fs *fs, mapfs_ino_t ino,
+			 const char *name);
+ssize_t mapfs_op_getxattr(struct mapfs_fs *fs, mapfs_ino_t ino,
+			  const char *name, void *buf, size_t size);
+ssize_t mapfs_op_listxattr(struct mapfs_fs *fs, mapfs_ino_t ino, char *buf,
+			   size_t size, bool trusted);
+
+/* fallocate(2) on a regular file. mode: 0, MAPFS_FALLOC_KEEP_SIZE,
+ * PUNCH_HOLE | KEEP_SIZE, ZERO_RANGE [| KEEP_SIZE]; others -EOPNOTSUPP.
+ * Allocated blocks are zeroed; blocks past EOF (KEEP_SIZE) set
+ * MAPFS_FL_KEEPSIZE. Punching frees whole blocks (and indirect blocks
+ * left empty) and zeroes the partial ones at the edges. */
+#define MAPFS_FALLOC_KEEP_SIZE	0x01	/* Linux's values */
+#define MAPFS_FALLOC_PUNCH_HOLE	0x02
+#define MAPFS_FALLOC_ZERO_RANGE	0x10
+int mapfs_op_fallocate(struct mapfs_fs *fs, mapfs_ino_t ino, int mode,
+		       uint64_t off, uint64_t len, bool use_reserve);
+/* lseek SEEK_DATA (data true) or SEEK_HOLE from the block map: -ENXIO at
+ * or past EOF (or no data after off). Read-only. */
+int mapfs_op_seek(struct mapfs_fs *fs, mapfs_ino_t ino, uint64_t off,
+		  bool data, uint64_t *resp);
+/* copy_file_range: copy [soff, soff+len) of src (clipped at its EOF) to
+ * doff of dst inside the image; holes of src stay holes where whole
+ * destination blocks are covered. Returns bytes copied. */
+ssize_t mapfs_op_copy_range(struct mapfs_fs *fs, mapfs_ino_t src,
+			    uint64_t soff, mapfs_ino_t dst, uint64_t doff,
+			    uint64_t len, bool use_reserve);
+/* FS_IOC_GETFLAGS / SETFLAGS: the MAPFS_FL_USER bits. Setting needs the
+ * owner or root (-EPERM), and root to change immutable or append-only;
+ * unknown bits are -EOPNOTSUPP. */
+int mapfs_op_getflags(struct mapfs_fs *fs, mapfs_ino_t ino, uint32_t *flagsp);
+int mapfs_op_setflags(struct mapfs_fs *fs, const struct mapfs_cred *cr,
+		      mapfs_ino_t ino, uint32_t flags);
+/* May ino be opened with these open(2) flags? -EPERM for writing an
+ * immutable file, and for writing an append-only one without O_APPEND
+ * or with O_TRUNC (what Linux's may_open does for its own inodes).
+ * Read-only. */
+int mapfs_op_may_open(struct mapfs_fs *fs, mapfs_ino_t ino, bool write,
+		      bool append, bool trunc);
 
 /* ------------------------------------------------------------------ */
 /* format.c: laying out a fresh filesystem                              */

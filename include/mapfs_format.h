@@ -39,6 +39,8 @@
 #define MAPFS_CG_MAGIC		0x4743504du	/* "MPCG" */
 #define MAPFS_DIRTAIL_MAGIC	0x5244504du	/* "MPDR" */
 #define MAPFS_INDTAIL_MAGIC	0x4e49504du	/* "MPIN" */
+#define MAPFS_XATTR_MAGIC	0x4858504du	/* "MPXH": xattr block header */
+#define MAPFS_XATTRTAIL_MAGIC	0x4158504du	/* "MPXA": xattr page tail */
 #define MAPFS_VERSION		1u
 
 /* The primary superblock is the first 4 KiB page of the image. */
@@ -80,7 +82,13 @@
 /* Unknown compat bits are ignored, unknown ro_compat bits allow a
  * read-only mount only, unknown incompat bits refuse the image. */
 #define MAPFS_FEAT_COMPAT_SUPP		0u
-#define MAPFS_FEAT_RO_COMPAT_SUPP	0u
+/* ro_compat: set the first time a feature's structures are written, so
+ * code that does not know them (whose fsck would free the blocks) opens
+ * the image read-only. */
+#define MAPFS_FEAT_RO_COMPAT_XATTR	0x1u	/* di_xattr blocks in use */
+#define MAPFS_FEAT_RO_COMPAT_KEEPSIZE	0x2u	/* blocks past EOF (fallocate) */
+#define MAPFS_FEAT_RO_COMPAT_SUPP	(MAPFS_FEAT_RO_COMPAT_XATTR | \
+					 MAPFS_FEAT_RO_COMPAT_KEEPSIZE)
 #define MAPFS_FEAT_INCOMPAT_SUPP	0u
 
 /* ------------------------------------------------------------------ */
@@ -203,6 +211,14 @@ static_assert(offsetof(struct mapfs_dcg, cg_crc) == 380, "cg crc moved");
 #define MAPFS_FL_APPEND		0x00000020u
 #define MAPFS_FL_NODUMP		0x00000040u
 #define MAPFS_FL_NOATIME	0x00000080u
+/* The user-visible flags (FS_IOC_GETFLAGS / SETFLAGS); same values as
+ * Linux's FS_*_FL. The bits below are internal and never shown. */
+#define MAPFS_FL_USER		(MAPFS_FL_IMMUTABLE | MAPFS_FL_APPEND | \
+				 MAPFS_FL_NODUMP | MAPFS_FL_NOATIME)
+/* A regular file that may hold blocks at or past ceil(size / bsize):
+ * preallocated by fallocate(FALLOC_FL_KEEP_SIZE). Without it fsck
+ * treats such blocks as damage (P1_BLOCK_PAST_EOF). */
+#define MAPFS_FL_KEEPSIZE	0x40000000u
 #define MAPFS_FL_ORPHAN		0x80000000u /* on the orphan list */
 
 struct mapfs_dinode {
@@ -298,6 +314,74 @@ static_assert(MAPFS_PTRS_PER_PAGE * 8 + sizeof(struct mapfs_indtail) ==
 	      MAPFS_PAGE_SIZE, "indirect page");
 
 /* ------------------------------------------------------------------ */
+/* Extended attribute block: one data block named by di_xattr (counted */
+/* in di_blocks). The block is bsize / 4096 pages; each page ends in a */
+/* struct mapfs_xattrtail, and the first 4088 bytes of every page, end */
+/* to end, form the block's "payload":                                */
+/*                                                                     */
+/*   payload: | header (32) | entry | entry | ... | free | values |    */
+/*                                                                     */
+/* Entries follow the header, each a struct mapfs_xattr_entry then the */
+/* name (without its namespace prefix) padded to 4 bytes. Values are   */
+/* packed from the end of the payload down, each at a 4-byte aligned   */
+/* offset. A linked xattr block is never changed in place: a change    */
+/* writes a new block, then points di_xattr at it, then frees the old  */
+/* one (the exception: a one-page block on a full filesystem, whose    */
+/* page is rewritten whole). So an entry or value may cross a page     */
+/* boundary: the block as a whole is what reaches the disk first.      */
+/* ------------------------------------------------------------------ */
+#define MAPFS_XATTR_PAGE_USABLE	(MAPFS_PAGE_SIZE - 8u)	/* 4088 */
+#define MAPFS_XATTR_ALIGN	4u
+
+/* Name index: the namespace prefix an entry's name is stored without. */
+#define MAPFS_XATTR_INDEX_USER		1u	/* "user." */
+#define MAPFS_XATTR_INDEX_TRUSTED	2u	/* "trusted." */
+#define MAPFS_XATTR_INDEX_SECURITY	3u	/* "security." */
+#define MAPFS_XATTR_INDEX_ACL_ACCESS	4u	/* "system.posix_acl_access",
+						 * empty name */
+#define MAPFS_XATTR_INDEX_ACL_DEFAULT	5u	/* "system.posix_acl_default",
+						 * empty name */
+#define MAPFS_XATTR_INDEX_MAX		5u
+
+struct mapfs_xattr_hdr {
+	uint32_t xh_magic;	/*  0: MAPFS_XATTR_MAGIC */
+	uint32_t xh_count;	/*  4: entries */
+	uint64_t xh_owner;	/*  8: inode number owning the block */
+	uint32_t xh_used;	/* 16: payload bytes in use: header, entries
+				 *     and values (padding included) */
+	uint32_t xh_pad;	/* 20: zero */
+	uint64_t xh_spare;	/* 24: zero */
+};
+static_assert(sizeof(struct mapfs_xattr_hdr) == 32, "xattr header");
+
+struct mapfs_xattr_entry {
+	uint8_t  xe_index;	/*  0: MAPFS_XATTR_INDEX_* */
+	uint8_t  xe_namelen;	/*  1: bytes of name after the prefix */
+	uint16_t xe_pad;	/*  2: zero */
+	uint32_t xe_value_len;	/*  4: bytes of value */
+	uint32_t xe_value_off;	/*  8: payload offset of the value */
+	char     xe_name[];	/* 12: the name, then zeros to a 4-byte
+				 *     boundary */
+};
+static_assert(offsetof(struct mapfs_xattr_entry, xe_name) == 12,
+	      "xattr entry name moved");
+
+struct mapfs_xattrtail {
+	uint32_t xt_magic;	/* MAPFS_XATTRTAIL_MAGIC */
+	uint32_t xt_crc;	/* CRC32C of the page's bytes 0..4087 */
+};
+static_assert(sizeof(struct mapfs_xattrtail) == 8, "xattr tail");
+static_assert(MAPFS_XATTR_PAGE_USABLE + sizeof(struct mapfs_xattrtail) ==
+	      MAPFS_PAGE_SIZE, "xattr page");
+
+/* Bytes an entry with a name of n bytes takes: 12 + n, rounded to 4. */
+static inline uint32_t mapfs_xattr_entry_size(uint32_t namelen)
+{
+	return (12u + namelen + MAPFS_XATTR_ALIGN - 1) &
+	       ~(MAPFS_XATTR_ALIGN - 1);
+}
+
+/* ------------------------------------------------------------------ */
 /* Checksums (CRC32C, Castagnoli). With seed = sb_csum_seed:            */
 /*   superblock   crc32c(~0, bytes 0..4091)       (sb_this_group inside) */
 /*   group header crc32c(seed, le64 group) then bytes 0..379            */
@@ -307,6 +391,8 @@ static_assert(MAPFS_PTRS_PER_PAGE * 8 + sizeof(struct mapfs_indtail) ==
 /*   dir chunk    crc32c(seed, le64 dir ino, le64 bno, le32 page) then  */
 /*                bytes 0..4087                                         */
 /*   indirect pg  crc32c(seed, le64 owner ino, le64 bno, le32 page)     */
+/*                then bytes 0..4087                                    */
+/*   xattr page   crc32c(seed, le64 owner ino, le64 bno, le32 page)     */
 /*                then bytes 0..4087                                    */
 /* Free inodes (di_mode == 0) carry no checksum (di_crc = 0).           */
 /* ------------------------------------------------------------------ */

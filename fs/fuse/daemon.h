@@ -17,6 +17,8 @@ struct daemon {
 	bool writeback;		/* kernel writeback cache (-o nowriteback: off) */
 	bool ro;
 	bool noatime;		/* -o noatime: never update atime */
+	bool single;		/* -s: one thread (no request may wait for
+				 * another to be served) */
 	/* A SIGBUS hit the mapping: answer EIO to every change. */
 	volatile bool broken;
 	double timeout;		/* entry and attribute timeout, seconds */

@@ -291,6 +291,7 @@ int main(int argc, char *argv[])
 
 	if (fuse_daemonize(cmd.foreground) != 0)
 		goto out_unmount;
+	d.single = cmd.singlethread;
 	if (cmd.singlethread) {
 		ret = fuse_session_loop(se);
 	} else {

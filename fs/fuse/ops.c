@@ -31,6 +31,8 @@
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
 
 struct ref {
 	struct ref *next;
@@ -341,6 +343,9 @@ static struct mapfs_cred cred_of(fuse_req_t req)
 /* ---------------------------------------------------------------- */
 /* Operations                                                        */
 /* ---------------------------------------------------------------- */
+/* POSIX ACLs negotiated (op_init): creation inherits default ACLs. */
+static bool acl_on;
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct daemon *d = userdata;
@@ -361,6 +366,20 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* We reply to reads from memory; splicing memory buffers copies. */
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_WRITE;
+	/* POSIX ACLs: the kernel enforces them (default_permissions is on
+	 * anyway) and keeps them as system.posix_acl_* xattrs with us; we
+	 * keep mode and ACL in step and do the inheritance of default
+	 * ACLs at creation, which needs the umask unapplied (DONT_MASK:
+	 * it comes with each request and we apply it when the parent has
+	 * no default ACL). Without both, ACLs stay off. */
+	if ((conn->capable & FUSE_CAP_POSIX_ACL) &&
+	    (conn->capable & FUSE_CAP_DONT_MASK)) {
+		conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
+		acl_on = true;
+	}
+	/* FS_IOC_GETFLAGS / SETFLAGS on directories too. */
+	if (conn->capable & FUSE_CAP_IOCTL_DIR)
+		conn->want |= FUSE_CAP_IOCTL_DIR;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -539,6 +558,11 @@ static int make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (target)
 		return bus_check(mapfs_op_symlink(d->fs, &cr, ino_of(parent),
 						  name, target, ip));
+	if (acl_on)
+		return bus_check(mapfs_op_mknod_acl(d->fs, &cr, ino_of(parent),
+						    name, mode, (uint64_t)rdev,
+						    fuse_req_ctx(req)->umask,
+						    ip));
 	return bus_check(mapfs_op_mknod(d->fs, &cr, ino_of(parent), name,
 					mode, (uint64_t)rdev, ip));
 }
@@ -705,6 +729,11 @@ static void op_open(fuse_req_t req, fuse_ino_t nodeid,
 	err = mapfs_inode_load(d->fs, ino, &ip);
 	if (err == 0 && (ip.mode & MAPFS_IFMT) == MAPFS_IFDIR)
 		err = -EISDIR;
+	if (err == 0)	/* chattr +i / +a */
+		err = mapfs_op_may_open(d->fs, ino,
+					(fi->flags & O_ACCMODE) != O_RDONLY,
+					fi->flags & O_APPEND,
+					fi->flags & O_TRUNC);
 	if (err == 0 && ip.nlink == 0 && !d->ro)
 		err = mapfs_op_orphan_add(d->fs, ino);
 	if (err == 0 && (fi->flags & O_TRUNC) &&
@@ -1095,6 +1124,347 @@ static void op_statfs(fuse_req_t req, fuse_ino_t nodeid)
 	fuse_reply_statfs(req, &st);
 }
 
+/* ---------------------------------------------------------------- */
+/* Extended attributes                                               */
+/* ---------------------------------------------------------------- */
+/* Changes take the lock exclusively, gets and lists share it; values
+ * are copied out of the mapping before the reply. */
+
+static int change_begin(struct daemon *d)
+{
+	if (d->ro)
+		return -EROFS;
+	pthread_rwlock_wrlock(&d->lock);
+	if (d->broken) {
+		pthread_rwlock_unlock(&d->lock);
+		return -EIO;
+	}
+	return 0;
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t nodeid, const char *name,
+			const char *value, size_t size, int flags)
+{
+	struct daemon *d = dmn(req);
+	int mf = 0, err;
+
+	if (flags & XATTR_CREATE)
+		mf |= MAPFS_XATTR_CREATE;
+	if (flags & XATTR_REPLACE)
+		mf |= MAPFS_XATTR_REPLACE;
+	if (flags & ~(XATTR_CREATE | XATTR_REPLACE)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	err = change_begin(d);
+	if (err == 0) {
+		err = bus_check(mapfs_op_setxattr(d->fs, ino_of(nodeid), name,
+						  value, size, mf,
+						  fuse_req_ctx(req)->uid == 0));
+		pthread_rwlock_unlock(&d->lock);
+	}
+	/* st_blocks (the xattr block) and, for an ACL, the mode changed:
+	 * said before the reply, so a stat right after sees it (only the
+	 * attributes: nothing waits on the inode's lock) */
+	if (err == 0)
+		fuse_lowlevel_notify_inval_inode(d->se, nodeid, -1, 0);
+	fuse_reply_err(req, -err);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t nodeid,
+			   const char *name)
+{
+	struct daemon *d = dmn(req);
+	int err = change_begin(d);
+
+	if (err == 0) {
+		err = bus_check(mapfs_op_removexattr(d->fs, ino_of(nodeid),
+						     name));
+		pthread_rwlock_unlock(&d->lock);
+	}
+	if (err == 0)
+		fuse_lowlevel_notify_inval_inode(d->se, nodeid, -1, 0);
+	fuse_reply_err(req, -err);
+}
+
+/* getxattr and listxattr: size 0 asks for the length. */
+static void reply_xattr(fuse_req_t req, ssize_t n, const char *buf,
+			size_t size)
+{
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t nodeid, const char *name,
+			size_t size)
+{
+	struct daemon *d = dmn(req);
+	char *buf = size ? malloc(size) : NULL;
+	ssize_t n;
+
+	if (size && !buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_rwlock_rdlock(&d->lock);
+	n = mapfs_op_getxattr(d->fs, ino_of(nodeid), name, buf, size);
+	if (bus_check(0))
+		n = -EIO;
+	pthread_rwlock_unlock(&d->lock);
+	reply_xattr(req, n, buf, size);
+	free(buf);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t nodeid, size_t size)
+{
+	struct daemon *d = dmn(req);
+	char *buf = size ? malloc(size) : NULL;
+	ssize_t n;
+
+	if (size && !buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_rwlock_rdlock(&d->lock);
+	n = mapfs_op_listxattr(d->fs, ino_of(nodeid), buf, size,
+			       fuse_req_ctx(req)->uid == 0);
+	if (bus_check(0))
+		n = -EIO;
+	pthread_rwlock_unlock(&d->lock);
+	reply_xattr(req, n, buf, size);
+	free(buf);
+}
+
+/* ---------------------------------------------------------------- */
+/* fallocate, lseek, copy_file_range, file flags                     */
+/* ---------------------------------------------------------------- */
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t nodeid, int mode,
+			 off_t off, off_t len, struct fuse_file_info *fi)
+{
+	struct daemon *d = dmn(req);
+	int err;
+
+	(void)fi;
+	if (off < 0 || len <= 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	err = change_begin(d);
+	if (err == 0) {
+		err = bus_check(mapfs_op_fallocate(d->fs, ino_of(nodeid), mode,
+						   (uint64_t)off,
+						   (uint64_t)len,
+						   fuse_req_ctx(req)->uid == 0));
+		pthread_rwlock_unlock(&d->lock);
+	}
+	fuse_reply_err(req, -err);
+	/* size, blocks and times changed behind the kernel's cache */
+	if (err == 0)
+		fuse_lowlevel_notify_inval_inode(d->se, nodeid, -1, 0);
+}
+
+static void op_lseek(fuse_req_t req, fuse_ino_t nodeid, off_t off,
+		     int whence, struct fuse_file_info *fi)
+{
+	struct daemon *d = dmn(req);
+	uint64_t res = 0;
+	int err;
+
+	(void)fi;
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		/* SEEK_SET/CUR/END never reach us; anything else: */
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (off < 0) {
+		fuse_reply_err(req, ENXIO);
+		return;
+	}
+	if (d->writeback) {
+		/* The kernel does not write back dirty pages before asking
+		 * (Linux 6.18), and the block map knows only what reached
+		 * us. Invalidating the file's pages launders the dirty ones
+		 * first: their writes are served by other threads while we
+		 * wait here, without the lock. One thread cannot do that:
+		 * then answer ENOSYS once, and the kernel falls back to
+		 * "all data up to EOF" for good, which is correct. */
+		if (d->single) {
+			fuse_reply_err(req, ENOSYS);
+			return;
+		}
+		fuse_lowlevel_notify_inval_inode(d->se, nodeid, 0, 0);
+	}
+	pthread_rwlock_rdlock(&d->lock);
+	err = bus_check(mapfs_op_seek(d->fs, ino_of(nodeid), (uint64_t)off,
+				      whence == SEEK_DATA, &res));
+	pthread_rwlock_unlock(&d->lock);
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		fuse_reply_lseek(req, (off_t)res);
+}
+
+static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
+			       off_t off_in, struct fuse_file_info *fi_in,
+			       fuse_ino_t ino_out, off_t off_out,
+			       struct fuse_file_info *fi_out, size_t len,
+			       int flags)
+{
+	struct daemon *d = dmn(req);
+	ssize_t n;
+	int err;
+
+	(void)fi_in;
+	(void)fi_out;
+	if (flags || off_in < 0 || off_out < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	err = change_begin(d);
+	if (err) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	n = mapfs_op_copy_range(d->fs, ino_of(ino_in), (uint64_t)off_in,
+				ino_of(ino_out), (uint64_t)off_out, len,
+				fuse_req_ctx(req)->uid == 0);
+	if (bus_check(0))
+		n = -EIO;
+	pthread_rwlock_unlock(&d->lock);
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
+	fuse_reply_write(req, (size_t)n);
+	if (n > 0)
+		fuse_lowlevel_notify_inval_inode(d->se, ino_out, -1, 0);
+}
+
+/*
+ * FS_IOC_GETFLAGS / FS_IOC_SETFLAGS, and FS_IOC_FSGETXATTR /
+ * FS_IOC_FSSETXATTR for the same flags. Since Linux 5.13 the kernel
+ * reaches us through fileattr_get/set (which opens the file itself) with
+ * a 4-byte int for the flags; we read and reply 4 bytes whatever room
+ * the caller declared, so a caller passing an int is never overrun.
+ */
+/* The chattr flags as FS_IOC_FSGETXATTR's xflags (since Linux 6.x the
+ * kernel's fileattr code asks for these first) and back; -1 for xflags
+ * we do not keep. */
+static uint32_t flags_to_xflags(uint32_t fl)
+{
+	return ((fl & MAPFS_FL_IMMUTABLE) ? FS_XFLAG_IMMUTABLE : 0) |
+	       ((fl & MAPFS_FL_APPEND) ? FS_XFLAG_APPEND : 0) |
+	       ((fl & MAPFS_FL_NODUMP) ? FS_XFLAG_NODUMP : 0) |
+	       ((fl & MAPFS_FL_NOATIME) ? FS_XFLAG_NOATIME : 0);
+}
+
+static int xflags_to_flags(uint32_t xf, uint32_t *flp)
+{
+	const uint32_t known = FS_XFLAG_IMMUTABLE | FS_XFLAG_APPEND |
+			       FS_XFLAG_NODUMP | FS_XFLAG_NOATIME;
+
+	if (xf & ~known)
+		return -1;
+	*flp = ((xf & FS_XFLAG_IMMUTABLE) ? MAPFS_FL_IMMUTABLE : 0) |
+	       ((xf & FS_XFLAG_APPEND) ? MAPFS_FL_APPEND : 0) |
+	       ((xf & FS_XFLAG_NODUMP) ? MAPFS_FL_NODUMP : 0) |
+	       ((xf & FS_XFLAG_NOATIME) ? MAPFS_FL_NOATIME : 0);
+	return 0;
+}
+
+#if FUSE_USE_VERSION < 35
+typedef int ioctl_cmd_t;
+#else
+typedef unsigned int ioctl_cmd_t;
+#endif
+
+static void op_ioctl(fuse_req_t req, fuse_ino_t nodeid, ioctl_cmd_t cmd,
+		     void *arg, struct fuse_file_info *fi, unsigned flags,
+		     const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+{
+	struct daemon *d = dmn(req);
+	struct mapfs_cred cr = cred_of(req);
+	struct fsxattr fsx;
+	uint32_t fl = 0;
+	int err;
+
+	(void)arg;
+	(void)fi;
+	if (flags & FUSE_IOCTL_COMPAT) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	switch ((unsigned)cmd) {
+	case FS_IOC_GETFLAGS:
+		if (out_bufsz < sizeof(fl)) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		pthread_rwlock_rdlock(&d->lock);
+		err = bus_check(mapfs_op_getflags(d->fs, ino_of(nodeid), &fl));
+		pthread_rwlock_unlock(&d->lock);
+		if (err)
+			fuse_reply_err(req, -err);
+		else
+			fuse_reply_ioctl(req, 0, &fl, sizeof(fl));
+		return;
+	case FS_IOC_SETFLAGS:
+		if (in_bufsz < sizeof(fl)) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		memcpy(&fl, in_buf, sizeof(fl));
+set:
+		err = change_begin(d);
+		if (err == 0) {
+			err = bus_check(mapfs_op_setflags(d->fs, &cr,
+							  ino_of(nodeid), fl));
+			pthread_rwlock_unlock(&d->lock);
+		}
+		if (err)
+			fuse_reply_err(req, -err);
+		else
+			fuse_reply_ioctl(req, 0, NULL, 0);
+		if (err == 0)
+			fuse_lowlevel_notify_inval_inode(d->se, nodeid, -1, 0);
+		return;
+	case FS_IOC_FSGETXATTR:
+		if (out_bufsz < sizeof(fsx)) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		pthread_rwlock_rdlock(&d->lock);
+		err = bus_check(mapfs_op_getflags(d->fs, ino_of(nodeid), &fl));
+		pthread_rwlock_unlock(&d->lock);
+		memset(&fsx, 0, sizeof(fsx));
+		fsx.fsx_xflags = flags_to_xflags(fl);
+		if (err)
+			fuse_reply_err(req, -err);
+		else
+			fuse_reply_ioctl(req, 0, &fsx, sizeof(fsx));
+		return;
+	case FS_IOC_FSSETXATTR:
+		if (in_bufsz < sizeof(fsx)) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		memcpy(&fsx, in_buf, sizeof(fsx));
+		if (fsx.fsx_extsize || fsx.fsx_projid || fsx.fsx_cowextsize ||
+		    xflags_to_flags(fsx.fsx_xflags, &fl) < 0) {
+			fuse_reply_err(req, EOPNOTSUPP);
+			return;
+		}
+		goto set;
+	default:
+		fuse_reply_err(req, ENOTTY);
+	}
+}
+
 const struct fuse_lowlevel_ops mapfs_ll_ops = {
 	.init = op_init,
 	.lookup = op_lookup,
@@ -1123,4 +1493,12 @@ const struct fuse_lowlevel_ops mapfs_ll_ops = {
 	.fsyncdir = op_fsyncdir,
 	.statfs = op_statfs,
 	.create = op_create,
+	.setxattr = op_setxattr,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.removexattr = op_removexattr,
+	.fallocate = op_fallocate,
+	.lseek = op_lseek,
+	.copy_file_range = op_copy_file_range,
+	.ioctl = op_ioctl,
 };

@@ -23,13 +23,17 @@
  *   corrupt IMAGE ind INODE BNO SLOT VALUE    set pointer SLOT of INODE's
  *                                             indirect block BNO
  *   corrupt IMAGE rm DIR NAME                 a real unlink (frees)
+ *   corrupt IMAGE setxattr INODE NAME VALUE   a real setxattr (VALUE is
+ *                                             text; "@N" is N bytes)
+ *   corrupt IMAGE fallocate INODE MODE OFF LEN  a real fallocate
  *   corrupt IMAGE unlink-entry DIR NAME       remove the record only
  *   corrupt IMAGE add-entry DIR NAME INODE TYPE  add a record only
  *   corrupt IMAGE byte OFFSET VALUE           raw byte write
  *   corrupt IMAGE xorbyte OFFSET MASK         flip bits of a raw byte
  *
  * INODE and DIR are inode numbers or absolute paths. Inode fields: mode,
- * nlink, uid, size, blocks, flags, gen, orphan_next, blk0..blk14, crc.
+ * nlink, uid, size, blocks, flags, gen, orphan_next, xattr, blk0..blk14,
+ * crc.
  * Changes keep every checksum right (unless --no-crc, or the field is a
  * checksum), so only the intended inconsistency remains. Knowing where
  * bytes live is the point of a corruption tool; it still finds structures
@@ -220,6 +224,7 @@ static bool inode_field(const char *name, size_t *off, size_t *width)
 		{ "gen", offsetof(struct mapfs_dinode, di_gen), 4 },
 		{ "orphan_next", offsetof(struct mapfs_dinode,
 					  di_orphan_next), 8 },
+		{ "xattr", offsetof(struct mapfs_dinode, di_xattr), 8 },
 		{ "crc", offsetof(struct mapfs_dinode, di_crc), 4 },
 	};
 
@@ -572,6 +577,51 @@ static int cmd_rm(const char *img, const char *dirp, const char *name)
 	return 0;
 }
 
+static int cmd_setxattr(const char *img, const char *ip, const char *name,
+			const char *value)
+{
+	struct mapfs_fs *fs = open_fs(img);
+	size_t len = strlen(value);
+	char *buf = NULL;
+	int err;
+
+	if (value[0] == '@') {
+		len = num(value + 1);
+		buf = malloc(len + 1);
+		if (!buf)
+			die("%s", "out of memory", 0);
+		for (size_t i = 0; i < len; i++)
+			buf[i] = (char)('a' + i % 26);
+		value = buf;
+	}
+	err = mapfs_op_setxattr(fs, resolve(fs, ip), name, value, len, 0,
+				true);
+	if (err < 0)
+		die("setxattr '%s'", name, err);
+	free(buf);
+	err = mapfs_fs_sync(fs);
+	if (err < 0)
+		die("sync %s", img, err);
+	mapfs_fs_close(fs);
+	return 0;
+}
+
+static int cmd_fallocate(const char *img, const char *ip, uint64_t mode,
+			 uint64_t off, uint64_t len)
+{
+	struct mapfs_fs *fs = open_fs(img);
+	int err = mapfs_op_fallocate(fs, resolve(fs, ip), (int)mode, off, len,
+				     true);
+
+	if (err < 0)
+		die("fallocate %s", ip, err);
+	err = mapfs_fs_sync(fs);
+	if (err < 0)
+		die("sync %s", img, err);
+	mapfs_fs_close(fs);
+	return 0;
+}
+
 static int cmd_byte(const char *img, uint64_t off, uint64_t v, bool xor)
 {
 	uint8_t b = (uint8_t)v;
@@ -641,6 +691,11 @@ int main(int argc, char **argv)
 		return cmd_unlink_entry(img, argv[0], argv[1]);
 	if (!strcmp(cmd, "add-entry") && argc == 4)
 		return cmd_add_entry(img, argv[0], argv[1], argv[2], argv[3]);
+	if (!strcmp(cmd, "setxattr") && argc == 3)
+		return cmd_setxattr(img, argv[0], argv[1], argv[2]);
+	if (!strcmp(cmd, "fallocate") && argc == 4)
+		return cmd_fallocate(img, argv[0], num(argv[1]), num(argv[2]),
+				     num(argv[3]));
 	if (!strcmp(cmd, "byte") && argc == 2)
 		return cmd_byte(img, num(argv[0]), num(argv[1]), false);
 	if (!strcmp(cmd, "xorbyte") && argc == 2)

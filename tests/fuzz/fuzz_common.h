@@ -5,7 +5,8 @@
  * core) and the input format that damages them.
  *
  * Input format (see README.md):
- *   byte 0     flags: bits 0-1 seed image, FZ_F_RESEAL_ALL, FZ_F_SBCOPY
+ *   byte 0     flags: bits 0-1 seed image, FZ_F_RESEAL_ALL, FZ_F_SBCOPY,
+ *              bits 4-5 fsck's answer (fuzz_fsck: -n, -y, -p, -y)
  *   byte 1     a knob the targets use to vary what they do
  *   then       patches, each: le32 pos, u8 ctl, (ctl & 63) + 1 bytes.
  *              pos is taken modulo the bytes of the seed's interesting
@@ -28,6 +29,7 @@
 #define FZ_F_SEED_MASK		0x03u
 #define FZ_F_RESEAL_ALL		0x04u	/* reseal every structure at the end */
 #define FZ_F_SBCOPY		0x08u	/* attach from the copy in group 1 */
+#define FZ_F_ANSWER		0x30u	/* fuzz_fsck: -n, -y, -p, -y */
 #define FZ_PATCH_RESEAL		0x80u
 #define FZ_RAW_MIN		65536u
 

@@ -13,6 +13,7 @@
 #include "fuzz_common.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -330,19 +331,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t isize;
 	uint8_t *img;
 	char why[256];
+	int err;
 
 	img = fz_image_from_input(data, size, &isize, &flags, &knob);
 	if (!img)
 		return 0;
 	w = malloc(sizeof(*w));
 	memset(&fs, 0, sizeof(fs));
-	if (w && mapfs_fs_attach(&fs, img, isize, 0,
-				 (flags & FZ_F_SBCOPY) ? 1 : 0, NULL, NULL,
-				 why, sizeof(why)) == 0) {
+	why[0] = 0;
+	err = w ? mapfs_fs_attach(&fs, img, isize, 0,
+				  (flags & FZ_F_SBCOPY) ? 1 : 0, NULL, NULL,
+				  why, sizeof(why)) : -ENOMEM;
+	/* stdout is /dev/null unless MAPFS_FUZZ_VERBOSE is set. */
+	printf("attach: %s%s%s\n", err ? strerror(-err) : "ok",
+	       why[0] ? ": " : "", why);
+	if (err == 0) {
 		memset(w, 0, sizeof(*w));
 		w->fs = &fs;
 		mapfs_op_reap_orphans(&fs);	/* as mount does */
 		walk_tree(w);
+		printf("walk: %u directories, %u files, %u subdirectories, "
+		       "%u symlinks\n", w->ndirs, w->nreg, w->nsub, w->nlnk);
 		change(w, knob);
 		walk_tree(w);
 		mapfs_op_statfs(&fs, &st);

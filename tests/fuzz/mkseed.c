@@ -44,6 +44,8 @@ static int write_corpus(const char *dir, unsigned s)
 		{ "plain", 0, 0, { 0 }, 0 },
 		{ "resealed", FZ_F_RESEAL_ALL, 0x25, { 0 }, 0 },
 		{ "sbcopy", FZ_F_SBCOPY, 0x9a, { 0 }, 0 },
+		{ "repair", 0x10, 0x00, { 0x00, 0x30, 0, 0, 0x80, 0x01 }, 6 },
+		{ "preen", 0x20, 0x00, { 0x40, 0x00, 0, 0, 0x80, 0x00 }, 6 },
 		/* a byte of the first interesting block, resealed */
 		{ "sbbyte", 0, 0x11, { 0x20, 0, 0, 0, 0x80, 0x07 }, 6 },
 		/* two bytes 256 KiB into the interesting blocks */
