@@ -373,6 +373,16 @@ static int dir_nchunks(struct mapfs_fs *fs, const struct mapfs_inode *dir,
 				     "directory %llu: size %llu is not a positive multiple of %u",
 				     (unsigned long long)dir->ino,
 				     (unsigned long long)dir->size, CHUNK);
+	/* A directory has no holes, so its blocks cover its size: this
+	 * bounds every scan by what the inode really holds (a forged size
+	 * over shared indirect pointers cannot make a lookup walk
+	 * billions of chunks). */
+	if (dir->size > (dir->blocks << fs->g.bshift))
+		return MAPFS_CORRUPT(fs,
+				     "directory %llu: size %llu beyond its %llu blocks",
+				     (unsigned long long)dir->ino,
+				     (unsigned long long)dir->size,
+				     (unsigned long long)dir->blocks);
 	*np = dir->size / CHUNK;
 	return 0;
 }

@@ -136,6 +136,22 @@ static int walk1_cb(void *arg, const struct mapfs_blkvisit *v)
 		w->bad++;
 		goto check_limit;
 	}
+	if (v->level > 0 && !v->crc_ok && fsck_block_claimed(c, v->bno)) {
+		/* An indirect block that fails its checksum for this owner
+		 * but already belongs to another inode: this pointer is the
+		 * wrong one. Neither reseal the block nor walk into it (its
+		 * pointers are the other inode's); drop our pointer. */
+		if (fsck_problem(c, P1_IND_FOREIGN,
+				 "inode %llu: %s block %llu belongs to "
+				 "another inode and fails its checksum for "
+				 "this one",
+				 (unsigned long long)w->ino,
+				 level_name(v->level),
+				 (unsigned long long)v->bno))
+			return clear_ptr(w, v);
+		w->bad++;
+		goto check_limit;
+	}
 	if (v->level > 0 && !v->crc_ok) {
 		if (mapfs_ind_ptrs_valid(c->fs, v->bno)) {
 			if (fsck_problem(c, P1_IND_CRC,
@@ -850,7 +866,8 @@ int fsck_pass1b(struct fsck_ctx *c)
 
 	if (c->ndups == 0)
 		return 0;
-	qsort(c->dups, c->ndups, sizeof(*c->dups), cmp_bno);
+	if (c->ndups)
+		qsort(c->dups, c->ndups, sizeof(*c->dups), cmp_bno);
 	for (size_t i = 0; i < c->ndups; i++)
 		if (n == 0 || c->dups[n - 1] != c->dups[i])
 			c->dups[n++] = c->dups[i];
@@ -895,7 +912,8 @@ int fsck_pass1b(struct fsck_ctx *c)
 			}
 		}
 	}
-	qsort(w.pairs, w.npairs, sizeof(*w.pairs), cmp_pair);
+	if (w.npairs)
+		qsort(w.pairs, w.npairs, sizeof(*w.pairs), cmp_pair);
 	fix = false;
 	for (size_t i = 0; i < w.npairs;) {
 		char owners[512];

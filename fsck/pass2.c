@@ -421,7 +421,8 @@ static int collect(struct fsck_ctx *c, const struct mapfs_inode *ip,
 	(void)mapfs_blockmap_walk(c->fs, ip, collect_cb, b);
 	if (b->oom)
 		return -ENOMEM;
-	qsort(b->v, b->n, sizeof(*b->v), cmp_dblk);
+	if (b->n)
+		qsort(b->v, b->n, sizeof(*b->v), cmp_dblk);
 	return 0;
 }
 

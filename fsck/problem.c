@@ -53,6 +53,10 @@ const struct fsck_problem_desc fsck_problems[FSCK_PR_COUNT] = {
 	PR(P1_IND_BAD, "Pass 1", 0,
 	   "an indirect block has a bad page checksum and invalid pointers",
 	   "clear the pointer to it (what it mapped is freed)"),
+	PR(P1_IND_FOREIGN, "Pass 1", 0,
+	   "an indirect block claimed by an earlier inode fails its "
+	   "checksum for this one",
+	   "clear this inode's pointer to it"),
 	PR(P1_BLOCK_PAST_EOF, "Pass 1", 0,
 	   "a block is mapped at or past the end of the file",
 	   "clear the pointer and free the block"),

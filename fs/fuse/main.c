@@ -168,32 +168,39 @@ int main(int argc, char *argv[])
 	memset(&d, 0, sizeof(d));
 	memset(&cmd, 0, sizeof(cmd));
 	conf.timeout = 86400.0;
-	if (fuse_opt_parse(&args, &conf, conf_opts, conf_proc) == -1)
-		return 2;
+	if (fuse_opt_parse(&args, &conf, conf_opts, conf_proc) == -1) {
+		ret = 2;
+		goto out_args;
+	}
 	if (conf.help) {
 		usage(stdout);
 		printf("\nlibfuse options:\n");
 		fuse_cmdline_help();
 		fuse_lowlevel_help();
-		return 0;
+		ret = 0;
+		goto out_args;
 	}
 	if (conf.version) {
 		printf("mapfs %s (libfuse %s)\n", MAPFS_VERSION_STRING,
 		       fuse_pkgversion());
-		return 0;
+		ret = 0;
+		goto out_args;
 	}
 	if (fuse_parse_cmdline(&args, &cmd) != 0) {
 		fprintf(stderr, "mapfs: bad options (see mapfs --help)\n");
-		return 2;
+		ret = 2;
+		goto out_args;
 	}
 	if (!conf.image || !cmd.mountpoint) {
 		usage(stderr);
-		return 2;
+		ret = 2;
+		goto out_args;
 	}
 	if (conf.timeout < 0 || conf.timeout > 86400 * 365) {
 		fprintf(stderr, "mapfs: timeout=%g: out of range\n",
 			conf.timeout);
-		return 2;
+		ret = 2;
+		goto out_args;
 	}
 	foreground = cmd.foreground;
 	if (!realpath(conf.image, path)) {
