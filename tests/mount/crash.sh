@@ -1,0 +1,83 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# crash.sh MKFS FSCK MAPFS CRASHLOAD
+#
+# Kill the daemon (SIGKILL) at random moments of a seeded workload and
+# check what the durability contract promises for a daemon crash:
+#  - fsck.mapfs -p repairs the image (exit 0 or 1): only what a crash may
+#    leave (leaks, link counts too high, counters, stale checksums);
+#    anything else makes -p exit 4 and the test fail;
+#  - a second fsck.mapfs -n -f is clean;
+#  - the image mounts again and every file the workload had fsynced (and
+#    not touched since) holds exactly its fsynced content.
+# MAPFS_CRASH_KILLS (default 40) kill points; MAPFS_CRASH_SEED the first
+# seed. Prints TAP.
+. "$(dirname "$0")/lib.sh"
+
+[ $# = 4 ] || { echo "usage: $0 MKFS FSCK MAPFS CRASHLOAD" >&2; exit 2; }
+lib_init "$1" "$2" "$3"
+LOAD=$4
+KILLS=${MAPFS_CRASH_KILLS:-40}
+SEED0=${MAPFS_CRASH_SEED:-1}
+IMG=$T/crash.img
+MNT=$T/mnt
+n=0
+failed=0
+
+make_image "$IMG" 128M
+for ((i = 0; i < KILLS; i++)); do
+	seed=$((SEED0 + i))
+	log=$T/load.$seed.log
+	: > "$log"
+	mount_fs "$IMG" "$MNT" -o force
+	pid=${DAEMON_PID[$MNT]}
+	"$LOAD" "$MNT" "$seed" "$log" &
+	lpid=$!
+	# A random moment: 0 to 400 ms into the workload.
+	sleep "0.$(printf '%03d' $(( (seed * 7919) % 400 )))"
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null
+	wait "$lpid" 2>/dev/null
+	umount -l "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null
+	unset "DAEMON_PID[$MNT]"
+	n=$((n + 1))
+	"$FSCK" -p "$IMG" > "$T/fsck.p" 2>&1
+	st=$?
+	if [ $st -gt 1 ]; then
+		failed=1
+		echo "not ok $n - kill $seed: fsck -p exit $st (not only crash damage)"
+		sed 's/^/# /' "$T/fsck.p" | head -20
+		cp "$IMG" "$T/keep.$seed.img" 2>/dev/null
+		"$FSCK" -y -f "$IMG" > /dev/null 2>&1
+		continue
+	fi
+	"$FSCK" -n -f "$IMG" > "$T/fsck.n" 2>&1
+	st=$?
+	if [ $st != 0 ]; then
+		failed=1
+		echo "not ok $n - kill $seed: second fsck -n -f exit $st"
+		sed 's/^/# /' "$T/fsck.n" | head -20
+		"$FSCK" -y -f "$IMG" > /dev/null 2>&1
+		continue
+	fi
+	mount_fs "$IMG" "$MNT"
+	if ! "$LOAD" --verify "$MNT" "$log" > "$T/verify" 2>&1; then
+		failed=1
+		echo "not ok $n - kill $seed: fsynced data lost"
+		sed 's/^/# /' "$T/verify" | head -20
+	else
+		fixed=$(grep -c '^  fixed' "$T/fsck.p")
+		echo "ok $n - kill $seed: preen fixed $fixed, fsynced data intact"
+	fi
+	unmount_and_fsck "$IMG" "$MNT" > /dev/null || { failed=1; echo "not ok - fsck after remount"; }
+	# Start the next round from a clean, emptied tree now and then, so
+	# the image does not fill up.
+	if (( i % 10 == 9 )); then
+		mount_fs "$IMG" "$MNT"
+		rm -rf "$MNT"/d0 "$MNT"/d1 "$MNT"/d2
+		unmount_only "$MNT" > /dev/null
+	fi
+done
+echo "1..$n"
+exit $failed
