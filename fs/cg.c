@@ -177,9 +177,7 @@ static void hdr_put_counts(struct mapfs_fs *fs, uint64_t cg,
 void mapfs_cg_init(struct mapfs_fs *fs, uint64_t cg)
 {
 	const struct mapfs_geom *g = &fs->g;
-	struct mapfs_dcg *h = mapfs_cg_hdr(fs, cg);
 	uint8_t *ibm = mapfs_cg_ibm(fs, cg), *bbm = mapfs_cg_bbm(fs, cg);
-	struct mapfs_dcg nh;
 	uint32_t ip = bm_pages(g->ipg);
 	uint32_t bp = bm_pages(mapfs_group_nblocks(g, cg));
 	uint32_t reserved_inodes = cg == 0 ? (uint32_t)g->first_ino : 0;
@@ -192,28 +190,10 @@ void mapfs_cg_init(struct mapfs_fs *fs, uint64_t cg)
 		mapfs_bit_set(bbm, b);
 	for (uint32_t i = 0; i < reserved_inodes; i++)
 		mapfs_bit_set(ibm, i);
-
-	memset(&nh, 0, sizeof(nh));
-	nh.cg_magic = htole32(MAPFS_CG_MAGIC);
-	nh.cg_index = htole64(cg);
-	nh.cg_start = htole64(mapfs_group_start(g, cg));
-	nh.cg_nblocks = htole32(mapfs_group_nblocks(g, cg));
-	nh.cg_ipg = htole32(g->ipg);
-	nh.cg_ihiwater = htole32(reserved_inodes);
 	fs->cg[cg].free_blocks = mapfs_group_ndata(g, cg);
 	fs->cg[cg].free_inodes = g->ipg - reserved_inodes;
 	fs->cg[cg].ndirs = 0;
-	fs->cg[cg].init = true;
-	fs->cg[cg].bad = false;
-	fs->cg[cg].bm_checked = true;
-	hdr_put_counts(fs, cg, &nh);
-	memset(h, 0, MAPFS_PAGE_SIZE);
-	memcpy(h, &nh, sizeof(nh));
-	for (uint32_t p = 0; p < ip; p++)
-		h->cg_ibm_crc[p] = htole32(mapfs_cg_bitmap_crc(fs, cg, true, p));
-	for (uint32_t p = 0; p < bp; p++)
-		h->cg_bbm_crc[p] = htole32(mapfs_cg_bitmap_crc(fs, cg, false, p));
-	hdr_seal(fs, cg, h);
+	mapfs_cg_rebuild(fs, cg, reserved_inodes);
 }
 
 void mapfs_cg_bitmap_changed(struct mapfs_fs *fs, uint64_t cg, bool inode_bm,

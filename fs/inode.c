@@ -271,7 +271,6 @@ int mapfs_inode_load(struct mapfs_fs *fs, mapfs_ino_t ino,
 {
 	const struct mapfs_dinode *d;
 	char why[160];
-	unsigned i;
 
 	if (!mapfs_ino_valid(&fs->g, ino))
 		return -ENOENT;
@@ -283,34 +282,7 @@ int mapfs_inode_load(struct mapfs_fs *fs, mapfs_ino_t ino,
 		return -ENOENT;
 	if (mapfs_inode_check(fs, ino, d, why, sizeof(why)) < 0)
 		return MAPFS_CORRUPT(fs, "inode %llu: %s", ull(ino), why);
-
-	memset(ip, 0, sizeof(*ip));
-	ip->ino = ino;
-	ip->mode = le16toh(d->di_mode);
-	ip->nlink = le32toh(d->di_nlink);
-	ip->uid = le32toh(d->di_uid);
-	ip->gid = le32toh(d->di_gid);
-	ip->flags = le32toh(d->di_flags);
-	ip->gen = le32toh(d->di_gen);
-	ip->size = le64toh(d->di_size);
-	ip->blocks = le64toh(d->di_blocks);
-	ip->rdev = le64toh(d->di_rdev);
-	ip->xattr = le64toh(d->di_xattr);
-	ip->orphan_next = le64toh(d->di_orphan_next);
-	ip->atime.sec = (int64_t)le64toh((uint64_t)d->di_atime);
-	ip->mtime.sec = (int64_t)le64toh((uint64_t)d->di_mtime);
-	ip->ctime.sec = (int64_t)le64toh((uint64_t)d->di_ctime);
-	ip->btime.sec = (int64_t)le64toh((uint64_t)d->di_btime);
-	ip->atime.nsec = le32toh(d->di_atime_ns);
-	ip->mtime.nsec = le32toh(d->di_mtime_ns);
-	ip->ctime.nsec = le32toh(d->di_ctime_ns);
-	ip->btime.nsec = le32toh(d->di_btime_ns);
-	if (is_fast_symlink(ip->mode, ip->size))
-		memcpy(ip->symlink, d->di_symlink, MAPFS_FAST_SYMLINK_MAX);
-	else
-		for (i = 0; i < MAPFS_NADDR; i++)
-			ip->blk[i] = le64toh(d->di_blk[i]);
-	return 0;
+	return mapfs_inode_decode(fs, ino, ip);
 }
 
 /*
