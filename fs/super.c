@@ -86,9 +86,20 @@ bool mapfs_geom_derive(struct mapfs_geom *g)
 	return true;
 }
 
+static int super_decode(const struct mapfs_dsuper *d, uint64_t image_bytes,
+			uint64_t at_group, struct mapfs_geom *g, bool check_crc,
+			char *why, size_t whylen);
+
 int mapfs_super_decode(const struct mapfs_dsuper *d, uint64_t image_bytes,
 		       uint64_t at_group, struct mapfs_geom *g, char *why,
 		       size_t whylen)
+{
+	return super_decode(d, image_bytes, at_group, g, true, why, whylen);
+}
+
+static int super_decode(const struct mapfs_dsuper *d, uint64_t image_bytes,
+			uint64_t at_group, struct mapfs_geom *g, bool check_crc,
+			char *why, size_t whylen)
 {
 	struct mapfs_geom t;
 	uint32_t crc;
@@ -105,7 +116,7 @@ int mapfs_super_decode(const struct mapfs_dsuper *d, uint64_t image_bytes,
 		return -EUCLEAN;
 	}
 	crc = mapfs_crc32c(~0u, d, offsetof(struct mapfs_dsuper, sb_crc));
-	if (crc != le32toh(d->sb_crc)) {
+	if (check_crc && crc != le32toh(d->sb_crc)) {
 		WHY("superblock checksum mismatch (stored 0x%08x, computed "
 		    "0x%08x)", le32toh(d->sb_crc), crc);
 		return -EUCLEAN;
@@ -339,7 +350,9 @@ int mapfs_fs_attach(struct mapfs_fs *fs, void *base, uint64_t size,
 		if (!d)
 			return -EUCLEAN;
 	}
-	err = mapfs_super_decode(d, size, sb_group, &g, why, whylen);
+	err = super_decode(d, size, sb_group, &g,
+			   !(sb_group == 0 && (flags & MAPFS_OPEN_FSCK) &&
+			     (flags & MAPFS_OPEN_SB_NOCRC)), why, whylen);
 	if (err < 0)
 		return err;
 	if ((le32toh(d->sb_feat_ro_compat) & ~MAPFS_FEAT_RO_COMPAT_SUPP) &&

@@ -40,6 +40,7 @@
  * Keep the two in the same order. */
 enum fsck_pr {
 	P0_SB_PRIMARY_BAD,
+	P0_SB_CRC,
 	P1_INODE_UNREADABLE,
 	P1_FREE_INODE_DIRTY,
 	P1_IBM_FREE_MARKED,

@@ -62,10 +62,10 @@ static void core_log(void *arg, enum mapfs_log_level lvl, const char *msg)
 		fprintf(stderr, "core: %s\n", msg);
 }
 
-static int fs_open(struct fsck_ctx *c, uint64_t sb_group, char *why,
-		   size_t whylen)
+static int fs_open(struct fsck_ctx *c, uint64_t sb_group, int flags,
+		   char *why, size_t whylen)
 {
-	int flags = MAPFS_OPEN_FSCK;
+	flags |= MAPFS_OPEN_FSCK;
 
 	if (c->answer == FSCK_ANSWER_NO)
 		flags |= MAPFS_OPEN_RDONLY;
@@ -78,7 +78,7 @@ static int open_image(struct fsck_ctx *c, bool explicit_sb)
 	char why[256] = "", why1[256] = "";
 	int err;
 
-	err = fs_open(c, c->sb_group, why, sizeof(why));
+	err = fs_open(c, c->sb_group, 0, why, sizeof(why));
 	if (err == 0)
 		return 0;
 	if (err == -EBUSY) {
@@ -98,8 +98,20 @@ static int open_image(struct fsck_ctx *c, bool explicit_sb)
 	}
 	/* The primary superblock is bad: try the first copy. */
 	c->sb_group = 1;
-	err = fs_open(c, 1, why1, sizeof(why1));
+	err = fs_open(c, 1, 0, why1, sizeof(why1));
 	if (err < 0) {
+		/* No usable copy (a one-group image has none): a primary
+		 * whose every field checks out but its checksum is still
+		 * the best there is. */
+		c->sb_group = 0;
+		if (fs_open(c, 0, MAPFS_OPEN_SB_NOCRC, why1,
+			    sizeof(why1)) == 0) {
+			c->primary_bad = true;
+			(void)fsck_problem(c, P0_SB_CRC, "primary superblock: "
+					   "%s; no usable copy, but every "
+					   "field checks out", why);
+			return 0;
+		}
 		fprintf(stderr, FSCK_PROG ": %s: not a usable mapfs image: "
 			"primary superblock bad (%s), copy in group 1 too (%s)"
 			"\n", c->image, why, why1[0] ? why1 : strerror(-err));

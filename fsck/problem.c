@@ -28,6 +28,10 @@ const struct fsck_problem_desc fsck_problems[FSCK_PR_COUNT] = {
 	PR(P0_SB_PRIMARY_BAD, "Superblock", 0,
 	   "the primary superblock is unreadable; a copy was used",
 	   "rewrite the primary from the copy"),
+	PR(P0_SB_CRC, "Superblock", 0,
+	   "the primary superblock's checksum is wrong, no copy is usable, "
+	   "and every field checks out",
+	   "recompute the checksum"),
 	PR(P1_INODE_UNREADABLE, "Pass 1", PR_NO_FIX,
 	   "an inode slot lies outside the image", "none (truncated image)"),
 	PR(P1_FREE_INODE_DIRTY, "Pass 1", PR_PREEN_OK,

@@ -137,6 +137,9 @@ struct mapfs_cgmem {		/* in-memory summary of one group */
 #define MAPFS_OPEN_RDONLY	0x1	/* never store to the image */
 #define MAPFS_OPEN_FSCK		0x2	/* tolerate what fsck can report */
 #define MAPFS_OPEN_NOLOCK	0x4	/* do not flock the image */
+/* With MAPFS_OPEN_FSCK: accept a primary superblock whose checksum is the
+ * only thing wrong (fsck's last resort when no copy is usable). */
+#define MAPFS_OPEN_SB_NOCRC	0x8
 
 #define MAPFS_BUSY_NONE	0
 #define MAPFS_BUSY_REF	1
