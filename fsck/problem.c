@@ -67,7 +67,7 @@ const struct fsck_problem_desc fsck_problems[FSCK_PR_COUNT] = {
 	PR(P1_TOO_MANY_BAD, "Pass 1", 0,
 	   "too many bad or duplicate blocks in one inode",
 	   "clear the inode"),
-	PR(P1_BLOCKS_COUNT, "Pass 1", 0,
+	PR(P1_BLOCKS_COUNT, "Pass 1", PR_PREEN_OK,
 	   "di_blocks differs from the blocks the block map holds",
 	   "set di_blocks"),
 	PR(P1_DIR_SIZE, "Pass 1", 0,

@@ -884,7 +884,7 @@ static void op_write(fuse_req_t req, fuse_ino_t nodeid, const char *buf,
 	struct daemon *d = dmn(req);
 	struct mapfs_inode ip;
 	uint64_t blocks = 0;
-	bool grew = false;
+	bool grew = false, reserve = false;
 	ssize_t n;
 
 	(void)fi;
@@ -897,10 +897,16 @@ static void op_write(fuse_req_t req, fuse_ino_t nodeid, const char *buf,
 		return;
 	}
 	pthread_rwlock_wrlock(&d->lock);
-	if (d->writeback && mapfs_inode_load(d->fs, ino_of(nodeid), &ip) == 0)
+	if (mapfs_inode_load(d->fs, ino_of(nodeid), &ip) == 0) {
 		blocks = ip.blocks;
+		/* The root reserve: writes flushed from the kernel's
+		 * writeback cache arrive as root whoever wrote them, so the
+		 * file's owner must be root as well (as a file created by
+		 * root is what the reserve is for). */
+		reserve = fuse_req_ctx(req)->uid == 0 && ip.uid == 0;
+	}
 	n = mapfs_op_write(d->fs, ino_of(nodeid), (uint64_t)off, buf, size,
-			   fuse_req_ctx(req)->uid == 0);
+			   reserve);
 	if (d->writeback && n > 0 &&
 	    mapfs_inode_load(d->fs, ino_of(nodeid), &ip) == 0 &&
 	    ip.blocks != blocks)

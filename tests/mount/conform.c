@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <stdarg.h>
@@ -69,12 +70,20 @@ static void tap(int ok, const char *fmt, ...)
 		    r_ < 0 ? strerror(errno) : "ok");			\
 	} while (0)
 
-/* Path of name under the test directory (never freed: a test run). */
+/* Path of name under the test directory, in a ring of static buffers
+ * (nothing to free, nothing leaked): a result stays valid until
+ * P_RING more calls have been made. No function keeps more than about
+ * 35 P() results in use at once (group_acl is the largest), so 64 is
+ * ample; keep it so when adding checks. */
+#define P_RING 64
 static const char *P(const char *name)
 {
-	char *p;
+	static char ring[P_RING][PATH_MAX];
+	static unsigned next;
+	char *p = ring[next++ % P_RING];
+	int n = snprintf(p, PATH_MAX, "%s/%s", base, name);
 
-	if (asprintf(&p, "%s/%s", base, name) < 0)
+	if (n < 0 || n >= PATH_MAX)
 		abort();
 	return p;
 }

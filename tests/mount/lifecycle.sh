@@ -18,6 +18,8 @@
 #   - mounting through mount.fuse3: mount -t fuse.mapfs and an fstab
 #     line (mount --fstab FILE MNT);
 #   - truncated and foreign images are refused by mapfs and fsck;
+#   - an image truncated while mounted: reads fail with EIO, the daemon
+#     lives on and exits after the unmount, fsck then finds problems;
 #   - statfs: df shows the size, stat -f a name length of 255.
 # That a read-only mount leaves the image unchanged is checked by
 # persist.sh, not here.
@@ -531,6 +533,47 @@ for bad in half half1 random zeros64 empty; do
 	rm -f "$f"
 done
 rm -f "$T/whole.img" "$T/small1.img"
+
+# ------------------------------------------------------------------
+note "an image truncated while mounted"
+# The file's data lies past the first quarter of a 16M image; once the
+# image shrinks under the daemon, its loads fault (SIGBUS): the read
+# must fail with EIO, the daemon must live on and answer, exit after
+# the unmount, and leave the image marked for fsck. drop_caches makes
+# the read reach the daemon instead of the kernel's cache of the file.
+SIMG=$T/shrunk.img
+make_image "$SIMG" 16M
+mount_fs "$SIMG" "$MNT"
+head -c 6M /dev/urandom > "$MNT/big"
+sync
+if ! (echo 3 > /proc/sys/vm/drop_caches) 2>/dev/null; then
+	skip_check "an image truncated while mounted" \
+		"cannot write /proc/sys/vm/drop_caches"
+	unmount_only "$MNT"
+else
+	# shellcheck disable=SC2034 # used in the eval below
+	spid=${DAEMON_PID[$MNT]}
+	truncate -s $(( $(stat -c %s "$SIMG") / 4 )) "$SIMG"
+	run cat "$MNT/big"
+	check "truncated while mounted: reading the file fails with EIO (exit $RC)" \
+		eval 'refused && has "Input/output error"'
+	check "truncated while mounted: the daemon is still alive" \
+		eval 'kill -0 "$spid" && pid_alive "$spid"'
+	run stat "$MNT"
+	check "truncated while mounted: stat of the root answers, no hang (exit $RC)" \
+		no_crash
+	run fusermount3 -u "$MNT"
+	[ "$RC" = 0 ] || umount "$MNT" 2>/dev/null
+	if wait_exit "$MNT"; then
+		ok "truncated while mounted: the daemon exits after the unmount (status $DRC)"
+	else
+		not_ok "truncated while mounted: daemon still running ${EXIT_WAIT}s after the unmount"
+	fi
+	run "$FSCK" -n -f "$SIMG"
+	check "truncated while mounted: fsck.mapfs -n -f reports problems (exit $RC), no crash" \
+		eval '[ "$RC" != 0 ] && [ "$RC" -lt 128 ]'
+fi
+rm -f "$SIMG"
 
 # ------------------------------------------------------------------
 note "statfs"
