@@ -178,6 +178,9 @@ struct fsck_ctx {
 	enum fsck_answer answer;
 	bool force;
 	int verbose;
+	bool progress;		/* -C, or stderr is a terminal: percentage */
+	int progress_pass;	/* pass running (index), for the percentage */
+	int progress_last;	/* last tenth of a percent printed */
 	uint64_t sb_group;	/* superblock the check runs from */
 	bool primary_bad;	/* the primary superblock failed to decode */
 
@@ -271,6 +274,10 @@ void fsck_group_counts(const struct fsck_ctx *c, uint64_t cg, uint64_t *fb,
 /* After -ENOSPC from the core's allocator during a repair: rebuild the
  * damaged groups kept from it, so the caller can retry. True if any. */
 bool fsck_rebuild_early(struct fsck_ctx *c);
+/* Progress display: done of total units of the running pass. */
+#define FSCK_NPASSES 6
+void fsck_progress(struct fsck_ctx *c, uint64_t done, uint64_t total);
+void fsck_progress_end(struct fsck_ctx *c);
 void fsck_unprepare(struct fsck_ctx *c);
 /* Forget that bno is claimed (its owner no longer maps it). */
 void fsck_unclaim_block(struct fsck_ctx *c, mapfs_bno_t bno);

@@ -3,7 +3,7 @@
  * main.c - fsck.mapfs: options, opening the image (falling back to a
  * superblock copy), running the passes, the summary and the exit code.
  *
- *   fsck.mapfs [-n|-y|-p] [-f] [-v] [-b GROUP] IMAGE
+ *   fsck.mapfs [-n|-y|-p] [-f] [-v] [-C] [-b GROUP] IMAGE
  *
  * With -n the image is opened read-only with a shared lock; with -y and
  * -p read-write with an exclusive lock (MAPFS_OPEN_FSCK either way, so
@@ -31,7 +31,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: " FSCK_PROG " [-n|-y|-p] [-f] [-v] [-b GROUP] IMAGE\n"
+		"Usage: " FSCK_PROG " [-n|-y|-p] [-f] [-v] [-C] [-b GROUP] IMAGE\n"
 		"Check a mapfs filesystem.\n"
 		"\n"
 		"  -n        answer no to every repair (read-only check)\n"
@@ -39,6 +39,8 @@ static void usage(FILE *f)
 		"  -p        preen: repair only what a crash can leave\n"
 		"  -f        check even if the filesystem is marked clean\n"
 		"  -v        verbose: name each pass and its counts\n"
+		"  -C        show a progress percentage on stderr (the\n"
+		"            default when stderr is a terminal, except with -p)\n"
 		"  -b GROUP  use the superblock copy in GROUP (1, 3, 5, 7, 9, "
 		"...)\n"
 		"  -h, --help     this help\n"
@@ -232,7 +234,7 @@ int main(int argc, char **argv)
 	int ch, ret;
 
 	memset(&c, 0, sizeof(c));
-	static const char optstring[] = "nypfvb:hV";
+	static const char optstring[] = "nypfvCb:hV";
 
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, optstring, longopts, NULL)) !=
@@ -243,6 +245,7 @@ int main(int argc, char **argv)
 		case 'p': opt_p = true; break;
 		case 'f': c.force = true; break;
 		case 'v': c.verbose++; break;
+		case 'C': c.progress = true; break;
 		case 'b': {
 			char *end;
 
@@ -323,9 +326,18 @@ int main(int argc, char **argv)
 	c.grp = fsck_calloc(&c, g->ngroups, sizeof(*c.grp));
 	if (!c.grp)
 		goto oom;
+	static_assert(sizeof(passes) / sizeof(passes[0]) == FSCK_NPASSES,
+		      "progress shares");
+	/* Progress only where someone watches: -C, or a terminal (and not
+	 * preen, which boot scripts run for many filesystems at once). */
+	if (!opt_p && isatty(STDERR_FILENO))
+		c.progress = true;
+	c.progress_last = -1;
 	for (size_t i = 0; i < sizeof(passes) / sizeof(passes[0]); i++) {
 		uint64_t before = c.problems;
 
+		c.progress_pass = (int)i;
+		fsck_progress(&c, 0, 1);
 		fsck_verbose(&c, "%s", passes[i].name);
 		ret = passes[i].run(&c);
 		if (ret < 0 || c.oom)
@@ -337,6 +349,7 @@ int main(int argc, char **argv)
 				     " blocks claimed, %zu claimed twice",
 				     c.nfiles, c.ndirs, c.nclaimed, c.ndups);
 	}
+	fsck_progress_end(&c);
 
 	printf("%s: %" PRIu64 " files, %" PRIu64 " directories, %" PRIu64
 	       "/%" PRIu64 " blocks\n", c.image, c.nfiles, c.ndirs,

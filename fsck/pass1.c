@@ -651,6 +651,7 @@ int fsck_pass1(struct fsck_ctx *c)
 	for (uint64_t cg = 0; cg < fs->g.ngroups; cg++) {
 		if (!fs->cg[cg].init)
 			continue;
+		fsck_progress(c, cg, fs->g.ngroups);
 		err = scan_group(c, cg);
 		if (err < 0)
 			return err;

@@ -549,3 +549,30 @@ int fsck_set_nlink(struct fsck_ctx *c, mapfs_ino_t ino, uint32_t nlink)
 		e->nlink = nlink;
 	return 0;
 }
+
+/* "-C"-style progress on stderr: the whole run as one percentage (each
+ * pass an equal share), redrawn in place when its tenth changes. */
+void fsck_progress(struct fsck_ctx *c, uint64_t done, uint64_t total)
+{
+	int tenth;
+
+	if (!c->progress)
+		return;
+	if (total == 0 || done > total)
+		done = total = 1;
+	tenth = (int)((c->progress_pass * 1000 +
+		       (int)(done * 1000 / total)) / FSCK_NPASSES);
+	if (tenth == c->progress_last)
+		return;
+	c->progress_last = tenth;
+	fprintf(stderr, "\r%s: %d.%d%% ", c->image, tenth / 10, tenth % 10);
+	fflush(stderr);
+}
+
+void fsck_progress_end(struct fsck_ctx *c)
+{
+	if (!c->progress)
+		return;
+	fprintf(stderr, "\r%*s\r", 60, "");
+	fflush(stderr);
+}
