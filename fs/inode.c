@@ -962,6 +962,25 @@ static bool ind_is_empty(const struct mapfs_geom *g, const uint8_t *blk)
 	return true;
 }
 
+
+/* Every nonzero pointer in slots [lo, hi) of the (verified) indirect
+ * block page at blk must be a data block; -EUCLEAN otherwise. Callers
+ * check a whole range before changing anything in it. */
+static int ind_check_range(struct mapfs_fs *fs, mapfs_ino_t owner,
+			   mapfs_bno_t bno, const uint8_t *blk, uint32_t lo,
+			   uint32_t hi)
+{
+	for (uint32_t i = lo; i < hi; i++) {
+		mapfs_bno_t p = ind_get(blk, i);
+
+		if (p && !mapfs_bno_is_data(&fs->g, p))
+			return MAPFS_CORRUPT(fs,
+					     "inode %llu: indirect block %llu pointer %u (%llu) outside the data area",
+					     ull(owner), ull(bno), i, ull(p));
+	}
+	return 0;
+}
+
 /*
  * Remove from indirect block bno (of `level`, covering logical blocks
  * from `first`) every block at or past logical block keep. Pointers are
@@ -978,7 +997,7 @@ static int trim_ind(struct mapfs_fs *fs, struct mapfs_inode *ip,
 	uint64_t span = child_span(g, level);
 	mapfs_bno_t drop[MAPFS_PTRS_PER_PAGE];
 	uint32_t i, i0, page, ndrop, d;
-	uint8_t *blk;
+	uint8_t *blk = NULL;
 	bool cempty;
 	int err;
 
@@ -998,15 +1017,9 @@ static int trim_ind(struct mapfs_fs *fs, struct mapfs_inode *ip,
 		if (err < 0)
 			return err;
 		/* Check the whole range before changing anything in it. */
-		for (i = lo; i < hi; i++) {
-			mapfs_bno_t p = ind_get(blk, i);
-
-			if (p && !mapfs_bno_is_data(g, p))
-				return MAPFS_CORRUPT(fs,
-						     "inode %llu: indirect block %llu pointer %u (%llu) outside the data area",
-						     ull(ip->ino), ull(bno), i,
-						     ull(p));
-		}
+		err = ind_check_range(fs, ip->ino, bno, blk, lo, hi);
+		if (err < 0)
+			return err;
 		ndrop = 0;
 		for (i = lo; i < hi; i++) {
 			mapfs_bno_t p = ind_get(blk, i);
@@ -1038,7 +1051,7 @@ static int trim_ind(struct mapfs_fs *fs, struct mapfs_inode *ip,
 				return err;
 		}
 	}
-	*emptyp = ind_is_empty(g, blk);
+	*emptyp = blk && ind_is_empty(g, blk);
 	return 0;
 }
 
@@ -1392,15 +1405,9 @@ static int trim_range(struct mapfs_fs *fs, struct mapfs_inode *ip,
 		err = ind_load_page(fs, ip->ino, bno, page, NULL, 0, &blk);
 		if (err < 0)
 			return err;
-		for (i = plo; i < phi; i++) {
-			mapfs_bno_t p = ind_get(blk, i);
-
-			if (p && !mapfs_bno_is_data(g, p))
-				return MAPFS_CORRUPT(fs,
-						     "inode %llu: indirect block %llu pointer %u (%llu) outside the data area",
-						     ull(ip->ino), ull(bno), i,
-						     ull(p));
-		}
+		err = ind_check_range(fs, ip->ino, bno, blk, plo, phi);
+		if (err < 0)
+			return err;
 		ndrop = 0;
 		for (i = plo; i < phi; i++) {
 			mapfs_bno_t p = ind_get(blk, i);
