@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install the Debian packages mapfs needs to build and test, if missing.
 set -eu
-pkgs="gcc meson ninja-build pkg-config libfuse3-dev fuse3 libcmocka-dev util-linux clang libclang-rt-14-dev"
+pkgs="gcc meson ninja-build pkg-config libfuse3-dev fuse3 libcmocka-dev util-linux clang libclang-rt-14-dev acl e2fsprogs"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
