@@ -981,6 +981,10 @@ static int ind_check_range(struct mapfs_fs *fs, mapfs_ino_t owner,
 	return 0;
 }
 
+static int trim_range(struct mapfs_fs *fs, struct mapfs_inode *ip,
+		      mapfs_bno_t bno, int level, uint64_t first, uint64_t lo,
+		      uint64_t hi, bool *emptyp);
+
 /*
  * Remove from indirect block bno (of `level`, covering logical blocks
  * from `first`) every block at or past logical block keep. Pointers are
@@ -993,66 +997,8 @@ static int trim_ind(struct mapfs_fs *fs, struct mapfs_inode *ip,
 		    mapfs_bno_t bno, int level, uint64_t first, uint64_t keep,
 		    bool *emptyp)
 {
-	const struct mapfs_geom *g = &fs->g;
-	uint64_t span = child_span(g, level);
-	mapfs_bno_t drop[MAPFS_PTRS_PER_PAGE];
-	uint32_t i, i0, page, ndrop, d;
-	uint8_t *blk = NULL;
-	bool cempty;
-	int err;
-
-	*emptyp = false;
-	if (keep > first && (keep - first) / span >= g->nindir)
-		return 0;	/* everything here is kept */
-	i0 = keep <= first ? 0 : (uint32_t)((keep - first) / span);
-
-	for (page = i0 / MAPFS_PTRS_PER_PAGE; page < g->pages_per_block;
-	     page++) {
-		uint32_t lo = page * MAPFS_PTRS_PER_PAGE;
-		uint32_t hi = lo + MAPFS_PTRS_PER_PAGE;
-
-		if (lo < i0)
-			lo = i0;
-		err = ind_load_page(fs, ip->ino, bno, page, NULL, 0, &blk);
-		if (err < 0)
-			return err;
-		/* Check the whole range before changing anything in it. */
-		err = ind_check_range(fs, ip->ino, bno, blk, lo, hi);
-		if (err < 0)
-			return err;
-		ndrop = 0;
-		for (i = lo; i < hi; i++) {
-			mapfs_bno_t p = ind_get(blk, i);
-			uint64_t cfirst = first + i * span;
-
-			if (!p)
-				continue;
-			if (level > 1 && cfirst < keep) {
-				/* The child straddles keep: trim inside it. */
-				err = trim_ind(fs, ip, p, level - 1, cfirst,
-					       keep, &cempty);
-				if (err < 0)
-					return err;
-				if (!cempty)
-					continue;
-			}
-			drop[ndrop++] = p;
-			ind_put(blk, i, 0);
-		}
-		if (!ndrop)
-			continue;
-		ind_seal(fs, ip->ino, bno, blk, page);
-		/* The pointers are gone: now the blocks may go. */
-		for (d = 0; d < ndrop; d++) {
-			err = level == 1 ? drop_block(fs, ip, drop[d]) :
-					   free_subtree(fs, ip, drop[d],
-							level - 1);
-			if (err < 0)
-				return err;
-		}
-	}
-	*emptyp = blk && ind_is_empty(g, blk);
-	return 0;
+	/* Truncation frees everything from keep on: a punch to the end. */
+	return trim_range(fs, ip, bno, level, first, keep, UINT64_MAX, emptyp);
 }
 
 /*
