@@ -1,7 +1,10 @@
 #!/bin/sh
 # Install the Debian packages mapfs needs to build and test, if missing.
 set -eu
-pkgs="gcc meson ninja-build pkg-config libfuse3-dev fuse3 libcmocka-dev util-linux clang libclang-rt-14-dev acl e2fsprogs"
+# build
+pkgs="gcc meson ninja-build pkg-config libfuse3-dev fuse3 libcmocka-dev"
+# tests: mount/umount, fuzzing, setfacl/chattr, rsync -aAX, JSON checks
+pkgs="$pkgs util-linux clang libclang-rt-14-dev acl e2fsprogs rsync jq"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
