@@ -26,6 +26,12 @@
 int64_t mapfs_bit_find_clear(const uint8_t *bm, uint64_t nbits,
 			     uint64_t from)
 {
+	return mapfs_bit_find_clear2(bm, NULL, nbits, from);
+}
+
+int64_t mapfs_bit_find_clear2(const uint8_t *bm, const uint8_t *also,
+			      uint64_t nbits, uint64_t from)
+{
 	if (nbits == 0)
 		return -1;
 	if (from >= nbits)
@@ -37,16 +43,19 @@ int64_t mapfs_bit_find_clear(const uint8_t *bm, uint64_t nbits,
 		while (i < hi) {
 			/* Whole 64-bit words at a time where aligned. */
 			if ((i & 63) == 0 && i + 64 <= hi) {
-				uint64_t w;
+				uint64_t w, w2 = 0;
 				memcpy(&w, bm + (i >> 3), 8);
-				w = le64toh(w);
+				if (also)
+					memcpy(&w2, also + (i >> 3), 8);
+				w = le64toh(w | w2);
 				if (w == UINT64_MAX) {
 					i += 64;
 					continue;
 				}
 				return (int64_t)(i + (uint64_t)__builtin_ctzll(~w));
 			}
-			if (!mapfs_bit_test(bm, i))
+			if (!mapfs_bit_test(bm, i) &&
+			    !(also && mapfs_bit_test(also, i)))
 				return (int64_t)i;
 			i++;
 		}
@@ -147,9 +156,13 @@ int mapfs_alloc_inode(struct mapfs_fs *fs, mapfs_ino_t parent, bool is_dir,
 			/* Slots at or past the high-water mark were never
 			 * used since mkfs and may hold an older filesystem's
 			 * bytes: zero them (keeping nothing) before use. */
-			for (uint32_t s = hiwater; s <= (uint32_t)slot; s++)
-				memset(mapfs_dinode(fs, cg * g->ipg + s), 0,
-				       g->inode_size);
+			for (uint32_t s = hiwater; s <= (uint32_t)slot; s++) {
+				struct mapfs_dinode *di =
+					mapfs_dinode(fs, cg * g->ipg + s);
+
+				memset(di, 0, g->inode_size);
+				mapfs_jdirty(fs, di, g->inode_size);
+			}
 			h->cg_ihiwater = htole32((uint32_t)slot + 1);
 		}
 		mapfs_bit_set(ibm, (uint64_t)slot);
@@ -210,6 +223,7 @@ static int64_t take_in_group(struct mapfs_fs *fs, uint64_t cg, uint32_t from,
 {
 	const struct mapfs_geom *g = &fs->g;
 	uint32_t n = mapfs_group_nblocks(g, cg);
+	const uint8_t *quar;
 	uint64_t bno;
 	uint8_t *bbm;
 	int64_t bit;
@@ -217,9 +231,12 @@ static int64_t take_in_group(struct mapfs_fs *fs, uint64_t cg, uint32_t from,
 	if (fs->cg[cg].free_blocks == 0 || !group_ready(fs, cg))
 		return -1;
 	bbm = mapfs_cg_bbm(fs, cg);
+	quar = mapfs_journal_quarantine(fs, cg);
 	if (from < g->data_off || from >= n)
 		from = g->data_off;
-	bit = mapfs_bit_find_clear(bbm, n, from);
+	bit = mapfs_bit_find_clear2(bbm, quar, n, from);
+	if (bit < 0 && quar)
+		return -1;	/* its free blocks wait for a commit */
 	if (bit < 0 || (uint64_t)bit < g->data_off) {
 		/* Metadata bits are always set in a sane group. */
 		MAPFS_CORRUPT(fs, "group %llu counts %llu free blocks but has "
@@ -290,6 +307,7 @@ int mapfs_free_block(struct mapfs_fs *fs, mapfs_bno_t bno)
 	const struct mapfs_geom *g = &fs->g;
 	uint64_t cg, bit;
 	uint8_t *bbm;
+	int err;
 
 	if (!mapfs_bno_is_data(g, bno))
 		return MAPFS_CORRUPT(fs, "freeing non-data block %llu",
@@ -302,6 +320,9 @@ int mapfs_free_block(struct mapfs_fs *fs, mapfs_bno_t bno)
 	if (!mapfs_bit_test(bbm, bit))
 		return MAPFS_CORRUPT(fs, "freeing free block %llu",
 				     (unsigned long long)bno);
+	err = mapfs_journal_note_free(fs, cg);
+	if (err < 0)
+		return err;
 	mapfs_bit_clear(bbm, bit);
 	fs->cg[cg].free_blocks++;
 	fs->free_blocks++;

@@ -164,6 +164,7 @@ int mapfs_cg_check(const struct mapfs_fs *fs, uint64_t cg, bool *unused,
 static void hdr_seal(struct mapfs_fs *fs, uint64_t cg, struct mapfs_dcg *h)
 {
 	h->cg_crc = htole32(mapfs_cg_hdr_crc(fs, cg, h));
+	mapfs_jdirty(fs, h, sizeof(*h));
 }
 
 static void hdr_put_counts(struct mapfs_fs *fs, uint64_t cg,
@@ -190,6 +191,8 @@ void mapfs_cg_init(struct mapfs_fs *fs, uint64_t cg)
 		mapfs_bit_set(bbm, b);
 	for (uint32_t i = 0; i < reserved_inodes; i++)
 		mapfs_bit_set(ibm, i);
+	mapfs_jdirty(fs, ibm, (size_t)ip * MAPFS_PAGE_SIZE);
+	mapfs_jdirty(fs, bbm, (size_t)bp * MAPFS_PAGE_SIZE);
 	fs->cg[cg].free_blocks = mapfs_group_ndata(g, cg);
 	fs->cg[cg].free_inodes = g->ipg - reserved_inodes;
 	fs->cg[cg].ndirs = 0;
@@ -207,6 +210,8 @@ void mapfs_cg_bitmap_changed(struct mapfs_fs *fs, uint64_t cg, bool inode_bm,
 		h->cg_ibm_crc[page] = htole32(crc);
 	else
 		h->cg_bbm_crc[page] = htole32(crc);
+	mapfs_jdirty(fs, (inode_bm ? mapfs_cg_ibm(fs, cg) : mapfs_cg_bbm(fs, cg)) +
+			 bit / 8, 1);
 	hdr_put_counts(fs, cg, h);
 	hdr_seal(fs, cg, h);
 }
@@ -264,6 +269,7 @@ void mapfs_cg_rebuild(struct mapfs_fs *fs, uint64_t cg, uint32_t ihiwater)
 	hdr_put_counts(fs, cg, &nh);
 	memset(h, 0, MAPFS_PAGE_SIZE);
 	memcpy(h, &nh, sizeof(nh));
+	mapfs_jdirty(fs, h, MAPFS_PAGE_SIZE);
 	for (uint32_t p = 0; p < ip; p++)
 		h->cg_ibm_crc[p] = htole32(mapfs_cg_bitmap_crc(fs, cg, true, p));
 	for (uint32_t p = 0; p < bp; p++)

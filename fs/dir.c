@@ -116,9 +116,9 @@ static void rec_decode(const uint8_t *chunk, uint32_t pos, struct drec *r)
 }
 
 /* Write a whole record at pos: header, name, zeros up to reclen. */
-static void rec_write(uint8_t *chunk, uint32_t pos, uint32_t reclen,
-		      mapfs_ino_t ino, uint32_t type, const char *name,
-		      uint32_t namelen)
+static void rec_write(const struct mapfs_fs *fs, uint8_t *chunk,
+		      uint32_t pos, uint32_t reclen, mapfs_ino_t ino,
+		      uint32_t type, const char *name, uint32_t namelen)
 {
 	uint8_t *p = chunk + pos;
 
@@ -129,6 +129,8 @@ static void rec_write(uint8_t *chunk, uint32_t pos, uint32_t reclen,
 	p[DE_TYPE] = (uint8_t)type;
 	p[DE_NAMELEN] = (uint8_t)namelen;
 	memcpy(p + HDR, name, namelen);
+	if (fs)		/* NULL: fsck's chunk_init, whose caller seals */
+		mapfs_jdirty(fs, p, reclen);
 }
 
 static bool dt_valid(uint32_t type)
@@ -441,6 +443,7 @@ static void chunk_seal(struct mapfs_fs *fs, const struct mapfs_inode *dir,
 	st32(ch->p + DT_MAGIC, MAPFS_DIRTAIL_MAGIC);
 	st32(ch->p + DT_CRC, mapfs_dir_chunk_crc(fs, dir->ino, ch->bno,
 						 ch->page, ch->p));
+	mapfs_jdirty(fs, ch->p + USABLE, CHUNK - USABLE);
 }
 
 /*
@@ -484,6 +487,7 @@ static int chunk_append(struct mapfs_fs *fs, struct mapfs_inode *dir,
 		return err;
 	}
 	memset(ch->p, 0, CHUNK);
+	mapfs_jdirty(fs, ch->p, CHUNK);
 	return 0;
 }
 
@@ -779,7 +783,7 @@ int mapfs_dir_add(struct mapfs_fs *fs, struct mapfs_inode *dir,
 				if (r.reclen < need)
 					continue;
 				/* Reuse the free record, keeping reclen. */
-				rec_write(ch.p, pos, r.reclen, ino, type, name,
+				rec_write(fs, ch.p, pos, r.reclen, ino, type, name,
 					  namelen);
 				chunk_seal(fs, dir, &ch);
 				goto added;
@@ -787,9 +791,10 @@ int mapfs_dir_add(struct mapfs_fs *fs, struct mapfs_inode *dir,
 			used = mapfs_dirent_size(r.namelen);
 			if (r.reclen - used < need)
 				continue;
-			rec_write(ch.p, pos + used, r.reclen - used, ino, type,
+			rec_write(fs, ch.p, pos + used, r.reclen - used, ino, type,
 				  name, namelen);
 			st16(ch.p + pos + DE_RECLEN, (uint16_t)used);
+			mapfs_jdirty(fs, ch.p + pos + DE_RECLEN, 2);
 			pos += used;
 			chunk_seal(fs, dir, &ch);
 			goto added;
@@ -810,7 +815,7 @@ int mapfs_dir_add(struct mapfs_fs *fs, struct mapfs_inode *dir,
 	if (err < 0)
 		goto out;
 	pos = 0;
-	rec_write(ch.p, 0, USABLE, ino, type, name, namelen);
+	rec_write(fs, ch.p, 0, USABLE, ino, type, name, namelen);
 	chunk_seal(fs, dir, &ch);
 	chunk_commit(fs, dir);
 added:
@@ -856,6 +861,7 @@ int mapfs_dir_remove(struct mapfs_fs *fs, struct mapfs_inode *dir,
 		st64(p + DE_INO, 0);
 		p[DE_TYPE] = 0;
 		p[DE_NAMELEN] = 0;
+		mapfs_jdirty(fs, p, s.r.reclen);
 	} else {
 		uint8_t *prev = s.ch.p + s.prev;
 		uint32_t prevlen = ld16(prev + DE_RECLEN);
@@ -863,6 +869,8 @@ int mapfs_dir_remove(struct mapfs_fs *fs, struct mapfs_inode *dir,
 		assert(s.prev + prevlen == s.pos);
 		memset(p, 0, s.r.reclen);
 		st16(prev + DE_RECLEN, (uint16_t)(prevlen + s.r.reclen));
+		mapfs_jdirty(fs, p, s.r.reclen);
+		mapfs_jdirty(fs, prev + DE_RECLEN, 2);
 	}
 	chunk_seal(fs, dir, &s.ch);
 	h = mapfs_dh_acquire(fs, dir);
@@ -905,6 +913,7 @@ int mapfs_dir_replace(struct mapfs_fs *fs, struct mapfs_inode *dir,
 	p = s.ch.p + s.pos;
 	st64(p + DE_INO, ino);
 	p[DE_TYPE] = (uint8_t)type;
+	mapfs_jdirty(fs, p, HDR);
 	chunk_seal(fs, dir, &s.ch);
 	return 0;
 }
@@ -924,8 +933,8 @@ int mapfs_dir_init(struct mapfs_fs *fs, struct mapfs_inode *dir,
 	err = chunk_append(fs, dir, use_reserve, &ch);
 	if (err < 0)
 		return err;
-	rec_write(ch.p, 0, dotlen, dir->ino, MAPFS_DT_DIR, ".", 1);
-	rec_write(ch.p, dotlen, USABLE - dotlen, parent, MAPFS_DT_DIR, "..", 2);
+	rec_write(fs, ch.p, 0, dotlen, dir->ino, MAPFS_DT_DIR, ".", 1);
+	rec_write(fs, ch.p, dotlen, USABLE - dotlen, parent, MAPFS_DT_DIR, "..", 2);
 	chunk_seal(fs, dir, &ch);
 	chunk_commit(fs, dir);
 	return 0;
@@ -1083,11 +1092,12 @@ void mapfs_dir_chunk_init(uint8_t *chunk, mapfs_ino_t dir_ino,
 
 	memset(chunk, 0, CHUNK);
 	if (chunk_idx == 0) {
-		rec_write(chunk, 0, dotlen, dir_ino, MAPFS_DT_DIR, ".", 1);
-		rec_write(chunk, dotlen, USABLE - dotlen, parent,
+		rec_write(NULL, chunk, 0, dotlen, dir_ino, MAPFS_DT_DIR, ".",
+			  1);
+		rec_write(NULL, chunk, dotlen, USABLE - dotlen, parent,
 			  MAPFS_DT_DIR, "..", 2);
 	} else {
-		rec_write(chunk, 0, USABLE, 0, 0, "", 0);
+		rec_write(NULL, chunk, 0, USABLE, 0, 0, "", 0);
 	}
 }
 
@@ -1131,4 +1141,5 @@ void mapfs_dir_chunk_seal(const struct mapfs_fs *fs, mapfs_ino_t dir_ino,
 	st32(chunk + DT_MAGIC, MAPFS_DIRTAIL_MAGIC);
 	st32(chunk + DT_CRC, mapfs_dir_chunk_crc(fs, dir_ino, bno, page,
 						 chunk));
+	mapfs_jdirty(fs, chunk, CHUNK);
 }

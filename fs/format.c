@@ -19,6 +19,41 @@
 #include <sys/random.h>
 #include <time.h>
 
+/* The journal sits at the end of group 0's data area (the root and
+ * lost+found take its first blocks), at most a quarter of that area. */
+static int plan_journal(const struct mapfs_format_opts *o,
+			struct mapfs_geom *g, char *why, size_t whylen)
+{
+	uint64_t area = mapfs_group_ndata(g, 0), want = o->journal_bytes;
+	uint64_t blocks;
+
+	if (want == UINT64_MAX)
+		return 0;
+	if (want == 0) {
+		want = o->size_bytes / 64;
+		if (want < (1u << 20))
+			want = 1u << 20;
+		if (want > (64u << 20))
+			want = 64u << 20;
+		if (want > (area / 4) << g->bshift)
+			want = (area / 4) << g->bshift;
+		if (want < MAPFS_JOURNAL_MIN_BYTES)
+			return 0;	/* too small an image: none */
+	}
+	blocks = (want + g->bsize - 1) >> g->bshift;
+	if (blocks << g->bshift < MAPFS_JOURNAL_MIN_BYTES ||
+	    blocks > area / 2) {
+		WHY("journal of %llu bytes does not fit (%u KiB to %llu KiB "
+		    "here)", (unsigned long long)want,
+		    MAPFS_JOURNAL_MIN_BYTES / 1024,
+		    (unsigned long long)(((area / 2) << g->bshift) / 1024));
+		return -EINVAL;
+	}
+	g->jblocks = blocks;
+	g->jstart = mapfs_group_nblocks(g, 0) - blocks;
+	return 0;
+}
+
 int mapfs_format_plan(const struct mapfs_format_opts *o,
 		      struct mapfs_geom *g, char *why, size_t whylen)
 {
@@ -105,7 +140,7 @@ int mapfs_format_plan(const struct mapfs_format_opts *o,
 	g->minfree_pct = minfree;
 	data_blocks = g->nblocks - g->ngroups * (uint64_t)g->data_off;
 	g->reserved_blocks = data_blocks * minfree / 100;
-	return 0;
+	return plan_journal(o, g, why, whylen);
 }
 
 /* Zero the header page of every group but 0 that is not already zero
@@ -215,6 +250,16 @@ int mapfs_format(void *base, uint64_t size, const struct mapfs_format_opts *o,
 	fs.free_blocks -= fs.cg[0].free_blocks;
 	fs.free_inodes -= fs.cg[0].free_inodes;
 	mapfs_cg_init(&fs, 0);
+	if (g->jblocks) {
+		uint8_t *bbm = mapfs_cg_bbm(&fs, 0);
+
+		fs.feat_incompat |= MAPFS_FEAT_INCOMPAT_JOURNAL;
+		for (uint64_t b = g->jstart; b < g->jstart + g->jblocks; b++)
+			mapfs_bit_set(bbm, b);
+		fs.cg[0].free_blocks -= g->jblocks;
+		mapfs_cg_rebuild(&fs, 0, (uint32_t)g->first_ino);
+		mapfs_journal_format(&fs);
+	}
 	fs.free_blocks += fs.cg[0].free_blocks;
 	fs.free_inodes += fs.cg[0].free_inodes;
 	/* Reserved inode slots hold zeros. */

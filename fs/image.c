@@ -124,8 +124,10 @@ int mapfs_image_map(const char *path, bool rdonly, bool lock, void **basep,
 		WHY("image too large to map");
 		goto fail;
 	}
+	/* Read-only users map privately: replaying a journal into memory
+	 * (fsck -n, mount -o ro) must not reach the file. */
 	base = mmap(NULL, size, PROT_READ | (rdonly ? 0 : PROT_WRITE),
-		    MAP_SHARED, fd, 0);
+		    rdonly ? MAP_PRIVATE : MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED) {
 		err = -errno;
 		WHY("mmap: %s", strerror(-err));
@@ -146,6 +148,53 @@ fail:
 	return err;
 }
 
+/* Replay the journal of an attached image, then attach again to what it
+ * rebuilt. Read-only opens replay into their private mapping only. */
+static int replay(struct mapfs_fs *fs, void *base, uint64_t size, int fd,
+		  int flags, uint64_t sb_group, mapfs_log_fn log,
+		  void *log_arg, char *why, size_t whylen)
+{
+	bool rdonly = flags & MAPFS_OPEN_RDONLY;
+	uint64_t n = 0;
+	int err;
+
+	if (rdonly && mprotect(base, size, PROT_READ | PROT_WRITE) < 0) {
+		err = -errno;
+		WHY("mprotect: %s", strerror(-err));
+		return err;
+	}
+	err = mapfs_journal_replay(fs, &n, why, whylen);
+	if (rdonly)
+		(void)mprotect(base, size, PROT_READ);
+	if (err < 0) {
+		/* fsck reports and resets a bad journal header itself. */
+		if (flags & MAPFS_OPEN_FSCK) {
+			fs->journal_bad = true;
+			return 0;
+		}
+		return err;
+	}
+	if (n == 0)
+		return 0;
+	mapfs_log(fs, MAPFS_LOG_INFO, "journal: replayed %llu operation%s%s",
+		  (unsigned long long)n, n == 1 ? "" : "s",
+		  rdonly ? " (in memory only: read-only)" : "");
+	if (!rdonly) {
+		err = mapfs_journal_reset(fs);
+		if (err < 0) {
+			WHY("journal: cannot write the replayed image: %s",
+			    strerror(-err));
+			return err;
+		}
+	}
+	mapfs_fs_detach(fs);
+	err = mapfs_fs_attach(fs, base, size, flags, sb_group, log, log_arg,
+			      why, whylen);
+	fs->replayed = n;
+	fs->fd = fd;
+	return err;
+}
+
 int mapfs_fs_open(const char *path, int flags, uint64_t sb_group,
 		  mapfs_log_fn log, void *log_arg, struct mapfs_fs **fsp,
 		  char *why, size_t whylen)
@@ -153,7 +202,7 @@ int mapfs_fs_open(const char *path, int flags, uint64_t sb_group,
 	bool rdonly = flags & MAPFS_OPEN_RDONLY;
 	struct mapfs_fs *fs;
 	uint64_t size;
-	void *base;
+	void *base, *priv;
 	int fd, err;
 
 	fs = calloc(1, sizeof(*fs));
@@ -169,26 +218,61 @@ int mapfs_fs_open(const char *path, int flags, uint64_t sb_group,
 	}
 	err = mapfs_fs_attach(fs, base, size, flags, sb_group, log, log_arg,
 			      why, whylen);
-	if (err < 0) {
-		munmap(base, size);
-		close(fd);
-		free(fs);
-		return err;
-	}
+	if (err < 0)
+		goto fail;
 	fs->fd = fd;
+	if (fs->feat_incompat & MAPFS_FEAT_INCOMPAT_JOURNAL) {
+		err = replay(fs, base, size, fd, flags, sb_group, log, log_arg,
+			     why, whylen);
+		if (err < 0)
+			goto fail_attached;
+	}
+	if ((flags & MAPFS_OPEN_JOURNAL) && !rdonly &&
+	    (fs->feat_incompat & MAPFS_FEAT_INCOMPAT_JOURNAL)) {
+		/* Metadata is changed in a private copy of the image; the
+		 * shared mapping carries data and the journal. */
+		priv = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE,
+			    fd, 0);
+		if (priv == MAP_FAILED) {
+			err = -errno;
+			WHY("mmap: %s", strerror(-err));
+			goto fail_attached;
+		}
+		(void)madvise(priv, size, MADV_DONTDUMP);
+		(void)madvise(priv, size, MADV_RANDOM);
+		fs->base = priv;
+		fs->dbase = base;
+		err = mapfs_journal_start(fs);
+		if (err < 0) {
+			WHY("journal: %s", strerror(-err));
+			fs->base = base;
+			munmap(priv, size);
+			goto fail_attached;
+		}
+	}
 	*fsp = fs;
 	return 0;
+fail_attached:
+	mapfs_fs_detach(fs);
+fail:
+	munmap(base, size);
+	close(fd);
+	free(fs);
+	return err;
 }
 
 void mapfs_fs_close(struct mapfs_fs *fs)
 {
-	void *base = fs->base;
+	void *base = fs->base, *dbase = fs->dbase;
 	uint64_t size = fs->size;
 	int fd = fs->fd;
 
+	mapfs_journal_stop(fs);
 	mapfs_fs_detach(fs);
 	if (fd >= 0) {
-		munmap(base, size);
+		if (base != dbase)
+			munmap(base, size);
+		munmap(dbase, size);
 		close(fd);
 	}
 	free(fs);
@@ -206,7 +290,7 @@ int mapfs_fs_sync_range(struct mapfs_fs *fs, uint64_t off, uint64_t len)
 		len = fs->size - off;
 	start = off & ~(uint64_t)(MAPFS_PAGE_SIZE - 1);
 	end = off + len;
-	if (msync(fs->base + start, end - start, MS_SYNC) < 0)
+	if (msync(fs->dbase + start, end - start, MS_SYNC) < 0)
 		return -errno;
 	return 0;
 }
@@ -241,6 +325,12 @@ int mapfs_fs_reserve(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
 
 int mapfs_fs_reserve_metadata(struct mapfs_fs *fs)
 {
+	if (fs->g.jblocks) {
+		int err = mapfs_fs_reserve(fs, fs->g.jstart, fs->g.jblocks);
+
+		if (err < 0)
+			return err;
+	}
 	for (uint64_t cg = 0; cg < fs->g.ngroups; cg++) {
 		int err;
 
@@ -256,7 +346,7 @@ int mapfs_fs_reserve_metadata(struct mapfs_fs *fs)
 
 void mapfs_fs_readahead(struct mapfs_fs *fs, const void *p, size_t len)
 {
-	uintptr_t start = (uintptr_t)p, base = (uintptr_t)fs->base;
+	uintptr_t start = (uintptr_t)p, base = (uintptr_t)fs->dbase;
 
 	if (fs->fd < 0 || start < base || start - base >= fs->size)
 		return;		/* not in the mapping (zero buffer, tests) */
@@ -269,13 +359,34 @@ void mapfs_fs_readahead(struct mapfs_fs *fs, const void *p, size_t len)
 
 int mapfs_fs_sync(struct mapfs_fs *fs)
 {
-	if (!(fs->flags & MAPFS_OPEN_RDONLY))
-		mapfs_super_store(fs);
-	if (fs->fd < 0 || (fs->flags & MAPFS_OPEN_RDONLY))
+	int err;
+
+	if (fs->flags & MAPFS_OPEN_RDONLY)
 		return 0;
+	mapfs_super_store(fs);
+	if (fs->fd < 0)
+		return 0;
+	if (fs->j) {
+		/* Everything durable and home, the ring empty. */
+		err = mapfs_journal_op_end(fs);
+		return err < 0 ? err : mapfs_journal_commit(fs, true);
+	}
 	/* Dirty pages of a shared mapping are the file's page cache, so
 	 * fsync writes them all (and flushes the device cache). */
 	if (fsync(fs->fd) < 0)
 		return -errno;
 	return 0;
+}
+
+int mapfs_fs_commit(struct mapfs_fs *fs)
+{
+	int err;
+
+	if (fs->flags & MAPFS_OPEN_RDONLY)
+		return 0;
+	if (!fs->j)
+		return mapfs_fs_sync(fs);
+	mapfs_super_store(fs);
+	err = mapfs_journal_op_end(fs);
+	return err < 0 ? err : mapfs_journal_commit(fs, false);
 }

@@ -330,6 +330,7 @@ void mapfs_inode_store(struct mapfs_fs *fs, const struct mapfs_inode *ip)
 	}
 	d.di_crc = ip->mode ? htole32(mapfs_inode_crc(fs, ip->ino, &d)) : 0;
 	memcpy(slot, &d, sizeof(d));
+	mapfs_jdirty(fs, slot, sizeof(d));
 }
 
 /* Make ino's slot a free inode: all zero (the whole inode_size) except
@@ -344,6 +345,7 @@ void mapfs_inode_clear(struct mapfs_fs *fs, mapfs_ino_t ino)
 	gen = d->di_gen;
 	memset(d, 0, fs->g.inode_size);
 	d->di_gen = gen;
+	mapfs_jdirty(fs, d, fs->g.inode_size);
 }
 
 /* Regular files, directories and symlinks longer than 120 bytes have a
@@ -373,11 +375,13 @@ static inline uint64_t ind_get(const uint8_t *blk, uint32_t i)
 }
 
 /* Store pointer i; the caller reseals the page afterwards. */
-static inline void ind_put(uint8_t *blk, uint32_t i, uint64_t bno)
+static inline void ind_put(struct mapfs_fs *fs, uint8_t *blk, uint32_t i,
+			   uint64_t bno)
 {
 	uint64_t v = htole64(bno);
 
 	memcpy(blk + ind_off(i), &v, sizeof(v));
+	mapfs_jdirty(fs, blk + ind_off(i), sizeof(v));
 }
 
 /* CRC of page `page` of indirect block bno owned by inode owner:
@@ -409,6 +413,7 @@ static void ind_seal(struct mapfs_fs *fs, mapfs_ino_t owner,
 
 	t->it_magic = htole32(MAPFS_INDTAIL_MAGIC);
 	t->it_crc = htole32(mapfs_ind_crc(fs, owner, bno, page));
+	mapfs_jdirty(fs, t, sizeof(*t));
 }
 
 static bool ind_page_ok(const struct mapfs_fs *fs, mapfs_ino_t owner,
@@ -463,7 +468,8 @@ static void ind_init(struct mapfs_fs *fs, mapfs_ino_t owner, mapfs_bno_t bno,
 	uint32_t p;
 
 	memset(blk, 0, fs->g.bsize);
-	ind_put(blk, i, child);
+	mapfs_jdirty(fs, blk, fs->g.bsize);
+	ind_put(fs, blk, i, child);
 	for (p = 0; p < fs->g.pages_per_block; p++)
 		ind_seal(fs, owner, bno, blk, p);
 }
@@ -679,7 +685,7 @@ static int bmap_alloc_pref(struct mapfs_fs *fs, struct mapfs_inode *ip,
 
 	/* nb[nnew - 1] is the data block, nb[j] sits at path position k+j */
 	if (!will_overwrite)
-		memset(mapfs_block(fs, nb[nnew - 1]), 0, g->bsize);
+		memset(mapfs_data_block(fs, nb[nnew - 1]), 0, g->bsize);
 	for (j = nnew - 2; j >= 0; j--)
 		ind_init(fs, ip->ino, nb[j], mapfs_block(fs, nb[j]),
 			 bp.idx[k + j + 1], nb[j + 1]);
@@ -692,7 +698,7 @@ static int bmap_alloc_pref(struct mapfs_fs *fs, struct mapfs_inode *ip,
 
 		/* path_lookup checked this block and verified this page */
 		blk = mapfs_block(fs, ptr[k - 1]);
-		ind_put(blk, i, nb[0]);
+		ind_put(fs, blk, i, nb[0]);
 		ind_seal(fs, ip->ino, ptr[k - 1], blk, i / MAPFS_PTRS_PER_PAGE);
 	}
 	ip->blocks += (uint64_t)nnew;
@@ -776,7 +782,7 @@ ssize_t mapfs_file_read_iov(struct mapfs_fs *fs, const struct mapfs_inode *ip,
 		if (err < 0)
 			return err;
 		if (bno) {
-			p = (uint8_t *)mapfs_block(fs, bno);
+			p = (uint8_t *)mapfs_data_block(fs, bno);
 			assert(p != NULL);	/* bmap checked bno */
 			p += boff;
 			if (last && !last_zero &&
@@ -843,7 +849,7 @@ ssize_t mapfs_file_read(struct mapfs_fs *fs, const struct mapfs_inode *ip,
 			return err;
 		if (bno)
 			memcpy(dst + done,
-			       (uint8_t *)mapfs_block(fs, bno) + boff, chunk);
+			       (uint8_t *)mapfs_data_block(fs, bno) + boff, chunk);
 		else
 			memset(dst + done, 0, chunk);
 		off += chunk;
@@ -892,7 +898,7 @@ ssize_t mapfs_file_write(struct mapfs_fs *fs, struct mapfs_inode *ip,
 				      chunk == g->bsize, pref, &c, &bno);
 		if (err < 0)
 			break;
-		memcpy((uint8_t *)mapfs_block(fs, bno) + boff, src + done,
+		memcpy((uint8_t *)mapfs_data_block(fs, bno) + boff, src + done,
 		       chunk);
 		pref = bno + 1 < g->nblocks ? bno + 1 : 0;
 		done += chunk;
@@ -1042,7 +1048,7 @@ int mapfs_file_truncate(struct mapfs_fs *fs, struct mapfs_inode *ip,
 		if (err < 0)
 			return err;
 		if (bno)
-			memset((uint8_t *)mapfs_block(fs, bno) + boff, 0,
+			memset((uint8_t *)mapfs_data_block(fs, bno) + boff, 0,
 			       g->bsize - boff);
 	}
 	ip->size = new_size;
@@ -1268,7 +1274,7 @@ int mapfs_ind_set(struct mapfs_fs *fs, mapfs_ino_t owner, mapfs_bno_t bno,
 	if (!blk || slot >= fs->g.nindir)
 		return -EINVAL;
 	assert(!(fs->flags & MAPFS_OPEN_RDONLY));
-	ind_put(blk, slot, val);
+	ind_put(fs, blk, slot, val);
 	ind_seal(fs, owner, bno, blk, slot / MAPFS_PTRS_PER_PAGE);
 	return 0;
 }
@@ -1370,7 +1376,7 @@ static int trim_range(struct mapfs_fs *fs, struct mapfs_inode *ip,
 					continue;
 			}
 			drop[ndrop++] = p;
-			ind_put(blk, i, 0);
+			ind_put(fs, blk, i, 0);
 		}
 		if (!ndrop)
 			continue;
@@ -1508,7 +1514,7 @@ int mapfs_file_zero(struct mapfs_fs *fs, struct mapfs_inode *ip,
 		if (err < 0)
 			return err;
 		if (bno)
-			memset((uint8_t *)mapfs_block(fs, bno) + boff, 0,
+			memset((uint8_t *)mapfs_data_block(fs, bno) + boff, 0,
 			       (size_t)chunk);
 		off += chunk;
 	}
@@ -1613,7 +1619,7 @@ ssize_t mapfs_file_copy(struct mapfs_fs *fs, const struct mapfs_inode *src,
 				if (err < 0)
 					break;
 			} else if (db) {
-				memset((uint8_t *)mapfs_block(fs, db) + dbo, 0,
+				memset((uint8_t *)mapfs_data_block(fs, db) + dbo, 0,
 				       (size_t)chunk);
 			}
 		} else {
@@ -1622,8 +1628,8 @@ ssize_t mapfs_file_copy(struct mapfs_fs *fs, const struct mapfs_inode *src,
 					      0, &cd, &db);
 			if (err < 0)
 				break;
-			memmove((uint8_t *)mapfs_block(fs, db) + dbo,
-				(const uint8_t *)mapfs_block(fs, sb) + sbo,
+			memmove((uint8_t *)mapfs_data_block(fs, db) + dbo,
+				(const uint8_t *)mapfs_data_block(fs, sb) + sbo,
 				(size_t)chunk);
 		}
 		done += chunk;

@@ -450,6 +450,8 @@ int mapfs_op_symlink(struct mapfs_fs *fs, const struct mapfs_cred *cr,
 			discard_inode(fs, ip);
 			return n < 0 ? (int)n : -ENOSPC;
 		}
+		/* The target is metadata: journal it like the rest. */
+		mapfs_jdirty(fs, mapfs_block(fs, ip->blk[0]), tlen);
 	}
 	return create_finish(fs, &d, name, len, ip, cr->uid == 0);
 }

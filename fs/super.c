@@ -196,6 +196,19 @@ static int super_decode(const struct mapfs_dsuper *d, uint64_t image_bytes,
 		WHY("checksum seed does not match the uuid");
 		return -EUCLEAN;
 	}
+	if (le32toh(d->sb_feat_incompat) & MAPFS_FEAT_INCOMPAT_JOURNAL) {
+		t.jstart = le64toh(d->sb_journal_start);
+		t.jblocks = le64toh(d->sb_journal_blocks);
+		if (!mapfs_journal_geom_ok(&t)) {
+			WHY("bad journal location (blocks %llu+%llu)",
+			    (unsigned long long)t.jstart,
+			    (unsigned long long)t.jblocks);
+			return -EUCLEAN;
+		}
+	} else if (d->sb_journal_start || d->sb_journal_blocks) {
+		WHY("journal location set without the journal feature");
+		return -EUCLEAN;
+	}
 	*g = t;
 	return 0;
 }
@@ -248,6 +261,8 @@ void mapfs_super_encode(const struct mapfs_fs *fs, uint64_t cg,
 	d->sb_last_feat_incompat = htole32(MAPFS_FEAT_INCOMPAT_SUPP);
 	d->sb_last_feat_ro_compat = htole32(MAPFS_FEAT_RO_COMPAT_SUPP);
 	d->sb_last_feat_compat = htole32(MAPFS_FEAT_COMPAT_SUPP);
+	d->sb_journal_start = htole64(g->jstart);
+	d->sb_journal_blocks = htole64(g->jblocks);
 	d->sb_crc = htole32(mapfs_crc32c(~0u, d,
 					 offsetof(struct mapfs_dsuper, sb_crc)));
 }
@@ -257,6 +272,34 @@ static struct mapfs_dsuper *sb_at(const struct mapfs_fs *fs, uint64_t cg)
 	return mapfs_block(fs, mapfs_group_start(&fs->g, cg));
 }
 
+/* Store a superblock, telling the journal only the bytes that changed
+ * (usually the counters and the CRC: a few dozen bytes per operation). */
+static void store_diff(struct mapfs_fs *fs, struct mapfs_dsuper *at,
+		       const struct mapfs_dsuper *d)
+{
+	uint8_t *o = (uint8_t *)at;
+	const uint8_t *n = (const uint8_t *)d;
+	size_t i = 0, len = sizeof(*d);
+
+	if (!fs->j) {
+		memcpy(at, d, sizeof(*d));
+		return;
+	}
+	while (i < len) {
+		size_t k;
+
+		if (o[i] == n[i]) {
+			i++;
+			continue;
+		}
+		for (k = i; k < len && o[k] != n[k]; k++)
+			;
+		memcpy(o + i, n + i, k - i);
+		mapfs_jdirty(fs, o + i, k - i);
+		i = k;
+	}
+}
+
 void mapfs_super_store(struct mapfs_fs *fs)
 {
 	struct mapfs_dsuper d;
@@ -264,7 +307,7 @@ void mapfs_super_store(struct mapfs_fs *fs)
 	if (atomic_load(&fs->error))
 		fs->state = MAPFS_STATE_ERROR;
 	mapfs_super_encode(fs, 0, &d);
-	memcpy(sb_at(fs, 0), &d, sizeof(d));
+	store_diff(fs, sb_at(fs, 0), &d);
 }
 
 void mapfs_super_store_copies(struct mapfs_fs *fs)
@@ -275,7 +318,7 @@ void mapfs_super_store_copies(struct mapfs_fs *fs)
 		if (!mapfs_group_has_sb(cg))
 			continue;
 		mapfs_super_encode(fs, cg, &d);
-		memcpy(sb_at(fs, cg), &d, sizeof(d));
+		store_diff(fs, sb_at(fs, cg), &d);
 	}
 }
 
@@ -293,6 +336,7 @@ int mapfs_fs_init_geom(struct mapfs_fs *fs, void *base, uint64_t size,
 {
 	memset(fs, 0, sizeof(*fs));
 	fs->base = base;
+	fs->dbase = base;
 	fs->size = size;
 	fs->fd = -1;
 	fs->g = *g;

@@ -390,6 +390,7 @@ static int xset_encode(struct mapfs_fs *fs, mapfs_ino_t owner,
 		t.xt_crc = htole32(page_crc(fs, owner, bno, p, blk));
 		memcpy(page_tail(blk, p), &t, sizeof(t));
 	}
+	mapfs_jdirty(fs, blk, fs->g.bsize);
 	free(buf);
 	return 0;
 }

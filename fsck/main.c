@@ -145,6 +145,26 @@ static void check_primary(struct fsck_ctx *c)
 	}
 }
 
+/* The journal was replayed when the image was opened (in memory only
+ * with -n); a header too damaged to read is a problem of its own. */
+static void check_journal(struct fsck_ctx *c)
+{
+	struct mapfs_fs *fs = c->fs;
+
+	if (fs->replayed)
+		printf("%s: journal: %" PRIu64 " operation%s replayed%s\n",
+		       c->image, fs->replayed, fs->replayed == 1 ? "" : "s",
+		       fsck_writing(c) ? "" : " in memory (-n: the image "
+		       "is not changed)");
+	if (!fs->journal_bad)
+		return;
+	if (fsck_problem(c, P0_JOURNAL_BAD, "journal header at block %" PRIu64
+			 " is unreadable", fs->g.jstart) &&
+	    mapfs_journal_reset(fs) < 0)
+		fprintf(stderr, FSCK_PROG ": cannot write the journal header"
+			"\n");
+}
+
 static const char *state_name(uint32_t state)
 {
 	switch (state) {
@@ -302,6 +322,7 @@ int main(int argc, char **argv)
 	fs = c.fs;
 	g = &fs->g;
 	check_primary(&c);
+	check_journal(&c);
 
 	if (fs->state == MAPFS_STATE_CLEAN && !c.force && !c.primary_bad &&
 	    c.sb_group == 0) {

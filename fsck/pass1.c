@@ -648,6 +648,9 @@ int fsck_pass1(struct fsck_ctx *c)
 	struct mapfs_fs *fs = c->fs;
 	int err;
 
+	/* The journal's blocks are in use, by no inode. */
+	for (uint64_t b = 0; b < fs->g.jblocks; b++)
+		(void)fsck_claim_block(c, fs->g.jstart + b);
 	for (uint64_t cg = 0; cg < fs->g.ngroups; cg++) {
 		if (!fs->cg[cg].init)
 			continue;

@@ -32,6 +32,10 @@ const struct fsck_problem_desc fsck_problems[FSCK_PR_COUNT] = {
 	   "the primary superblock's checksum is wrong, no copy is usable, "
 	   "and every field checks out",
 	   "recompute the checksum"),
+	PR(P0_JOURNAL_BAD, "Journal", 0,
+	   "the metadata journal's header is unreadable, so its records "
+	   "(operations since the last commit) cannot be replayed",
+	   "write an empty journal header (those operations are lost)"),
 	PR(P1_INODE_UNREADABLE, "Pass 1", PR_NO_FIX,
 	   "an inode slot lies outside the image", "none (truncated image)"),
 	PR(P1_FREE_INODE_DIRTY, "Pass 1", PR_PREEN_OK,

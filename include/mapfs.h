@@ -57,6 +57,8 @@ struct mapfs_geom {
 	uint64_t reserved_blocks; /* minfree, for root only */
 	uint32_t minfree_pct;
 	uint32_t seed;		/* CRC32C seed */
+	/* Metadata journal (MAPFS_FEAT_INCOMPAT_JOURNAL), 0/0 if none. */
+	uint64_t jstart, jblocks;
 };
 
 static inline uint64_t mapfs_group_start(const struct mapfs_geom *g,
@@ -94,13 +96,15 @@ static inline uint64_t mapfs_bno_group(const struct mapfs_geom *g,
 }
 
 /* True when bno is a data block (inside the image, past its group's
- * metadata). Block 0 is never a data block, so 0 can mean "hole". */
+ * metadata, not the journal). Block 0 is never a data block, so 0 can
+ * mean "hole". */
 static inline bool mapfs_bno_is_data(const struct mapfs_geom *g,
 				     mapfs_bno_t bno)
 {
 	if (bno >= g->nblocks)
 		return false;
-	return bno % g->bpg >= g->data_off;
+	/* The journal is metadata (bno - jstart wraps when below). */
+	return bno % g->bpg >= g->data_off && bno - g->jstart >= g->jblocks;
 }
 
 /* True when ino names an inode slot that may be in use by a file. */
@@ -140,14 +144,26 @@ struct mapfs_cgmem {		/* in-memory summary of one group */
 /* With MAPFS_OPEN_FSCK: accept a primary superblock whose checksum is the
  * only thing wrong (fsck's last resort when no copy is usable). */
 #define MAPFS_OPEN_SB_NOCRC	0x8
+/* Read-write with the metadata journal (the daemon): metadata is changed
+ * in a private mapping and reaches the image's home locations only after
+ * the journal records describing it are durable; see journal.c. Without
+ * it (fsck, mkfs, grow, tests), changes go straight to the image. Either
+ * way an image's journal is replayed when it is opened. */
+#define MAPFS_OPEN_JOURNAL	0x10
 
 #define MAPFS_BUSY_NONE	0
 #define MAPFS_BUSY_REF	1
 #define MAPFS_BUSY_OPEN	2
 
+struct mapfs_journal;
+
 struct mapfs_fs {
-	uint8_t *base;		/* the image (mapping or test buffer) */
+	uint8_t *base;		/* the image (mapping or test buffer): metadata
+				 * is read and changed here */
+	uint8_t *dbase;		/* the image's shared mapping: file data and
+				 * the journal; == base unless journaling */
 	uint64_t size;		/* bytes at base */
+	struct mapfs_journal *j;	/* NULL unless MAPFS_OPEN_JOURNAL */
 	int fd;			/* image file, -1 for a memory image */
 	int flags;		/* MAPFS_OPEN_* */
 	struct mapfs_geom g;
@@ -177,6 +193,8 @@ struct mapfs_fs {
 	bool resv_unsupported;	/* host cannot fallocate: don't try */
 
 	atomic_int error;	/* set when corruption was seen */
+	bool journal_bad;	/* (fsck) the journal header is unusable */
+	uint64_t replayed;	/* journal records replayed at open */
 
 	mapfs_log_fn log;
 	void *log_arg;
@@ -230,8 +248,14 @@ int mapfs_fs_reserve_metadata(struct mapfs_fs *fs);
  * MADV_RANDOM, so faults read one page): used before copying a large file
  * read out of the mapping. No-op for pointers outside the image. */
 void mapfs_fs_readahead(struct mapfs_fs *fs, const void *p, size_t len);
-/* Store the in-memory superblock fields and sync the whole image. */
+/* Store the in-memory superblock fields and sync the whole image; with a
+ * journal, also write every staged page home and empty the ring
+ * (unmount). */
 int mapfs_fs_sync(struct mapfs_fs *fs);
+/* Make everything done so far durable: with a journal one flush (plus a
+ * checkpoint), without one the same as mapfs_fs_sync. fsync, fsyncdir
+ * and the periodic commit use it. */
+int mapfs_fs_commit(struct mapfs_fs *fs);
 
 /* Pointer to block bno, or NULL when bno is outside the image. */
 static inline void *mapfs_block(const struct mapfs_fs *fs, mapfs_bno_t bno)
@@ -241,6 +265,86 @@ static inline void *mapfs_block(const struct mapfs_fs *fs, mapfs_bno_t bno)
 		return NULL;
 	return fs->base + (bno << fs->g.bshift);
 }
+
+/* Pointer to block bno as file data (the shared mapping), or NULL when
+ * bno is outside the image. File contents are never journaled: they go
+ * to the image at once, like ext4's data=ordered writes without the
+ * ordering (see docs/DURABILITY.md). */
+static inline void *mapfs_data_block(const struct mapfs_fs *fs,
+				     mapfs_bno_t bno)
+{
+	if (bno >= fs->g.nblocks ||
+	    (bno << fs->g.bshift) + fs->g.bsize > fs->size)
+		return NULL;
+	return fs->dbase + (bno << fs->g.bshift);
+}
+
+/* ------------------------------------------------------------------ */
+/* journal.c: the metadata journal                                     */
+/* ------------------------------------------------------------------ */
+/* True when [jstart, jstart + jblocks) is a usable journal location for
+ * geometry g: inside one group's data area, at least
+ * MAPFS_JOURNAL_MIN_BYTES. */
+bool mapfs_journal_geom_ok(const struct mapfs_geom *g);
+
+/* Record that [p, p + len) of fs->base (metadata) was changed by the
+ * operation in progress. Every store to metadata is followed by one. */
+void mapfs_journal_dirty(const struct mapfs_fs *fs, const void *p,
+			 size_t len);
+static inline void mapfs_jdirty(const struct mapfs_fs *fs, const void *p,
+				size_t len)
+{
+	if (fs->j)
+		mapfs_journal_dirty(fs, p, len);
+}
+
+/* Before an operation that may change metadata: keep room in the ring
+ * (may commit). 0 or a negative errno. No-op without a journal. */
+int mapfs_journal_op_begin(struct mapfs_fs *fs);
+/* End of one operation: append a record with its changes to the ring
+ * (through the shared mapping, so a daemon crash keeps it). No flush.
+ * Call before replying. 0 or a negative errno (then the filesystem is
+ * in trouble: stop writing). No-op without a journal. */
+int mapfs_journal_op_end(struct mapfs_fs *fs);
+/* Make every ended operation durable (one fdatasync of the image), then
+ * copy the changed metadata to its home locations (checkpoint). With
+ * full, also empty the ring (three flushes): unmount does that. */
+int mapfs_journal_commit(struct mapfs_fs *fs, bool full);
+/* Blocks freed by operations not yet durable may not be reused (a
+ * durable file could otherwise see another's data after a power cut):
+ * the allocator skips blocks set in this snapshot of group cg's block
+ * bitmap (NULL: none). */
+const uint8_t *mapfs_journal_quarantine(const struct mapfs_fs *fs,
+					uint64_t cg);
+/* Called before a block of group cg is freed. */
+int mapfs_journal_note_free(struct mapfs_fs *fs, uint64_t cg);
+/* True when frees are waiting for a commit (an ENOSPC may go away). */
+bool mapfs_journal_frees_pending(const struct mapfs_fs *fs);
+
+/* Replay the image's journal onto the image (fs->dbase): records from
+ * the header's tail while their sequence and CRC are right. *nrec gets
+ * the number applied. Negative errno (with why) when the header itself
+ * is unusable. Does not flush or reset; see mapfs_journal_reset. */
+int mapfs_journal_replay(struct mapfs_fs *fs, uint64_t *nrec, char *why,
+			 size_t whylen);
+/* Empty the journal: a fresh header (next sequence epoch, tail 0),
+ * flushed together with what replay wrote. */
+int mapfs_journal_reset(struct mapfs_fs *fs);
+/* Start journaling on an attached, replayed image (fs->base private,
+ * fs->dbase shared). */
+int mapfs_journal_start(struct mapfs_fs *fs);
+/* Stop (after a full commit) and free. */
+void mapfs_journal_stop(struct mapfs_fs *fs);
+
+struct mapfs_journal_stats {
+	uint64_t records, bytes, commits, flushes, checkpoint_pages;
+	uint64_t forced;	/* commits forced by a full ring */
+	uint64_t big_ops;	/* operations too large to journal */
+};
+void mapfs_journal_get_stats(const struct mapfs_fs *fs,
+			     struct mapfs_journal_stats *st);
+/* Initialize the journal header of a fresh filesystem (mkfs). */
+void mapfs_journal_format(struct mapfs_fs *fs);
 
 /* Report corruption: logs "file:line: message", sets fs->error and
  * returns -EUCLEAN. Use through MAPFS_CORRUPT. */
@@ -321,6 +425,9 @@ static inline void mapfs_bit_clear(uint8_t *bm, uint64_t n)
 /* First clear bit in [from, nbits), wrapping to [0, from); -1 if none. */
 int64_t mapfs_bit_find_clear(const uint8_t *bm, uint64_t nbits,
 			     uint64_t from);
+/* The same, skipping bits set in also (when not NULL). */
+int64_t mapfs_bit_find_clear2(const uint8_t *bm, const uint8_t *also,
+			      uint64_t nbits, uint64_t from);
 
 /* ------------------------------------------------------------------ */
 /* alloc.c: inode and block allocation (FFS policy)                     */
@@ -728,6 +835,9 @@ struct mapfs_format_opts {
 	bool have_uuid;
 	int64_t time;		/* 0 = now; fixed for deterministic images */
 	uint32_t root_uid, root_gid;
+	/* Metadata journal bytes: 0 = default (1/64 of the image, 1 to
+	 * 64 MiB, none when group 0 has no room), UINT64_MAX = none. */
+	uint64_t journal_bytes;
 };
 /* Pure arithmetic: choose the geometry for opts. -EINVAL with a reason
  * for impossible requests (too small, bad sizes). */
@@ -824,5 +934,31 @@ uint32_t mapfs_dir_chunk_salvage(const struct mapfs_fs *fs,
  * directory dir_ino. */
 void mapfs_dir_chunk_seal(const struct mapfs_fs *fs, mapfs_ino_t dir_ino,
 			  mapfs_bno_t bno, uint32_t page, uint8_t *chunk);
+
+/* ------------------------------------------------------------------ */
+/* grow.c: enlarging a filesystem offline (growfs.mapfs, tests)         */
+/* ------------------------------------------------------------------ */
+/* Progress report: done out of total steps. */
+typedef void (*mapfs_progress_fn)(void *arg, uint64_t done, uint64_t total);
+/* Pure arithmetic: the geometry of old grown to an image of size_bytes
+ * (same block, group and inode sizes; a last group too small for its
+ * metadata and 16 data blocks is left out, as mkfs does; the root
+ * reserve is minfree of the new data blocks). ng->nblocks ==
+ * old->nblocks means there is nothing to add. -EINVAL (with a reason)
+ * when size_bytes is smaller than the filesystem: shrinking is not
+ * supported; -EFBIG when the geometry cannot hold that many blocks. */
+int mapfs_grow_plan(const struct mapfs_geom *old, uint64_t size_bytes,
+		    struct mapfs_geom *ng, char *why, size_t whylen);
+/* Grow fs (attached read-write, clean, held exclusively: not mounted) to
+ * ng from mapfs_grow_plan(&fs->g, ...); the image (fs->size) must
+ * already hold ng->nblocks blocks. Extends a partial last group, leaves
+ * the new groups unused (zeroing their header and bitmap pages only if
+ * they are not zero), stores the superblock and every copy (new copy
+ * groups included) and syncs, primary last. fs is left attached with
+ * the new geometry. progress (may be NULL) is called every few groups.
+ * -EUCLEAN when the image is not clean or its last group is damaged. */
+int mapfs_grow(struct mapfs_fs *fs, const struct mapfs_geom *ng,
+	       mapfs_progress_fn progress, void *parg, char *why,
+	       size_t whylen);
 
 #endif /* MAPFS_H */

@@ -89,7 +89,11 @@
 #define MAPFS_FEAT_RO_COMPAT_KEEPSIZE	0x2u	/* blocks past EOF (fallocate) */
 #define MAPFS_FEAT_RO_COMPAT_SUPP	(MAPFS_FEAT_RO_COMPAT_XATTR | \
 					 MAPFS_FEAT_RO_COMPAT_KEEPSIZE)
-#define MAPFS_FEAT_INCOMPAT_SUPP	0u
+/* incompat: a metadata journal (sb_journal_*) that must be replayed
+ * before the image is read: code that does not know it would see an
+ * older state of the filesystem. */
+#define MAPFS_FEAT_INCOMPAT_JOURNAL	0x1u
+#define MAPFS_FEAT_INCOMPAT_SUPP	MAPFS_FEAT_INCOMPAT_JOURNAL
 
 /* ------------------------------------------------------------------ */
 /* Superblock state word                                               */
@@ -148,7 +152,9 @@ struct mapfs_dsuper {
 	uint32_t sb_last_feat_incompat;	/* 292: features of the last writer */
 	uint32_t sb_last_feat_ro_compat;/* 296 */
 	uint32_t sb_last_feat_compat;	/* 300 */
-	uint64_t sb_spare[473];		/* 304: zero */
+	uint64_t sb_journal_start;	/* 304: first journal block, 0 = none */
+	uint64_t sb_journal_blocks;	/* 312: journal length in blocks */
+	uint64_t sb_spare[471];		/* 320: zero */
 	uint32_t sb_pad;		/* 4088: zero */
 	uint32_t sb_crc;		/* 4092: CRC32C of bytes 0..4091 */
 };
@@ -157,7 +163,9 @@ static_assert(offsetof(struct mapfs_dsuper, sb_nblocks) == 32, "sb moved");
 static_assert(offsetof(struct mapfs_dsuper, sb_cg_hdr_off) == 96, "sb moved");
 static_assert(offsetof(struct mapfs_dsuper, sb_uuid) == 192, "sb moved");
 static_assert(offsetof(struct mapfs_dsuper, sb_this_group) == 272, "sb moved");
-static_assert(offsetof(struct mapfs_dsuper, sb_spare) == 304, "sb moved");
+static_assert(offsetof(struct mapfs_dsuper, sb_journal_start) == 304,
+	      "sb moved");
+static_assert(offsetof(struct mapfs_dsuper, sb_spare) == 320, "sb moved");
 static_assert(offsetof(struct mapfs_dsuper, sb_crc) == 4092, "sb crc moved");
 
 /* ------------------------------------------------------------------ */
@@ -396,5 +404,58 @@ static inline uint32_t mapfs_xattr_entry_size(uint32_t namelen)
 /*                then bytes 0..4087                                    */
 /* Free inodes (di_mode == 0) carry no checksum (di_crc = 0).           */
 /* ------------------------------------------------------------------ */
+
+/* ------------------------------------------------------------------ */
+/* Metadata journal (MAPFS_FEAT_INCOMPAT_JOURNAL): sb_journal_blocks     */
+/* contiguous blocks from sb_journal_start, inside one group's data      */
+/* area and marked used in its bitmap. Page 0 is the header; the rest    */
+/* is a ring of records, addressed by a 64-bit byte count that only      */
+/* grows ("abs"): a record at abs starts at ring byte abs % ring_bytes.  */
+/* One record is one operation's metadata changes: byte ranges of the    */
+/* image with their new contents (redo). Replay applies records from the */
+/* header's tail while each has the expected sequence number and a good  */
+/* CRC, and stops at the first that does not. See docs/DURABILITY.md.    */
+/* ------------------------------------------------------------------ */
+#define MAPFS_JHDR_MAGIC	0x4a50414du	/* "MAPJ" */
+#define MAPFS_JREC_MAGIC	0x434a504du	/* "MPJC" */
+#define MAPFS_JOURNAL_VERSION	1u
+#define MAPFS_JOURNAL_MIN_BYTES	(256u * 1024)	/* header page + ring */
+
+struct mapfs_djheader {
+	uint32_t jh_magic;	/*  0: MAPFS_JHDR_MAGIC */
+	uint32_t jh_version;	/*  4: MAPFS_JOURNAL_VERSION */
+	uint64_t jh_seq;	/*  8: sequence number of the record at tail */
+	uint64_t jh_tail;	/* 16: abs of the first record to replay */
+	uint64_t jh_ring;	/* 24: ring bytes (journal bytes - 4096) */
+	uint32_t jh_pad;	/* 32: zero */
+	uint32_t jh_crc;	/* 36: CRC32C(fs seed) of bytes 0..35 */
+};
+static_assert(sizeof(struct mapfs_djheader) == 40, "journal header size");
+
+/* Record flags */
+#define MAPFS_JREC_WRAP	0x1u	/* skip to ring byte 0 (no ranges) */
+
+/* A record: this header, jr_nranges struct mapfs_djrange, then each
+ * range's bytes padded to 8. jr_len (a multiple of 8) counts it all.
+ * A record never crosses the ring's end: a WRAP record (or, when fewer
+ * than 32 bytes are left, nothing) fills the rest. */
+struct mapfs_djrec {
+	uint32_t jr_magic;	/*  0: MAPFS_JREC_MAGIC */
+	uint32_t jr_len;	/*  4: bytes, header included */
+	uint64_t jr_seq;	/*  8: previous record's + 1 */
+	uint32_t jr_nranges;	/* 16 */
+	uint32_t jr_flags;	/* 20: MAPFS_JREC_* */
+	uint32_t jr_pad;	/* 24: zero */
+	uint32_t jr_crc;	/* 28: CRC32C(fs seed) of the record with
+				 *     jr_crc = 0 */
+};
+static_assert(sizeof(struct mapfs_djrec) == 32, "journal record size");
+
+struct mapfs_djrange {
+	uint64_t jg_off;	/* image byte offset */
+	uint32_t jg_len;	/* bytes, > 0, within one 4 KiB page */
+	uint32_t jg_pad;
+};
+static_assert(sizeof(struct mapfs_djrange) == 16, "journal range size");
 
 #endif /* MAPFS_FORMAT_H */

@@ -55,6 +55,8 @@ static void usage(FILE *f)
 		"  -g COUNT  blocks per group (default 8 * block size)\n"
 		"  -m PCT    percent of blocks reserved for root (default %u)\n"
 		"  -L LABEL  volume label (at most %u bytes)\n"
+		"  -J SIZE   metadata journal size (suffixes as for -s); 0: no\n"
+		"            journal (default: 1/64 of the image, 1M to 64M)\n"
 		"  -U UUID   uuid: 8-4-4-4-12 hex digits, or 'random'\n"
 		"  -E        deterministic: fixed times and uuid, so two runs\n"
 		"            give byte-identical images\n"
@@ -248,6 +250,12 @@ static void print_plan(const struct mkfs_args *a,
 	printf("\t%" PRIu64 " data blocks, %" PRIu64
 	       " reserved for root (%u%%), largest file %" PRIu64 " bytes\n",
 	       data, g->reserved_blocks, g->minfree_pct, g->maxfilesize);
+	if (g->jblocks)
+		printf("	metadata journal: %" PRIu64 " blocks (%" PRIu64
+		       " KiB) at block %" PRIu64 "\n", g->jblocks,
+		       (g->jblocks << g->bshift) / 1024, g->jstart);
+	else
+		printf("	no metadata journal\n");
 	for (uint64_t cg = 1; cg < g->ngroups; cg++)
 		if (mapfs_group_has_sb(cg))
 			ncopies++;
@@ -433,7 +441,7 @@ int main(int argc, char **argv)
 	memset(&a, 0, sizeof(a));
 	o.minfree_pct = UINT32_MAX;
 
-	static const char optstring[] = "s:b:i:g:m:L:U:EFnqhV";
+	static const char optstring[] = "s:b:i:g:m:L:J:U:EFnqhV";
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) !=
@@ -483,6 +491,15 @@ int main(int argc, char **argv)
 					"'%s': 0 to 50\n", optarg);
 				return 2;
 			}
+			break;
+		case 'J':
+			if (parse_size(optarg, &o.journal_bytes) < 0) {
+				fprintf(stderr, PROG ": bad journal size '%s'\n",
+					optarg);
+				return 2;
+			}
+			if (o.journal_bytes == 0)
+				o.journal_bytes = UINT64_MAX;
 			break;
 		case 'L':
 			if (strlen(optarg) > MAPFS_LABEL_MAX) {

@@ -17,6 +17,7 @@ struct daemon {
 	bool writeback;		/* kernel writeback cache (-o nowriteback: off) */
 	bool ro;
 	bool noatime;		/* -o noatime: never update atime */
+	bool nosync;		/* -o nosync: fsync does nothing */
 	bool single;		/* -s: one thread (no request may wait for
 				 * another to be served) */
 	/* A SIGBUS hit the mapping: answer EIO to every change. */
@@ -37,6 +38,8 @@ extern const struct fuse_lowlevel_ops mapfs_ll_ops;
 void daemon_reap_all(struct daemon *d);
 int daemon_busy(void *arg, mapfs_ino_t ino);
 void daemon_refs_free(struct daemon *d);
+/* Make everything so far durable (the commit timer). */
+int daemon_commit(struct daemon *d);
 /* Turn SIGBUS on the mapping into EIO (see ops.c). */
 void daemon_catch_sigbus(struct daemon *d);
 

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 struct conf {
@@ -25,6 +26,8 @@ struct conf {
 	int ro;
 	int noatime;
 	int nowriteback;
+	int nosync;
+	int commit;
 	int help;
 	int version;
 	double timeout;
@@ -36,6 +39,8 @@ enum { KEY_HELP, KEY_VERSION, KEY_RO, KEY_NOATIME, KEY_DISCARD };
 static const struct fuse_opt conf_opts[] = {
 	CONF_OPT("force", force),
 	CONF_OPT("nowriteback", nowriteback),
+	CONF_OPT("nosync", nosync),
+	{"commit=%d", offsetof(struct conf, commit), 0},
 	{"timeout=%lf", offsetof(struct conf, timeout), 0},
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -133,8 +138,13 @@ static void usage(FILE *f)
 "  ro              mount read-only\n"
 "  noatime         never update access times (default: relatime)\n"
 "  nowriteback     no kernel writeback cache: every write() is a request\n"
-"  force           mount an image that was not cleanly unmounted\n"
-"                  (run fsck.mapfs first instead whenever possible)\n"
+"  force           mount an image that was not cleanly unmounted and has\n"
+"                  no journal (run fsck.mapfs first whenever possible)\n"
+"  commit=SECS     make changes durable at least every SECS seconds\n"
+"                  (default 5; 0: only at fsync, sync and unmount)\n"
+"  nosync          fsync and fsyncdir return at once without making\n"
+"                  anything durable: for throwaway data only; a power\n"
+"                  loss can lose everything since the last commit\n"
 "  timeout=SECS    kernel attribute and entry cache timeout (default 86400:\n"
 "                  the daemon is the image's only writer)\n"
 "  allow_other     let other users access the mount\n"
@@ -153,6 +163,72 @@ static const char *state_name(uint32_t state)
 	}
 }
 
+/* The commit timer: every commit= seconds, if anything changed, make it
+ * durable (bounding what a power cut can take from a workload that never
+ * calls fsync). */
+static struct {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool running, stop;
+	int secs;
+} ct = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void *commit_loop(void *arg)
+{
+	struct daemon *d = arg;
+	uint64_t last = 0;
+
+	pthread_mutex_lock(&ct.mu);
+	while (!ct.stop) {
+		struct mapfs_journal_stats st;
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += ct.secs;
+		while (!ct.stop &&
+		       pthread_cond_timedwait(&ct.cv, &ct.mu, &until) == 0)
+			;
+		if (ct.stop)
+			break;
+		pthread_mutex_unlock(&ct.mu);
+		pthread_rwlock_rdlock(&d->lock);
+		mapfs_journal_get_stats(d->fs, &st);
+		pthread_rwlock_unlock(&d->lock);
+		if (st.records != last && !d->broken &&
+		    daemon_commit(d) < 0)
+			log_fn(NULL, MAPFS_LOG_ERR, "periodic commit failed");
+		pthread_rwlock_rdlock(&d->lock);
+		mapfs_journal_get_stats(d->fs, &st);
+		pthread_rwlock_unlock(&d->lock);
+		last = st.records;
+		pthread_mutex_lock(&ct.mu);
+	}
+	pthread_mutex_unlock(&ct.mu);
+	return NULL;
+}
+
+static int commit_start(struct daemon *d, int secs)
+{
+	ct.secs = secs;
+	if (pthread_create(&ct.thread, NULL, commit_loop, d) != 0)
+		return -1;
+	ct.running = true;
+	return 0;
+}
+
+static void commit_stop(void)
+{
+	if (!ct.running)
+		return;
+	pthread_mutex_lock(&ct.mu);
+	ct.stop = true;
+	pthread_cond_signal(&ct.cv);
+	pthread_mutex_unlock(&ct.mu);
+	pthread_join(ct.thread, NULL);
+	ct.running = false;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -168,6 +244,7 @@ int main(int argc, char *argv[])
 	memset(&d, 0, sizeof(d));
 	memset(&cmd, 0, sizeof(cmd));
 	conf.timeout = 86400.0;
+	conf.commit = 5;
 	if (fuse_opt_parse(&args, &conf, conf_opts, conf_proc) == -1) {
 		ret = 2;
 		goto out_args;
@@ -196,6 +273,12 @@ int main(int argc, char *argv[])
 		ret = 2;
 		goto out_args;
 	}
+	if (conf.commit < 0 || conf.commit > 86400) {
+		fprintf(stderr, "mapfs: commit=%d: out of range (0 to 86400)\n",
+			conf.commit);
+		ret = 2;
+		goto out_args;
+	}
 	if (conf.timeout < 0 || conf.timeout > 86400 * 365) {
 		fprintf(stderr, "mapfs: timeout=%g: out of range\n",
 			conf.timeout);
@@ -208,7 +291,8 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 
-	err = mapfs_fs_open(path, conf.ro ? MAPFS_OPEN_RDONLY : 0, 0, log_fn,
+	err = mapfs_fs_open(path, conf.ro ? MAPFS_OPEN_RDONLY
+					  : MAPFS_OPEN_JOURNAL, 0, log_fn,
 			    NULL, &d.fs, why, sizeof(why));
 	if (err < 0) {
 		fprintf(stderr, "mapfs: %s: %s\n", conf.image, why);
@@ -227,7 +311,16 @@ int main(int argc, char *argv[])
 			goto out_close;
 		}
 	}
-	if (d.fs->state != MAPFS_STATE_CLEAN) {
+	if (d.fs->state == MAPFS_STATE_MOUNTED &&
+	    (d.fs->feat_incompat & MAPFS_FEAT_INCOMPAT_JOURNAL)) {
+		/* A crash: the journal brought the image back to the state
+		 * after the last operation that reached it (replayed at
+		 * open); unlinked-but-open files are freed below. */
+		fprintf(stderr, "mapfs: %s: not cleanly unmounted: recovered "
+			"from the journal (%llu operation%s replayed)\n",
+			conf.image, (unsigned long long)d.fs->replayed,
+			d.fs->replayed == 1 ? "" : "s");
+	} else if (d.fs->state != MAPFS_STATE_CLEAN) {
 		if (!conf.ro && !conf.force) {
 			fprintf(stderr, "mapfs: %s: filesystem %s: run "
 				"fsck.mapfs %s first (or mount with -o force)\n",
@@ -239,6 +332,7 @@ int main(int argc, char *argv[])
 	}
 	d.ro = conf.ro;
 	d.noatime = conf.noatime;
+	d.nosync = conf.nosync;
 	d.writeback = !conf.nowriteback;
 	d.timeout = conf.timeout;
 	pthread_rwlock_init(&d.lock, NULL);
@@ -280,7 +374,7 @@ int main(int argc, char *argv[])
 		d.fs->mount_count++;
 		d.fs->mount_time = d.fs->write_time = now.sec;
 		mapfs_super_store(d.fs);
-		err = mapfs_fs_sync_range(d.fs, 0, MAPFS_PAGE_SIZE);
+		err = mapfs_fs_commit(d.fs);
 		if (err < 0) {
 			fprintf(stderr, "mapfs: %s: cannot write the "
 				"superblock: %s\n", conf.image, strerror(-err));
@@ -288,6 +382,12 @@ int main(int argc, char *argv[])
 		}
 		/* Unlinked files that were open at a crash. */
 		mapfs_op_reap_orphans(d.fs);
+		err = mapfs_journal_op_end(d.fs);
+		if (err < 0) {
+			fprintf(stderr, "mapfs: %s: cannot write the journal: "
+				"%s\n", conf.image, strerror(-err));
+			goto out_unmount;
+		}
 		/* Host space behind the metadata of the groups in use, so
 		 * a full host disk cannot fault a metadata store. */
 		if (mapfs_fs_reserve_metadata(d.fs) < 0)
@@ -299,6 +399,9 @@ int main(int argc, char *argv[])
 	if (fuse_daemonize(cmd.foreground) != 0)
 		goto out_unmount;
 	d.single = cmd.singlethread;
+	if (!d.ro && d.fs->j && conf.commit > 0 &&
+	    commit_start(&d, conf.commit) != 0)
+		log_fn(NULL, MAPFS_LOG_WARN, "cannot start the commit timer");
 	if (cmd.singlethread) {
 		ret = fuse_session_loop(se);
 	} else {
@@ -311,6 +414,7 @@ int main(int argc, char *argv[])
 	/* The loop returns the signal number after SIGINT/SIGTERM/SIGHUP:
 	 * a requested, clean unmount. Only -errno is a failure. */
 	ret = ret < 0;
+	commit_stop();
 
 out_unmount:
 	fuse_session_unmount(se);

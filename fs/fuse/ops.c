@@ -32,6 +32,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <syslog.h>
 #include <unistd.h>
 
 struct ref {
@@ -69,7 +70,7 @@ static fuse_ino_t nodeid_of(mapfs_ino_t ino)
  * filesystem as needing a check and stops all further changes. Each
  * operation checks the flag before it replies and answers EIO instead.
  */
-static uint8_t *bus_lo, *bus_hi;
+static uint8_t *bus_lo, *bus_hi, *bus_dlo, *bus_dhi;
 static struct daemon *bus_daemon;
 static __thread bool bus_hit;
 
@@ -78,7 +79,7 @@ static void sigbus_handler(int sig, siginfo_t *si, void *uc)
 	uint8_t *a = si->si_addr;
 
 	(void)uc;
-	if (a >= bus_lo && a < bus_hi) {
+	if ((a >= bus_lo && a < bus_hi) || (a >= bus_dlo && a < bus_dhi)) {
 		void *page = (void *)((uintptr_t)a & ~(uintptr_t)4095);
 		if (mmap(page, 4096, PROT_READ | PROT_WRITE,
 			 MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) !=
@@ -99,8 +100,11 @@ void daemon_catch_sigbus(struct daemon *d)
 	struct sigaction sa;
 
 	bus_daemon = d;
+	/* Both mappings: metadata (private when journaling) and data. */
 	bus_lo = d->fs->base;
 	bus_hi = d->fs->base + d->fs->size;
+	bus_dlo = d->fs->dbase;
+	bus_dhi = d->fs->dbase + d->fs->size;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = sigbus_handler;
 	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
@@ -116,6 +120,64 @@ static int bus_check(int err)
 		return -EIO;
 	}
 	return err;
+}
+
+/* ---------------------------------------------------------------- */
+/* The exclusive lock and the journal                                */
+/* ---------------------------------------------------------------- */
+/*
+ * Every change runs between wlock and wunlock. wlock keeps room in the
+ * journal for it; wend (in wunlock, or before a reply sent under the
+ * lock) writes its record. A record is written before the reply, so an
+ * acknowledged operation survives a daemon crash; it is durable after the
+ * next commit (fsync, fsyncdir, the commit timer, unmount).
+ */
+static void journal_failed(struct daemon *d, int err)
+{
+	syslog(LOG_ERR, "mapfs: journal write failed: %s; no more changes "
+	       "accepted", strerror(-err));
+	d->broken = true;
+	atomic_store(&d->fs->error, 1);
+}
+
+static void wlock(struct daemon *d)
+{
+	int err;
+
+	pthread_rwlock_wrlock(&d->lock);
+	err = mapfs_journal_op_begin(d->fs);
+	if (err < 0)
+		journal_failed(d, err);
+}
+
+static void wend(struct daemon *d)
+{
+	int err = mapfs_journal_op_end(d->fs);
+
+	if (err < 0)
+		journal_failed(d, err);
+}
+
+static void wunlock(struct daemon *d)
+{
+	wend(d);
+	pthread_rwlock_unlock(&d->lock);
+}
+
+/* An allocation failed while blocks freed by operations not yet durable
+ * wait for a commit (journal.c does not reuse them before): commit and
+ * say whether to try again. Caller holds the lock exclusively. */
+static bool retry_nospc(struct daemon *d, int err)
+{
+	if (err != -ENOSPC || !mapfs_journal_frees_pending(d->fs))
+		return false;
+	wend(d);
+	err = mapfs_fs_commit(d->fs);
+	if (err < 0) {
+		journal_failed(d, err);
+		return false;
+	}
+	return true;
 }
 
 /* Touch every page an iovec list points to, so that a page the host
@@ -245,11 +307,11 @@ int daemon_busy(void *arg, mapfs_ino_t ino)
 
 static void reap(struct daemon *d, mapfs_ino_t ino)
 {
-	pthread_rwlock_wrlock(&d->lock);
+	wlock(d);
 	if (!d->broken)
 		mapfs_op_reap(d->fs, ino);
 	bus_check(0);
-	pthread_rwlock_unlock(&d->lock);
+	wunlock(d);
 }
 
 void daemon_reap_all(struct daemon *d)
@@ -490,7 +552,19 @@ static void op_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr,
 		sa.valid |= MAPFS_SET_SIZE;
 		sa.size = (uint64_t)attr->st_size;
 	}
-	if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+	if ((to_set & FUSE_SET_ATTR_ATIME_NOW) &&
+	    (to_set & FUSE_SET_ATTR_MTIME) &&
+	    !(to_set & FUSE_SET_ATTR_MTIME_NOW) &&
+	    attr->st_atim.tv_sec == attr->st_mtim.tv_sec &&
+	    attr->st_atim.tv_nsec == attr->st_mtim.tv_nsec) {
+		/* utimensat(NULL) under the writeback cache: the kernel
+		 * keeps mtime itself and sends its "now" as an explicit
+		 * mtime, with the same instant as atime. Take that instant,
+		 * or atime (our clock) and mtime (the kernel's) differ. */
+		sa.valid |= MAPFS_SET_ATIME;
+		sa.atime.sec = attr->st_atim.tv_sec;
+		sa.atime.nsec = (uint32_t)attr->st_atim.tv_nsec;
+	} else if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
 		sa.valid |= MAPFS_SET_ATIME_NOW;
 	} else if (to_set & FUSE_SET_ATTR_ATIME) {
 		sa.valid |= MAPFS_SET_ATIME;
@@ -513,12 +587,12 @@ static void op_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr,
 		fuse_reply_err(req, d->ro ? EROFS : EIO);
 		return;
 	}
-	pthread_rwlock_wrlock(&d->lock);
+	wlock(d);
 	err = bus_check(mapfs_op_setattr(d->fs, ino_of(nodeid), &sa,
 					 fuse_req_ctx(req)->uid == 0, &ip));
 	if (err == 0)
 		fill_stat(d->fs, &ip, &st);
-	pthread_rwlock_unlock(&d->lock);
+	wunlock(d);
 	if (err)
 		fuse_reply_err(req, -err);
 	else
@@ -575,13 +649,16 @@ static void make_and_reply(fuse_req_t req, fuse_ino_t parent,
 	struct mapfs_inode ip;
 	int err;
 
-	pthread_rwlock_wrlock(&d->lock);
+	wlock(d);
 	err = make_node(req, parent, name, mode, rdev, target, &ip);
+	if (retry_nospc(d, err))
+		err = make_node(req, parent, name, mode, rdev, target, &ip);
+	wend(d);
 	if (err == 0)
 		reply_entry(req, d, &ip);
 	else
 		fuse_reply_err(req, -err);
-	pthread_rwlock_unlock(&d->lock);
+	wunlock(d);
 }
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -611,11 +688,15 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct ref *r;
 	int err;
 
-	pthread_rwlock_wrlock(&d->lock);
+	wlock(d);
 	err = make_node(req, parent, name, (mode & 07777) | S_IFREG, 0, NULL,
 			&ip);
+	if (retry_nospc(d, err))
+		err = make_node(req, parent, name, (mode & 07777) | S_IFREG, 0,
+				NULL, &ip);
+	wend(d);	/* the record before the reply */
 	if (err) {
-		pthread_rwlock_unlock(&d->lock);
+		wunlock(d);
 		fuse_reply_err(req, -err);
 		return;
 	}
@@ -635,7 +716,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		ref_put(d, r);
 		pthread_mutex_unlock(&d->ref_lock);
 	}
-	pthread_rwlock_unlock(&d->lock);
+	wunlock(d);
 }
 
 static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -644,14 +725,14 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct daemon *d = dmn(req);
 	int err = -EROFS;
 
-	pthread_rwlock_wrlock(&d->lock);
+	wlock(d);
 	if (d->broken)
 		err = -EIO;
 	else if (!d->ro)
 		err = bus_check(dir ? mapfs_op_rmdir(d->fs, ino_of(parent), name)
 				    : mapfs_op_unlink(d->fs, ino_of(parent),
 						      name));
-	pthread_rwlock_unlock(&d->lock);
+	wunlock(d);
 	fuse_reply_err(req, -err);
 }
 
@@ -681,14 +762,14 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	pthread_rwlock_wrlock(&d->lock);
+	wlock(d);
 	if (d->broken)
 		err = -EIO;
 	else if (!d->ro)
 		err = bus_check(mapfs_op_rename(d->fs, ino_of(parent), name,
 						ino_of(newparent), newname,
 						mf));
-	pthread_rwlock_unlock(&d->lock);
+	wunlock(d);
 	fuse_reply_err(req, -err);
 }
 
@@ -699,17 +780,21 @@ static void op_link(fuse_req_t req, fuse_ino_t nodeid, fuse_ino_t newparent,
 	struct mapfs_inode ip;
 	int err = -EROFS;
 
-	pthread_rwlock_wrlock(&d->lock);
+	wlock(d);
 	if (d->broken)
 		err = -EIO;
 	else if (!d->ro)
 		err = bus_check(mapfs_op_link(d->fs, ino_of(nodeid),
 					      ino_of(newparent), newname, &ip));
+	if (retry_nospc(d, err))
+		err = bus_check(mapfs_op_link(d->fs, ino_of(nodeid),
+					      ino_of(newparent), newname, &ip));
+	wend(d);
 	if (err == 0)
 		reply_entry(req, d, &ip);
 	else
 		fuse_reply_err(req, -err);
-	pthread_rwlock_unlock(&d->lock);
+	wunlock(d);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t nodeid,
@@ -725,7 +810,7 @@ static void op_open(fuse_req_t req, fuse_ino_t nodeid,
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	pthread_rwlock_wrlock(&d->lock);
+	wlock(d);
 	err = mapfs_inode_load(d->fs, ino, &ip);
 	if (err == 0 && (ip.mode & MAPFS_IFMT) == MAPFS_IFDIR)
 		err = -EISDIR;
@@ -754,7 +839,7 @@ static void op_open(fuse_req_t req, fuse_ino_t nodeid,
 		if (!r)
 			err = -ENOMEM;
 	}
-	pthread_rwlock_unlock(&d->lock);
+	wunlock(d);
 	if (err) {
 		fuse_reply_err(req, -err);
 		return;
@@ -819,7 +904,7 @@ static void touch_atime(struct daemon *d, mapfs_ino_t ino)
 	bool done = false;
 
 	/* An access changes atime only: not ctime, unlike utimensat. */
-	pthread_rwlock_wrlock(&d->lock);
+	wlock(d);
 	if (!d->broken && mapfs_inode_load(d->fs, ino, &ip) == 0 &&
 	    atime_due(d, &ip)) {
 		ip.atime = mapfs_now();
@@ -827,7 +912,7 @@ static void touch_atime(struct daemon *d, mapfs_ino_t ino)
 		done = true;
 	}
 	bus_check(0);
-	pthread_rwlock_unlock(&d->lock);
+	wunlock(d);
 	/* The kernel caches attributes for long: tell it atime moved. */
 	if (done)
 		fuse_lowlevel_notify_inval_inode(d->se, nodeid_of(ino), -1, 0);
@@ -855,6 +940,16 @@ static void op_read(fuse_req_t req, fuse_ino_t nodeid, size_t size,
 	err = mapfs_inode_load(d->fs, ino_of(nodeid), &ip);
 	if (err == 0 && (ip.mode & MAPFS_IFMT) != MAPFS_IFREG)
 		err = (ip.mode & MAPFS_IFMT) == MAPFS_IFDIR ? -EISDIR : -EINVAL;
+	if (err == 0 && atime_due(d, &ip)) {
+		/* relatime before the reply: a stat made once read(2) has
+		 * returned must see the new atime (as on Linux's own
+		 * filesystems), so update it and invalidate the kernel's
+		 * attributes first. Rare: once per change of the file. */
+		pthread_rwlock_unlock(&d->lock);
+		touch_atime(d, ip.ino);
+		pthread_rwlock_rdlock(&d->lock);
+		err = mapfs_inode_load(d->fs, ino_of(nodeid), &ip);
+	}
 	if (err == 0) {
 		n = mapfs_file_read_iov(d->fs, &ip, (uint64_t)off, size, iov,
 					READ_MAXIOV, &niov);
@@ -874,8 +969,6 @@ static void op_read(fuse_req_t req, fuse_ino_t nodeid, size_t size,
 	else
 		fuse_reply_iov(req, iov, niov);
 	pthread_rwlock_unlock(&d->lock);
-	if (err == 0 && atime_due(d, &ip))
-		touch_atime(d, ip.ino);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t nodeid, const char *buf,
@@ -896,7 +989,7 @@ static void op_write(fuse_req_t req, fuse_ino_t nodeid, const char *buf,
 		fuse_reply_err(req, d->ro ? EROFS : EIO);
 		return;
 	}
-	pthread_rwlock_wrlock(&d->lock);
+	wlock(d);
 	if (mapfs_inode_load(d->fs, ino_of(nodeid), &ip) == 0) {
 		blocks = ip.blocks;
 		/* The root reserve: writes flushed from the kernel's
@@ -907,13 +1000,24 @@ static void op_write(fuse_req_t req, fuse_ino_t nodeid, const char *buf,
 	}
 	n = mapfs_op_write(d->fs, ino_of(nodeid), (uint64_t)off, buf, size,
 			   reserve);
+	if ((n == -ENOSPC || (n >= 0 && (size_t)n < size)) &&
+	    retry_nospc(d, -ENOSPC)) {
+		size_t done = n > 0 ? (size_t)n : 0;
+		ssize_t m = mapfs_op_write(d->fs, ino_of(nodeid),
+					   (uint64_t)off + done, buf + done,
+					   size - done, reserve);
+		if (m > 0)
+			n = (ssize_t)(done + (size_t)m);
+		else if (done == 0)
+			n = m;
+	}
 	if (d->writeback && n > 0 &&
 	    mapfs_inode_load(d->fs, ino_of(nodeid), &ip) == 0 &&
 	    ip.blocks != blocks)
 		grew = true;
 	if (bus_check(0))
 		n = -EIO;
-	pthread_rwlock_unlock(&d->lock);
+	wunlock(d);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
@@ -932,19 +1036,30 @@ static void op_flush(fuse_req_t req, fuse_ino_t nodeid,
 	fuse_reply_err(req, 0);
 }
 
-/* fsync and fsyncdir, through any descriptor (read-only ones too): write
- * back the whole image, superblock counters included. */
+/* fsync and fsyncdir, through any descriptor (read-only ones too): one
+ * commit makes every operation so far durable (with the journal: one
+ * flush of the image, then a checkpoint). -o nosync answers at once. */
 static void do_sync(fuse_req_t req)
 {
 	struct daemon *d = dmn(req);
 	int err = 0;
 
-	if (!d->ro) {
-		pthread_rwlock_wrlock(&d->lock);
-		err = bus_check(mapfs_fs_sync(d->fs));
-		pthread_rwlock_unlock(&d->lock);
+	if (!d->ro && !d->nosync) {
+		wlock(d);
+		err = bus_check(mapfs_fs_commit(d->fs));
+		wunlock(d);
 	}
 	fuse_reply_err(req, -err);
+}
+
+int daemon_commit(struct daemon *d)
+{
+	int err;
+
+	wlock(d);
+	err = d->broken ? -EIO : bus_check(mapfs_fs_commit(d->fs));
+	wunlock(d);
+	return err;
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t nodeid, int datasync,
@@ -1057,6 +1172,13 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size,
 	err = mapfs_inode_load(d->fs, ino_of(nodeid), &dir);
 	if (err == 0 && (dir.mode & MAPFS_IFMT) != MAPFS_IFDIR)
 		err = -ENOTDIR;
+	if (err == 0 && atime_due(d, &dir)) {
+		/* relatime before the reply, as in op_read */
+		pthread_rwlock_unlock(&d->lock);
+		touch_atime(d, dir.ino);
+		pthread_rwlock_rdlock(&d->lock);
+		err = mapfs_inode_load(d->fs, ino_of(nodeid), &dir);
+	}
 	if (err == 0) {
 		err = mapfs_dir_iterate(d->fs, &dir, (uint64_t)off, rd_fill, &c);
 		if (err > 0)
@@ -1072,8 +1194,6 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size,
 		fuse_reply_buf(req, c.buf, c.used);
 	pthread_rwlock_unlock(&d->lock);
 	free(c.buf);
-	if (err >= 0 && c.used && atime_due(d, &dir))
-		touch_atime(d, dir.ino);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size,
@@ -1140,9 +1260,9 @@ static int change_begin(struct daemon *d)
 {
 	if (d->ro)
 		return -EROFS;
-	pthread_rwlock_wrlock(&d->lock);
+	wlock(d);
 	if (d->broken) {
-		pthread_rwlock_unlock(&d->lock);
+		wunlock(d);
 		return -EIO;
 	}
 	return 0;
@@ -1167,7 +1287,7 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t nodeid, const char *name,
 		err = bus_check(mapfs_op_setxattr(d->fs, ino_of(nodeid), name,
 						  value, size, mf,
 						  fuse_req_ctx(req)->uid == 0));
-		pthread_rwlock_unlock(&d->lock);
+		wunlock(d);
 	}
 	/* st_blocks (the xattr block) and, for an ACL, the mode changed:
 	 * said before the reply, so a stat right after sees it (only the
@@ -1186,7 +1306,7 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t nodeid,
 	if (err == 0) {
 		err = bus_check(mapfs_op_removexattr(d->fs, ino_of(nodeid),
 						     name));
-		pthread_rwlock_unlock(&d->lock);
+		wunlock(d);
 	}
 	if (err == 0)
 		fuse_lowlevel_notify_inval_inode(d->se, nodeid, -1, 0);
@@ -1266,7 +1386,11 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t nodeid, int mode,
 						   (uint64_t)off,
 						   (uint64_t)len,
 						   fuse_req_ctx(req)->uid == 0));
-		pthread_rwlock_unlock(&d->lock);
+		if (retry_nospc(d, err))
+			err = bus_check(mapfs_op_fallocate(
+				d->fs, ino_of(nodeid), mode, (uint64_t)off,
+				(uint64_t)len, fuse_req_ctx(req)->uid == 0));
+		wunlock(d);
 	}
 	fuse_reply_err(req, -err);
 	/* size, blocks and times changed behind the kernel's cache */
@@ -1341,7 +1465,7 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 				fuse_req_ctx(req)->uid == 0);
 	if (bus_check(0))
 		n = -EIO;
-	pthread_rwlock_unlock(&d->lock);
+	wunlock(d);
 	if (n < 0) {
 		fuse_reply_err(req, (int)-n);
 		return;
@@ -1430,7 +1554,7 @@ set:
 		if (err == 0) {
 			err = bus_check(mapfs_op_setflags(d->fs, &cr,
 							  ino_of(nodeid), fl));
-			pthread_rwlock_unlock(&d->lock);
+			wunlock(d);
 		}
 		if (err)
 			fuse_reply_err(req, -err);

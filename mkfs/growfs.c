@@ -1,0 +1,376 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * growfs.c - growfs.mapfs: enlarge a mapfs filesystem offline.
+ *
+ *   growfs.mapfs [-s SIZE] [-n] [-q] IMAGE
+ *
+ * A thin program around the core: lock the image (exclusive flock, the
+ * one a mounted daemon holds: a mounted image is refused), attach,
+ * mapfs_grow_plan() (pure arithmetic), print the plan, enlarge the file
+ * (sparse) when -s asks for more than it holds, attach again at the new
+ * size and call mapfs_grow(). Without -s the filesystem grows to the
+ * current size of the file or device. Shrinking is refused.
+ *
+ * The lock is taken on our own descriptor and held from start to end;
+ * the core's open is told not to lock (MAPFS_OPEN_NOLOCK), so nothing can
+ * mount the image between the two attaches.
+ *
+ * Exit codes: 0 success (or nothing to do), 1 runtime error or refusal,
+ * 2 usage error.
+ */
+#include "mapfs.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PROG "growfs.mapfs"
+
+/* How many new superblock copy groups to list before summarizing. */
+#define SB_LIST_MAX 12
+
+struct grow_args {
+	const char *image;
+	uint64_t size_bytes;	/* with -s */
+	bool have_size, dry_run, quiet;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: " PROG " [options] IMAGE\n"
+		"Grow the mapfs filesystem in IMAGE (a file or block device),\n"
+		"which must not be mounted.\n"
+		"\n"
+		"  -s SIZE   grow to SIZE bytes (suffixes K, M, G, T: powers of\n"
+		"            1024), enlarging the file (sparse) if needed;\n"
+		"            default: IMAGE's current size\n"
+		"  -n        dry run: print what would be done, write nothing\n"
+		"  -q        quiet\n"
+		"  -h, --help     this help\n"
+		"  -V, --version  print the version\n");
+}
+
+/* "16M" -> 16777216: the syntax of mkfs.mapfs -s. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	unsigned shift = 0;
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (toupper((unsigned char)*end)) {
+	case 0:
+		break;
+	case 'K': shift = 10; end++; break;
+	case 'M': shift = 20; end++; break;
+	case 'G': shift = 30; end++; break;
+	case 'T': shift = 40; end++; break;
+	default:
+		return -EINVAL;
+	}
+	if (shift && (!strcasecmp(end, "iB") || !strcasecmp(end, "B")))
+		end += strlen(end);
+	if (*end)
+		return -EINVAL;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+/* "512.0 MiB" */
+static void human_size(uint64_t bytes, char *out, size_t len)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB",
+					    "PiB", "EiB" };
+	double v = (double)bytes;
+	unsigned u = 0;
+
+	while (v >= 1024.0 && u < 6) {
+		v /= 1024.0;
+		u++;
+	}
+	if (u == 0)
+		snprintf(out, len, "%" PRIu64 " B", bytes);
+	else
+		snprintf(out, len, "%.1f %s", v, unit[u]);
+}
+
+static uint64_t data_blocks(const struct mapfs_geom *g)
+{
+	return g->nblocks - g->ngroups * (uint64_t)g->data_off;
+}
+
+static void print_plan(const struct grow_args *a, const struct mapfs_fs *fs,
+		       const struct mapfs_geom *ng, uint64_t file_size,
+		       uint64_t new_file_size)
+{
+	const struct mapfs_geom *og = &fs->g;
+	uint64_t last = og->ngroups - 1, ncopies = 0;
+	uint32_t on = mapfs_group_nblocks(og, last);
+	uint32_t nn = mapfs_group_nblocks(ng, last);
+	char os[32], ns[32];
+	unsigned shown = 0;
+
+	human_size(og->nblocks << og->bshift, os, sizeof(os));
+	human_size(ng->nblocks << ng->bshift, ns, sizeof(ns));
+	printf("%s: grow from %s (%" PRIu64 " blocks, %" PRIu64 " group%s) "
+	       "to %s (%" PRIu64 " blocks, %" PRIu64 " group%s)%s\n",
+	       a->image, os, og->nblocks, og->ngroups,
+	       og->ngroups == 1 ? "" : "s", ns, ng->nblocks, ng->ngroups,
+	       ng->ngroups == 1 ? "" : "s",
+	       a->dry_run ? " [dry run: nothing written]" : "");
+	if (new_file_size > file_size) {
+		human_size(new_file_size, ns, sizeof(ns));
+		printf("\timage file enlarged (sparse) to %s (%" PRIu64
+		       " bytes)\n", ns, new_file_size);
+	}
+	if (nn > on)
+		printf("\tlast group %" PRIu64 " extended from %u to %u "
+		       "blocks (%s)\n", last, on, nn,
+		       fs->cg[last].init ? "its header rebuilt"
+					 : "unused: nothing to write");
+	printf("\t%" PRIu64 " new group%s, left unused until first needed\n",
+	       ng->ngroups - og->ngroups,
+	       ng->ngroups - og->ngroups == 1 ? "" : "s");
+	for (uint64_t cg = og->ngroups; cg < ng->ngroups; cg++)
+		if (mapfs_group_has_sb(cg))
+			ncopies++;
+	printf("\t%" PRIu64 " new superblock cop%s", ncopies,
+	       ncopies == 1 ? "y" : "ies");
+	if (ncopies)
+		printf(" in groups:");
+	for (uint64_t cg = og->ngroups; cg < ng->ngroups; cg++) {
+		if (!mapfs_group_has_sb(cg))
+			continue;
+		if (shown == SB_LIST_MAX) {
+			printf(" ...");
+			break;
+		}
+		printf(" %" PRIu64, cg);
+		shown++;
+	}
+	printf("\n\t+%" PRIu64 " data blocks, +%" PRIu64 " inodes; %" PRIu64
+	       " blocks reserved for root (%u%%)\n",
+	       data_blocks(ng) - data_blocks(og), ng->ninodes - og->ninodes,
+	       ng->reserved_blocks, ng->minfree_pct);
+}
+
+static void progress(void *arg, uint64_t done, uint64_t total)
+{
+	int *last = arg;
+	int pct = total ? (int)(done * 100 / total) : 100;
+
+	if (pct == *last)
+		return;
+	*last = pct;
+	fprintf(stderr, "\r" PROG ": %3d%% (%" PRIu64 "/%" PRIu64
+		" groups)", pct, done, total);
+	if (done == total)
+		fputc('\n', stderr);
+}
+
+static const char *state_name(uint32_t state)
+{
+	return state == MAPFS_STATE_MOUNTED ? "was not cleanly unmounted"
+					    : "is marked with errors";
+}
+
+/* Attach to the image (we hold its lock already). */
+static int attach(const struct grow_args *a, struct mapfs_fs **fsp)
+{
+	char why[256] = "";
+	int err;
+
+	err = mapfs_fs_open(a->image, MAPFS_OPEN_NOLOCK |
+			    (a->dry_run ? MAPFS_OPEN_RDONLY : 0), 0, NULL,
+			    NULL, fsp, why, sizeof(why));
+	if (err < 0) {
+		fprintf(stderr, PROG ": %s: %s\n", a->image,
+			why[0] ? why : strerror(-err));
+		return -1;
+	}
+	return 0;
+}
+
+static int grow(const struct grow_args *a, int fd)
+{
+	struct mapfs_fs *fs = NULL;
+	struct mapfs_geom ng;
+	uint64_t file_size, target, new_file_size;
+	char why[256] = "";
+	struct stat st;
+	int err, pct = -1, ret = 1;
+
+	if (fstat(fd, &st) < 0 || mapfs_image_size(fd, &file_size) < 0) {
+		fprintf(stderr, PROG ": %s: not a regular file or block "
+			"device\n", a->image);
+		return 1;
+	}
+	if (attach(a, &fs) < 0)
+		return 1;
+	if (fs->state != MAPFS_STATE_CLEAN) {
+		fprintf(stderr, PROG ": %s: filesystem %s: run fsck.mapfs %s "
+			"first\n", a->image, state_name(fs->state), a->image);
+		goto out;
+	}
+	target = a->have_size ? a->size_bytes : file_size;
+	if (target > file_size && !S_ISREG(st.st_mode)) {
+		fprintf(stderr, PROG ": %s: the device holds %" PRIu64
+			" bytes, cannot grow to %" PRIu64 "\n", a->image,
+			file_size, target);
+		goto out;
+	}
+	err = mapfs_grow_plan(&fs->g, target, &ng, why, sizeof(why));
+	if (err < 0) {
+		fprintf(stderr, PROG ": %s: %s\n", a->image, why);
+		goto out;
+	}
+	if (ng.nblocks == fs->g.nblocks) {
+		if (!a->quiet || a->dry_run)
+			printf("%s: nothing to do: the filesystem already has "
+			       "%" PRIu64 " blocks (%" PRIu64 " bytes), as "
+			       "many as %" PRIu64 " bytes hold\n", a->image,
+			       fs->g.nblocks, fs->g.nblocks << fs->g.bshift,
+			       target);
+		ret = 0;
+		goto out;
+	}
+	new_file_size = target > file_size ? target : file_size;
+	if (!a->quiet || a->dry_run)
+		print_plan(a, fs, &ng, file_size, new_file_size);
+	if (a->dry_run) {
+		ret = 0;
+		goto out;
+	}
+	mapfs_fs_close(fs);
+	fs = NULL;
+	if (new_file_size > file_size &&
+	    ftruncate(fd, (off_t)new_file_size) < 0) {
+		fprintf(stderr, PROG ": cannot enlarge %s: %s\n", a->image,
+			strerror(errno));
+		return 1;
+	}
+	if (attach(a, &fs) < 0)
+		return 1;
+	err = mapfs_grow(fs, &ng, !a->quiet && isatty(STDERR_FILENO) ?
+			 progress : NULL, &pct, why, sizeof(why));
+	if (err < 0) {
+		fprintf(stderr, PROG ": %s: %s\n", a->image,
+			why[0] ? why : strerror(-err));
+		goto out;
+	}
+	if (!a->quiet)
+		printf("%s: now %" PRIu64 " blocks in %" PRIu64 " groups, %"
+		       PRIu64 " free blocks, %" PRIu64 " free inodes\n",
+		       a->image, fs->g.nblocks, fs->g.ngroups,
+		       fs->free_blocks, fs->free_inodes);
+	ret = 0;
+out:
+	if (fs)
+		mapfs_fs_close(fs);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char optstring[] = "s:nqhV";
+	struct grow_args a;
+	int c, fd, ret;
+
+	memset(&a, 0, sizeof(a));
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) !=
+	       -1) {
+		switch (c) {
+		case 's':
+			if (parse_size(optarg, &a.size_bytes) < 0 ||
+			    a.size_bytes == 0) {
+				fprintf(stderr, PROG ": bad size '%s': use a "
+					"number with an optional K, M, G or T "
+					"suffix\n", optarg);
+				return 2;
+			}
+			a.have_size = true;
+			break;
+		case 'n':
+			a.dry_run = true;
+			break;
+		case 'q':
+			a.quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf(PROG " " MAPFS_VERSION_STRING "\n");
+			return 0;
+		default:
+			if (optopt && strchr(optstring, optopt))
+				fprintf(stderr, PROG ": option -%c needs an "
+					"argument\n", optopt);
+			else if (optopt)
+				fprintf(stderr, PROG ": unknown option -%c\n",
+					optopt);
+			else
+				fprintf(stderr, PROG ": unknown option %s\n",
+					argv[optind - 1]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, PROG ": %s\n", optind >= argc ?
+			"no image given" : "too many arguments");
+		usage(stderr);
+		return 2;
+	}
+	a.image = argv[optind];
+
+	fd = open(a.image, (a.dry_run ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, PROG ": cannot open %s: %s\n", a.image,
+			strerror(errno));
+		return 1;
+	}
+	/* The daemon holds an exclusive lock while mounted (a read-only
+	 * mount a shared one): either way, not now. */
+	if (flock(fd, (a.dry_run ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK)
+			fprintf(stderr, PROG ": %s: image is in use (mounted, "
+				"or being checked): unmount it first\n",
+				a.image);
+		else
+			fprintf(stderr, PROG ": %s: cannot lock: %s\n",
+				a.image, strerror(errno));
+		close(fd);
+		return 1;
+	}
+	ret = grow(&a, fd);
+	if (close(fd) < 0 && ret == 0) {
+		fprintf(stderr, PROG ": cannot close %s: %s\n", a.image,
+			strerror(errno));
+		ret = 1;
+	}
+	return ret;
+}
