@@ -320,7 +320,7 @@ int mapfs_free_block(struct mapfs_fs *fs, mapfs_bno_t bno)
 	if (!mapfs_bit_test(bbm, bit))
 		return MAPFS_CORRUPT(fs, "freeing free block %llu",
 				     (unsigned long long)bno);
-	err = mapfs_journal_note_free(fs, cg);
+	err = mapfs_journal_note_free(fs, bno);
 	if (err < 0)
 		return err;
 	mapfs_bit_clear(bbm, bit);

@@ -106,7 +106,8 @@ static bool same_layout(const struct mapfs_geom *a, const struct mapfs_geom *b)
 	return a->bsize == b->bsize && a->inode_size == b->inode_size &&
 	       a->bpg == b->bpg && a->ipg == b->ipg &&
 	       a->data_off == b->data_off && a->first_ino == b->first_ino &&
-	       a->minfree_pct == b->minfree_pct && a->seed == b->seed;
+	       a->minfree_pct == b->minfree_pct && a->seed == b->seed &&
+	       a->jstart == b->jstart && a->jblocks == b->jblocks;
 }
 
 int mapfs_grow(struct mapfs_fs *fs, const struct mapfs_geom *ng,

@@ -52,6 +52,16 @@ struct jrange {
 	uint32_t len;
 };
 
+struct qext {
+	uint64_t start, len;
+};
+
+struct qgen {
+	uint64_t until;		/* safe once tail_durable >= until */
+	struct qext *v;
+	size_t n, cap;
+};
+
 struct mapfs_journal {
 	uint8_t *hdr;		/* header page (shared mapping) */
 	uint8_t *ring;		/* ring start (shared mapping) */
@@ -67,8 +77,13 @@ struct mapfs_journal {
 	uint64_t *staged;	/* hash set of page numbers + 1 */
 	size_t nstaged, capstaged;
 
-	uint8_t **quar;		/* per group: block bitmap snapshot */
-	uint64_t nquar;
+	/* Quarantine: blocks freed by operations whose records may still
+	 * be replayed. qbm[cg] has their bits (allocated lazily); gens
+	 * lists them by the ring position after which they are safe. */
+	uint8_t **qbm;
+	struct qgen *gens;	/* FIFO: gens[0] oldest */
+	size_t ngens, capgens;
+	uint64_t nquar;		/* blocks in quarantine */
 
 	bool verify;		/* MAPFS_JOURNAL_VERIFY: check at checkpoints */
 	bool big_warned;
@@ -293,6 +308,8 @@ static int flush(struct mapfs_fs *fs)
 		fs->j->st.flushes++;
 	if (fdatasync(fs->fd) < 0)
 		return -errno;
+	if (fs->flush_hook)
+		fs->flush_hook(fs->flush_arg);
 	return 0;
 }
 
@@ -616,15 +633,70 @@ static int checkpoint(struct mapfs_fs *fs)
 	return 0;
 }
 
-static void quarantine_clear(struct mapfs_journal *j, uint64_t ngroups)
+/*
+ * A freed block may be reused only when no record that could still be
+ * replayed predates its free: replaying one that wrote it as metadata
+ * would overwrite the next owner's data, and a power cut could bring
+ * back the file that owned it. So it waits until the durable tail has
+ * passed the position the ring had when it was freed (two commits, or
+ * one full commit), and until then its private copy, if it was
+ * metadata, is gone too (checkpoint drops them).
+ */
+static struct qgen *qgen_cur(struct mapfs_journal *j)
 {
-	if (!j->nquar)
-		return;
-	for (uint64_t cg = 0; cg < ngroups; cg++) {
-		free(j->quar[cg]);
-		j->quar[cg] = NULL;
+	if (j->ngens == 0 || j->gens[j->ngens - 1].until != UINT64_MAX) {
+		if (j->ngens == j->capgens) {
+			size_t ncap = j->capgens ? 2 * j->capgens : 4;
+			struct qgen *ng = realloc(j->gens, ncap * sizeof(*ng));
+
+			if (!ng)
+				return NULL;
+			j->gens = ng;
+			j->capgens = ncap;
+		}
+		memset(&j->gens[j->ngens], 0, sizeof(j->gens[0]));
+		j->gens[j->ngens].until = UINT64_MAX;
+		j->ngens++;
 	}
-	j->nquar = 0;
+	return &j->gens[j->ngens - 1];
+}
+
+/* Seal the generation being filled at the current head, then release
+ * every generation the durable tail has passed. */
+static void quarantine_advance(struct mapfs_fs *fs)
+{
+	struct mapfs_journal *j = fs->j;
+	const struct mapfs_geom *g = &fs->g;
+	size_t k = 0;
+
+	if (j->ngens && j->gens[j->ngens - 1].until == UINT64_MAX)
+		j->gens[j->ngens - 1].until = j->head;
+	while (k < j->ngens && j->gens[k].until <= j->tail_durable) {
+		struct qgen *q = &j->gens[k];
+
+		for (size_t i = 0; i < q->n; i++) {
+			for (uint64_t b = q->v[i].start;
+			     b < q->v[i].start + q->v[i].len; b++) {
+				uint64_t cg = b / g->bpg;
+
+				mapfs_bit_clear(j->qbm[cg], b % g->bpg);
+			}
+			j->nquar -= q->v[i].len;
+		}
+		free(q->v);
+		k++;
+	}
+	if (k) {
+		memmove(j->gens, j->gens + k, (j->ngens - k) * sizeof(*j->gens));
+		j->ngens -= k;
+	}
+	if (j->nquar == 0) {
+		/* Nothing waits: give the bitmaps back. */
+		for (uint64_t cg = 0; cg < g->ngroups; cg++) {
+			free(j->qbm[cg]);
+			j->qbm[cg] = NULL;
+		}
+	}
 }
 
 int mapfs_journal_commit(struct mapfs_fs *fs, bool full)
@@ -641,7 +713,7 @@ int mapfs_journal_commit(struct mapfs_fs *fs, bool full)
 		return err;
 	j->st.commits++;
 	j->tail_durable = j->tail_written;
-	quarantine_clear(j, fs->g.ngroups);
+	quarantine_advance(fs);
 	prev = j->ckpt;
 	prev_seq = j->ckpt_seq;
 	err = checkpoint(fs);
@@ -667,6 +739,7 @@ int mapfs_journal_commit(struct mapfs_fs *fs, bool full)
 	if (err < 0)
 		return err;
 	j->tail_durable = j->ckpt;
+	quarantine_advance(fs);
 	return 0;
 }
 
@@ -769,7 +842,6 @@ static int big_op(struct mapfs_fs *fs)
 	err = flush(fs);	/* the records before it */
 	if (err < 0)
 		return err;
-	quarantine_clear(j, fs->g.ngroups);
 	err = checkpoint(fs);
 	if (err < 0)
 		return err;
@@ -779,8 +851,10 @@ static int big_op(struct mapfs_fs *fs)
 	j->tail_written = j->head;
 	j->tail_seq_written = j->seq;
 	err = flush(fs);
-	if (err == 0)
+	if (err == 0) {
 		j->tail_durable = j->head;
+		quarantine_advance(fs);
+	}
 	return err;
 }
 
@@ -823,21 +897,42 @@ int mapfs_journal_op_end(struct mapfs_fs *fs)
 const uint8_t *mapfs_journal_quarantine(const struct mapfs_fs *fs,
 					uint64_t cg)
 {
-	return fs->j && fs->j->nquar ? fs->j->quar[cg] : NULL;
+	return fs->j && fs->j->nquar ? fs->j->qbm[cg] : NULL;
 }
 
-int mapfs_journal_note_free(struct mapfs_fs *fs, uint64_t cg)
+int mapfs_journal_note_free(struct mapfs_fs *fs, mapfs_bno_t bno)
 {
 	struct mapfs_journal *j = fs->j;
-	size_t bytes;
+	uint64_t cg = bno / fs->g.bpg;
+	struct qgen *q;
 
-	if (!j || j->quar[cg])
+	if (!j)
 		return 0;
-	bytes = ((size_t)mapfs_group_nblocks(&fs->g, cg) + 7) / 8;
-	j->quar[cg] = malloc(bytes);
-	if (!j->quar[cg])
+	if (!j->qbm[cg]) {
+		j->qbm[cg] = calloc(((size_t)fs->g.bpg + 7) / 8, 1);
+		if (!j->qbm[cg])
+			return -ENOMEM;
+	}
+	q = qgen_cur(j);
+	if (!q)
 		return -ENOMEM;
-	memcpy(j->quar[cg], mapfs_cg_bbm(fs, cg), bytes);
+	if (q->n && q->v[q->n - 1].start + q->v[q->n - 1].len == bno) {
+		q->v[q->n - 1].len++;
+	} else {
+		if (q->n == q->cap) {
+			size_t ncap = q->cap ? 2 * q->cap : 64;
+			struct qext *nv = realloc(q->v, ncap * sizeof(*nv));
+
+			if (!nv)
+				return -ENOMEM;
+			q->v = nv;
+			q->cap = ncap;
+		}
+		q->v[q->n].start = bno;
+		q->v[q->n].len = 1;
+		q->n++;
+	}
+	mapfs_bit_set(j->qbm[cg], bno % fs->g.bpg);
 	j->nquar++;
 	return 0;
 }
@@ -866,8 +961,8 @@ int mapfs_journal_start(struct mapfs_fs *fs)
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return -ENOMEM;
-	j->quar = calloc(fs->g.ngroups, sizeof(*j->quar));
-	if (!j->quar) {
+	j->qbm = calloc(fs->g.ngroups, sizeof(*j->qbm));
+	if (!j->qbm) {
 		free(j);
 		return -ENOMEM;
 	}
@@ -896,8 +991,12 @@ void mapfs_journal_stop(struct mapfs_fs *fs)
 
 	if (!j)
 		return;
-	quarantine_clear(j, fs->g.ngroups);
-	free(j->quar);
+	for (uint64_t cg = 0; cg < fs->g.ngroups; cg++)
+		free(j->qbm[cg]);
+	for (size_t i = 0; i < j->ngens; i++)
+		free(j->gens[i].v);
+	free(j->gens);
+	free(j->qbm);
 	free(j->rg);
 	free(j->staged);
 	free(j);

@@ -124,6 +124,14 @@ static int free_inode_now(struct mapfs_fs *fs, struct mapfs_inode *ip)
 			return err;
 	}
 	if (mapfs_inode_has_blocks(ip) && (ip->blocks || ip->size)) {
+		/* Blocks fallocated past EOF (KEEP_SIZE): a truncate to 0
+		 * of an empty file frees nothing, so free them by range. */
+		if (ip->flags & MAPFS_FL_KEEPSIZE) {
+			err = mapfs_file_free_range(fs, ip, 0,
+				(fs->g.maxfilesize >> fs->g.bshift) + 1);
+			if (err < 0)
+				return err;
+		}
 		err = mapfs_file_truncate(fs, ip, 0);
 		if (err < 0)
 			return err;

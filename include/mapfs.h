@@ -194,6 +194,10 @@ struct mapfs_fs {
 
 	atomic_int error;	/* set when corruption was seen */
 	bool journal_bad;	/* (fsck) the journal header is unusable */
+	/* Test hook (the power-loss simulator): called right after each
+	 * flush of the image made everything stored so far durable. */
+	void (*flush_hook)(void *arg);
+	void *flush_arg;
 	uint64_t replayed;	/* journal records replayed at open */
 
 	mapfs_log_fn log;
@@ -310,14 +314,14 @@ int mapfs_journal_op_end(struct mapfs_fs *fs);
  * copy the changed metadata to its home locations (checkpoint). With
  * full, also empty the ring (three flushes): unmount does that. */
 int mapfs_journal_commit(struct mapfs_fs *fs, bool full);
-/* Blocks freed by operations not yet durable may not be reused (a
- * durable file could otherwise see another's data after a power cut):
- * the allocator skips blocks set in this snapshot of group cg's block
- * bitmap (NULL: none). */
+/* Blocks freed by operations whose records may still be replayed are not
+ * reused (a power cut could bring their old owner back, a replay could
+ * overwrite the new owner's data): the allocator skips the blocks set in
+ * this bitmap of group cg (NULL: none). */
 const uint8_t *mapfs_journal_quarantine(const struct mapfs_fs *fs,
 					uint64_t cg);
-/* Called before a block of group cg is freed. */
-int mapfs_journal_note_free(struct mapfs_fs *fs, uint64_t cg);
+/* Called when block bno is freed. */
+int mapfs_journal_note_free(struct mapfs_fs *fs, mapfs_bno_t bno);
 /* True when frees are waiting for a commit (an ENOSPC may go away). */
 bool mapfs_journal_frees_pending(const struct mapfs_fs *fs);
 

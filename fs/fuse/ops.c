@@ -172,7 +172,8 @@ static bool retry_nospc(struct daemon *d, int err)
 	if (err != -ENOSPC || !mapfs_journal_frees_pending(d->fs))
 		return false;
 	wend(d);
-	err = mapfs_fs_commit(d->fs);
+	/* A full commit: the ring emptied, every quarantined block free. */
+	err = mapfs_fs_sync(d->fs);
 	if (err < 0) {
 		journal_failed(d, err);
 		return false;

@@ -274,29 +274,54 @@ unmount_and_fsck "$IMG" "$MNT"
 ok "unmounted, image clean"
 
 # ------------------------------------------------------------------
-note "unclean shutdown: kill -9"
+note "unclean shutdown: kill -9, with the journal (the default)"
+kill_daemon() { # MNT: SIGKILL its daemon and clear the dead mount
+	local pid=${DAEMON_PID[$1]}
+	# (bash reports the killed job on its own stderr: silence that)
+	exec 3>&2 2>/dev/null
+	kill -KILL "$pid"
+	wait "$pid"
+	exec 2>&3 3>&-
+	unset "DAEMON_PID[$1]"
+	fusermount3 -u -z "$1" 2>/dev/null || umount -l "$1" 2>/dev/null
+}
 mount_fs "$IMG" "$MNT"
 echo "written before the crash" > "$MNT/crash"
+echo "not synced, but acknowledged" > "$MNT/unsynced"
 sync "$MNT/crash"
-pid=${DAEMON_PID[$MNT]}
-# (bash reports the killed job on its own stderr: silence that)
-exec 3>&2 2>/dev/null
-kill -KILL "$pid"
-wait "$pid"
-exec 2>&3 3>&-
-unset "DAEMON_PID[$MNT]"
-fusermount3 -u -z "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
+kill_daemon "$MNT"
 check "the dead mount is gone after a lazy unmount" eval '! is_mounted "$MNT"'
 run "$FSCK" -n -f "$IMG"
+show
+check "fsck -n -f after kill -9: the journal replays in memory, clean" \
+	eval '[ "$RC" = 0 ] && has "journal: .* replayed in memory"'
+mount_fs "$IMG" "$MNT"
+check "mapfs on the unclean image: recovered from the journal" \
+	eval 'grep -q "recovered from the journal" "${DAEMON_LOG[$MNT]}" &&
+	      grep -qE " $MNT fuse[^ ]* rw[, ]" /proc/self/mounts'
+check "both files are there, the unsynced one too" \
+	eval '[ "$(cat "$MNT/crash")" = "written before the crash" ] &&
+	      [ "$(cat "$MNT/unsynced")" = "not synced, but acknowledged" ]'
+unmount_and_fsck "$IMG" "$MNT"
+
+note "unclean shutdown: kill -9, image without a journal (-J 0)"
+IMGNJ=$T/nojournal.img
+run "$MKFS" -q -J 0 -s 32M "$IMGNJ"
+check "mkfs.mapfs -J 0: no journal" eval '[ "$RC" = 0 ]'
+mount_fs "$IMGNJ" "$MNT"
+echo "written before the crash" > "$MNT/crash"
+sync "$MNT/crash"
+kill_daemon "$MNT"
+run "$FSCK" -n -f "$IMGNJ"
 show
 FRESH=0
 check "fsck -n -f after kill -9: exit 0 or 4 (exit $RC), no crash" \
 	eval '[ "$RC" = 0 ] || [ "$RC" = 4 ]'
 track "$MNT"
-run "$MAPFS" "$IMG" "$MNT"
+run "$MAPFS" "$IMGNJ" "$MNT"
 check "mapfs on the unclean image: refused, pointing at fsck.mapfs" \
 	eval 'refused && has "^mapfs: .*fsck\.mapfs" && ! is_mounted "$MNT"'
-mount_fs "$IMG" "$MNT" -o ro
+mount_fs "$IMGNJ" "$MNT" -o ro
 check "mapfs -o ro on the unclean image: mounted read-only" \
 	eval 'grep -qE " $MNT fuse[^ ]* ro[, ]" /proc/self/mounts'
 check "the file written before the crash is readable" \
@@ -304,10 +329,10 @@ check "the file written before the crash is readable" \
 check "writing to the read-only mount fails" \
 	eval '! (echo x > "$MNT/new") 2>/dev/null'
 unmount_only "$MNT"
-run "$MAPFS" "$IMG" "$MNT"
+run "$MAPFS" "$IMGNJ" "$MNT"
 check "a read-only mount did not mark the image clean: still refused" \
 	eval 'refused && has "^mapfs: .*fsck\.mapfs" && ! is_mounted "$MNT"'
-mount_fs "$IMG" "$MNT" -o force
+mount_fs "$IMGNJ" "$MNT" -o force
 check "mapfs -o force: mounted read-write" \
 	eval 'grep -qE " $MNT fuse[^ ]* rw[, ]" /proc/self/mounts'
 check "-o force: the file is there and a new one can be written" \
@@ -315,11 +340,11 @@ check "-o force: the file is there and a new one can be written" \
 	      echo after > "$MNT/after" && [ "$(cat "$MNT/after")" = after ]'
 unmount_only "$MNT"
 ok "-o force mount unmounted cleanly (daemon exit 0)"
-fsck_clean "$IMG" "after the forced mount"
-mount_fs "$IMG" "$MNT"
+fsck_clean "$IMGNJ" "after the forced mount"
+mount_fs "$IMGNJ" "$MNT"
 check "a plain mount works again and the data is there" \
 	eval '[ "$(cat "$MNT/after")" = after ] && [ "$(cat "$MNT/crash")" = "written before the crash" ]'
-unmount_and_fsck "$IMG" "$MNT"
+unmount_and_fsck "$IMGNJ" "$MNT"
 
 # ------------------------------------------------------------------
 note "SIGTERM, SIGINT and umount(8)"
