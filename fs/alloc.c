@@ -253,6 +253,11 @@ static int64_t take_in_group(struct mapfs_fs *fs, uint64_t cg, uint32_t from,
 		uint64_t want = end - bno < RESV_WINDOW ? end - bno : RESV_WINDOW;
 		int err = mapfs_fs_reserve(fs, bno, want);
 
+		/* A nearly full host may still have room for one block. */
+		if (err == -ENOSPC && want > 1) {
+			want = 1;
+			err = mapfs_fs_reserve(fs, bno, want);
+		}
 		if (err < 0) {
 			*errp = err;
 			return -1;
