@@ -313,6 +313,10 @@ static int cmd_info(const char *img, const char *field)
 		v = g->bsize;
 	else if (!strcmp(field, "ngroups"))
 		v = g->ngroups;
+	else if (!strcmp(field, "jstart"))
+		v = g->jstart;
+	else if (!strcmp(field, "jblocks"))
+		v = g->jblocks;
 	else
 		die("unknown info field '%s'", field, 0);
 	printf("%" PRIu64 "\n", v);
