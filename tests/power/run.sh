@@ -10,6 +10,6 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/mapfs-power.XXXXXX") || exit 99
 trap 'rm -rf "$T"' EXIT INT TERM
 rc=0
 "$SIM" "$FSCK" "$T" random "${MAPFS_POWER_SEED:-1}" \
-	"${MAPFS_POWER_SCENARIOS:-16}" "${MAPFS_POWER_OPS:-150}" || rc=1
+	"${MAPFS_POWER_SCENARIOS:-24}" "${MAPFS_POWER_OPS:-150}" || rc=1
 "$SIM" "$FSCK" "$T" ace "${MAPFS_POWER_ACE:-2}" || rc=1
 exit $rc
