@@ -282,7 +282,12 @@ static int create_prep(struct mapfs_fs *fs, mapfs_ino_t dir, const char *name,
 	return len;
 }
 
-/* Name the fresh inode ip in d and update d. */
+/* Name the fresh inode ip in d and update d.
+ * Crash safety: ip was initialized and stored by new_inode (rule 1); a
+ * new directory's parent link count is raised before the entry (rule 3);
+ * the entry is the last store, so a daemon killed earlier leaves an
+ * unnamed inode (a leak fsck -p frees). With the journal the whole
+ * operation is one record: all of it or none survives a power cut. */
 static int create_finish(struct mapfs_fs *fs, struct mapfs_inode *d,
 			 const char *name, int len, struct mapfs_inode *ip,
 			 bool use_reserve)
@@ -464,6 +469,9 @@ int mapfs_op_symlink(struct mapfs_fs *fs, const struct mapfs_cred *cr,
 	return create_finish(fs, &d, name, len, ip, cr->uid == 0);
 }
 
+/* Crash safety: the link count is raised and stored before the new
+ * entry is written (rule 3): a kill in between leaves a count one too
+ * high, never a name without its count. One journal record. */
 int mapfs_op_link(struct mapfs_fs *fs, mapfs_ino_t ino, mapfs_ino_t newdir,
 		  const char *name, struct mapfs_inode *ip)
 {
@@ -514,6 +522,11 @@ static int unlink_inode(struct mapfs_fs *fs, struct mapfs_inode *ip,
 	return drop_inode(fs, ip);
 }
 
+/* Crash safety: the entry is removed first, then the link count drops,
+ * then (at zero, when nothing holds the inode) its blocks and the inode
+ * are freed (rule 2); an inode still open goes on the orphan list
+ * instead of being freed. A kill in between leaves a count too high or a
+ * leak, never a name for a freed inode. One journal record. */
 static int remove_common(struct mapfs_fs *fs, mapfs_ino_t dir,
 			 const char *name, bool rmdir)
 {
@@ -612,6 +625,13 @@ static int reparent(struct mapfs_fs *fs, struct mapfs_inode *mv,
 	return 0;
 }
 
+/* Crash safety: the new name is set (replacing the target's entry in
+ * place, or added) before the old one is removed (rule 3); a replaced
+ * target loses its link only after its name points elsewhere (rule 2); a
+ * moved directory's ".." and the parents' counts follow. A kill in
+ * between leaves both names (a link count fsck -p corrects), never none.
+ * With the journal it is one record: after a power cut the target is
+ * the old file or the new one. */
 int mapfs_op_rename(struct mapfs_fs *fs, mapfs_ino_t odir, const char *oname,
 		    mapfs_ino_t ndir, const char *nname, unsigned flags)
 {
@@ -931,6 +951,10 @@ static int same_bytes(struct mapfs_fs *fs, const struct mapfs_inode *ip,
 	return 0;
 }
 
+/* Crash safety: blocks are allocated, zeroed or filled, then linked into
+ * the block map (the pointer is the last store of each allocation, rule
+ * 1), then the size grows. Data goes to the shared mapping at once; the
+ * block map and size go in the operation's journal record. */
 ssize_t mapfs_op_write(struct mapfs_fs *fs, mapfs_ino_t ino, uint64_t off,
 		       const void *buf, size_t len, bool use_reserve)
 {
@@ -1188,6 +1212,9 @@ static uint64_t size_blocks(const struct mapfs_fs *fs, uint64_t size)
 	return (size >> fs->g.bshift) + ((size & (fs->g.bsize - 1)) != 0);
 }
 
+/* Crash safety: as write for allocation; punching clears each pointer
+ * before its block is freed (rule 2), and freed blocks stay quarantined
+ * until no replayable journal record predates the free (journal.c). */
 int mapfs_op_fallocate(struct mapfs_fs *fs, mapfs_ino_t ino, int mode,
 		       uint64_t off, uint64_t len, bool use_reserve)
 {

@@ -4,7 +4,7 @@ set -eu
 # build
 pkgs="gcc meson ninja-build pkg-config libfuse3-dev fuse3 libcmocka-dev"
 # tests: mount/umount, fuzzing, setfacl/chattr, rsync -aAX, JSON checks
-pkgs="$pkgs util-linux clang libclang-rt-14-dev acl e2fsprogs rsync jq"
+pkgs="$pkgs util-linux clang libclang-rt-14-dev acl attr e2fsprogs rsync jq"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

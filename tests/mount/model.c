@@ -14,13 +14,20 @@
  * offsets (also far past EOF), truncate, rename and renameat2
  * (NOREPLACE, EXCHANGE; files and directories, across directories, over
  * existing names), link, unlink, mkdir, rmdir, symlink, chmod, chown (as
- * root), utimensat with nanoseconds, stat and read. Paths come from a
+ * root), utimensat with nanoseconds, stat and read, extended attributes
+ * (setxattr with 0 / XATTR_CREATE / XATTR_REPLACE, getxattr with exact,
+ * probing and short buffers, listxattr, removexattr; user.*, trusted.*
+ * and an unknown namespace; through symlinks and not) and fallocate
+ * (default, KEEP_SIZE, PUNCH_HOLE|KEEP_SIZE, ZERO_RANGE with and without
+ * KEEP_SIZE, and PUNCH_HOLE alone, which Linux refuses). A reference
+ * filesystem without ZERO_RANGE (tmpfs) gets it emulated by a punched
+ * hole and a size change, which leaves the same bytes. Paths come from a
  * small namespace (6 names, depth <= 3) so operations collide often; most
  * are picked among existing entries of the reference tree.
  *
  * The tree comparison checks names, types, modes, nlinks, owners, sizes
- * (not of directories), symlink targets, file contents, the hard-link
- * structure (same inode in one tree <=> same inode in the other) and
+ * (not of directories), symlink targets, file contents, extended
+ * attributes (names and values), the hard-link structure (same inode in one tree <=> same inode in the other) and
  * mtime to the nanosecond for inodes whose mtime was set explicitly and
  * not changed since.
  *
@@ -41,8 +48,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/falloc.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -103,20 +112,41 @@ static void fill_bytes(unsigned char *buf, size_t len, uint64_t seed)
 enum op_kind {
 	OP_CREATE, OP_WRITE, OP_TRUNCATE, OP_RENAME, OP_LINK, OP_UNLINK,
 	OP_MKDIR, OP_RMDIR, OP_SYMLINK, OP_CHMOD, OP_CHOWN, OP_UTIMENS,
-	OP_STAT, OP_READ, OP_NKINDS
+	OP_STAT, OP_READ, OP_SETXATTR, OP_GETXATTR, OP_LISTXATTR,
+	OP_REMOVEXATTR, OP_FALLOCATE, OP_NKINDS
 };
 
 static const unsigned op_weight[OP_NKINDS] = {
 	[OP_CREATE] = 14, [OP_WRITE] = 16, [OP_TRUNCATE] = 8,
 	[OP_RENAME] = 14, [OP_LINK] = 6, [OP_UNLINK] = 8, [OP_MKDIR] = 6,
 	[OP_RMDIR] = 5, [OP_SYMLINK] = 5, [OP_CHMOD] = 5, [OP_CHOWN] = 3,
-	[OP_UTIMENS] = 6, [OP_STAT] = 5, [OP_READ] = 4,
+	[OP_UTIMENS] = 6, [OP_STAT] = 5, [OP_READ] = 4, [OP_SETXATTR] = 7,
+	[OP_GETXATTR] = 4, [OP_LISTXATTR] = 2, [OP_REMOVEXATTR] = 3,
+	[OP_FALLOCATE] = 8,
 };
+
+/* xattr names: a few per namespace so values collide and get replaced;
+ * values stay small enough that every filesystem fits them all in one
+ * inode (mapfs and ext4 give an inode one block). */
+static const char *const xnames[] = {
+	"user.a", "user.b", "user.long.name.for.the.model.test", "trusted.t",
+	"trusted.u", "bogus.ns",
+};
+#define NXNAMES (sizeof(xnames) / sizeof(xnames[0]))
+#define XVALUE_MAX 400
+
+static const int falloc_modes[] = {
+	0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+	FALLOC_FL_ZERO_RANGE, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+	FALLOC_FL_PUNCH_HOLE,
+};
+#define NFALLOC_MODES (sizeof(falloc_modes) / sizeof(falloc_modes[0]))
 
 struct op {
 	enum op_kind kind;
 	char path[PATHLEN], path2[PATHLEN];
 	char target[400];	/* symlink target */
+	const char *xname;	/* xattr name */
 	int flags;		/* open / renameat2 / utimensat flags */
 	mode_t mode;
 	uid_t uid;
@@ -217,6 +247,32 @@ static void op_describe(const struct op *o, char *buf, size_t len)
 		snprintf(buf, len, "pread(\"%s\", %zu at %lld)", o->path,
 			 o->len, (long long)o->off);
 		break;
+	case OP_SETXATTR:
+		snprintf(buf, len, "%ssetxattr(\"%s\", \"%s\", %zu bytes, %s)",
+			 o->mode ? "l" : "", o->path, o->xname, o->len,
+			 o->flags == XATTR_CREATE ? "CREATE" :
+			 o->flags == XATTR_REPLACE ? "REPLACE" : "0");
+		break;
+	case OP_GETXATTR:
+		snprintf(buf, len, "%sgetxattr(\"%s\", \"%s\", size %zu)",
+			 o->mode ? "l" : "", o->path, o->xname, o->len);
+		break;
+	case OP_LISTXATTR:
+		snprintf(buf, len, "%slistxattr(\"%s\", size %zu)",
+			 o->mode ? "l" : "", o->path, o->len);
+		break;
+	case OP_REMOVEXATTR:
+		snprintf(buf, len, "%sremovexattr(\"%s\", \"%s\")",
+			 o->mode ? "l" : "", o->path, o->xname);
+		break;
+	case OP_FALLOCATE:
+		snprintf(buf, len, "fallocate(\"%s\", %s%s%s%s, %lld, %zu)",
+			 o->path, o->flags ? "" : "0",
+			 o->flags & FALLOC_FL_PUNCH_HOLE ? "PUNCH_HOLE " : "",
+			 o->flags & FALLOC_FL_ZERO_RANGE ? "ZERO_RANGE " : "",
+			 o->flags & FALLOC_FL_KEEP_SIZE ? "KEEP_SIZE" : "",
+			 (long long)o->off, o->len);
+		break;
 	default:
 		snprintf(buf, len, "?");
 	}
@@ -229,6 +285,44 @@ static uint64_t stat_digest(const struct stat *st)
 			  S_ISDIR(st->st_mode) ? 0 : (uint64_t)st->st_size, 0 };
 
 	return fnv(0xcbf29ce484222325ull, v, sizeof(v));
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Digest of a listxattr buffer (NUL-terminated names), order-free. */
+static uint64_t names_digest(char *list, size_t len)
+{
+	char *names[64];
+	size_t n = 0;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < len && n < 64; i += strlen(list + i) + 1)
+		names[n++] = list + i;
+	qsort(names, n, sizeof(names[0]), str_cmp);
+	for (size_t i = 0; i < n; i++)
+		h = fnv(h, names[i], strlen(names[i]) + 1);
+	return h;
+}
+
+/* FALLOC_FL_ZERO_RANGE on a reference filesystem that lacks it (tmpfs):
+ * the same bytes and size from a punched hole and a size change. */
+static int zero_range_emulated(int fd, const struct op *o)
+{
+	struct stat st;
+	off_t end = o->off + (off_t)o->len;
+
+	if (fstat(fd, &st) < 0)
+		return -1;
+	if (o->off < st.st_size &&
+	    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, o->off,
+		      (off_t)o->len) < 0)
+		return -1;
+	if (!(o->flags & FALLOC_FL_KEEP_SIZE) && end > st.st_size)
+		return ftruncate(fd, end);
+	return 0;
 }
 
 static void op_apply(int side, const struct op *o, struct res *r)
@@ -311,6 +405,47 @@ static void op_apply(int side, const struct op *o, struct res *r)
 		if (r->ret > 0)
 			r->extra = fnv(0xcbf29ce484222325ull, buf,
 				       (size_t)r->ret);
+		close(fd);
+		errno = r->err;
+		break;
+	case OP_SETXATTR:
+		snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", dfd, o->path);
+		fill_bytes(buf, o->len, o->seed);
+		r->ret = (o->mode ? lsetxattr : setxattr)(p, o->xname, buf,
+							  o->len, o->flags);
+		break;
+	case OP_GETXATTR:
+		snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", dfd, o->path);
+		r->ret = (o->mode ? lgetxattr : getxattr)(p, o->xname, buf,
+							  o->len);
+		if (r->ret > 0 && o->len)
+			r->extra = fnv(0xcbf29ce484222325ull, buf,
+				       (size_t)r->ret);
+		break;
+	case OP_LISTXATTR:
+		snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", dfd, o->path);
+		r->ret = (o->mode ? llistxattr : listxattr)(p, (char *)buf,
+							    o->len);
+		/* order is the filesystem's: digest the sorted names */
+		if (r->ret > 0 && o->len)
+			r->extra = names_digest((char *)buf, (size_t)r->ret);
+		break;
+	case OP_REMOVEXATTR:
+		snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", dfd, o->path);
+		r->ret = (o->mode ? lremovexattr : removexattr)(p, o->xname);
+		break;
+	case OP_FALLOCATE:
+		fd = openat(dfd, o->path, O_WRONLY);
+		if (fd < 0) {
+			r->ret = -1;
+			break;
+		}
+		r->ret = fallocate(fd, o->flags, o->off, (off_t)o->len);
+		r->err = errno;
+		if (r->ret < 0 && r->err == EOPNOTSUPP && side == 1 &&
+		    (o->flags & FALLOC_FL_ZERO_RANGE))
+			r->ret = zero_range_emulated(fd, o);
+		r->err = errno;
 		close(fd);
 		errno = r->err;
 		break;
@@ -658,6 +793,38 @@ static void op_generate(struct op *o)
 		o->off = (off_t)rnd((unsigned)ref_size(o->path) + 100);
 		o->len = rnd(70000);
 		break;
+	case OP_SETXATTR:
+		pick_path(o->path, 85);
+		o->xname = xnames[rnd(NXNAMES)];
+		o->len = chance(10) ? 0 : rnd(XVALUE_MAX + 1);
+		o->seed = rng();
+		o->flags = chance(25) ? XATTR_CREATE :
+			   chance(25) ? XATTR_REPLACE : 0;
+		o->mode = chance(15);
+		break;
+	case OP_GETXATTR:
+		pick_path(o->path, 85);
+		o->xname = xnames[rnd(NXNAMES)];
+		/* exact-size buffer, a size probe, or a short buffer */
+		o->len = chance(15) ? 0 : chance(15) ? rnd(8) : 65536;
+		o->mode = chance(15);
+		break;
+	case OP_LISTXATTR:
+		pick_path(o->path, 85);
+		o->len = chance(15) ? 0 : chance(10) ? rnd(8) : 65536;
+		o->mode = chance(15);
+		break;
+	case OP_REMOVEXATTR:
+		pick_path(o->path, 85);
+		o->xname = xnames[rnd(NXNAMES)];
+		o->mode = chance(15);
+		break;
+	case OP_FALLOCATE:
+		pick_typed(o->path, 90, 'f');
+		o->flags = falloc_modes[rnd(NFALLOC_MODES)];
+		o->off = (off_t)rnd((unsigned)ref_size(o->path) + 20000);
+		o->len = chance(5) ? 0 : 1 + rnd(chance(20) ? 300000 : 20000);
+		break;
 	default:
 		break;
 	}
@@ -716,6 +883,7 @@ static void mtime_before(const struct op *o)
 	switch (o->kind) {
 	case OP_WRITE:
 	case OP_TRUNCATE:
+	case OP_FALLOCATE:
 		mtime_forget_path(o->path, true);
 		break;
 	case OP_CREATE:
@@ -807,6 +975,54 @@ static bool same_content(const char *path)
 	return same;
 }
 
+/* Sorted names of path's xattrs (not following a symlink) on side. */
+static ssize_t xattr_names(int side, const char *path, char *list,
+			   size_t cap, char **names, size_t *n)
+{
+	char p[PATHLEN + 64];
+	ssize_t len;
+
+	snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", root_fd[side], path);
+	len = llistxattr(p, list, cap);
+	*n = 0;
+	for (ssize_t i = 0; i < len && *n < 64; i += (ssize_t)strlen(list + i)
+	     + 1)
+		names[(*n)++] = list + i;
+	qsort(names, *n, sizeof(names[0]), str_cmp);
+	return len;
+}
+
+static bool same_xattrs(const char *path)
+{
+	static char la[8192], lb[8192], va[65536], vb[65536];
+	char *na[64], *nb[64], pa[PATHLEN + 64], pb[PATHLEN + 64];
+	size_t ca, cb;
+	ssize_t a = xattr_names(0, path, la, sizeof(la), na, &ca);
+	ssize_t b = xattr_names(1, path, lb, sizeof(lb), nb, &cb);
+
+	if (a < 0 || b < 0)
+		return fail_diff("%s: listxattr: %zd (mapfs) and %zd (ref)",
+				 path, a, b);
+	if (ca != cb)
+		return fail_diff("%s: %zu xattrs (mapfs) vs %zu (ref)", path,
+				 ca, cb);
+	snprintf(pa, sizeof(pa), "/proc/self/fd/%d/%s", root_fd[0], path);
+	snprintf(pb, sizeof(pb), "/proc/self/fd/%d/%s", root_fd[1], path);
+	for (size_t i = 0; i < ca; i++) {
+		ssize_t x, y;
+
+		if (strcmp(na[i], nb[i]))
+			return fail_diff("%s: xattr %s (mapfs) vs %s (ref)",
+					 path, na[i], nb[i]);
+		x = lgetxattr(pa, na[i], va, sizeof(va));
+		y = lgetxattr(pb, nb[i], vb, sizeof(vb));
+		if (x != y || x < 0 || memcmp(va, vb, (size_t)x))
+			return fail_diff("%s: xattr %s: values differ (%zd "
+					 "and %zd bytes)", path, na[i], x, y);
+	}
+	return true;
+}
+
 static bool compare_entry(const char *path)
 {
 	struct stat sa, sb;
@@ -846,6 +1062,8 @@ static bool compare_entry(const char *path)
 				 sa.st_mtim.tv_nsec,
 				 (long long)sb.st_mtim.tv_sec,
 				 sb.st_mtim.tv_nsec);
+	if (!same_xattrs(path))
+		return false;
 	if (S_ISLNK(sa.st_mode)) {
 		char ta[PATH_MAX + 1], tb[PATH_MAX + 1];
 		ssize_t na = readlinkat(root_fd[0], path, ta, PATH_MAX);
@@ -922,6 +1140,7 @@ static bool compare_all(void)
 static const char *const kind_name[OP_NKINDS] = {
 	"create", "write", "truncate", "rename", "link", "unlink", "mkdir",
 	"rmdir", "symlink", "chmod", "chown", "utimens", "stat", "read",
+	"setxattr", "getxattr", "listxattr", "rmxattr", "fallocate",
 };
 static unsigned nok[OP_NKINDS], nfailed[OP_NKINDS];
 

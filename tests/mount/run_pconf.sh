@@ -1,0 +1,61 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# run_pconf.sh MKFS FSCK MAPFS PCONF
+#
+# The per-syscall conformance suite (pconf.c: chmod, chown, link, mkdir,
+# mkfifo, mknod, open, rename, rmdir, symlink, truncate, unlink,
+# utimensat; as root and as two unprivileged users). First on a tmpfs
+# as the reference (the program must pass on Linux's own filesystems;
+# skipped where tmpfs cannot be mounted), then on a fresh mapfs mounted
+# with allow_other, with the writeback cache (default) and with
+# -o nowriteback. Each mapfs run ends with a clean fsck.mapfs -n -f.
+. "$(dirname "$0")/lib.sh"
+
+[ $# = 4 ] || { echo "usage: $0 MKFS FSCK MAPFS PCONF" >&2; exit 2; }
+lib_init "$1" "$2" "$3"
+PCONF=$4
+[ "$(id -u)" = 0 ] || skip "pconf switches users: run as root"
+failed=()
+
+ref="$T/tmpfs"
+mkdir -p "$ref"
+if mount -t tmpfs -o size=64M,mode=755 mapfs-pconf-ref "$ref" 2>/dev/null
+then
+	note "reference run: tmpfs"
+	"$PCONF" "$ref" > "$T/ref.out" 2>&1
+	rc=$?
+	umount "$ref" || umount -l "$ref"
+	if [ "$rc" != 0 ]; then
+		grep -v '^ok' "$T/ref.out"
+		failed+=("pconf on tmpfs (reference) exit $rc")
+	fi
+else
+	note "tmpfs not mountable here: no reference run"
+fi
+
+for opt in default nowriteback; do
+	img="$T/$opt.img"
+	mnt="$T/$opt"
+	note "run: $opt"
+	make_image "$img" 128M
+	if [ "$opt" = default ]; then
+		mount_fs "$img" "$mnt" -o allow_other
+	else
+		mount_fs "$img" "$mnt" -o allow_other -o nowriteback
+	fi
+	wb=1
+	[ "$opt" = nowriteback ] && wb=0
+	PCONF_WRITEBACK=$wb "$PCONF" "$mnt"
+	rc=$?
+	if [ "$rc" != 0 ]; then
+		unmount_and_show_fsck "$img" "$mnt"
+		failed+=("pconf ($opt) exit $rc")
+	else
+		unmount_and_fsck "$img" "$mnt"
+	fi
+done
+
+[ ${#failed[@]} = 0 ] || fail "failures: ${failed[*]}"
+note "pconf passed on mapfs (writeback and nowriteback), images clean"
+exit 0
