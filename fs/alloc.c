@@ -248,7 +248,7 @@ static int64_t take_in_group(struct mapfs_fs *fs, uint64_t cg, uint32_t from,
 	bno = mapfs_group_start(g, cg) + (uint64_t)bit;
 	/* Reserve host space in windows of RESV_WINDOW blocks, so
 	 * sequential allocation costs one fallocate per window. */
-	if (bno < fs->resv_start || bno >= fs->resv_end) {
+	if (bno < fs->cg[cg].resv_start || bno >= fs->cg[cg].resv_end) {
 		uint64_t end = mapfs_group_start(g, cg) + n;
 		uint64_t want = end - bno < RESV_WINDOW ? end - bno : RESV_WINDOW;
 		int err = mapfs_fs_reserve(fs, bno, want);
@@ -262,8 +262,8 @@ static int64_t take_in_group(struct mapfs_fs *fs, uint64_t cg, uint32_t from,
 			*errp = err;
 			return -1;
 		}
-		fs->resv_start = bno;
-		fs->resv_end = bno + want;
+		fs->cg[cg].resv_start = bno;
+		fs->cg[cg].resv_end = bno + want;
 	}
 	mapfs_bit_set(bbm, (uint64_t)bit);
 	fs->cg[cg].free_blocks--;

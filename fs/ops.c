@@ -36,7 +36,7 @@ struct mapfs_timespec mapfs_now(void)
 	struct timespec ts;
 	struct mapfs_timespec t;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
 	t.sec = ts.tv_sec;
 	t.nsec = (uint32_t)ts.tv_nsec;
 	return t;
@@ -983,7 +983,11 @@ ssize_t mapfs_op_write(struct mapfs_fs *fs, mapfs_ino_t ino, uint64_t off,
 	n = mapfs_file_write(fs, &ip, off, buf, len, use_reserve);
 	if (n <= 0)
 		return n;
-	touch(&ip, true, mapfs_now());
+	/* With the kernel's writeback cache the kernel keeps mtime and
+	 * ctime of what was written and sends them itself; a stamp taken
+	 * when its pages arrive here would be later than the write. */
+	if (!fs->kernel_times)
+		touch(&ip, true, mapfs_now());
 	mapfs_inode_store(fs, &ip);
 	return n;
 }

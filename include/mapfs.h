@@ -135,6 +135,10 @@ struct mapfs_cgmem {		/* in-memory summary of one group */
 	bool init;		/* header initialized (not an unused group) */
 	bool bad;		/* header failed its check (FSCK mode only) */
 	bool bm_checked;	/* bitmap page CRCs verified since attach */
+	/* Host space known reserved (mapfs_fs_reserve) for the blocks
+	 * [resv_start, resv_end) of this group: one window per group, so
+	 * directories spread over groups do not reserve at every mkdir. */
+	uint64_t resv_start, resv_end;
 };
 
 /* Flags for mapfs_fs_attach / mapfs_fs_open. */
@@ -194,6 +198,9 @@ struct mapfs_fs {
 
 	atomic_int error;	/* set when corruption was seen */
 	bool journal_bad;	/* (fsck) the journal header is unusable */
+	/* The daemon runs with the kernel's writeback cache: the kernel
+	 * stamps mtime/ctime of written files (mapfs_op_write does not). */
+	bool kernel_times;
 	/* Test hook (the power-loss simulator): called right after each
 	 * flush of the image made everything stored so far durable. */
 	void (*flush_hook)(void *arg);
