@@ -11,12 +11,14 @@
  */
 #include "internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -84,10 +86,83 @@ int mapfs_image_size(int fd, uint64_t *sizep)
 	return 0;
 }
 
+int mapfs_parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	unsigned shift = 0;
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (toupper((unsigned char)*end)) {
+	case 0:
+		break;
+	case 'K': shift = 10; end++; break;
+	case 'M': shift = 20; end++; break;
+	case 'G': shift = 30; end++; break;
+	case 'T': shift = 40; end++; break;
+	default:
+		return -EINVAL;
+	}
+	if (shift && (!strcasecmp(end, "iB") || !strcasecmp(end, "B")))
+		end += strlen(end);
+	if (*end)
+		return -EINVAL;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+int mapfs_region_parse(const char *opts, struct mapfs_region *r, char *why,
+		       size_t whylen)
+{
+	char buf[256], *save = NULL, *tok;
+
+	if (strlen(opts) >= sizeof(buf)) {
+		WHY("options too long");
+		return -EINVAL;
+	}
+	strcpy(buf, opts);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		uint64_t *v = !strncmp(tok, "offset=", 7) ? &r->offset :
+			      !strncmp(tok, "size=", 5) ? &r->size : NULL;
+
+		if (!v) {
+			WHY("unknown option '%s' (offset=BYTES, size=BYTES)",
+			    tok);
+			return -EINVAL;
+		}
+		if (mapfs_parse_size(strchr(tok, '=') + 1, v) < 0) {
+			WHY("bad number in '%s'", tok);
+			return -EINVAL;
+		}
+	}
+	if (r->offset % MAPFS_PAGE_SIZE) {
+		WHY("offset %llu is not a multiple of %u",
+		    (unsigned long long)r->offset, MAPFS_PAGE_SIZE);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int mapfs_image_map(const char *path, bool rdonly, bool lock, void **basep,
 		    uint64_t *sizep, char *why, size_t whylen)
 {
-	uint64_t size;
+	return mapfs_image_map_region(path, rdonly, lock, NULL, basep, sizep,
+				      why, whylen);
+}
+
+int mapfs_image_map_region(const char *path, bool rdonly, bool lock,
+			   const struct mapfs_region *r, void **basep,
+			   uint64_t *sizep, char *why, size_t whylen)
+{
+	uint64_t size, off = r ? r->offset : 0;
 	void *base;
 	int fd, err;
 
@@ -114,6 +189,31 @@ int mapfs_image_map(const char *path, bool rdonly, bool lock, void **basep,
 					 : strerror(-err));
 		goto fail;
 	}
+	if (off % MAPFS_PAGE_SIZE) {
+		err = -EINVAL;
+		WHY("offset %llu is not a multiple of %u",
+		    (unsigned long long)off, MAPFS_PAGE_SIZE);
+		goto fail;
+	}
+	if (off >= size) {
+		err = -EINVAL;
+		WHY("offset %llu is past the end of the file (%llu bytes)",
+		    (unsigned long long)off, (unsigned long long)size);
+		goto fail;
+	}
+	if (r && r->size) {
+		if (r->size > size - off) {
+			err = -EINVAL;
+			WHY("offset %llu + size %llu is past the end of the "
+			    "file (%llu bytes)", (unsigned long long)off,
+			    (unsigned long long)r->size,
+			    (unsigned long long)size);
+			goto fail;
+		}
+		size = r->size;
+	} else {
+		size -= off;
+	}
 	if (size < MAPFS_PAGE_SIZE) {
 		err = -EINVAL;
 		WHY("image is too small (%llu bytes)", (unsigned long long)size);
@@ -127,7 +227,7 @@ int mapfs_image_map(const char *path, bool rdonly, bool lock, void **basep,
 	/* Read-only users map privately: replaying a journal into memory
 	 * (fsck -n, mount -o ro) must not reach the file. */
 	base = mmap(NULL, size, PROT_READ | (rdonly ? 0 : PROT_WRITE),
-		    rdonly ? MAP_PRIVATE : MAP_SHARED, fd, 0);
+		    rdonly ? MAP_PRIVATE : MAP_SHARED, fd, (off_t)off);
 	if (base == MAP_FAILED) {
 		err = -errno;
 		WHY("mmap: %s", strerror(-err));
@@ -151,8 +251,8 @@ fail:
 /* Replay the journal of an attached image, then attach again to what it
  * rebuilt. Read-only opens replay into their private mapping only. */
 static int replay(struct mapfs_fs *fs, void *base, uint64_t size, int fd,
-		  int flags, uint64_t sb_group, mapfs_log_fn log,
-		  void *log_arg, char *why, size_t whylen)
+		  const struct mapfs_region *r, int flags, uint64_t sb_group,
+		  mapfs_log_fn log, void *log_arg, char *why, size_t whylen)
 {
 	bool rdonly = flags & MAPFS_OPEN_RDONLY;
 	uint64_t n = 0;
@@ -192,12 +292,22 @@ static int replay(struct mapfs_fs *fs, void *base, uint64_t size, int fd,
 			      why, whylen);
 	fs->replayed = n;
 	fs->fd = fd;
+	fs->img_off = r ? r->offset : 0;
 	return err;
 }
 
 int mapfs_fs_open(const char *path, int flags, uint64_t sb_group,
 		  mapfs_log_fn log, void *log_arg, struct mapfs_fs **fsp,
 		  char *why, size_t whylen)
+{
+	return mapfs_fs_open_region(path, flags, NULL, sb_group, log,
+				    log_arg, fsp, why, whylen);
+}
+
+int mapfs_fs_open_region(const char *path, int flags,
+			 const struct mapfs_region *r, uint64_t sb_group,
+			 mapfs_log_fn log, void *log_arg,
+			 struct mapfs_fs **fsp, char *why, size_t whylen)
 {
 	bool rdonly = flags & MAPFS_OPEN_RDONLY;
 	struct mapfs_fs *fs;
@@ -210,8 +320,8 @@ int mapfs_fs_open(const char *path, int flags, uint64_t sb_group,
 		WHY("out of memory");
 		return -ENOMEM;
 	}
-	fd = mapfs_image_map(path, rdonly, !(flags & MAPFS_OPEN_NOLOCK), &base,
-			     &size, why, whylen);
+	fd = mapfs_image_map_region(path, rdonly, !(flags & MAPFS_OPEN_NOLOCK),
+				    r, &base, &size, why, whylen);
 	if (fd < 0) {
 		free(fs);
 		return fd;
@@ -221,9 +331,10 @@ int mapfs_fs_open(const char *path, int flags, uint64_t sb_group,
 	if (err < 0)
 		goto fail;
 	fs->fd = fd;
+	fs->img_off = r ? r->offset : 0;
 	if (fs->feat_incompat & MAPFS_FEAT_INCOMPAT_JOURNAL) {
-		err = replay(fs, base, size, fd, flags, sb_group, log, log_arg,
-			     why, whylen);
+		err = replay(fs, base, size, fd, r, flags, sb_group, log,
+			     log_arg, why, whylen);
 		if (err < 0)
 			goto fail_attached;
 	}
@@ -232,7 +343,7 @@ int mapfs_fs_open(const char *path, int flags, uint64_t sb_group,
 		/* Metadata is changed in a private copy of the image; the
 		 * shared mapping carries data and the journal. */
 		priv = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE,
-			    fd, 0);
+			    fd, (off_t)fs->img_off);
 		if (priv == MAP_FAILED) {
 			err = -errno;
 			WHY("mmap: %s", strerror(-err));
@@ -309,7 +420,7 @@ int mapfs_fs_reserve(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
 	len = n << fs->g.bshift;
 	/* Mode 0 within the file's size: allocates (unwritten) extents,
 	 * leaves data and size alone; cheap when already allocated. */
-	if (fallocate(fs->fd, 0, (off_t)off, (off_t)len) == 0)
+	if (fallocate(fs->fd, 0, (off_t)(fs->img_off + off), (off_t)len) == 0)
 		return 0;
 	if (errno == ENOSPC || errno == EDQUOT)
 		return -ENOSPC;

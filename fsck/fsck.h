@@ -183,6 +183,7 @@ struct fsck_ctx {
 	int progress_pass;	/* pass running (index), for the percentage */
 	int progress_last;	/* last tenth of a percent printed */
 	uint64_t sb_group;	/* superblock the check runs from */
+	struct mapfs_region region;	/* -o offset=,size= */
 	bool primary_bad;	/* the primary superblock failed to decode */
 
 	struct fsck_group *grp;	/* ngroups entries */

@@ -31,7 +31,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: " FSCK_PROG " [-n|-y|-p] [-f] [-v] [-C] [-b GROUP] IMAGE\n"
+		"Usage: " FSCK_PROG " [-n|-y|-p] [-f] [-v] [-C] [-b GROUP] "
+		"[-o offset=BYTES[,size=BYTES]] IMAGE\n"
 		"Check a mapfs filesystem.\n"
 		"\n"
 		"  -n        answer no to every repair (read-only check)\n"
@@ -43,6 +44,8 @@ static void usage(FILE *f)
 		"            default when stderr is a terminal, except with -p)\n"
 		"  -b GROUP  use the superblock copy in GROUP (1, 3, 5, 7, 9, "
 		"...)\n"
+		"  -o offset=BYTES[,size=BYTES]\n"
+		"            check the filesystem that starts at BYTES of IMAGE\n"
 		"  -h, --help     this help\n"
 		"  -V, --version  print the version\n"
 		"\n"
@@ -71,8 +74,8 @@ static int fs_open(struct fsck_ctx *c, uint64_t sb_group, int flags,
 
 	if (c->answer == FSCK_ANSWER_NO)
 		flags |= MAPFS_OPEN_RDONLY;
-	return mapfs_fs_open(c->image, flags, sb_group, core_log, c, &c->fs,
-			     why, whylen);
+	return mapfs_fs_open_region(c->image, flags, &c->region, sb_group,
+				    core_log, c, &c->fs, why, whylen);
 }
 
 static int open_image(struct fsck_ctx *c, bool explicit_sb)
@@ -254,7 +257,7 @@ int main(int argc, char **argv)
 	int ch, ret;
 
 	memset(&c, 0, sizeof(c));
-	static const char optstring[] = "nypfvCb:hV";
+	static const char optstring[] = "nypfvCb:o:hV";
 
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, optstring, longopts, NULL)) !=
@@ -280,6 +283,17 @@ int main(int argc, char **argv)
 				return FSCK_EXIT_USAGE;
 			}
 			explicit_sb = true;
+			break;
+		}
+		case 'o': {
+			char why[160] = "";
+
+			if (mapfs_region_parse(optarg, &c.region, why,
+					       sizeof(why)) < 0) {
+				fprintf(stderr, FSCK_PROG ": -o %s: %s\n",
+					optarg, why);
+				return FSCK_EXIT_USAGE;
+			}
 			break;
 		}
 		case 'h':

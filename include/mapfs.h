@@ -169,6 +169,7 @@ struct mapfs_fs {
 	uint64_t size;		/* bytes at base */
 	struct mapfs_journal *j;	/* NULL unless MAPFS_OPEN_JOURNAL */
 	int fd;			/* image file, -1 for a memory image */
+	uint64_t img_off;	/* where the filesystem starts in that file */
 	int flags;		/* MAPFS_OPEN_* */
 	struct mapfs_geom g;
 
@@ -236,6 +237,28 @@ int mapfs_fs_open(const char *path, int flags, uint64_t sb_group,
 		  char *why, size_t whylen);
 /* Detach, munmap and close. Does not sync: call mapfs_fs_sync first. */
 void mapfs_fs_close(struct mapfs_fs *fs);
+
+/* A filesystem inside a larger file (a partition of a container image):
+ * bytes [offset, offset + size) of it; size 0 = to the end of the file.
+ * offset must be a multiple of 4096 (mmap's granularity). */
+struct mapfs_region {
+	uint64_t offset, size;
+};
+/* Parse "offset=BYTES[,size=BYTES]" (K, M, G, T suffixes) into *r. */
+int mapfs_region_parse(const char *opts, struct mapfs_region *r, char *why,
+		       size_t whylen);
+/* "16M" -> 16777216: K, M, G, T (optionally with "B" or "iB") are powers
+ * of 1024; no suffix means bytes. -EINVAL or -ERANGE. */
+int mapfs_parse_size(const char *s, uint64_t *out);
+/* mapfs_fs_open for the region r of path (NULL: the whole file). */
+int mapfs_fs_open_region(const char *path, int flags,
+			 const struct mapfs_region *r, uint64_t sb_group,
+			 mapfs_log_fn log, void *log_arg,
+			 struct mapfs_fs **fsp, char *why, size_t whylen);
+/* mapfs_image_map for the region r of path (NULL: the whole file). */
+int mapfs_image_map_region(const char *path, bool rdonly, bool lock,
+			   const struct mapfs_region *r, void **basep,
+			   uint64_t *sizep, char *why, size_t whylen);
 
 /* Open, lock and map an image file without attaching (mkfs uses it).
  * Returns the fd; *basep and *sizep describe the mapping. */

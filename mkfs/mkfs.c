@@ -40,6 +40,7 @@ struct mkfs_args {
 	bool dry_run, quiet, force, deterministic;
 	bool have_uuid_arg;
 	bool uuid_random;
+	struct mapfs_region region;	/* -o offset=,size= */
 };
 
 static void usage(FILE *f)
@@ -50,6 +51,10 @@ static void usage(FILE *f)
 		"\n"
 		"  -s SIZE   create or resize IMAGE to SIZE bytes (suffixes K, M,\n"
 		"            G, T: powers of 1024); default: IMAGE's size\n"
+		"  -o offset=BYTES[,size=BYTES]\n"
+		"            format the part of IMAGE that starts at BYTES (a\n"
+		"            multiple of 4096), size bytes long (default: to the\n"
+		"            end; IMAGE is extended if it is shorter)\n"
 		"  -b BYTES  block size, a power of two from 4096 to 65536\n"
 		"  -i BYTES  bytes of data per inode (default %u)\n"
 		"  -g COUNT  blocks per group (default 8 * block size)\n"
@@ -67,40 +72,6 @@ static void usage(FILE *f)
 		"  -V, --version  print the version\n",
 		MAPFS_DEFAULT_BYTES_PER_INODE, MAPFS_DEFAULT_MINFREE_PCT,
 		MAPFS_LABEL_MAX);
-}
-
-/* "16M" -> 16777216. Suffixes K, M, G, T (optionally followed by "iB" or
- * "B") are powers of 1024; no suffix means bytes. */
-static int parse_size(const char *s, uint64_t *out)
-{
-	unsigned long long v;
-	unsigned shift = 0;
-	char *end;
-
-	if (!isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -EINVAL;
-	switch (toupper((unsigned char)*end)) {
-	case 0:
-		break;
-	case 'K': shift = 10; end++; break;
-	case 'M': shift = 20; end++; break;
-	case 'G': shift = 30; end++; break;
-	case 'T': shift = 40; end++; break;
-	default:
-		return -EINVAL;
-	}
-	if (shift && (!strcasecmp(end, "iB") || !strcasecmp(end, "B")))
-		end += strlen(end);
-	if (*end)
-		return -EINVAL;
-	if (shift && v > (UINT64_MAX >> shift))
-		return -ERANGE;
-	*out = (uint64_t)v << shift;
-	return 0;
 }
 
 static int parse_u32(const char *s, uint32_t *out)
@@ -277,11 +248,11 @@ static void print_plan(const struct mkfs_args *a,
 }
 
 /* True when the first page of fd holds a mapfs superblock magic. */
-static bool has_mapfs_magic(int fd)
+static bool has_mapfs_magic(int fd, uint64_t off)
 {
 	uint32_t magic;
 
-	if (pread(fd, &magic, sizeof(magic), MAPFS_SB_OFFSET) !=
+	if (pread(fd, &magic, sizeof(magic), (off_t)(off + MAPFS_SB_OFFSET)) !=
 	    (ssize_t)sizeof(magic))
 		return false;
 	return le32toh(magic) == MAPFS_SB_MAGIC;
@@ -319,7 +290,7 @@ static int prepare_target(const struct mkfs_args *a, uint64_t *sizep)
 				a->image, strerror(err));
 		goto fail;
 	}
-	if (!a->force && has_mapfs_magic(fd)) {
+	if (!a->force && has_mapfs_magic(fd, a->region.offset)) {
 		if (!a->dry_run) {
 			fprintf(stderr, PROG ": %s already contains a mapfs "
 				"filesystem: use -F to overwrite\n", a->image);
@@ -333,7 +304,33 @@ static int prepare_target(const struct mkfs_args *a, uint64_t *sizep)
 			strerror(errno));
 		goto fail;
 	}
-	if (a->have_size) {
+	if (a->region.offset || a->region.size) {
+		uint64_t fsz = 0, end = a->region.offset + a->region.size;
+
+		if (mapfs_image_size(fd, &fsz) < 0) {
+			fprintf(stderr, PROG ": %s: not a regular file or "
+				"block device\n", a->image);
+			goto fail;
+		}
+		if (a->region.size && fsz < end) {
+			if (!S_ISREG(st.st_mode) ||
+			    (!a->dry_run && ftruncate(fd, (off_t)end) < 0)) {
+				fprintf(stderr, PROG ": %s is shorter than "
+					"offset + size and cannot be "
+					"extended\n", a->image);
+				goto fail;
+			}
+			fsz = end;
+		}
+		if (a->region.offset >= fsz) {
+			fprintf(stderr, PROG ": %s: offset %" PRIu64 " is past "
+				"its end (%" PRIu64 " bytes)\n", a->image,
+				a->region.offset, fsz);
+			goto fail;
+		}
+		*sizep = a->region.size ? a->region.size
+					: fsz - a->region.offset;
+	} else if (a->have_size) {
 		if (!S_ISREG(st.st_mode)) {
 			fprintf(stderr, PROG ": %s: -s needs a regular file\n",
 				a->image);
@@ -370,8 +367,8 @@ static int do_format(const struct mkfs_args *a,
 	void *base;
 	int fd, err, ret = 1;
 
-	fd = mapfs_image_map(a->image, false, true, &base, &size, why,
-			     sizeof(why));
+	fd = mapfs_image_map_region(a->image, false, true, &a->region, &base,
+				    &size, why, sizeof(why));
 	if (fd < 0) {
 		if (fd == -EBUSY)
 			fprintf(stderr, PROG ": %s: image is in use (mounted "
@@ -441,14 +438,14 @@ int main(int argc, char **argv)
 	memset(&a, 0, sizeof(a));
 	o.minfree_pct = UINT32_MAX;
 
-	static const char optstring[] = "s:b:i:g:m:L:J:U:EFnqhV";
+	static const char optstring[] = "s:b:i:g:m:L:J:U:o:EFnqhV";
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 's':
-			if (parse_size(optarg, &a.size_bytes) < 0 ||
+			if (mapfs_parse_size(optarg, &a.size_bytes) < 0 ||
 			    a.size_bytes == 0) {
 				fprintf(stderr, PROG ": bad size '%s': use a "
 					"number with an optional K, M, G or T "
@@ -492,8 +489,19 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'o': {
+			char why[160] = "";
+
+			if (mapfs_region_parse(optarg, &a.region, why,
+					       sizeof(why)) < 0) {
+				fprintf(stderr, PROG ": -o %s: %s\n", optarg,
+					why);
+				return 2;
+			}
+			break;
+		}
 		case 'J':
-			if (parse_size(optarg, &o.journal_bytes) < 0) {
+			if (mapfs_parse_size(optarg, &o.journal_bytes) < 0) {
 				fprintf(stderr, PROG ": bad journal size '%s'\n",
 					optarg);
 				return 2;
@@ -559,6 +567,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	a.image = argv[optind];
+	if (a.have_size && (a.region.offset || a.region.size)) {
+		fprintf(stderr, PROG ": -s and -o offset: give the size as "
+			"-o offset=BYTES,size=BYTES\n");
+		return 2;
+	}
 
 	if (a.have_uuid_arg && !a.uuid_random) {
 		o.have_uuid = true;
