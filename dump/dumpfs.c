@@ -57,6 +57,7 @@ struct dump {
 	struct mapfs_fs *fs;
 	const char *image;
 	uint64_t sb_group;	/* the superblock copy in use (0: primary) */
+	struct mapfs_region region;	/* -o offset=,size= */
 	bool json, verbose, busy_warned;
 	uint64_t nproblems;
 	char **problems;	/* JSON mode: kept messages */
@@ -80,6 +81,8 @@ static void usage(FILE *f)
 		"blocks)\n"
 		"  -b GROUP  use the superblock copy in GROUP (1, 3, 5, 7, 9, "
 		"...)\n"
+		"  -o offset=BYTES[,size=BYTES]\n"
+		"            the filesystem starts at BYTES of IMAGE\n"
 		"  -j        JSON output (one document on stdout)\n"
 		"  -v        show the core's messages on stderr\n"
 		"  -h, --help     this help\n"
@@ -208,6 +211,10 @@ static const struct bitname ro_compat_names[] = {
 	{ MAPFS_FEAT_RO_COMPAT_KEEPSIZE, "keepsize" },
 };
 
+static const struct bitname incompat_names[] = {
+	{ MAPFS_FEAT_INCOMPAT_JOURNAL, "journal" },
+};
+
 static const struct bitname flag_names[] = {
 	{ MAPFS_FL_IMMUTABLE, "immutable" },
 	{ MAPFS_FL_APPEND, "append" },
@@ -277,8 +284,8 @@ static void out_uuid(struct out *o, const char *key, const char *label,
 static int try_open(struct dump *d, int flags, uint64_t sb_group, char *why,
 		    size_t whylen)
 {
-	int err = mapfs_fs_open(d->image, flags, sb_group, core_log, d,
-				&d->fs, why, whylen);
+	int err = mapfs_fs_open_region(d->image, flags, &d->region, sb_group,
+				       core_log, d, &d->fs, why, whylen);
 
 	if (err != -EBUSY)
 		return err;
@@ -287,8 +294,9 @@ static int try_open(struct dump *d, int flags, uint64_t sb_group, char *why,
 			"reading it without the lock; the output may be "
 			"inconsistent\n", d->image);
 	d->busy_warned = true;
-	return mapfs_fs_open(d->image, flags | MAPFS_OPEN_NOLOCK, sb_group,
-			     core_log, d, &d->fs, why, whylen);
+	return mapfs_fs_open_region(d->image, flags | MAPFS_OPEN_NOLOCK,
+				    &d->region, sb_group, core_log, d, &d->fs,
+				    why, whylen);
 }
 
 static int open_image(struct dump *d, bool explicit_sb)
@@ -462,6 +470,9 @@ static void dump_superblock(struct dump *d)
 	out_bitnames(o, "names", "Names", fs->feat_ro_compat,
 		     ro_compat_names,
 		     sizeof(ro_compat_names) / sizeof(ro_compat_names[0]));
+	out_bitnames(o, "incompat_names", "Incompat names", fs->feat_incompat,
+		     incompat_names,
+		     sizeof(incompat_names) / sizeof(incompat_names[0]));
 	out_obj_end(o);
 	out_obj_begin(o, "last_writer_features", "Features of the last writer");
 	out_hex(o, "compat", "compat", le32toh(s->sb_last_feat_compat));
@@ -500,6 +511,29 @@ static void dump_superblock(struct dump *d)
 	out_u64(o, "root_inode", "Root inode", le64toh(s->sb_root_ino));
 	out_u64(o, "first_inode", "First inode", g->first_ino);
 	out_u64(o, "orphan_head", "Orphan list head", fs->orphan_head);
+	{
+		struct mapfs_journal_info ji;
+
+		/* journal info only reads (a bad record is logged) */
+		if (mapfs_journal_info((struct mapfs_fs *)fs, &ji) == 0) {
+			out_obj_begin(o, "journal", "Journal");
+			out_u64(o, "start", "First block", ji.start);
+			out_u64(o, "blocks", "Blocks", ji.blocks);
+			out_u64(o, "ring_bytes", "Ring bytes", ji.ring);
+			out_str(o, "header", "Header",
+				ji.header_ok ? "ok" : ji.why);
+			if (ji.header_ok) {
+				out_u64(o, "sequence", "Sequence at tail",
+					ji.seq);
+				out_u64(o, "tail", "Tail", ji.tail);
+				out_u64(o, "records", "Records to replay",
+					ji.records);
+			} else {
+				any_bad = true;
+			}
+			out_obj_end(o);
+		}
+	}
 	out_time(o, "mkfs_time", "Created", fs->mkfs_time, 0, false);
 	out_time(o, "mount_time", "Last mounted", fs->mount_time, 0, false);
 	out_time(o, "write_time", "Last written", fs->write_time, 0, false);
@@ -1282,7 +1316,7 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char optstring[] = "jsb:i:d:m:vhV";
+	static const char optstring[] = "jsb:i:d:m:o:vhV";
 	const char *arg_i = NULL, *arg_d = NULL, *arg_m = NULL;
 	bool sb_only = false, explicit_sb = false;
 	struct dump d;
@@ -1316,6 +1350,17 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			explicit_sb = true;
+			break;
+		}
+		case 'o': {
+			char why[160] = "";
+
+			if (mapfs_region_parse(optarg, &d.region, why,
+					       sizeof(why)) < 0) {
+				fprintf(stderr, PROG ": -o %s: %s\n", optarg,
+					why);
+				return EXIT_USAGE;
+			}
 			break;
 		}
 		case 'h':

@@ -300,6 +300,28 @@ int mapfs_journal_replay(struct mapfs_fs *fs, uint64_t *nrec, char *why,
 	return 0;
 }
 
+int mapfs_journal_info(struct mapfs_fs *fs, struct mapfs_journal_info *ji)
+{
+	uint64_t abs, seq;
+	char why[128] = "";
+
+	memset(ji, 0, sizeof(*ji));
+	if (!(fs->feat_incompat & MAPFS_FEAT_INCOMPAT_JOURNAL))
+		return -ENOENT;
+	ji->start = fs->g.jstart;
+	ji->blocks = fs->g.jblocks;
+	ji->ring = journal_bytes(fs) - JPAGE;
+	if (hdr_read(fs, &seq, &abs, why, sizeof(why)) < 0) {
+		snprintf(ji->why, sizeof(ji->why), "%s", why);
+		return 0;
+	}
+	ji->header_ok = true;
+	ji->seq = seq;
+	ji->tail = abs;
+	ji->records = walk(fs, &abs, &seq, UINT64_MAX, NULL, NULL);
+	return 0;
+}
+
 static int flush(struct mapfs_fs *fs)
 {
 	if (fs->fd < 0)

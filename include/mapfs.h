@@ -377,6 +377,15 @@ struct mapfs_journal_stats {
 };
 void mapfs_journal_get_stats(const struct mapfs_fs *fs,
 			     struct mapfs_journal_stats *st);
+/* What the journal holds (for inspection): location, header, and how
+ * many records replay would apply. -ENOENT without a journal. */
+struct mapfs_journal_info {
+	uint64_t start, blocks, ring;
+	bool header_ok;
+	char why[96];		/* when !header_ok */
+	uint64_t seq, tail, records;
+};
+int mapfs_journal_info(struct mapfs_fs *fs, struct mapfs_journal_info *ji);
 /* Initialize the journal header of a fresh filesystem (mkfs). */
 void mapfs_journal_format(struct mapfs_fs *fs);
 

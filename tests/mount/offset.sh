@@ -62,5 +62,11 @@ unmount_only "$MNT"
 t "the second filesystem checks clean" '[ $rc = 0 ]'
 t "the bytes before and between the filesystems are untouched" \
 	'[ "$(sum 0 16)" = "$head0" ] && [ "$(sum 64 8)" = "$mid" ]'
+DUMPFS=$(dirname "$MKFS")/../dump/dumpfs.mapfs
+if [ -x "$DUMPFS" ] && command -v jq > /dev/null; then
+	"$DUMPFS" -j -o offset=16M,size=48M -d / "$C" > "$T/out" 2>&1; rc=$?
+	t "dumpfs.mapfs -o offset: the root directory lists data and a" \
+		'[ $rc = 0 ] && [ "$(jq -r "[.directory.entries[].name] | sort | join(\",\")" "$T/out")" = ".,..,a,data,lost+found" ]'
+fi
 echo "1..$n"
 exit $FAILED
