@@ -1370,15 +1370,7 @@ int main(int argc, char **argv)
 			printf(PROG " " MAPFS_VERSION_STRING "\n");
 			return EXIT_CLEAN;
 		default:
-			if (optopt && strchr(optstring, optopt))
-				fprintf(stderr, PROG ": option -%c needs an "
-					"argument\n", optopt);
-			else if (optopt)
-				fprintf(stderr, PROG ": unknown option -%c\n",
-					optopt);
-			else
-				fprintf(stderr, PROG ": unknown option %s\n",
-					argv[optind - 1]);
+			mapfs_opt_error(PROG, optstring, argv[optind - 1]);
 			usage(stderr);
 			return EXIT_USAGE;
 		}

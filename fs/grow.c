@@ -207,7 +207,6 @@ int mapfs_grow(struct mapfs_fs *fs, const struct mapfs_geom *ng,
 		fs->free_inodes += cgm[cg].free_inodes;
 		fs->ndirs += cgm[cg].ndirs;
 	}
-	fs->resv_start = fs->resv_end = 0;
 
 	/* 3. Copies (the new groups' among them) with the new geometry,
 	 * state clean; then the primary, last. */

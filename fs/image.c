@@ -14,6 +14,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <linux/fs.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -116,6 +117,35 @@ int mapfs_parse_size(const char *s, uint64_t *out)
 		return -ERANGE;
 	*out = (uint64_t)v << shift;
 	return 0;
+}
+
+void mapfs_opt_error(const char *prog, const char *optstring,
+		     const char *arg)
+{
+	if (optopt && strchr(optstring, optopt))
+		fprintf(stderr, "%s: option -%c needs an argument\n", prog,
+			optopt);
+	else if (optopt)
+		fprintf(stderr, "%s: unknown option -%c\n", prog, optopt);
+	else
+		fprintf(stderr, "%s: unknown option %s\n", prog, arg);
+}
+
+void mapfs_human_size(uint64_t bytes, char *out, size_t len)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB",
+					    "PiB", "EiB" };
+	double v = (double)bytes;
+	unsigned u = 0;
+
+	while (v >= 1024.0 && u < 6) {
+		v /= 1024.0;
+		u++;
+	}
+	if (u == 0)
+		snprintf(out, len, "%llu B", (unsigned long long)bytes);
+	else
+		snprintf(out, len, "%.1f %s", v, unit[u]);
 }
 
 int mapfs_region_parse(const char *opts, struct mapfs_region *r, char *why,
@@ -227,7 +257,8 @@ int mapfs_image_map_region(const char *path, bool rdonly, bool lock,
 	/* Read-only users map privately: replaying a journal into memory
 	 * (fsck -n, mount -o ro) must not reach the file. */
 	base = mmap(NULL, size, PROT_READ | (rdonly ? 0 : PROT_WRITE),
-		    rdonly ? MAP_PRIVATE : MAP_SHARED, fd, (off_t)off);
+		    rdonly ? MAP_PRIVATE | MAP_NORESERVE : MAP_SHARED, fd,
+		    (off_t)off);
 	if (base == MAP_FAILED) {
 		err = -errno;
 		WHY("mmap: %s", strerror(-err));
@@ -342,8 +373,12 @@ int mapfs_fs_open_region(const char *path, int flags,
 	    (fs->feat_incompat & MAPFS_FEAT_INCOMPAT_JOURNAL)) {
 		/* Metadata is changed in a private copy of the image; the
 		 * shared mapping carries data and the journal. */
-		priv = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE,
-			    fd, (off_t)fs->img_off);
+		/* NORESERVE: only the pages changed between two commits
+		 * are ever copied; do not charge the whole image against
+		 * overcommit (a 64 GiB image on a 24 GiB machine). */
+		priv = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_NORESERVE, fd,
+			    (off_t)fs->img_off);
 		if (priv == MAP_FAILED) {
 			err = -errno;
 			WHY("mmap: %s", strerror(-err));

@@ -303,15 +303,7 @@ int main(int argc, char **argv)
 			printf(FSCK_PROG " " MAPFS_VERSION_STRING "\n");
 			return FSCK_EXIT_OK;
 		default:
-			if (optopt && strchr(optstring, optopt))
-				fprintf(stderr, FSCK_PROG ": option -%c needs an "
-					"argument\n", optopt);
-			else if (optopt)
-				fprintf(stderr, FSCK_PROG ": unknown option -%c\n",
-					optopt);
-			else
-				fprintf(stderr, FSCK_PROG ": unknown option %s\n",
-					argv[optind - 1]);
+			mapfs_opt_error(FSCK_PROG, optstring, argv[optind - 1]);
 			usage(stderr);
 			return FSCK_EXIT_USAGE;
 		}

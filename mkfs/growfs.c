@@ -60,57 +60,6 @@ static void usage(FILE *f)
 		"  -V, --version  print the version\n");
 }
 
-/* "16M" -> 16777216: the syntax of mkfs.mapfs -s. */
-static int parse_size(const char *s, uint64_t *out)
-{
-	unsigned long long v;
-	unsigned shift = 0;
-	char *end;
-
-	if (!isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -EINVAL;
-	switch (toupper((unsigned char)*end)) {
-	case 0:
-		break;
-	case 'K': shift = 10; end++; break;
-	case 'M': shift = 20; end++; break;
-	case 'G': shift = 30; end++; break;
-	case 'T': shift = 40; end++; break;
-	default:
-		return -EINVAL;
-	}
-	if (shift && (!strcasecmp(end, "iB") || !strcasecmp(end, "B")))
-		end += strlen(end);
-	if (*end)
-		return -EINVAL;
-	if (shift && v > (UINT64_MAX >> shift))
-		return -ERANGE;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
-/* "512.0 MiB" */
-static void human_size(uint64_t bytes, char *out, size_t len)
-{
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB",
-					    "PiB", "EiB" };
-	double v = (double)bytes;
-	unsigned u = 0;
-
-	while (v >= 1024.0 && u < 6) {
-		v /= 1024.0;
-		u++;
-	}
-	if (u == 0)
-		snprintf(out, len, "%" PRIu64 " B", bytes);
-	else
-		snprintf(out, len, "%.1f %s", v, unit[u]);
-}
-
 static uint64_t data_blocks(const struct mapfs_geom *g)
 {
 	return g->nblocks - g->ngroups * (uint64_t)g->data_off;
@@ -127,8 +76,8 @@ static void print_plan(const struct grow_args *a, const struct mapfs_fs *fs,
 	char os[32], ns[32];
 	unsigned shown = 0;
 
-	human_size(og->nblocks << og->bshift, os, sizeof(os));
-	human_size(ng->nblocks << ng->bshift, ns, sizeof(ns));
+	mapfs_human_size(og->nblocks << og->bshift, os, sizeof(os));
+	mapfs_human_size(ng->nblocks << ng->bshift, ns, sizeof(ns));
 	printf("%s: grow from %s (%" PRIu64 " blocks, %" PRIu64 " group%s) "
 	       "to %s (%" PRIu64 " blocks, %" PRIu64 " group%s)%s\n",
 	       a->image, os, og->nblocks, og->ngroups,
@@ -136,7 +85,7 @@ static void print_plan(const struct grow_args *a, const struct mapfs_fs *fs,
 	       ng->ngroups == 1 ? "" : "s",
 	       a->dry_run ? " [dry run: nothing written]" : "");
 	if (new_file_size > file_size) {
-		human_size(new_file_size, ns, sizeof(ns));
+		mapfs_human_size(new_file_size, ns, sizeof(ns));
 		printf("\timage file enlarged (sparse) to %s (%" PRIu64
 		       " bytes)\n", ns, new_file_size);
 	}
@@ -304,7 +253,7 @@ int main(int argc, char **argv)
 	       -1) {
 		switch (c) {
 		case 's':
-			if (parse_size(optarg, &a.size_bytes) < 0 ||
+			if (mapfs_parse_size(optarg, &a.size_bytes) < 0 ||
 			    a.size_bytes == 0) {
 				fprintf(stderr, PROG ": bad size '%s': use a "
 					"number with an optional K, M, G or T "
@@ -326,15 +275,7 @@ int main(int argc, char **argv)
 			printf(PROG " " MAPFS_VERSION_STRING "\n");
 			return 0;
 		default:
-			if (optopt && strchr(optstring, optopt))
-				fprintf(stderr, PROG ": option -%c needs an "
-					"argument\n", optopt);
-			else if (optopt)
-				fprintf(stderr, PROG ": unknown option -%c\n",
-					optopt);
-			else
-				fprintf(stderr, PROG ": unknown option %s\n",
-					argv[optind - 1]);
+			mapfs_opt_error(PROG, optstring, argv[optind - 1]);
 			usage(stderr);
 			return 2;
 		}

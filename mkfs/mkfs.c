@@ -170,24 +170,6 @@ static void derived_uuid(const char *label, uint8_t u[16])
 	u[8] = (u[8] & 0x3f) | 0x80;
 }
 
-/* "512.0 MiB" */
-static void human_size(uint64_t bytes, char *out, size_t len)
-{
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB",
-					    "PiB", "EiB" };
-	double v = (double)bytes;
-	unsigned u = 0;
-
-	while (v >= 1024.0 && u < 6) {
-		v /= 1024.0;
-		u++;
-	}
-	if (u == 0)
-		snprintf(out, len, "%" PRIu64 " B", bytes);
-	else
-		snprintf(out, len, "%.1f %s", v, unit[u]);
-}
-
 static void print_plan(const struct mkfs_args *a,
 		       const struct mapfs_format_opts *o,
 		       const struct mapfs_geom *g)
@@ -201,7 +183,7 @@ static void print_plan(const struct mkfs_args *a,
 		if (nb > g->data_off)
 			data += nb - g->data_off;
 	}
-	human_size(o->size_bytes, hs, sizeof(hs));
+	mapfs_human_size(o->size_bytes, hs, sizeof(hs));
 	format_uuid(o->uuid, us);
 	printf("%s: %s (%" PRIu64 " bytes)%s\n", a->image, hs, o->size_bytes,
 	       a->dry_run ? " [dry run: nothing written]" : "");
@@ -547,15 +529,7 @@ int main(int argc, char **argv)
 			printf(PROG " " MAPFS_VERSION_STRING "\n");
 			return 0;
 		default:
-			if (optopt && strchr(optstring, optopt))
-				fprintf(stderr, PROG ": option -%c needs an "
-					"argument\n", optopt);
-			else if (optopt)
-				fprintf(stderr, PROG ": unknown option -%c\n",
-					optopt);
-			else
-				fprintf(stderr, PROG ": unknown option %s\n",
-					argv[optind - 1]);
+			mapfs_opt_error(PROG, optstring, argv[optind - 1]);
 			usage(stderr);
 			return 2;
 		}

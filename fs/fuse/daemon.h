@@ -18,6 +18,11 @@ struct daemon {
 	bool ro;
 	bool noatime;		/* -o noatime: never update atime */
 	bool nosync;		/* -o nosync: fsync does nothing */
+	/* -o fakeroot: no permission checks, every inode shown as owned by
+	 * fake_uid:fake_gid (the mounting user), and requests from that
+	 * user stored as from 0:0 (see ops.c). */
+	bool fakeroot;
+	uint32_t fake_uid, fake_gid;
 	bool single;		/* -s: one thread (no request may wait for
 				 * another to be served) */
 	/* A SIGBUS hit the mapping: answer EIO to every change. */

@@ -27,20 +27,28 @@ struct conf {
 	int noatime;
 	int nowriteback;
 	int nosync;
+	int fakeroot;
+	int allow_other;
 	int commit;
+	char *offset, *size;
 	int help;
 	int version;
 	double timeout;
 };
 
-enum { KEY_HELP, KEY_VERSION, KEY_RO, KEY_NOATIME, KEY_DISCARD };
+enum { KEY_HELP, KEY_VERSION, KEY_RO, KEY_NOATIME, KEY_DISCARD,
+       KEY_ALLOW_OTHER };
 
 #define CONF_OPT(t, p) { t, offsetof(struct conf, p), 1 }
 static const struct fuse_opt conf_opts[] = {
 	CONF_OPT("force", force),
 	CONF_OPT("nowriteback", nowriteback),
 	CONF_OPT("nosync", nosync),
+	CONF_OPT("fakeroot", fakeroot),
+	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	{"commit=%d", offsetof(struct conf, commit), 0},
+	{"offset=%s", offsetof(struct conf, offset), 0},
+	{"size=%s", offsetof(struct conf, size), 0},
 	{"timeout=%lf", offsetof(struct conf, timeout), 0},
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -91,6 +99,9 @@ static int conf_proc(void *data, const char *arg, int key,
 		return 1;
 	case KEY_DISCARD:
 		return 0;
+	case KEY_ALLOW_OTHER:
+		c->allow_other = 1;
+		return 1;	/* for libfuse */
 	default:
 		/* Command-line flags libfuse knows; -o options go on to
 		 * fuse_session_new, which names any it does not know. */
@@ -142,13 +153,22 @@ static void usage(FILE *f)
 "                  no journal (run fsck.mapfs first whenever possible)\n"
 "  commit=SECS     make changes durable at least every SECS seconds\n"
 "                  (default 5; 0: only at fsync, sync and unmount)\n"
+"  offset=BYTES    the filesystem starts BYTES into IMAGE (a multiple of\n"
+"                  4096: a partition of a container image)\n"
+"  size=BYTES      and is BYTES long (default: to the end of IMAGE)\n"
 "  nosync          fsync and fsyncdir return at once without making\n"
 "                  anything durable: for throwaway data only; a power\n"
 "                  loss can lose everything since the last commit\n"
 "  timeout=SECS    kernel attribute and entry cache timeout (default 86400:\n"
 "                  the daemon is the image's only writer)\n"
 "  allow_other     let other users access the mount\n"
-"  Permission checks are the kernel's (default_permissions is always on).\n");
+"  fakeroot        for unprivileged image builds: no permission checks,\n"
+"                  chown/chgrp to any ids succeed and are stored, every\n"
+"                  file shows as owned by the mounting user, and that\n"
+"                  user's own ids are stored as 0:0 (root); no ACLs; not\n"
+"                  with allow_other\n"
+"  Permission checks are the kernel's (default_permissions is on, except\n"
+"  with fakeroot).\n");
 }
 
 static const char *state_name(uint32_t state)
@@ -236,6 +256,7 @@ int main(int argc, char *argv[])
 	struct fuse_loop_config *cfg = NULL;
 	struct fuse_session *se = NULL;
 	struct conf conf;
+	struct mapfs_region region = {0, 0};
 	struct daemon d;
 	char why[512] = "", path[PATH_MAX], opt[PATH_MAX + 64];
 	int err, ret = 1;
@@ -273,6 +294,13 @@ int main(int argc, char *argv[])
 		ret = 2;
 		goto out_args;
 	}
+	if (conf.fakeroot && conf.allow_other) {
+		fprintf(stderr, "mapfs: fakeroot and allow_other together "
+			"would give every user root's rights over the files: "
+			"refused\n");
+		ret = 2;
+		goto out_args;
+	}
 	if (conf.commit < 0 || conf.commit > 86400) {
 		fprintf(stderr, "mapfs: commit=%d: out of range (0 to 86400)\n",
 			conf.commit);
@@ -291,9 +319,18 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 
-	err = mapfs_fs_open(path, conf.ro ? MAPFS_OPEN_RDONLY
-					  : MAPFS_OPEN_JOURNAL, 0, log_fn,
-			    NULL, &d.fs, why, sizeof(why));
+	if ((conf.offset && mapfs_parse_size(conf.offset, &region.offset)) ||
+	    (conf.size && mapfs_parse_size(conf.size, &region.size)) ||
+	    region.offset % MAPFS_PAGE_SIZE) {
+		fprintf(stderr, "mapfs: bad offset= or size= (bytes, K/M/G/T "
+			"suffixes; the offset a multiple of 4096)\n");
+		ret = 2;
+		goto out_args;
+	}
+	err = mapfs_fs_open_region(path, conf.ro ? MAPFS_OPEN_RDONLY
+						 : MAPFS_OPEN_JOURNAL,
+				   &region, 0, log_fn, NULL, &d.fs, why,
+				   sizeof(why));
 	if (err < 0) {
 		fprintf(stderr, "mapfs: %s: %s\n", conf.image, why);
 		goto out_args;
@@ -345,7 +382,15 @@ int main(int argc, char *argv[])
 	d.fs->inode_busy = daemon_busy;
 	d.fs->busy_arg = &d;
 
-	fuse_opt_add_arg(&args, "-odefault_permissions");
+	if (conf.fakeroot) {
+		/* The kernel's checks would refuse a chown by a user without
+		 * CAP_CHOWN before we see it: off, and none of our own. */
+		d.fakeroot = true;
+		d.fake_uid = getuid();
+		d.fake_gid = getgid();
+	} else {
+		fuse_opt_add_arg(&args, "-odefault_permissions");
+	}
 	fuse_opt_add_arg(&args, "-osubtype=mapfs");
 	snprintf(opt, sizeof(opt), "-ofsname=%s", path);
 	/* fsname is a comma-separated option value: escape commas. */
@@ -447,6 +492,8 @@ out_close:
 out_args:
 	free(cmd.mountpoint);
 	free(conf.image);
+	free(conf.offset);
+	free(conf.size);
 	fuse_opt_free_args(&args);
 	return ret;
 }

@@ -343,6 +343,23 @@ void daemon_refs_free(struct daemon *d)
 /* ---------------------------------------------------------------- */
 /* Attributes                                                        */
 /* ---------------------------------------------------------------- */
+/*
+ * -o fakeroot (set by op_init from the daemon, before any request): the
+ * mounting user is root inside the image. The kernel checks no
+ * permissions (no default_permissions) and neither do we; every inode
+ * is shown as owned by the mounting user (so the kernel's one remaining
+ * check, the execute bit of regular files, sees the caller as owner);
+ * the ids of requests (new inodes, chown, chgrp) are stored as sent,
+ * except the mounting user's own uid and gid, which are stored as 0.
+ */
+static bool fakeroot;
+static uint32_t fake_uid, fake_gid;
+
+static uint32_t fakeroot_id(uint32_t id, uint32_t mine)
+{
+	return fakeroot && id == mine ? 0 : id;
+}
+
 static void fill_stat(const struct mapfs_fs *fs, const struct mapfs_inode *ip,
 		      struct stat *st)
 {
@@ -350,8 +367,8 @@ static void fill_stat(const struct mapfs_fs *fs, const struct mapfs_inode *ip,
 	st->st_ino = ip->ino;
 	st->st_mode = ip->mode;
 	st->st_nlink = ip->nlink;
-	st->st_uid = ip->uid;
-	st->st_gid = ip->gid;
+	st->st_uid = fakeroot ? fake_uid : ip->uid;
+	st->st_gid = fakeroot ? fake_gid : ip->gid;
 	st->st_rdev = (dev_t)ip->rdev;
 	st->st_size = (off_t)ip->size;
 	st->st_blksize = fs->g.bsize;
@@ -399,7 +416,8 @@ static void reply_entry(fuse_req_t req, struct daemon *d,
 static struct mapfs_cred cred_of(fuse_req_t req)
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
-	struct mapfs_cred cr = {c->uid, c->gid};
+	struct mapfs_cred cr = {fakeroot_id(c->uid, fake_uid),
+				fakeroot_id(c->gid, fake_gid)};
 	return cr;
 }
 
@@ -414,6 +432,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	struct daemon *d = userdata;
 
 	conn->time_gran = 1;
+	fakeroot = d->fakeroot;
+	fake_uid = d->fake_uid;
+	fake_gid = d->fake_gid;
 	/* The kernel may cache and merge writes (and owns mtime and size
 	 * meanwhile, sending them to us in setattr): we are the only
 	 * writer of the image, so its cache cannot go stale. */
@@ -421,6 +442,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 	else
 		d->writeback = false;
+	d->fs->kernel_times = d->writeback;
 	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
 		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
 	/* Let the kernel clear setuid/setgid on write, truncate and chown
@@ -434,8 +456,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * keep mode and ACL in step and do the inheritance of default
 	 * ACLs at creation, which needs the umask unapplied (DONT_MASK:
 	 * it comes with each request and we apply it when the parent has
-	 * no default ACL). Without both, ACLs stay off. */
-	if ((conn->capable & FUSE_CAP_POSIX_ACL) &&
+	 * no default ACL). Without both, ACLs stay off; with fakeroot too
+	 * (the kernel turns default_permissions on with ACLs). */
+	if (!d->fakeroot && (conn->capable & FUSE_CAP_POSIX_ACL) &&
 	    (conn->capable & FUSE_CAP_DONT_MASK)) {
 		conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
 		acl_on = true;
@@ -539,11 +562,11 @@ static void op_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr,
 	}
 	if (to_set & FUSE_SET_ATTR_UID) {
 		sa.valid |= MAPFS_SET_UID;
-		sa.uid = attr->st_uid;
+		sa.uid = fakeroot_id(attr->st_uid, fake_uid);
 	}
 	if (to_set & FUSE_SET_ATTR_GID) {
 		sa.valid |= MAPFS_SET_GID;
-		sa.gid = attr->st_gid;
+		sa.gid = fakeroot_id(attr->st_gid, fake_gid);
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		if (attr->st_size < 0) {

@@ -1,0 +1,159 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# unpriv.sh MKFS FSCK MAPFS
+#
+# Unprivileged use, end to end, as uid 65534 (nobody) in a directory it
+# owns: mkfs.mapfs, mount through the daemon (which calls the setuid
+# fusermount3: nothing of ours is setuid), file operations, unmount with
+# `fusermount3 -u` as that user, wait for the daemon process to exit,
+# and then the image must be marked clean: `fsck.mapfs -n` (no -f) exits
+# 0 saying "clean" without forcing a check. Done twice: with the daemon
+# in the foreground (-f, its exit status must be 0) and daemonized (the
+# wrapper finds its pid and waits for it), then a remount checks the
+# data and a final fsck.mapfs -n -f must be clean.
+#
+# /dev/fuse is 0600 on some machines (0666 on standard Debian): the test
+# makes it 0666 while it runs and restores the mode on any exit.
+. "$(dirname "$0")/lib.sh"
+
+[ $# = 3 ] || { echo "usage: $0 MKFS FSCK MAPFS" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || skip "needs root (to act as another user)"
+command -v setpriv >/dev/null 2>&1 || skip "setpriv is missing"
+lib_init "$1" "$2" "$3"
+
+UID_U=65534
+GID_U=65534
+FUSE_MODE=$(stat -c %a /dev/fuse)
+restore_fuse() { chmod "$FUSE_MODE" /dev/fuse 2>/dev/null; }
+trap 'rc=$?; restore_fuse; (exit $rc); lib_cleanup' EXIT
+chmod 0666 /dev/fuse || skip "cannot chmod /dev/fuse"
+
+U=$T/user
+mkdir -p "$U/mnt" "$U/home"
+chown -R "$UID_U:$GID_U" "$U"
+chmod 700 "$U"
+IMG=$U/disk.img
+MNT=$U/mnt
+
+# as_user CMD...: run CMD as the unprivileged user, no supplementary
+# groups, a minimal environment.
+as_user() {
+	setpriv --reuid="$UID_U" --regid="$GID_U" --clear-groups \
+		env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$U/home" \
+		LANG=C "$@"
+}
+
+wait_mounted() {
+	local pid=$1 i
+	for ((i = 0; i < MOUNT_WAIT * 20; i++)); do
+		is_mounted "$MNT" && return 0
+		[ -n "$pid" ] && ! pid_alive "$pid" && break
+		sleep 0.05
+	done
+	cat "$T/daemon.log" 2>/dev/null
+	grep -qiE 'fusermount3?: (mount failed|failed to open)|Permission denied|Operation not permitted' \
+		"$T/daemon.log" 2>/dev/null && skip "unprivileged FUSE mounts are not allowed here"
+	fail "$MNT not mounted by the unprivileged daemon"
+}
+
+wait_exit() {
+	local pid=$1 i
+	for ((i = 0; i < EXIT_WAIT * 20; i++)); do
+		pid_alive "$pid" || return 0
+		sleep 0.05
+	done
+	fail "daemon (pid $pid) still running ${EXIT_WAIT}s after fusermount3 -u"
+}
+
+# The image must say "clean" by itself: fsck.mapfs -n without -f.
+check_clean() {
+	local rc
+	"$FSCK" -n "$IMG" > "$T/fsck.out" 2>&1
+	rc=$?
+	cat "$T/fsck.out" | sed 's/^/# /'
+	[ "$rc" = 0 ] || fail "fsck.mapfs -n after the daemon exited: exit $rc"
+	grep -q ': clean, ' "$T/fsck.out" ||
+		fail "image not marked clean after the daemon exited"
+	grep -q 'check forced' "$T/fsck.out" && fail "fsck forced a check"
+	return 0
+}
+
+workload() {	# as the user, on the mount
+	as_user bash -ec '
+		cd "$1"
+		mkdir -p a/b/c
+		head -c 3000000 /dev/urandom > a/big
+		for i in $(seq 200); do echo "file $i" > a/b/f$i; done
+		cp a/big a/b/c/copy
+		mv a/b/f1 a/moved
+		ln a/moved a/hard
+		ln -s ../big a/b/sym
+		chmod 0600 a/moved
+		truncate -s 100000 a/b/c/copy
+		rm a/b/f2
+		dd if=/dev/zero of=a/zero bs=64k count=100 status=none
+		sync a/big
+		sha256sum a/big a/moved a/b/c/copy a/b/f3 > sums
+	' _ "$MNT" || fail "file operations as uid $UID_U failed"
+}
+
+# --- mkfs as the user --------------------------------------------------
+as_user "$MKFS" -q -s 64M "$IMG" || fail "mkfs.mapfs as uid $UID_U failed"
+[ "$(stat -c %u "$IMG")" = "$UID_U" ] || fail "image not owned by the user"
+[ "$(stat -c %u "$MNT")" = "$UID_U" ] || fail "mount point not owned"
+
+# --- 1: foreground daemon, fusermount3 -u, its exit status --------------
+as_user "$MAPFS" "$IMG" "$MNT" -f > "$T/daemon.log" 2>&1 &
+PID=$!
+MOUNTS+=("$MNT")
+DAEMON_PID[$MNT]=$PID
+wait_mounted "$PID"
+grep -E " $MNT fuse" /proc/self/mounts | grep -q "user_id=$UID_U" ||
+	fail "the mount is not the user's: $(grep " $MNT " /proc/self/mounts)"
+note "mounted by uid $UID_U: $(grep " $MNT " /proc/self/mounts)"
+workload
+as_user fusermount3 -u "$MNT" || fail "fusermount3 -u as the user failed"
+wait_exit "$PID"
+wait "$PID"
+rc=$?
+unset "DAEMON_PID[$MNT]"
+[ "$rc" = 0 ] || { cat "$T/daemon.log"; fail "daemon exited with $rc"; }
+check_clean
+note "foreground daemon: clean after fusermount3 -u"
+
+# --- 2: daemonized (no -f), the wrapper waits for the daemon's pid -------
+as_user "$MAPFS" "$IMG" "$MNT" > "$T/daemon.log" 2>&1 ||
+	{ cat "$T/daemon.log"; fail "mapfs (daemonized) as the user failed"; }
+wait_mounted ""
+PID=
+for p in $(pgrep -u "$UID_U" -x mapfs); do
+	tr '\0' ' ' < "/proc/$p/cmdline" | grep -qF "$IMG" && PID=$p
+done
+[ -n "$PID" ] || fail "cannot find the daemonized mapfs"
+DAEMON_PID[$MNT]=$PID
+as_user bash -ec 'cd "$1" && sha256sum -c --quiet sums &&
+	head -c 5000000 /dev/urandom > a/second &&
+	sha256sum a/second >> sums && rm -r a/b/c' _ "$MNT" ||
+	fail "second round of file operations failed"
+as_user fusermount3 -u "$MNT" || fail "fusermount3 -u as the user failed"
+wait_exit "$PID"
+unset "DAEMON_PID[$MNT]"
+check_clean
+note "daemonized: clean once its pid is gone"
+
+# --- remount: the data is there; final forced check ---------------------
+as_user "$MAPFS" "$IMG" "$MNT" -f > "$T/daemon.log" 2>&1 &
+PID=$!
+DAEMON_PID[$MNT]=$PID
+wait_mounted "$PID"
+as_user bash -ec 'cd "$1" && grep -v copy sums | sha256sum -c --quiet &&
+	[ ! -e a/b/c ] && [ "$(stat -c %u a/second)" = '"$UID_U"' ]' _ "$MNT" ||
+	fail "data lost across the unprivileged unmount"
+as_user fusermount3 -u "$MNT" || fail "fusermount3 -u as the user failed"
+wait_exit "$PID"
+wait "$PID" || fail "daemon exited with an error"
+unset "DAEMON_PID[$MNT]"
+check_clean
+run_fsck "$IMG"
+echo "ok - unprivileged mkfs, mount, use, fusermount3 -u, clean image"
