@@ -147,7 +147,8 @@ int mapfs_format_plan(const struct mapfs_format_opts *o,
  * (reading a hole is free, writing one would allocate it), and the
  * superblock copies of a previous filesystem with another geometry. */
 static void clear_old_metadata(uint8_t *base, uint64_t size,
-			       const struct mapfs_geom *g)
+			       const struct mapfs_geom *g,
+			       const struct mapfs_format_opts *o)
 {
 	struct mapfs_geom old;
 
@@ -171,6 +172,8 @@ static void clear_old_metadata(uint8_t *base, uint64_t size,
 		for (uint64_t p = 0; p < len; p += MAPFS_PAGE_SIZE)
 			if (!mapfs_is_zero(base + off + p, MAPFS_PAGE_SIZE))
 				memset(base + off + p, 0, MAPFS_PAGE_SIZE);
+		if (o->progress && (cg % 1024 == 0 || cg + 1 == g->ngroups))
+			o->progress(o->progress_arg, cg + 1, g->ngroups);
 	}
 }
 
@@ -206,7 +209,7 @@ int mapfs_format(void *base, uint64_t size, const struct mapfs_format_opts *o,
 		WHY("image smaller than the plan");
 		return -EINVAL;
 	}
-	clear_old_metadata(base, size, g);
+	clear_old_metadata(base, size, g, o);
 	memset(sb, 0, MAPFS_PAGE_SIZE);
 	sb->sb_magic = htole32(MAPFS_SB_MAGIC_MKFS);
 

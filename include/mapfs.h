@@ -884,6 +884,10 @@ struct mapfs_format_opts {
 	/* Metadata journal bytes: 0 = default (1/64 of the image, 1 to
 	 * 64 MiB, none when group 0 has no room), UINT64_MAX = none. */
 	uint64_t journal_bytes;
+	/* Called now and then while the groups are prepared (done of
+	 * total), for a progress display; NULL: none. */
+	void (*progress)(void *arg, uint64_t done, uint64_t total);
+	void *progress_arg;
 };
 /* Pure arithmetic: choose the geometry for opts. -EINVAL with a reason
  * for impossible requests (too small, bad sizes). */

@@ -340,6 +340,17 @@ fail:
 	return -1;
 }
 
+/* Progress on a terminal: "mkfs.mapfs: groups 40%". */
+static void show_progress(void *arg, uint64_t done, uint64_t total)
+{
+	(void)arg;
+	fprintf(stderr, "\r" PROG ": groups %3u%%",
+		(unsigned)(total ? done * 100 / total : 100));
+	if (done == total)
+		fputs("\r\033[K", stderr);
+	fflush(stderr);
+}
+
 static int do_format(const struct mkfs_args *a,
 		     const struct mapfs_format_opts *o,
 		     const struct mapfs_geom *g)
@@ -366,7 +377,13 @@ static int do_format(const struct mkfs_args *a,
 			o->size_bytes);
 		goto out;
 	}
-	err = mapfs_format(base, size, o, g, why, sizeof(why));
+	{
+		struct mapfs_format_opts po = *o;
+
+		if (!a->quiet && isatty(2) && g->ngroups >= 4096)
+			po.progress = show_progress;
+		err = mapfs_format(base, size, &po, g, why, sizeof(why));
+	}
 	if (err < 0) {
 		fprintf(stderr, PROG ": cannot format %s: %s\n", a->image,
 			why[0] ? why : strerror(-err));
