@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests: the metadata journal (journal.c) on image files in a temp
+ * directory, opened with MAPFS_OPEN_JOURNAL as the daemon opens them.
+ * A "daemon crash" is closing without a commit: the private mapping's
+ * staged pages vanish, the ring (shared mapping) stays.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "mapfs.h"
+
+#define ROOT MAPFS_ROOT_INO
+#define SIZE (16u << 20)
+
+static const struct mapfs_cred root_cr = { 0, 0 };
+static char path[256];
+
+static void make_image(uint64_t journal)
+{
+	struct mapfs_format_opts o;
+	struct mapfs_geom g;
+	char why[256] = "";
+	void *base;
+	int fd;
+
+	memset(&o, 0, sizeof(o));
+	o.size_bytes = SIZE;
+	o.minfree_pct = 0;
+	o.journal_bytes = journal;
+	o.time = 1700000000;
+	strcpy(path, "/tmp/mapfs-journal-test.XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, SIZE), 0);
+	base = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(base != MAP_FAILED);
+	assert_int_equal(mapfs_format_plan(&o, &g, why, sizeof(why)), 0);
+	if (mapfs_format(base, SIZE, &o, &g, why, sizeof(why)) != 0)
+		fail_msg("format: %s", why);
+	munmap(base, SIZE);
+	close(fd);
+}
+
+static struct mapfs_fs *open_fs(int flags)
+{
+	struct mapfs_fs *fs;
+	char why[256] = "";
+
+	if (mapfs_fs_open(path, flags, 0, NULL, NULL, &fs, why,
+			  sizeof(why)) != 0)
+		fail_msg("open: %s", why);
+	return fs;
+}
+
+/* One operation as the daemon brackets it. */
+static void create(struct mapfs_fs *fs, const char *name, size_t len)
+{
+	struct mapfs_inode ip;
+	char buf[8192];
+
+	assert_int_equal(mapfs_journal_op_begin(fs), 0);
+	assert_int_equal(mapfs_op_mknod(fs, &root_cr, ROOT, name,
+					MAPFS_IFREG | 0644, 0, &ip), 0);
+	memset(buf, name[0], sizeof(buf));
+	if (len)
+		assert_int_equal(mapfs_op_write(fs, ip.ino, 0, buf, len, true),
+				 (ssize_t)len);
+	assert_int_equal(mapfs_journal_op_end(fs), 0);
+}
+
+static bool exists(struct mapfs_fs *fs, const char *name)
+{
+	mapfs_ino_t ino;
+
+	return mapfs_op_lookup(fs, ROOT, name, &ino) == 0;
+}
+
+/* Closed without a commit, reopened: every ended operation is there,
+ * replayed from the ring; the staged pages alone did not reach home. */
+static void test_crash_loses_nothing(void **state)
+{
+	struct mapfs_fs *fs;
+
+	(void)state;
+	make_image(0);
+	fs = open_fs(MAPFS_OPEN_JOURNAL);
+	assert_non_null(fs->j);
+	for (int i = 0; i < 50; i++) {
+		char n[16];
+
+		snprintf(n, sizeof(n), "f%d", i);
+		create(fs, n, 100 + (size_t)i);
+	}
+	mapfs_fs_close(fs);		/* the "kill": no commit */
+
+	/* A read-only open replays in memory only... */
+	fs = open_fs(MAPFS_OPEN_RDONLY);
+	assert_true(fs->replayed >= 50);
+	assert_true(exists(fs, "f0") && exists(fs, "f49"));
+	mapfs_fs_close(fs);
+	/* ...so a read-write one replays again, and writes it home. */
+	fs = open_fs(0);
+	assert_true(fs->replayed >= 50);
+	assert_true(exists(fs, "f0") && exists(fs, "f49"));
+	mapfs_fs_close(fs);
+	fs = open_fs(0);
+	assert_int_equal(fs->replayed, 0);	/* the journal was emptied */
+	assert_true(exists(fs, "f49"));
+	mapfs_fs_close(fs);
+	unlink(path);
+}
+
+/* A torn last record (its CRC no longer matches) ends replay there:
+ * the operations before it survive, it does not. */
+static void test_torn_record(void **state)
+{
+	struct mapfs_fs *fs;
+	struct mapfs_journal_info ji;
+	uint8_t *rec;
+
+	(void)state;
+	make_image(0);
+	fs = open_fs(MAPFS_OPEN_JOURNAL);
+	create(fs, "a", 10);
+	create(fs, "b", 10);
+	/* The ring starts at 0 in this epoch: find b's record by walking
+	 * a's length, and flip a byte in its tail. */
+	rec = fs->dbase + (fs->g.jstart << fs->g.bshift) + 4096;
+	{
+		uint32_t alen;
+
+		memcpy(&alen, rec + 4, 4);
+		rec += alen;
+		memcpy(&alen, rec + 4, 4);
+		rec[alen - 1] ^= 0x5a;
+	}
+	mapfs_fs_close(fs);
+	fs = open_fs(MAPFS_OPEN_RDONLY);
+	assert_int_equal(mapfs_journal_info(fs, &ji), 0);
+	assert_true(ji.header_ok);
+	assert_true(exists(fs, "a"));
+	assert_false(exists(fs, "b"));
+	mapfs_fs_close(fs);
+	unlink(path);
+}
+
+/* Blocks freed since the last commit are not handed out again; after a
+ * full commit they are. */
+static void test_quarantine(void **state)
+{
+	struct mapfs_fs *fs;
+	struct mapfs_inode ip, ip2;
+	struct mapfs_setattr sa;
+	mapfs_bno_t freed;
+	mapfs_ino_t ino;
+
+	(void)state;
+	make_image(0);
+	fs = open_fs(MAPFS_OPEN_JOURNAL);
+	create(fs, "x", 4096);
+	assert_int_equal(mapfs_op_lookup(fs, ROOT, "x", &ino), 0);
+	assert_int_equal(mapfs_inode_load(fs, ino, &ip), 0);
+	freed = ip.blk[0];
+	assert_int_equal(mapfs_fs_commit(fs), 0);
+
+	assert_int_equal(mapfs_journal_op_begin(fs), 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.valid = MAPFS_SET_SIZE;
+	assert_int_equal(mapfs_op_setattr(fs, ino, &sa, true, &ip), 0);
+	assert_int_equal(mapfs_journal_op_end(fs), 0);
+	assert_true(mapfs_journal_frees_pending(fs));
+
+	create(fs, "y", 4096);
+	assert_int_equal(mapfs_op_lookup(fs, ROOT, "y", &ino), 0);
+	assert_int_equal(mapfs_inode_load(fs, ino, &ip2), 0);
+	assert_true(ip2.blk[0] != freed);
+
+	assert_int_equal(mapfs_fs_sync(fs), 0);	/* full commit */
+	assert_false(mapfs_journal_frees_pending(fs));
+	mapfs_fs_close(fs);
+	unlink(path);
+}
+
+/* A small ring wraps and forces commits; the result reopens intact. */
+static void test_wrap(void **state)
+{
+	struct mapfs_journal_stats st;
+	struct mapfs_fs *fs;
+
+	(void)state;
+	make_image(256u << 10);
+	fs = open_fs(MAPFS_OPEN_JOURNAL);
+	for (int i = 0; i < 600; i++) {
+		char n[16];
+
+		snprintf(n, sizeof(n), "w%d", i);
+		create(fs, n, 3000);
+	}
+	mapfs_journal_get_stats(fs, &st);
+	assert_true(st.forced > 0);
+	assert_true(st.bytes > (256u << 10));
+	mapfs_fs_close(fs);		/* crash after the wraps */
+	fs = open_fs(0);
+	for (int i = 0; i < 600; i += 37) {
+		char n[16];
+
+		snprintf(n, sizeof(n), "w%d", i);
+		assert_true(exists(fs, n));
+	}
+	assert_true(exists(fs, "w599"));
+	mapfs_fs_close(fs);
+	unlink(path);
+}
+
+/* The header's checksum is checked: a bad header refuses the open (the
+ * daemon's), and fsck-mode opens report it instead. */
+static void test_bad_header(void **state)
+{
+	struct mapfs_fs *fs;
+	char why[256] = "";
+	int fd;
+	uint8_t b;
+	off_t off;
+
+	(void)state;
+	make_image(0);
+	fs = open_fs(0);
+	off = (off_t)(fs->g.jstart << fs->g.bshift) + 8;
+	mapfs_fs_close(fs);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &b, 1, off), 1);
+	b ^= 1;
+	assert_int_equal(pwrite(fd, &b, 1, off), 1);
+	close(fd);
+	assert_int_equal(mapfs_fs_open(path, MAPFS_OPEN_JOURNAL, 0, NULL, NULL,
+				       &fs, why, sizeof(why)), -EUCLEAN);
+	assert_non_null(strstr(why, "journal header"));
+	fs = open_fs(MAPFS_OPEN_FSCK | MAPFS_OPEN_RDONLY);
+	assert_true(fs->journal_bad);
+	mapfs_fs_close(fs);
+	unlink(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_crash_loses_nothing),
+		cmocka_unit_test(test_torn_record),
+		cmocka_unit_test(test_quarantine),
+		cmocka_unit_test(test_wrap),
+		cmocka_unit_test(test_bad_header),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
