@@ -345,6 +345,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* stdout is /dev/null unless MAPFS_FUZZ_VERBOSE is set. */
 	printf("attach: %s%s%s\n", err ? strerror(-err) : "ok",
 	       why[0] ? ": " : "", why);
+	if (err == 0 && (fs.feat_incompat & MAPFS_FEAT_INCOMPAT_JOURNAL)) {
+		/* As an open does: replay the ring (untrusted bytes), then
+		 * attach again to what it rebuilt. */
+		uint64_t nrec = 0;
+
+		err = mapfs_journal_replay(&fs, &nrec, why, sizeof(why));
+		printf("replay: %s, %llu records\n",
+		       err ? strerror(-err) : "ok", (unsigned long long)nrec);
+		mapfs_fs_detach(&fs);
+		memset(&fs, 0, sizeof(fs));
+		err = mapfs_fs_attach(&fs, img, isize, 0,
+				      (flags & FZ_F_SBCOPY) ? 1 : 0, NULL,
+				      NULL, why, sizeof(why));
+	}
 	if (err == 0) {
 		memset(w, 0, sizeof(*w));
 		w->fs = &fs;
