@@ -1052,14 +1052,6 @@ static void op_write(fuse_req_t req, fuse_ino_t nodeid, const char *buf,
 		fuse_lowlevel_notify_inval_inode(d->se, nodeid, -1, 0);
 }
 
-static void op_flush(fuse_req_t req, fuse_ino_t nodeid,
-		     struct fuse_file_info *fi)
-{
-	(void)nodeid;
-	(void)fi;
-	fuse_reply_err(req, 0);
-}
-
 /* fsync and fsyncdir, through any descriptor (read-only ones too): one
  * commit makes every operation so far durable (with the journal: one
  * flush of the image, then a checkpoint). -o nosync answers at once. */
@@ -1637,7 +1629,9 @@ const struct fuse_lowlevel_ops mapfs_ll_ops = {
 	.open = op_open,
 	.read = op_read,
 	.write = op_write,
-	.flush = op_flush,
+	/* No .flush: libfuse answers ENOSYS once and the kernel stops
+	 * sending it (one round trip less per close); the kernel still
+	 * writes dirty pages back, and reports their errors, at close. */
 	.release = op_release,
 	.fsync = op_fsync,
 	.opendir = op_opendir,
