@@ -827,6 +827,9 @@ static void op_open(fuse_req_t req, fuse_ino_t nodeid,
 	struct daemon *d = dmn(req);
 	mapfs_ino_t ino = ino_of(nodeid);
 	struct mapfs_inode ip;
+	/* Only O_TRUNC and reopening an unlinked file change anything:
+	 * other opens share the lock (a read-only check and a count). */
+	bool excl = fi->flags & O_TRUNC;
 	struct ref *r;
 	int err;
 
@@ -834,7 +837,11 @@ static void op_open(fuse_req_t req, fuse_ino_t nodeid,
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	wlock(d);
+again:
+	if (excl)
+		wlock(d);
+	else
+		pthread_rwlock_rdlock(&d->lock);
 	err = mapfs_inode_load(d->fs, ino, &ip);
 	if (err == 0 && (ip.mode & MAPFS_IFMT) == MAPFS_IFDIR)
 		err = -EISDIR;
@@ -843,8 +850,14 @@ static void op_open(fuse_req_t req, fuse_ino_t nodeid,
 					(fi->flags & O_ACCMODE) != O_RDONLY,
 					fi->flags & O_APPEND,
 					fi->flags & O_TRUNC);
-	if (err == 0 && ip.nlink == 0 && !d->ro)
+	if (err == 0 && ip.nlink == 0 && !d->ro) {
+		if (!excl) {
+			pthread_rwlock_unlock(&d->lock);
+			excl = true;
+			goto again;
+		}
 		err = mapfs_op_orphan_add(d->fs, ino);
+	}
 	if (err == 0 && (fi->flags & O_TRUNC) &&
 	    (ip.mode & MAPFS_IFMT) == MAPFS_IFREG) {
 		/* FUSE_CAP_ATOMIC_O_TRUNC: the truncation is ours. */
@@ -863,7 +876,10 @@ static void op_open(fuse_req_t req, fuse_ino_t nodeid,
 		if (!r)
 			err = -ENOMEM;
 	}
-	wunlock(d);
+	if (excl)
+		wunlock(d);
+	else
+		pthread_rwlock_unlock(&d->lock);
 	if (err) {
 		fuse_reply_err(req, -err);
 		return;
