@@ -810,6 +810,14 @@ static int dump_inode(struct dump *d, mapfs_ino_t ino)
 	out_u64(o, "rdev_major", NULL, major((dev_t)ip.rdev));
 	out_u64(o, "rdev_minor", NULL, minor((dev_t)ip.rdev));
 	out_u64(o, "xattr_block", "Xattr block", ip.xattr);
+	if (mapfs_xattr_in_inode(d->fs, ino)) {
+		char xwhy[160] = "";
+
+		out_str(o, "xattr_in_inode", "Xattrs in the inode",
+			mapfs_xattr_check_inode(d->fs, ino, xwhy,
+						sizeof(xwhy)) == 0 ? "ok"
+								   : xwhy);
+	}
 	out_u64(o, "orphan_next", "Next orphan", ip.orphan_next);
 	if (ip.mode && mapfs_inode_has_blocks(&ip)) {
 		char line[512];

@@ -68,9 +68,12 @@ int mapfs_format_plan(const struct mapfs_format_opts *o,
 		    g->bsize);
 		return -EINVAL;
 	}
-	g->inode_size = o->inode_size ? o->inode_size : MAPFS_INODE_SIZE;
-	if (g->inode_size != MAPFS_INODE_SIZE) {
-		WHY("inode size %u not supported (only 256)", g->inode_size);
+	g->inode_size = o->inode_size ? o->inode_size
+				      : MAPFS_DEFAULT_INODE_SIZE;
+	if (g->inode_size != 256 && g->inode_size != 512 &&
+	    g->inode_size != 1024) {
+		WHY("inode size %u not supported (256, 512 or 1024)",
+		    g->inode_size);
 		return -EINVAL;
 	}
 	g->bpg = o->bpg ? o->bpg : 8 * g->bsize;

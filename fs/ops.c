@@ -112,13 +112,19 @@ int mapfs_op_lookup(struct mapfs_fs *fs, mapfs_ino_t dir, const char *name,
 	return mapfs_dir_lookup(fs, &d, name, (uint32_t)len, inop, &type);
 }
 
+/* Whether ip has extended attributes (in its inode or in a block). */
+static bool has_xattrs(const struct mapfs_fs *fs, const struct mapfs_inode *ip)
+{
+	return ip->xattr || mapfs_xattr_in_inode(fs, ip->ino);
+}
+
 /* Give back everything ip holds (blocks, its inode slot). ip's link count
  * is already zero and no name points to it. */
 static int free_inode_now(struct mapfs_fs *fs, struct mapfs_inode *ip)
 {
 	int err = 0;
 
-	if (ip->xattr) {
+	if (has_xattrs(fs, ip)) {
 		err = mapfs_xattr_free(fs, ip);
 		if (err < 0)
 			return err;
@@ -334,7 +340,7 @@ static int mknod_acl(struct mapfs_fs *fs, const struct mapfs_cred *cr,
 	ssize_t n = -ENODATA;
 	int err, need = 0;
 
-	if (d->xattr)
+	if (has_xattrs(fs, d))
 		n = mapfs_xattr_get(fs, d, "system.posix_acl_default", NULL, 0);
 	if (n == -ENODATA) {
 		perm &= ~umask;
@@ -890,7 +896,7 @@ int mapfs_op_setattr(struct mapfs_fs *fs, mapfs_ino_t ino,
 		ip->mode = (ip->mode & MAPFS_IFMT) | (sa->mode & 07777);
 		touch(ip, false, now);
 		/* chmod keeps an access ACL in step (posix_acl_chmod) */
-		if (ip->xattr) {
+		if (has_xattrs(fs, ip)) {
 			err = acl_chmod(fs, ip, use_reserve);
 			if (err < 0)
 				return err;

@@ -3,9 +3,11 @@
  * xattr.c - extended attributes (layer 6 of the core, beside dir.c).
  *
  * Owns the xattr block (struct mapfs_xattr_hdr, mapfs_xattr_entry,
- * mapfs_xattrtail in mapfs_format.h): one data block per inode, named by
- * di_xattr and counted in di_blocks. 256-byte inodes have no spare room,
- * so every attribute lives in that block.
+ * mapfs_xattrtail in mapfs_format.h): attributes live in the inode's slot
+ * past its first 256 bytes when they fit there (inode_size 512 or 1024:
+ * the default), otherwise in one data block per inode, named by di_xattr
+ * and counted in di_blocks; never in both. A set that grows out of the
+ * inode moves to a block, one that shrinks back moves into the inode.
  *
  * A block is decoded whole into memory (its payload: the first 4088 bytes
  * of each 4 KiB page, end to end), changed there, and encoded into a NEW
@@ -154,20 +156,141 @@ static struct mapfs_xattrtail *page_tail(uint8_t *blk, uint32_t page)
 }
 
 /*
- * Check block bno's pages and payload. On success, if xp is non-NULL,
- * decode the entries into *xp (the payload copied). The checks follow the
- * canonical layout the encoder writes, so anything else is damage.
+ * Check a payload of cap bytes (a block's, gathered, or an inode's) owned
+ * by ino, and on success, if xp is non-NULL, decode its entries into *xp,
+ * which takes the payload (malloc'ed by the caller); otherwise it is
+ * freed. The checks follow the canonical layout the encoder writes, so
+ * anything else is damage. where names it in messages.
  */
+static int payload_decode(mapfs_ino_t ino, uint8_t *payload, uint32_t cap,
+			  const char *where, struct xset *xp, char *why,
+			  size_t whylen)
+{
+	uint32_t count, used, pos, vend, i, j;
+	const struct mapfs_xattr_hdr *h;
+	struct xset x = { 0 };
+	int err;
+
+	x.payload = payload;
+	h = (const struct mapfs_xattr_hdr *)x.payload;
+	count = le32toh(h->xh_count);
+	used = le32toh(h->xh_used);
+	err = -EUCLEAN;
+	if (le32toh(h->xh_magic) != MAPFS_XATTR_MAGIC) {
+		mapfs_why(why, whylen, "%s: bad header magic",
+			  where);
+		goto bad;
+	}
+	if (le64toh(h->xh_owner) != ino) {
+		mapfs_why(why, whylen, "%s: owner %llu, not %llu",
+			  where, ull(le64toh(h->xh_owner)), ull(ino));
+		goto bad;
+	}
+	if (h->xh_pad || h->xh_spare || count == 0 ||
+	    count > cap / mapfs_xattr_entry_size(0) || used > cap) {
+		mapfs_why(why, whylen,
+			  "%s: bad header (%u entries, %u bytes)",
+			  where, count, used);
+		goto bad;
+	}
+	pos = HDR_SIZE;
+	vend = cap;
+	for (i = 0; i < count; i++) {
+		const struct mapfs_xattr_entry *e;
+		struct xent xe;
+
+		if (pos > cap || cap - pos < ENT_HDR) {
+			mapfs_why(why, whylen,
+				  "%s: entry %u past the end",
+				  where, i);
+			goto bad;
+		}
+		e = (const struct mapfs_xattr_entry *)(x.payload + pos);
+		xe.index = e->xe_index;
+		xe.namelen = e->xe_namelen;
+		xe.vlen = le32toh(e->xe_value_len);
+		if (xe.index == 0 || xe.index > MAPFS_XATTR_INDEX_MAX ||
+		    e->xe_pad ||
+		    (ns[xe.index].whole ? xe.namelen != 0 :
+		     xe.namelen == 0 ||
+		     xe.namelen + ns[xe.index].len > MAPFS_NAME_MAX)) {
+			mapfs_why(why, whylen,
+				  "%s: entry %u: bad index or name length",
+				  where, i);
+			goto bad;
+		}
+		if (cap - pos < mapfs_xattr_entry_size(xe.namelen)) {
+			mapfs_why(why, whylen,
+				  "%s: entry %u past the end",
+				  where, i);
+			goto bad;
+		}
+		xe.name = (const char *)e->xe_name;
+		if (memchr(xe.name, 0, xe.namelen)) {
+			mapfs_why(why, whylen,
+				  "%s: entry %u: NUL in name",
+				  where, i);
+			goto bad;
+		}
+		pos += mapfs_xattr_entry_size(xe.namelen);
+		/* Values are packed down from the end, in entry order. */
+		if (xe.vlen > vend || align4(xe.vlen) > vend ||
+		    le32toh(e->xe_value_off) != vend - align4(xe.vlen)) {
+			mapfs_why(why, whylen,
+				  "%s: entry %u: bad value offset or length",
+				  where, i);
+			goto bad;
+		}
+		vend -= align4(xe.vlen);
+		xe.value = x.payload + vend;
+		for (j = 0; j < x.n; j++) {
+			if (x.e[j].index == xe.index &&
+			    x.e[j].namelen == xe.namelen &&
+			    !memcmp(x.e[j].name, xe.name, xe.namelen)) {
+				mapfs_why(why, whylen,
+					  "%s: entry %u: duplicate name",
+					  where, i);
+				goto bad;
+			}
+		}
+		err = xset_push(&x, &xe);
+		if (err < 0)
+			goto bad;
+		err = -EUCLEAN;
+	}
+	if (pos > vend) {
+		mapfs_why(why, whylen,
+			  "%s: entries and values overlap",
+			  where);
+		goto bad;
+	}
+	if (used != pos + (cap - vend)) {
+		mapfs_why(why, whylen,
+			  "%s: %u bytes used, header says %u",
+			  where, pos + (cap - vend), used);
+		goto bad;
+	}
+	if (xp)
+		*xp = x;
+	else
+		xset_free(&x);
+	return 0;
+bad:
+	xset_free(&x);
+	return err;
+}
+
+
+/* Check block bno's pages and payload; decode into *xp if non-NULL. */
 static int xattr_decode(const struct mapfs_fs *fs, mapfs_ino_t ino,
 			mapfs_bno_t bno, struct xset *xp, char *why,
 			size_t whylen)
 {
 	const struct mapfs_geom *g = &fs->g;
-	uint32_t cap = payload_cap(fs), count, used, pos, vend, i, j;
-	const struct mapfs_xattr_hdr *h;
-	struct xset x = { 0 };
+	uint32_t cap = payload_cap(fs);
 	const uint8_t *blk;
-	int err;
+	uint8_t *payload;
+	char where[48];
 
 	if (!mapfs_bno_is_data(g, bno) || !(blk = mapfs_block(fs, bno)))
 		return mapfs_why(why, whylen, "xattr block %llu outside the data area",
@@ -186,116 +309,12 @@ static int xattr_decode(const struct mapfs_fs *fs, mapfs_ino_t ino,
 					 "xattr block %llu page %u: bad checksum",
 					 ull(bno), p);
 	}
-	x.payload = malloc(cap);
-	if (!x.payload)
+	payload = malloc(cap);
+	if (!payload)
 		return -ENOMEM;
-	payload_gather(fs, blk, x.payload);
-	h = (const struct mapfs_xattr_hdr *)x.payload;
-	count = le32toh(h->xh_count);
-	used = le32toh(h->xh_used);
-	err = -EUCLEAN;
-	if (le32toh(h->xh_magic) != MAPFS_XATTR_MAGIC) {
-		mapfs_why(why, whylen, "xattr block %llu: bad header magic",
-			  ull(bno));
-		goto bad;
-	}
-	if (le64toh(h->xh_owner) != ino) {
-		mapfs_why(why, whylen, "xattr block %llu: owner %llu, not %llu",
-			  ull(bno), ull(le64toh(h->xh_owner)), ull(ino));
-		goto bad;
-	}
-	if (h->xh_pad || h->xh_spare || count == 0 ||
-	    count > cap / mapfs_xattr_entry_size(0) || used > cap) {
-		mapfs_why(why, whylen,
-			  "xattr block %llu: bad header (%u entries, %u bytes)",
-			  ull(bno), count, used);
-		goto bad;
-	}
-	pos = HDR_SIZE;
-	vend = cap;
-	for (i = 0; i < count; i++) {
-		const struct mapfs_xattr_entry *e;
-		struct xent xe;
-
-		if (pos > cap || cap - pos < ENT_HDR) {
-			mapfs_why(why, whylen,
-				  "xattr block %llu: entry %u past the end",
-				  ull(bno), i);
-			goto bad;
-		}
-		e = (const struct mapfs_xattr_entry *)(x.payload + pos);
-		xe.index = e->xe_index;
-		xe.namelen = e->xe_namelen;
-		xe.vlen = le32toh(e->xe_value_len);
-		if (xe.index == 0 || xe.index > MAPFS_XATTR_INDEX_MAX ||
-		    e->xe_pad ||
-		    (ns[xe.index].whole ? xe.namelen != 0 :
-		     xe.namelen == 0 ||
-		     xe.namelen + ns[xe.index].len > MAPFS_NAME_MAX)) {
-			mapfs_why(why, whylen,
-				  "xattr block %llu: entry %u: bad index or name length",
-				  ull(bno), i);
-			goto bad;
-		}
-		if (cap - pos < mapfs_xattr_entry_size(xe.namelen)) {
-			mapfs_why(why, whylen,
-				  "xattr block %llu: entry %u past the end",
-				  ull(bno), i);
-			goto bad;
-		}
-		xe.name = (const char *)e->xe_name;
-		if (memchr(xe.name, 0, xe.namelen)) {
-			mapfs_why(why, whylen,
-				  "xattr block %llu: entry %u: NUL in name",
-				  ull(bno), i);
-			goto bad;
-		}
-		pos += mapfs_xattr_entry_size(xe.namelen);
-		/* Values are packed down from the end, in entry order. */
-		if (xe.vlen > vend || align4(xe.vlen) > vend ||
-		    le32toh(e->xe_value_off) != vend - align4(xe.vlen)) {
-			mapfs_why(why, whylen,
-				  "xattr block %llu: entry %u: bad value offset or length",
-				  ull(bno), i);
-			goto bad;
-		}
-		vend -= align4(xe.vlen);
-		xe.value = x.payload + vend;
-		for (j = 0; j < x.n; j++) {
-			if (x.e[j].index == xe.index &&
-			    x.e[j].namelen == xe.namelen &&
-			    !memcmp(x.e[j].name, xe.name, xe.namelen)) {
-				mapfs_why(why, whylen,
-					  "xattr block %llu: entry %u: duplicate name",
-					  ull(bno), i);
-				goto bad;
-			}
-		}
-		err = xset_push(&x, &xe);
-		if (err < 0)
-			goto bad;
-		err = -EUCLEAN;
-	}
-	if (pos > vend) {
-		mapfs_why(why, whylen,
-			  "xattr block %llu: entries and values overlap",
-			  ull(bno));
-		goto bad;
-	}
-	if (used != pos + (cap - vend)) {
-		mapfs_why(why, whylen,
-			  "xattr block %llu: %u bytes used, header says %u",
-			  ull(bno), pos + (cap - vend), used);
-		goto bad;
-	}
-	if (xp)
-		*xp = x;
-	else
-		xset_free(&x);
-	return 0;
-bad:
-	xset_free(&x);
-	return err;
+	payload_gather(fs, blk, payload);
+	snprintf(where, sizeof(where), "xattr block %llu", ull(bno));
+	return payload_decode(ino, payload, cap, where, xp, why, whylen);
 }
 
 int mapfs_xattr_check(const struct mapfs_fs *fs, mapfs_ino_t ino,
@@ -313,6 +332,9 @@ size_t mapfs_xattr_max_value(const struct mapfs_fs *fs, uint32_t namelen)
 	return need < cap ? (cap - need) & ~(MAPFS_XATTR_ALIGN - 1) : 0;
 }
 
+static int ibody_decode(const struct mapfs_fs *fs, mapfs_ino_t ino,
+			struct xset *xp, char *why, size_t whylen);
+
 /* Load ip's attributes (none if it has no block). Damage is reported and
  * answered -EUCLEAN. */
 static int xattr_load(struct mapfs_fs *fs, const struct mapfs_inode *ip,
@@ -322,6 +344,17 @@ static int xattr_load(struct mapfs_fs *fs, const struct mapfs_inode *ip,
 	int err;
 
 	memset(x, 0, sizeof(*x));
+	if (mapfs_xattr_in_inode(fs, ip->ino)) {
+		if (ip->xattr)
+			return MAPFS_CORRUPT(fs, "inode %llu: attributes both "
+					     "in the inode and in block %llu",
+					     ull(ip->ino), ull(ip->xattr));
+		err = ibody_decode(fs, ip->ino, x, why, sizeof(why));
+		if (err == -EUCLEAN)
+			return MAPFS_CORRUPT(fs, "inode %llu: %s",
+					     ull(ip->ino), why);
+		return err;
+	}
 	if (!ip->xattr)
 		return 0;
 	err = xattr_decode(fs, ip->ino, ip->xattr, x, why, sizeof(why));
@@ -351,17 +384,14 @@ static uint64_t xset_size(const struct xset *x)
 	return n;
 }
 
-/* Encode x into blk (block bno owned by owner) and seal every page. The
- * caller checked that it fits. */
-static int xset_encode(struct mapfs_fs *fs, mapfs_ino_t owner,
-		       mapfs_bno_t bno, const struct xset *x, uint8_t *blk)
+/* Lay x out in canonical form in buf (cap bytes, zeroed). The caller
+ * checked that it fits. */
+static void payload_encode(const struct xset *x, mapfs_ino_t owner,
+			   uint8_t *buf, uint32_t cap)
 {
-	uint32_t cap = payload_cap(fs), pos = HDR_SIZE, vend = cap;
+	uint32_t pos = HDR_SIZE, vend = cap;
 	struct mapfs_xattr_hdr *h;
-	uint8_t *buf = calloc(1, cap);
 
-	if (!buf)
-		return -ENOMEM;
 	for (uint32_t i = 0; i < x->n; i++) {
 		struct mapfs_xattr_entry *e =
 			(struct mapfs_xattr_entry *)(buf + pos);
@@ -381,6 +411,19 @@ static int xset_encode(struct mapfs_fs *fs, mapfs_ino_t owner,
 	h->xh_count = htole32(x->n);
 	h->xh_owner = htole64(owner);
 	h->xh_used = htole32(pos + (cap - vend));
+}
+
+/* Encode x into blk (block bno owned by owner) and seal every page. The
+ * caller checked that it fits. */
+static int xset_encode(struct mapfs_fs *fs, mapfs_ino_t owner,
+		       mapfs_bno_t bno, const struct xset *x, uint8_t *blk)
+{
+	uint32_t cap = payload_cap(fs);
+	uint8_t *buf = calloc(1, cap);
+
+	if (!buf)
+		return -ENOMEM;
+	payload_encode(x, owner, buf, cap);
 	for (uint32_t p = 0; p < fs->g.pages_per_block; p++) {
 		struct mapfs_xattrtail t;
 
@@ -393,6 +436,108 @@ static int xset_encode(struct mapfs_fs *fs, mapfs_ino_t owner,
 	mapfs_jdirty(fs, blk, fs->g.bsize);
 	free(buf);
 	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* In-inode attributes (inode_size > 256)                               */
+/* ------------------------------------------------------------------ */
+
+/* Payload bytes in an inode's slot: 0 with 256-byte inodes. */
+static uint32_t ibody_cap(const struct mapfs_fs *fs)
+{
+	if (fs->g.inode_size <= MAPFS_INODE_SIZE)
+		return 0;
+	return fs->g.inode_size - MAPFS_INODE_SIZE -
+	       (uint32_t)sizeof(struct mapfs_xattr_itail);
+}
+
+static uint8_t *ibody(const struct mapfs_fs *fs, mapfs_ino_t ino)
+{
+	uint8_t *d = (uint8_t *)mapfs_dinode(fs, ino);
+
+	return d && ibody_cap(fs) ? d + MAPFS_INODE_SIZE : NULL;
+}
+
+static uint32_t ibody_crc(const struct mapfs_fs *fs, mapfs_ino_t ino,
+			  const uint8_t *body)
+{
+	const struct mapfs_dinode *d = mapfs_dinode(fs, ino);
+	uint64_t le_ino = htole64(ino);
+	uint32_t crc = mapfs_crc32c(fs->g.seed, &le_ino, sizeof(le_ino));
+
+	crc = mapfs_crc32c(crc, &d->di_gen, sizeof(d->di_gen));
+	return mapfs_crc32c(crc, body, ibody_cap(fs));
+}
+
+static struct mapfs_xattr_itail *ibody_tail(const struct mapfs_fs *fs,
+					    uint8_t *body)
+{
+	return (struct mapfs_xattr_itail *)(body + ibody_cap(fs));
+}
+
+bool mapfs_xattr_in_inode(const struct mapfs_fs *fs, mapfs_ino_t ino)
+{
+	uint8_t *body = ibody(fs, ino);
+
+	return body && (ibody_tail(fs, body)->xi_magic ||
+			ibody_tail(fs, body)->xi_crc ||
+			!mapfs_is_zero(body, ibody_cap(fs)));
+}
+
+/* Check ino's in-inode attributes (0 when there are none); decode them
+ * into *xp if non-NULL. */
+static int ibody_decode(const struct mapfs_fs *fs, mapfs_ino_t ino,
+			struct xset *xp, char *why, size_t whylen)
+{
+	uint8_t *body = ibody(fs, ino), *payload;
+	const struct mapfs_xattr_itail *t;
+
+	if (!mapfs_xattr_in_inode(fs, ino))
+		return 0;
+	t = ibody_tail(fs, body);
+	if (le32toh(t->xi_magic) != MAPFS_XATTR_IBODY_MAGIC)
+		return mapfs_why(why, whylen, "in-inode attributes: bad magic");
+	if (le32toh(t->xi_crc) != ibody_crc(fs, ino, body))
+		return mapfs_why(why, whylen,
+				 "in-inode attributes: bad checksum");
+	payload = malloc(ibody_cap(fs));
+	if (!payload)
+		return -ENOMEM;
+	memcpy(payload, body, ibody_cap(fs));
+	return payload_decode(ino, payload, ibody_cap(fs),
+			      "in-inode attributes", xp, why, whylen);
+}
+
+int mapfs_xattr_check_inode(const struct mapfs_fs *fs, mapfs_ino_t ino,
+			    char *why, size_t whylen)
+{
+	return ibody_decode(fs, ino, NULL, why, whylen);
+}
+
+/* Write x (empty: none) into ino's slot. */
+static void ibody_store(struct mapfs_fs *fs, mapfs_ino_t ino,
+			const struct xset *x)
+{
+	uint8_t *body = ibody(fs, ino);
+	uint32_t cap = ibody_cap(fs);
+	struct mapfs_xattr_itail *t;
+
+	if (!body)
+		return;
+	t = ibody_tail(fs, body);
+	memset(body, 0, cap + sizeof(*t));
+	if (x && x->n) {
+		payload_encode(x, ino, body, cap);
+		t->xi_magic = htole32(MAPFS_XATTR_IBODY_MAGIC);
+		t->xi_crc = htole32(ibody_crc(fs, ino, body));
+	}
+	mapfs_jdirty(fs, body, cap + sizeof(*t));
+}
+
+void mapfs_xattr_clear_inode(struct mapfs_fs *fs, mapfs_ino_t ino)
+{
+	if (mapfs_xattr_in_inode(fs, ino))
+		ibody_store(fs, ino, NULL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -411,7 +556,7 @@ ssize_t mapfs_xattr_get(struct mapfs_fs *fs, const struct mapfs_inode *ip,
 	err = mapfs_xattr_parse_name(name, &index, &suffix, &namelen);
 	if (err < 0)
 		return err;
-	if (!ip->xattr)
+	if (!ip->xattr && !mapfs_xattr_in_inode(fs, ip->ino))
 		return -ENODATA;
 	err = xattr_load(fs, ip, &x);
 	if (err < 0)
@@ -524,7 +669,11 @@ int mapfs_xattr_set(struct mapfs_fs *fs, struct mapfs_inode *ip,
 				goto out;
 		}
 	}
-	if (x.n == 0) {
+	if (x.n == 0 || xset_size(&x) <= ibody_cap(fs)) {
+		/* Small enough for the inode (or nothing left): there,
+		 * then the block (if any) goes. The set points into
+		 * x.payload, a copy, so the slot may be rewritten. */
+		ibody_store(fs, ip->ino, &x);
 		err = xattr_switch(fs, ip, 0);
 		goto out;
 	}
@@ -552,6 +701,9 @@ int mapfs_xattr_set(struct mapfs_fs *fs, struct mapfs_inode *ip,
 		goto out;
 	}
 	err = xattr_switch(fs, ip, nb);
+	/* Too big for the inode now: the block holds everything. */
+	if (err == 0)
+		mapfs_xattr_clear_inode(fs, ip->ino);
 out:
 	xset_free(&x);
 	return err;
@@ -559,6 +711,7 @@ out:
 
 int mapfs_xattr_free(struct mapfs_fs *fs, struct mapfs_inode *ip)
 {
+	mapfs_xattr_clear_inode(fs, ip->ino);
 	if (!ip->xattr)
 		return 0;
 	if (!mapfs_bno_is_data(&fs->g, ip->xattr))

@@ -395,6 +395,23 @@ static int check_xattr(struct fsck_ctx *c, struct mapfs_inode *ip,
 	mapfs_bno_t bno = ip->xattr;
 	char why[256] = "";
 
+	/* In-inode attributes: valid, and not beside a block. */
+	if (mapfs_xattr_in_inode(c->fs, ip->ino)) {
+		if (mapfs_xattr_check_inode(c->fs, ip->ino, why,
+					    sizeof(why)) < 0) {
+			if (fsck_problem(c, P1_XATTR_IBODY_BAD,
+					 "inode %llu: %s",
+					 (unsigned long long)ip->ino, why))
+				mapfs_xattr_clear_inode(c->fs, ip->ino);
+		} else if (bno &&
+			   fsck_problem(c, P1_XATTR_IBODY_BOTH,
+					"inode %llu: attributes both in the "
+					"inode and in block %llu",
+					(unsigned long long)ip->ino,
+					(unsigned long long)bno)) {
+			mapfs_xattr_clear_inode(c->fs, ip->ino);
+		}
+	}
 	if (!bno)
 		return 0;
 	if (mapfs_xattr_check(c->fs, ip->ino, bno, why, sizeof(why)) < 0) {

@@ -91,6 +91,12 @@ const struct fsck_problem_desc fsck_problems[FSCK_PR_COUNT] = {
 	PR(P1_XATTR_DUP, "Pass 1", 0,
 	   "an inode's extended attribute block is also claimed elsewhere",
 	   "clear the inode's xattr pointer (the other owner keeps it)"),
+	PR(P1_XATTR_IBODY_BAD, "Pass 1", 0,
+	   "an inode's in-inode extended attributes fail their checks",
+	   "clear them"),
+	PR(P1_XATTR_IBODY_BOTH, "Pass 1", 0,
+	   "an inode has attributes both in the inode and in a block",
+	   "clear the in-inode ones (the block's stay)"),
 	PR(P1B_DUP_BLOCK, "Pass 1b", 0,
 	   "a block is claimed by more than one inode (or twice by one)",
 	   "keep it for the first owner, copy it for the others (or clear "

@@ -722,6 +722,13 @@ int mapfs_xattr_free(struct mapfs_fs *fs, struct mapfs_inode *ip);
 /* Validate xattr block bno of inode ino: page tails and CRCs, header
  * (magic, owner, counts), every entry (known index, name, value inside
  * the value area, canonical packing, no duplicate names). Read-only. */
+/* In-inode attributes (inode_size > 256): whether ino's slot holds any
+ * (a nonzero area), their check (0 when there are none), and clearing
+ * them (fsck's repair; also done when an inode is freed). */
+bool mapfs_xattr_in_inode(const struct mapfs_fs *fs, mapfs_ino_t ino);
+int mapfs_xattr_check_inode(const struct mapfs_fs *fs, mapfs_ino_t ino,
+			    char *why, size_t whylen);
+void mapfs_xattr_clear_inode(struct mapfs_fs *fs, mapfs_ino_t ino);
 int mapfs_xattr_check(const struct mapfs_fs *fs, mapfs_ino_t ino,
 		      mapfs_bno_t bno, char *why, size_t whylen);
 /* Largest value a block holds with one entry of a namelen-byte name. */
@@ -875,7 +882,7 @@ struct mapfs_format_opts {
 	uint32_t bytes_per_inode; /* 0 = default */
 	uint32_t bpg;		/* 0 = default (8 * bsize) */
 	uint32_t minfree_pct;	/* default 5; UINT32_MAX = default */
-	uint32_t inode_size;	/* 0 = 256 */
+	uint32_t inode_size;	/* 0 = 512 (256: no in-inode xattrs) */
 	char label[MAPFS_LABEL_MAX + 1];
 	uint8_t uuid[16];
 	bool have_uuid;

@@ -46,7 +46,8 @@
 /* The primary superblock is the first 4 KiB page of the image. */
 #define MAPFS_SB_OFFSET		0u
 
-#define MAPFS_INODE_SIZE	256u	/* minimum and default inode size */
+#define MAPFS_INODE_SIZE	256u	/* the inode proper; the minimum size */
+#define MAPFS_DEFAULT_INODE_SIZE 512u	/* 256 more for in-inode xattrs */
 #define MAPFS_NDADDR		12u	/* direct block pointers */
 #define MAPFS_NIADDR		3u	/* single, double, triple indirect */
 #define MAPFS_NADDR		(MAPFS_NDADDR + MAPFS_NIADDR)
@@ -381,6 +382,20 @@ struct mapfs_xattrtail {
 static_assert(sizeof(struct mapfs_xattrtail) == 8, "xattr tail");
 static_assert(MAPFS_XATTR_PAGE_USABLE + sizeof(struct mapfs_xattrtail) ==
 	      MAPFS_PAGE_SIZE, "xattr page");
+
+/* In-inode attributes: with sb_inode_size > 256, the bytes of an inode's
+ * slot past the first 256 hold the same payload as a block (header with
+ * xh_owner = the inode, entries, values packed from the end) followed by
+ * this tail in the slot's last 8 bytes. A zero tail means no in-inode
+ * attributes. An inode keeps its attributes in the inode when they fit,
+ * in a block (di_xattr) otherwise, never in both. */
+#define MAPFS_XATTR_IBODY_MAGIC	0x4958504du	/* "MPXI" */
+struct mapfs_xattr_itail {
+	uint32_t xi_magic;	/* MAPFS_XATTR_IBODY_MAGIC */
+	uint32_t xi_crc;	/* crc32c(seed, le64 ino, le32 gen) then the
+				 * payload (bytes 256 .. inode_size - 9) */
+};
+static_assert(sizeof(struct mapfs_xattr_itail) == 8, "xattr itail");
 
 /* Bytes an entry with a name of n bytes takes: 12 + n, rounded to 4. */
 static inline uint32_t mapfs_xattr_entry_size(uint32_t namelen)

@@ -57,6 +57,9 @@ static void usage(FILE *f)
 		"            end; IMAGE is extended if it is shorter)\n"
 		"  -b BYTES  block size, a power of two from 4096 to 65536\n"
 		"  -i BYTES  bytes of data per inode (default %u)\n"
+		"  -I SIZE   inode size: 256, 512 (default) or 1024; small\n"
+		"            extended attributes live in the inode past its\n"
+		"            first 256 bytes\n"
 		"  -g COUNT  blocks per group (default 8 * block size)\n"
 		"  -m PCT    percent of blocks reserved for root (default %u)\n"
 		"  -L LABEL  volume label (at most %u bytes)\n"
@@ -437,7 +440,7 @@ int main(int argc, char **argv)
 	memset(&a, 0, sizeof(a));
 	o.minfree_pct = UINT32_MAX;
 
-	static const char optstring[] = "s:b:i:g:m:L:J:U:o:EFnqhV";
+	static const char optstring[] = "s:b:i:I:g:m:L:J:U:o:EFnqhV";
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) !=
@@ -470,6 +473,15 @@ int main(int argc, char **argv)
 			    o.bytes_per_inode == 0) {
 				fprintf(stderr, PROG ": bad bytes per inode "
 					"'%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'I':
+			if (parse_u32(optarg, &o.inode_size) < 0 ||
+			    (o.inode_size != 256 && o.inode_size != 512 &&
+			     o.inode_size != 1024)) {
+				fprintf(stderr, PROG ": bad inode size '%s': "
+					"256, 512 or 1024\n", optarg);
 				return 2;
 			}
 			break;

@@ -1588,12 +1588,15 @@ set:
 							  ino_of(nodeid), fl));
 			wunlock(d);
 		}
+		/* ctime changed: said before the reply (attributes only,
+		 * nothing waits on the inode's lock), so a stat right after
+		 * the ioctl sees it. */
+		if (err == 0)
+			fuse_lowlevel_notify_inval_inode(d->se, nodeid, -1, 0);
 		if (err)
 			fuse_reply_err(req, -err);
 		else
 			fuse_reply_ioctl(req, 0, NULL, 0);
-		if (err == 0)
-			fuse_lowlevel_notify_inval_inode(d->se, nodeid, -1, 0);
 		return;
 	case FS_IOC_FSGETXATTR:
 		if (out_bufsz < sizeof(fsx)) {

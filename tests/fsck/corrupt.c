@@ -279,6 +279,12 @@ static int cmd_inode(const char *img, int argc, char **argv, bool set)
 	d = mapfs_dinode(fs, ino);
 	if (!d)
 		die("inode %s out of range", argv[0], 0);
+	if (!set && !strcmp(argv[1], "offset")) {
+		/* the slot's byte offset in the image */
+		printf("%" PRIu64 "\n", (uint64_t)((uint8_t *)d - fs->base));
+		mapfs_fs_close(fs);
+		return 0;
+	}
 	if (!inode_field(argv[1], &off, &width))
 		die("unknown inode field '%s'", argv[1], 0);
 	if (!set) {

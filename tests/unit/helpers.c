@@ -17,6 +17,19 @@ static void quiet_log(void *arg, enum mapfs_log_level lvl, const char *msg)
 		fprintf(stderr, "core: %s\n", msg);
 }
 
+static uint32_t next_isize;	/* 0: the default */
+
+struct mapfs_fs *test_fs_new_isize(uint64_t size, uint32_t bsize,
+				   uint32_t bpg, uint32_t isize)
+{
+	struct mapfs_fs *fs;
+
+	next_isize = isize;
+	fs = test_fs_new(size, bsize, bpg);
+	next_isize = 0;
+	return fs;
+}
+
 struct mapfs_fs *test_fs_new(uint64_t size, uint32_t bsize, uint32_t bpg)
 {
 	struct mapfs_format_opts o;
@@ -31,6 +44,7 @@ struct mapfs_fs *test_fs_new(uint64_t size, uint32_t bsize, uint32_t bpg)
 	o.bpg = bpg;
 	o.minfree_pct = UINT32_MAX;
 	o.time = 1700000000;
+	o.inode_size = next_isize;
 	assert_int_equal(mapfs_format_plan(&o, &g, why, sizeof(why)), 0);
 	base = calloc(1, size);
 	assert_non_null(base);

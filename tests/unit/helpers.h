@@ -9,6 +9,9 @@
  * and blocks per group bpg (0: default), attach it and return the handle.
  * Fails the running cmocka test on any error. Free with test_fs_free. */
 struct mapfs_fs *test_fs_new(uint64_t size, uint32_t bsize, uint32_t bpg);
+/* The same with inode size isize (256: attributes always in blocks). */
+struct mapfs_fs *test_fs_new_isize(uint64_t size, uint32_t bsize,
+				   uint32_t bpg, uint32_t isize);
 void test_fs_free(struct mapfs_fs *fs);
 /* Detach and re-attach the same buffer (as a remount would). */
 void test_fs_remount(struct mapfs_fs *fs);

@@ -33,13 +33,13 @@ static void test_plan_defaults(void **state)
 	assert_int_equal(g.bpg, 32768);
 	assert_int_equal(g.ngroups, 4);
 	assert_int_equal(g.ipg, 8192);		/* 16 KiB per inode */
-	assert_int_equal(g.itab_blocks, 512);
-	assert_int_equal(g.data_off, 516);
+	assert_int_equal(g.itab_blocks, 1024);	/* 512-byte inodes */
+	assert_int_equal(g.data_off, 1028);
 	assert_int_equal(g.nindir, 511);
 	assert_int_equal(g.ninodes, 4 * 8192);
 	/* 5 % of the data blocks for root. */
 	assert_int_equal(g.reserved_blocks,
-			 (131072ull - 4 * 516) * 5 / 100);
+			 (131072ull - 4 * 1028) * 5 / 100);
 	/* 12 + 511 + 511^2 + 511^3 blocks of 4 KiB. */
 	assert_true(g.maxfilesize ==
 		    (12ull + 511 + 511ull * 511 + 511ull * 511 * 511) * 4096);

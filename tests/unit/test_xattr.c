@@ -41,7 +41,7 @@ static struct mapfs_inode get(struct mapfs_fs *fs, mapfs_ino_t ino)
 
 static void test_xattr_basic(void **state)
 {
-	struct mapfs_fs *fs = test_fs_new(64ull << 20, 0, 0);
+	struct mapfs_fs *fs = test_fs_new_isize(64ull << 20, 0, 0, 256);
 	mapfs_ino_t f = mk(fs, ROOT, "f", MAPFS_IFREG | 0644);
 	uint64_t free0 = fs->free_blocks;
 	char buf[8192], big[5000];
@@ -137,7 +137,7 @@ static void test_xattr_basic(void **state)
 /* Every inode kind can hold attributes; freeing the inode frees them. */
 static void test_xattr_kinds_and_free(void **state)
 {
-	struct mapfs_fs *fs = test_fs_new(64ull << 20, 0, 0);
+	struct mapfs_fs *fs = test_fs_new_isize(64ull << 20, 0, 0, 256);
 	uint64_t free0 = fs->free_blocks;
 	struct mapfs_inode ip;
 	mapfs_ino_t p, d;
@@ -163,7 +163,7 @@ static void test_xattr_kinds_and_free(void **state)
 	assert_int_equal(fs->free_blocks, free0);
 	/* 64 KiB blocks: a value crossing page boundaries */
 	test_fs_free(fs);
-	fs = test_fs_new(128ull << 20, 65536, 0);
+	fs = test_fs_new_isize(128ull << 20, 65536, 0, 256);
 	{
 		mapfs_ino_t f = mk(fs, ROOT, "f", MAPFS_IFREG | 0644);
 		size_t max = mapfs_xattr_max_value(fs, 1);
@@ -189,10 +189,86 @@ static void test_xattr_kinds_and_free(void **state)
 	test_fs_free(fs);
 }
 
+/* With 512-byte inodes (the default) a small set lives in the inode, a
+ * big one in a block, and a set moves between them as it grows and
+ * shrinks; the inode's copy is checked like a block. */
+static void test_xattr_in_inode(void **state)
+{
+	struct mapfs_fs *fs = test_fs_new(64ull << 20, 0, 0);
+	mapfs_ino_t f = mk(fs, ROOT, "f", MAPFS_IFREG | 0644);
+	uint64_t free0 = fs->free_blocks;
+	char buf[4096], big[600], why[200];
+	struct mapfs_inode ip;
+	uint8_t *slot;
+
+	(void)state;
+	assert_int_equal(fs->g.inode_size, 512);
+	assert_false(mapfs_xattr_in_inode(fs, f));
+	assert_int_equal(mapfs_op_setxattr(fs, f, "user.a", "hello", 5, 0,
+					   false), 0);
+	assert_int_equal(mapfs_op_setxattr(fs, f, "security.b", "x", 1, 0,
+					   false), 0);
+	ip = get(fs, f);
+	assert_int_equal(ip.xattr, 0);
+	assert_int_equal(ip.blocks, 0);
+	assert_int_equal(fs->free_blocks, free0);
+	assert_true(mapfs_xattr_in_inode(fs, f));
+	assert_int_equal(mapfs_xattr_check_inode(fs, f, why, sizeof(why)), 0);
+	assert_int_equal(mapfs_op_getxattr(fs, f, "user.a", buf, sizeof(buf)),
+			 5);
+	assert_memory_equal(buf, "hello", 5);
+	assert_int_equal(mapfs_op_listxattr(fs, f, buf, sizeof(buf), true),
+			 (ssize_t)(sizeof("user.a") + sizeof("security.b")));
+	/* grows past the inode: everything moves to one block */
+	memset(big, 'z', sizeof(big));
+	assert_int_equal(mapfs_op_setxattr(fs, f, "user.big", big,
+					   sizeof(big), 0, false), 0);
+	ip = get(fs, f);
+	assert_int_not_equal(ip.xattr, 0);
+	assert_int_equal(ip.blocks, 1);
+	assert_false(mapfs_xattr_in_inode(fs, f));
+	assert_int_equal(mapfs_op_getxattr(fs, f, "user.a", buf, sizeof(buf)),
+			 5);
+	/* shrinks back: into the inode, the block freed */
+	assert_int_equal(mapfs_op_removexattr(fs, f, "user.big"), 0);
+	ip = get(fs, f);
+	assert_int_equal(ip.xattr, 0);
+	assert_int_equal(ip.blocks, 0);
+	assert_int_equal(fs->free_blocks, free0);
+	assert_true(mapfs_xattr_in_inode(fs, f));
+	/* a remount reads them back */
+	test_fs_remount(fs);
+	assert_int_equal(mapfs_op_getxattr(fs, f, "security.b", buf,
+					   sizeof(buf)), 1);
+	/* damage in the inode's area is caught; clearing removes it */
+	slot = (uint8_t *)mapfs_dinode(fs, f);
+	slot[MAPFS_INODE_SIZE + 40] ^= 1;
+	assert_int_equal(mapfs_xattr_check_inode(fs, f, why, sizeof(why)),
+			 -EUCLEAN);
+	assert_non_null(strstr(why, "checksum"));
+	assert_int_equal(mapfs_op_getxattr(fs, f, "user.a", buf, sizeof(buf)),
+			 -EUCLEAN);
+	mapfs_xattr_clear_inode(fs, f);
+	assert_false(mapfs_xattr_in_inode(fs, f));
+	assert_int_equal(mapfs_op_getxattr(fs, f, "user.a", buf, sizeof(buf)),
+			 -ENODATA);
+	/* removing the last one leaves the area zero; unlink frees all */
+	assert_int_equal(mapfs_op_setxattr(fs, f, "user.c", "1", 1, 0, false),
+			 0);
+	assert_int_equal(mapfs_op_removexattr(fs, f, "user.c"), 0);
+	assert_false(mapfs_xattr_in_inode(fs, f));
+	assert_int_equal(mapfs_op_setxattr(fs, f, "user.d", "1", 1, 0, false),
+			 0);
+	assert_int_equal(mapfs_op_unlink(fs, ROOT, "f"), 0);
+	assert_false(mapfs_xattr_in_inode(fs, f));
+	assert_int_equal(fs->free_blocks, free0);
+	test_fs_free(fs);
+}
+
 /* The validator catches damage the way fsck needs it to. */
 static void test_xattr_check_damage(void **state)
 {
-	struct mapfs_fs *fs = test_fs_new(64ull << 20, 0, 0);
+	struct mapfs_fs *fs = test_fs_new_isize(64ull << 20, 0, 0, 256);
 	mapfs_ino_t f = mk(fs, ROOT, "f", MAPFS_IFREG | 0644);
 	char why[200];
 	uint8_t *blk;
@@ -244,7 +320,7 @@ static size_t acl_make(uint8_t *buf, const uint16_t (*ent)[3], int n)
 
 static void test_acl(void **state)
 {
-	struct mapfs_fs *fs = test_fs_new(64ull << 20, 0, 0);
+	struct mapfs_fs *fs = test_fs_new_isize(64ull << 20, 0, 0, 256);
 	static const uint16_t base[][3] = {
 		{1, 6, 0xffff}, {4, 4, 0xffff}, {0x20, 0, 0xffff} };
 	static const uint16_t ext[][3] = {
@@ -531,6 +607,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_xattr_basic),
+		cmocka_unit_test(test_xattr_in_inode),
 		cmocka_unit_test(test_xattr_kinds_and_free),
 		cmocka_unit_test(test_xattr_check_damage),
 		cmocka_unit_test(test_acl),
