@@ -85,6 +85,10 @@ struct mapfs_journal {
 	size_t ngens, capgens;
 	uint64_t nquar;		/* blocks in quarantine */
 
+	/* The superblock counters as last stored (op_end stores them only
+	 * when they moved). */
+	uint64_t sb_fb, sb_fi, sb_nd, sb_orphan;
+	uint32_t sb_state;
 	bool verify;		/* MAPFS_JOURNAL_VERIFY: check at checkpoints */
 	bool big_warned;
 	struct mapfs_journal_stats st;
@@ -887,9 +891,18 @@ int mapfs_journal_op_end(struct mapfs_fs *fs)
 
 	if (!j || j->nrg == 0)
 		return 0;
-	/* The superblock's counters follow every operation (a few bytes),
-	 * so a replayed image has them right. */
-	mapfs_super_store(fs);
+	/* The superblock's counters follow every operation that moves
+	 * them (a few bytes), so a replayed image has them right. */
+	if (fs->free_blocks != j->sb_fb || fs->free_inodes != j->sb_fi ||
+	    fs->ndirs != j->sb_nd || fs->orphan_head != j->sb_orphan ||
+	    fs->state != j->sb_state) {
+		mapfs_super_store(fs);
+		j->sb_fb = fs->free_blocks;
+		j->sb_fi = fs->free_inodes;
+		j->sb_nd = fs->ndirs;
+		j->sb_orphan = fs->orphan_head;
+		j->sb_state = fs->state;
+	}
 	merge_ranges(j);
 	need = REC_HDR + j->nrg * RANGE_SZ;
 	for (size_t i = 0; i < j->nrg; i++)
@@ -995,6 +1008,7 @@ int mapfs_journal_start(struct mapfs_fs *fs)
 	 * ring byte 0, and make the header durable before any record. */
 	j->seq = j->ckpt_seq = j->tail_seq_written = next_epoch(seq);
 	j->head = j->ckpt = j->tail_written = j->tail_durable = 0;
+	j->sb_fb = j->sb_fi = j->sb_nd = j->sb_orphan = UINT64_MAX;
 	fs->j = j;
 	hdr_write(fs, j->seq, 0);
 	err = flush(fs);
