@@ -215,6 +215,7 @@ uint64_t mapfs_avail_blocks(const struct mapfs_fs *fs)
 }
 
 #define RESV_WINDOW 256u	/* blocks reserved in the host file at once */
+#define RESV_WINDOW_MAX 8192u	/* ... growing up to this while sequential */
 
 /* Take a free block in group cg at or after bit `from`; -1 if none (with
  * *errp set when the host had no space to back it). */
@@ -250,8 +251,21 @@ static int64_t take_in_group(struct mapfs_fs *fs, uint64_t cg, uint32_t from,
 	 * sequential allocation costs one fallocate per window. */
 	if (bno < fs->cg[cg].resv_start || bno >= fs->cg[cg].resv_end) {
 		uint64_t end = mapfs_group_start(g, cg) + n;
-		uint64_t want = end - bno < RESV_WINDOW ? end - bno : RESV_WINDOW;
-		int err = mapfs_fs_reserve(fs, bno, want);
+		uint64_t win = RESV_WINDOW, want;
+		int err;
+
+		/* Allocation running on past the last window (a file
+		 * written sequentially): double it, to 32 MiB at 4 KiB
+		 * blocks, so a large write is one fallocate, not hundreds. */
+		if (bno == fs->cg[cg].resv_end && fs->cg[cg].resv_end) {
+			win = 2 * (fs->cg[cg].resv_end - fs->cg[cg].resv_start);
+			if (win < RESV_WINDOW)
+				win = RESV_WINDOW;
+			if (win > RESV_WINDOW_MAX)
+				win = RESV_WINDOW_MAX;
+		}
+		want = end - bno < win ? end - bno : win;
+		err = mapfs_fs_reserve(fs, bno, want);
 
 		/* A nearly full host may still have room for one block. */
 		if (err == -ENOSPC && want > 1) {
