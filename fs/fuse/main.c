@@ -481,6 +481,23 @@ out_session:
 			d.fs->write_time = now.sec;
 			err = mapfs_fs_sync(d.fs);
 		}
+		if (d.fs->j) {
+			/* What the journal did, for the log (and the tests:
+			 * -o nosync must leave fsync without flushes). */
+			struct mapfs_journal_stats st;
+			char msg[256];
+
+			mapfs_journal_get_stats(d.fs, &st);
+			snprintf(msg, sizeof(msg), "journal: %llu records "
+				 "(%llu KiB), %llu commits, %llu flushes, "
+				 "%llu pages checkpointed",
+				 (unsigned long long)st.records,
+				 (unsigned long long)(st.bytes >> 10),
+				 (unsigned long long)st.commits,
+				 (unsigned long long)st.flushes,
+				 (unsigned long long)st.checkpoint_pages);
+			log_fn(NULL, MAPFS_LOG_INFO, msg);
+		}
 		if (err < 0) {
 			log_fn(NULL, MAPFS_LOG_ERR, "final write-back failed");
 			ret = 1;
