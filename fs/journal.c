@@ -63,12 +63,11 @@ struct qgen {
 };
 
 struct mapfs_journal {
-	uint8_t *hdr;		/* header page (shared mapping) */
 	uint8_t *ring;		/* ring start (shared mapping) */
 	uint64_t rbytes;	/* ring bytes */
 	uint64_t head, seq;	/* next record: abs offset, sequence */
 	uint64_t ckpt, ckpt_seq;	/* records before ckpt are home */
-	uint64_t tail_written, tail_seq_written; /* in the header */
+	uint64_t tail_written;	/* in the header */
 	uint64_t tail_durable;	/* header value known to be on disk */
 
 	struct jrange *rg;	/* the operation in progress */
@@ -750,7 +749,6 @@ int mapfs_journal_commit(struct mapfs_fs *fs, bool full)
 	if (prev != j->tail_written) {
 		hdr_write(fs, prev_seq, prev);
 		j->tail_written = prev;
-		j->tail_seq_written = prev_seq;
 	}
 	if (!full)
 		return 0;
@@ -760,7 +758,6 @@ int mapfs_journal_commit(struct mapfs_fs *fs, bool full)
 	j->tail_durable = j->tail_written;
 	hdr_write(fs, j->ckpt_seq, j->ckpt);
 	j->tail_written = j->ckpt;
-	j->tail_seq_written = j->ckpt_seq;
 	err = flush(fs);
 	if (err < 0)
 		return err;
@@ -875,7 +872,6 @@ static int big_op(struct mapfs_fs *fs)
 	 * this operation's changes could undo some of those. */
 	hdr_write(fs, j->seq, j->head);
 	j->tail_written = j->head;
-	j->tail_seq_written = j->seq;
 	err = flush(fs);
 	if (err == 0) {
 		j->tail_durable = j->head;
@@ -1001,12 +997,11 @@ int mapfs_journal_start(struct mapfs_fs *fs)
 		free(j);
 		return -ENOMEM;
 	}
-	j->hdr = fs->dbase + journal_off(fs);
-	j->ring = j->hdr + JPAGE;
+	j->ring = fs->dbase + journal_off(fs) + JPAGE;
 	j->rbytes = journal_bytes(fs) - JPAGE;
 	/* The image was replayed and reset at open: start a new epoch at
 	 * ring byte 0, and make the header durable before any record. */
-	j->seq = j->ckpt_seq = j->tail_seq_written = next_epoch(seq);
+	j->seq = j->ckpt_seq = next_epoch(seq);
 	j->head = j->ckpt = j->tail_written = j->tail_durable = 0;
 	j->sb_fb = j->sb_fi = j->sb_nd = j->sb_orphan = UINT64_MAX;
 	fs->j = j;

@@ -115,6 +115,31 @@ lib_init() {
 	trap 'exit 129' HUP
 }
 
+# lib_user_init (after lib_init, as root): an unprivileged user for the
+# tests that mount as one (uid/gid 65534): /dev/fuse made 0666 (as on a
+# standard Debian system) and restored on any exit, a directory $U that
+# the user owns with $IMG and $MNT in it, and as_user CMD... to run CMD as
+# that user, no supplementary groups, a minimal environment.
+lib_user_init() {
+	UID_U=65534
+	GID_U=65534
+	FUSE_MODE=$(stat -c %a /dev/fuse)
+	trap 'rc=$?; chmod "$FUSE_MODE" /dev/fuse 2>/dev/null; (exit $rc); lib_cleanup' EXIT
+	chmod 0666 /dev/fuse || skip "cannot chmod /dev/fuse"
+	U=$T/user
+	mkdir -p "$U/mnt" "$U/home"
+	chown -R "$UID_U:$GID_U" "$U"
+	chmod 700 "$U"
+	IMG=$U/disk.img
+	MNT=$U/mnt
+}
+
+as_user() {
+	setpriv --reuid="$UID_U" --regid="$GID_U" --clear-groups \
+		env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$U/home" \
+		LANG=C "$@"
+}
+
 # allow_other needs root, or user_allow_other in /etc/fuse.conf.
 can_allow_other() {
 	[ "$(id -u)" = 0 ] && return 0

@@ -22,27 +22,7 @@
 command -v setpriv >/dev/null 2>&1 || skip "setpriv is missing"
 lib_init "$1" "$2" "$3"
 
-UID_U=65534
-GID_U=65534
-FUSE_MODE=$(stat -c %a /dev/fuse)
-restore_fuse() { chmod "$FUSE_MODE" /dev/fuse 2>/dev/null; }
-trap 'rc=$?; restore_fuse; (exit $rc); lib_cleanup' EXIT
-chmod 0666 /dev/fuse || skip "cannot chmod /dev/fuse"
-
-U=$T/user
-mkdir -p "$U/mnt" "$U/home"
-chown -R "$UID_U:$GID_U" "$U"
-chmod 700 "$U"
-IMG=$U/disk.img
-MNT=$U/mnt
-
-# as_user CMD...: run CMD as the unprivileged user, no supplementary
-# groups, a minimal environment.
-as_user() {
-	setpriv --reuid="$UID_U" --regid="$GID_U" --clear-groups \
-		env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$U/home" \
-		LANG=C "$@"
-}
+lib_user_init
 
 wait_mounted() {
 	local pid=$1 i
