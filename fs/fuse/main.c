@@ -8,6 +8,7 @@
  * unlinked while in use, writes everything back and marks the image clean.
  */
 #include "daemon.h"
+#include "uring.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -27,6 +28,7 @@ struct conf {
 	int noatime;
 	int nowriteback;
 	int nosync;
+	int nouring;
 	int fakeroot;
 	int allow_other;
 	int commit;
@@ -44,6 +46,7 @@ static const struct fuse_opt conf_opts[] = {
 	CONF_OPT("force", force),
 	CONF_OPT("nowriteback", nowriteback),
 	CONF_OPT("nosync", nosync),
+	CONF_OPT("nouring", nouring),
 	CONF_OPT("fakeroot", fakeroot),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	{"commit=%d", offsetof(struct conf, commit), 0},
@@ -159,6 +162,9 @@ static void usage(FILE *f)
 "  nosync          fsync and fsyncdir return at once without making\n"
 "                  anything durable: for throwaway data only; a power\n"
 "                  loss can lose everything since the last commit\n"
+"  nouring         take requests from /dev/fuse even when the kernel offers\n"
+"                  FUSE over io_uring (by default used when the fuse\n"
+"                  module's enable_uring parameter is Y)\n"
 "  timeout=SECS    kernel attribute and entry cache timeout (default 86400:\n"
 "                  the daemon is the image's only writer)\n"
 "  allow_other     let other users access the mount\n"
@@ -441,6 +447,9 @@ int main(int argc, char *argv[])
 				conf.image);
 	}
 
+	/* FUSE over io_uring where the kernel allows it (uring.c). */
+	if (uring_setup(&d, se, !conf.nouring && !cmd.singlethread) != 0)
+		log_fn(NULL, MAPFS_LOG_WARN, "cannot set up FUSE over io_uring");
 	if (fuse_daemonize(cmd.foreground) != 0)
 		goto out_unmount;
 	d.single = cmd.singlethread;
@@ -459,6 +468,14 @@ int main(int argc, char *argv[])
 	/* The loop returns the signal number after SIGINT/SIGTERM/SIGHUP:
 	 * a requested, clean unmount. Only -errno is a failure. */
 	ret = ret < 0;
+	uring_stop();
+	{
+		char msg[160];
+
+		/* For the log (and with_transport.sh). */
+		snprintf(msg, sizeof(msg), "requests: %s", uring_describe());
+		log_fn(NULL, MAPFS_LOG_INFO, msg);
+	}
 	commit_stop();
 
 out_unmount:

@@ -222,6 +222,13 @@ unmount_only() {
 		echo "--- end ---"
 		fail "mapfs exited with status $rc after unmounting $mnt"
 	fi
+	# with_transport.sh: the daemon must have used the transport asked
+	# for (it names it at unmount; read-only mounts too).
+	if [ -n "${MAPFS_EXPECT_TRANSPORT:-}" ] &&
+	   ! grep -q "requests: $MAPFS_EXPECT_TRANSPORT" "${DAEMON_LOG[$mnt]}"; then
+		cat "${DAEMON_LOG[$mnt]}"
+		fail "the daemon did not take requests from $MAPFS_EXPECT_TRANSPORT"
+	fi
 }
 
 run_fsck() {
