@@ -388,6 +388,11 @@ int mapfs_fs_open_region(const char *path, int flags,
 		(void)madvise(priv, size, MADV_RANDOM);
 		fs->base = priv;
 		fs->dbase = base;
+		/* The shared mapping now carries file data and the ring,
+		 * written in runs: let faults read around and use large
+		 * folios again (MADV_RANDOM made 1 GiB of new file data
+		 * fault in ~4x slower: 1.16 s against 0.3 s measured). */
+		(void)madvise(base, size, MADV_NORMAL);
 		err = mapfs_journal_start(fs);
 		if (err < 0) {
 			WHY("journal: %s", strerror(-err));
@@ -467,6 +472,22 @@ int mapfs_fs_reserve(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
 		return 0;
 	}
 	return -errno;
+}
+
+void mapfs_fs_fresh_data(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
+{
+	/* Only where mode-0 fallocate works (host files, not devices:
+	 * zeroing a device range could write every byte). */
+	if (fs->fd < 0 || fs->resv_unsupported || fs->zero_unsupported ||
+	    n == 0 || bno >= fs->g.nblocks || n > fs->g.nblocks - bno)
+		return;
+	/* The blocks' old bytes become unwritten (reads as zeros, no disk
+	 * read) and their host space stays allocated. */
+	if (fallocate(fs->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)(fs->img_off + (bno << fs->g.bshift)),
+		      (off_t)(n << fs->g.bshift)) != 0 &&
+	    (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL))
+		fs->zero_unsupported = true;
 }
 
 int mapfs_fs_reserve_metadata(struct mapfs_fs *fs)

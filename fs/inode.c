@@ -412,6 +412,23 @@ static void ind_seal(struct mapfs_fs *fs, mapfs_ino_t owner,
 {
 	struct mapfs_indtail *t = ind_tail(blk, page);
 
+	/* In a deferred stretch (one file write): once, at its end. */
+	if (mapfs_seal_pend(fs, MAPFS_PEND_IND, false, page, owner, bno))
+		return;
+	t->it_magic = htole32(MAPFS_INDTAIL_MAGIC);
+	t->it_crc = htole32(mapfs_ind_crc(fs, owner, bno, page));
+	mapfs_jdirty(fs, t, sizeof(*t));
+}
+
+void mapfs_ind_seal_now(struct mapfs_fs *fs, mapfs_ino_t owner,
+			uint64_t bno, uint32_t page)
+{
+	uint8_t *blk = mapfs_block(fs, bno);
+	struct mapfs_indtail *t;
+
+	if (!blk)
+		return;
+	t = ind_tail(blk, page);
 	t->it_magic = htole32(MAPFS_INDTAIL_MAGIC);
 	t->it_crc = htole32(mapfs_ind_crc(fs, owner, bno, page));
 	mapfs_jdirty(fs, t, sizeof(*t));
@@ -448,6 +465,9 @@ static int ind_load_page(struct mapfs_fs *fs, mapfs_ino_t owner,
 				     "inode %llu: indirect block %llu outside the image",
 				     ull(owner), ull(bno));
 	if (!c || c->bno[pos] != bno || c->page[pos] != page) {
+		/* A page this write changed and has not sealed yet. */
+		if (fs->npend)
+			mapfs_seal_settle_ind(fs, bno, page);
 		if (!ind_page_ok(fs, owner, bno, blk, page))
 			return MAPFS_CORRUPT(fs,
 					     "inode %llu: indirect block %llu page %u: bad magic or checksum",
@@ -909,16 +929,25 @@ ssize_t mapfs_file_write(struct mapfs_fs *fs, struct mapfs_inode *ip,
 
 	/* Blocks are mapped first and copied in runs of physically
 	 * contiguous blocks: a large run is made writable in one call
-	 * (MADV_POPULATE_WRITE) instead of one page fault per page. */
+	 * (MADV_POPULATE_WRITE) instead of one page fault per page. The
+	 * bitmaps', group headers' and indirect pages' checksums are
+	 * computed once at the end (mapfs_seal_defer). */
+	mapfs_seal_defer(fs);
 	{
 		uint8_t *run = NULL;
 		const uint8_t *rsrc = NULL;
 		size_t rlen = 0;
+		/* Newly allocated blocks written whole, contiguous: their
+		 * old host contents are dropped before the copy (see
+		 * mapfs_fs_fresh_data), from 64 KiB on. */
+		mapfs_bno_t fresh = 0;
+		uint64_t nfresh = 0;
 
 		while (done < len) {
 			uint64_t pos = off + done;
 			uint32_t boff = (uint32_t)(pos & (g->bsize - 1));
 			size_t chunk = g->bsize - boff;
+			uint64_t had = ip->blocks;
 			uint8_t *p;
 
 			if (chunk > len - done)
@@ -928,6 +957,18 @@ ssize_t mapfs_file_write(struct mapfs_fs *fs, struct mapfs_inode *ip,
 					      pref, &c, &bno);
 			if (err < 0)
 				break;
+			if (ip->blocks != had && chunk == g->bsize &&
+			    nfresh && bno == fresh + nfresh) {
+				nfresh++;
+			} else {
+				if (nfresh << g->bshift >= 65536)
+					mapfs_fs_fresh_data(fs, fresh, nfresh);
+				nfresh = 0;
+				if (ip->blocks != had && chunk == g->bsize) {
+					fresh = bno;
+					nfresh = 1;
+				}
+			}
 			p = (uint8_t *)mapfs_data_block(fs, bno) + boff;
 			if (run && p == run + rlen) {
 				rlen += chunk;
@@ -940,8 +981,11 @@ ssize_t mapfs_file_write(struct mapfs_fs *fs, struct mapfs_inode *ip,
 			pref = bno + 1 < g->nblocks ? bno + 1 : 0;
 			done += chunk;
 		}
+		if (nfresh << g->bshift >= 65536)
+			mapfs_fs_fresh_data(fs, fresh, nfresh);
 		copy_run(run, rsrc, rlen);
 	}
+	mapfs_seal_flush(fs);
 	if (done == 0)
 		return err;
 	if (off + done > ip->size)

@@ -189,10 +189,24 @@ struct mapfs_fs {
 	struct mapfs_cgmem *cg;	/* ngroups entries */
 	uint64_t cg_rotor;	/* allocation hint: last group used */
 
+	/* Checksums put off inside one large write (mapfs_seal_defer):
+	 * bitmap pages, group headers and indirect-block pages changed
+	 * block after block are sealed once at the end, not once per
+	 * block (8 KiB of CRC per 4 KiB written otherwise). */
+	unsigned seal_defer;
+	unsigned npend;
+	struct mapfs_pend {
+		uint8_t kind;		/* MAPFS_PEND_* */
+		uint8_t ibm;		/* bitmap: the inode bitmap */
+		uint32_t page;
+		uint64_t a, b;		/* group; or owner, block */
+	} pend[32];
+
 	/* In-memory index of large directories (dirhash.c); NULL = off. */
 	struct mapfs_dhcache *dh;
 
 	bool resv_unsupported;	/* host cannot fallocate: don't try */
+	bool zero_unsupported;	/* host cannot FALLOC_FL_ZERO_RANGE */
 
 	atomic_int error;	/* set when corruption was seen */
 	bool journal_bad;	/* (fsck) the journal header is unusable */
@@ -281,6 +295,11 @@ int mapfs_fs_sync_range(struct mapfs_fs *fs, uint64_t off, uint64_t len);
 int mapfs_fs_reserve(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
 /* Reserve the metadata area of every initialized group (at mount). */
 int mapfs_fs_reserve_metadata(struct mapfs_fs *fs);
+/* Blocks [bno, bno + n) were just allocated to a file and are about to
+ * be overwritten whole: drop their old contents in the host file (kept
+ * allocated), so writing them through the mapping faults in zero pages
+ * instead of reading what a deleted file left on disk. Best effort. */
+void mapfs_fs_fresh_data(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
 /* Ask the kernel to start reading [p, p+len) of the mapping (which is
  * MADV_RANDOM, so faults read one page): used before copying a large file
  * read out of the mapping. No-op for pointers outside the image. */
@@ -446,6 +465,20 @@ int mapfs_cg_check(const struct mapfs_fs *fs, uint64_t cg, bool *unused,
 void mapfs_cg_init(struct mapfs_fs *fs, uint64_t cg);
 /* Recompute the CRC of the bitmap page holding bit `bit` of the inode
  * (ibm) or block (bbm) bitmap, and the header CRC. */
+enum { MAPFS_PEND_BM = 1, MAPFS_PEND_CG, MAPFS_PEND_IND };
+/* Put off the seals of mapfs_cg_bitmap_changed and of indirect pages
+ * until the matching mapfs_seal_flush (nests). Only for code that reads
+ * no checksum it may have changed in between (one file write). */
+void mapfs_seal_defer(struct mapfs_fs *fs);
+void mapfs_seal_flush(struct mapfs_fs *fs);
+/* Queue one deferred seal (cg.c); false: not deferring, seal now. */
+bool mapfs_seal_pend(struct mapfs_fs *fs, uint8_t kind, bool ibm,
+		     uint32_t page, uint64_t a, uint64_t b);
+/* Seal page `page` of indirect block bno, owned by owner (inode.c). */
+void mapfs_ind_seal_now(struct mapfs_fs *fs, mapfs_ino_t owner,
+			uint64_t bno, uint32_t page);
+/* Seal now whatever is pending for indirect block bno's page. */
+void mapfs_seal_settle_ind(struct mapfs_fs *fs, uint64_t bno, uint32_t page);
 void mapfs_cg_bitmap_changed(struct mapfs_fs *fs, uint64_t cg, bool inode_bm,
 			     uint32_t bit);
 /* Store fs->cg[cg] counts into the header and recompute its CRC. */

@@ -7,6 +7,7 @@
  * 64 KiB blocks on an in-memory image.
  */
 #include "helpers.h"
+#include "../../fs/internal.h"	/* mapfs_cg_check_bitmaps */
 
 #include <endian.h>
 #include <errno.h>
@@ -1166,6 +1167,44 @@ static void test_enospc(void **state)
 	free(buf);
 }
 
+/* One write over many blocks (two groups, several indirect pages): the
+ * bitmap, group header and indirect-page checksums put off during it
+ * (mapfs_seal_defer) are all right when it returns, and after a
+ * remount. */
+static void test_one_big_write(void **state)
+{
+	struct mapfs_fs *fs = ((struct tctx *)*state)->fs;
+	uint32_t bs = fs->g.bsize;
+	uint64_t nblk = bs == 4096 ? 2500 : 600, len = nblk * bs;
+	uint8_t *buf = malloc(len), *back = malloc(len);
+	struct mapfs_inode ip;
+	char why[160];
+
+	assert_non_null(buf);
+	assert_non_null(back);
+	fill_pat(buf, 0, len, 3);
+	new_file(fs, &ip);
+	assert_int_equal(mapfs_file_write(fs, &ip, 0, buf, len, false),
+			 (ssize_t)len);
+	assert_int_equal(fs->npend, 0);
+	assert_int_equal(fs->seal_defer, 0);
+	assert_true(fs->g.ngroups >= 2);
+	for (uint64_t cg = 0; cg < fs->g.ngroups; cg++)
+		assert_int_equal(mapfs_cg_check_bitmaps(fs, cg, why,
+							sizeof(why)), 0);
+	check_map(fs, &ip);
+	test_fs_remount(fs);
+	for (uint64_t cg = 0; cg < fs->g.ngroups; cg++)
+		assert_int_equal(mapfs_cg_check_bitmaps(fs, cg, why,
+							sizeof(why)), 0);
+	check_map(fs, &ip);
+	assert_int_equal(mapfs_file_read(fs, &ip, 0, back, len), (ssize_t)len);
+	assert_memory_equal(back, buf, len);
+	assert_int_equal(fs->error, 0);
+	free(buf);
+	free(back);
+}
+
 #define T(f)                                                                \
 	cmocka_unit_test_prestate_setup_teardown(f, setup, teardown, &p4k),  \
 	cmocka_unit_test_prestate_setup_teardown(f, setup, teardown, &p64k)
@@ -1187,6 +1226,7 @@ int main(void)
 		T(test_ind_corrupt),
 		T(test_walk_garbage),
 		T(test_enospc),
+		T(test_one_big_write),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
