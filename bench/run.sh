@@ -4,7 +4,7 @@
 # bench/run.sh - mapfs benchmark harness (not part of the test suite).
 #
 #   bench/run.sh [--quick] [--slow] [-r N] [-b BUILD_DIR]
-#                [--targets mapfs,tmpfs,ext4,fuse2fs,passthrough]
+#                [--targets mapfs,mapfs-devfuse,tmpfs,ext4,fuse2fs,passthrough]
 #                [--only WORKLOAD,...] [--max-time SECS]
 #
 # Formats and mounts each target, runs the same workloads on each, and
@@ -13,7 +13,14 @@
 # and fio, fuse2fs, mkfs.ext4, gcc, libfuse3-dev.
 #
 # Targets
-#   mapfs        mkfs.mapfs -s 4G on an image in the work dir, mapfs -f
+#   mapfs        mkfs.mapfs -s 4G on an image in the work dir, mapfs -f,
+#                with the kernel's FUSE over io_uring switched on for it
+#                (/sys/module/fuse/parameters/enable_uring = Y while it
+#                mounts; the old value is restored at exit) where the
+#                kernel has the switch: the daemon then serves requests
+#                on the CPU that made them (fs/fuse/uring.c)
+#   mapfs-devfuse  the same with the switch off: requests through
+#                /dev/fuse, as on kernels without FUSE over io_uring
 #   tmpfs        mount -t tmpfs -o size=4G
 #   ext4         4G sparse file, mkfs.ext4 -F, losetup, mount (kernel ext4)
 #   fuse2fs      4G ext4 image mounted with fuse2fs -f (as root, writable)
@@ -61,7 +68,7 @@ BUILD=${MAPFS_BUILD:-$ROOT/build}
 RUNS=3
 QUICK=0
 SLOW=0
-TARGETS=mapfs,tmpfs,ext4,fuse2fs,passthrough
+TARGETS=mapfs,mapfs-devfuse,tmpfs,ext4,fuse2fs,passthrough
 ONLY=
 MAX_TIME=
 ALL_WORKLOADS=seq,randio,append,meta,lookup,tree,parallel,mkfs,mount,fsck
@@ -107,7 +114,7 @@ T_BIG=600		# ... the 100,000-file setup and fills
 
 IFS=, read -r -a TLIST <<< "$TARGETS"
 for t in "${TLIST[@]}"; do
-	case $t in mapfs|tmpfs|ext4|fuse2fs|passthrough) ;;
+	case $t in mapfs|mapfs-devfuse|tmpfs|ext4|fuse2fs|passthrough) ;;
 	*) echo "run.sh: unknown target $t" >&2; exit 2 ;;
 	esac
 done
@@ -172,6 +179,7 @@ cleanup() {
 	for l in "${LOOPS[@]}"; do
 		losetup -d "$l" 2>/dev/null
 	done
+	[ -n "$URING_OLD" ] && echo "$URING_OLD" > "$URING_PARAM" 2>/dev/null
 	if [ -n "$W" ] && [ -d "$W" ]; then
 		# Never descend into something still mounted.
 		if grep -q " $W/" /proc/self/mounts; then
@@ -187,6 +195,9 @@ trap 'echo "run.sh: interrupted" >&2; exit 130' INT
 trap 'echo "run.sh: terminated (--max-time $MAX_TIME s?)" >&2; exit 143' TERM
 trap 'exit 129' HUP
 
+URING_PARAM=/sys/module/fuse/parameters/enable_uring
+URING_OLD=
+[ -w "$URING_PARAM" ] && URING_OLD=$(cat "$URING_PARAM")
 W=$(mktemp -d "${TMPDIR:-/var/tmp}/mapfs-bench.XXXXXX") || exit 1
 mkdir -p "$W/mnt" "$W/bin"
 
@@ -318,8 +329,12 @@ setup() {
 	local t=$1 m=$W/mnt/$1 img=$W/$1.img pid loop
 	mkdir -p "$m"
 	case $t in
-	mapfs)
+	mapfs|mapfs-devfuse)
 		"$MKFS" -q -s 4G "$img" || return 1
+		if [ -n "$URING_OLD" ]; then
+			[ "$t" = mapfs ] && echo Y > "$URING_PARAM" ||
+				echo N > "$URING_PARAM"
+		fi
 		"$MAPFS" "$img" "$m" -f > "$W/$t.log" 2>&1 &
 		pid=$!
 		;;
@@ -371,11 +386,12 @@ teardown() {
 			fi
 		done
 	fi
-	if [ "$t" = mapfs ] && [ -f "$W/mapfs.img" ]; then
-		if "$FSCK" -n -f "$W/mapfs.img" > "$W/fsck.out" 2>&1; then
-			log "mapfs: fsck.mapfs -n -f after the run: clean"
+	if [[ $t == mapfs* ]] && [ -f "$W/$t.img" ]; then
+		log "$t: daemon: $(grep -o 'requests: .*' "$W/$t.log" | head -1)"
+		if "$FSCK" -n -f "$W/$t.img" > "$W/fsck.out" 2>&1; then
+			log "$t: fsck.mapfs -n -f after the run: clean"
 		else
-			log "mapfs: fsck.mapfs -n -f after the run: NOT CLEAN"; head -20 "$W/fsck.out"
+			log "$t: fsck.mapfs -n -f after the run: NOT CLEAN"; head -20 "$W/fsck.out"
 		fi
 	fi
 	rm -f "$W/$t.img"
@@ -667,6 +683,11 @@ wl_fsck() {
 
 log "mapfs benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 log "machine: $(nproc) CPUs, $(free -g | awk '/^Mem/ { print $2 " GiB RAM" }'), $(uname -srm)"
+if [ -n "$URING_OLD" ]; then
+	log "FUSE over io_uring: $URING_PARAM was $URING_OLD; set to Y for mapfs, N for mapfs-devfuse, restored at exit"
+else
+	log "FUSE over io_uring: no switch on this kernel (or not writable): mapfs uses /dev/fuse"
+fi
 log "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
 log "work dir: $W on $(df --output=source,fstype "$W" | tail -1 | tr -s ' ')"
 rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -708,7 +729,7 @@ done
 # ---------------------------------------------------------------- table
 
 COLS=()	# the targets with at least one result, in a fixed order
-for t in mapfs tmpfs ext4 fuse2fs passthrough; do
+for t in mapfs mapfs-devfuse tmpfs ext4 fuse2fs passthrough; do
 	for r in "${ROWS[@]}"; do
 		if [ -n "${VAL[$r|$t]:-}" ]; then COLS+=("$t"); break; fi
 	done
