@@ -1,7 +1,9 @@
 #!/bin/sh
 # setup.sh - the README's first Quick start command.
 # Installs what is missing (Debian), builds mapfs, formats images/default.img
-# if it does not exist, and mounts it at ./mnt (override with MAPFS_MNT).
+# if it does not exist, switches on the kernel's FUSE over io_uring where
+# it has one (MAPFS_URING=0: don't), and mounts it at ./mnt (override with
+# MAPFS_MNT).
 set -eu
 cd "$(dirname "$0")"
 top=$(pwd)
@@ -21,6 +23,14 @@ mkdir -p "$mnt"
 if mountpoint -q "$mnt"; then
 	echo "setup.sh: $mnt is already mounted"
 	exit 0
+fi
+# FUSE over io_uring (Linux 6.14+) roughly doubles metadata speed; the
+# kernel ships it switched off. MAPFS_URING=0 leaves the switch alone.
+param=/sys/module/fuse/parameters/enable_uring
+if [ "${MAPFS_URING:-1}" != 0 ] && [ -w "$param" ] &&
+   [ "$(cat "$param")" != Y ]; then
+	echo Y > "$param"
+	echo "setup.sh: switched on FUSE over io_uring ($param = Y; MAPFS_URING=0 to leave it off)"
 fi
 ./build/fs/fuse/mapfs "$img" "$mnt"
 echo "setup.sh: $img is mounted at $mnt (unmount: fusermount3 -u $mnt)"
