@@ -292,21 +292,14 @@ void mapfs_cg_bitmap_changed(struct mapfs_fs *fs, uint64_t cg, bool inode_bm,
 {
 	struct mapfs_dcg *h = mapfs_cg_hdr(fs, cg);
 	uint32_t page = bit / (8 * MAPFS_PAGE_SIZE);
-	uint32_t crc;
 
-	if (mapfs_seal_pend(fs, MAPFS_PEND_BM, inode_bm, page, cg, 0)) {
-		mapfs_seal_pend(fs, MAPFS_PEND_CG, false, 0, cg, 0);
-		mapfs_jdirty(fs, (inode_bm ? mapfs_cg_ibm(fs, cg)
-					   : mapfs_cg_bbm(fs, cg)) + bit / 8, 1);
-		return;
-	}
-	crc = mapfs_cg_bitmap_crc(fs, cg, inode_bm, page);
-	if (inode_bm)
-		h->cg_ibm_crc[page] = htole32(crc);
-	else
-		h->cg_bbm_crc[page] = htole32(crc);
 	mapfs_jdirty(fs, (inode_bm ? mapfs_cg_ibm(fs, cg) : mapfs_cg_bbm(fs, cg)) +
 			 bit / 8, 1);
+	if (mapfs_seal_pend(fs, MAPFS_PEND_BM, inode_bm, page, cg, 0)) {
+		mapfs_seal_pend(fs, MAPFS_PEND_CG, false, 0, cg, 0);
+		return;
+	}
+	bm_seal(fs, cg, inode_bm, page);
 	hdr_put_counts(fs, cg, h);
 	hdr_seal(fs, cg, h);
 }

@@ -407,31 +407,31 @@ static struct mapfs_indtail *ind_tail(uint8_t *blk, uint32_t page)
 					IND_TAIL_OFF);
 }
 
-static void ind_seal(struct mapfs_fs *fs, mapfs_ino_t owner,
-		     mapfs_bno_t bno, uint8_t *blk, uint32_t page)
+static void ind_seal_page(struct mapfs_fs *fs, mapfs_ino_t owner,
+			  mapfs_bno_t bno, uint8_t *blk, uint32_t page)
 {
 	struct mapfs_indtail *t = ind_tail(blk, page);
 
-	/* In a deferred stretch (one file write): once, at its end. */
-	if (mapfs_seal_pend(fs, MAPFS_PEND_IND, false, page, owner, bno))
-		return;
 	t->it_magic = htole32(MAPFS_INDTAIL_MAGIC);
 	t->it_crc = htole32(mapfs_ind_crc(fs, owner, bno, page));
 	mapfs_jdirty(fs, t, sizeof(*t));
+}
+
+static void ind_seal(struct mapfs_fs *fs, mapfs_ino_t owner,
+		     mapfs_bno_t bno, uint8_t *blk, uint32_t page)
+{
+	/* In a deferred stretch (one file write): once, at its end. */
+	if (!mapfs_seal_pend(fs, MAPFS_PEND_IND, false, page, owner, bno))
+		ind_seal_page(fs, owner, bno, blk, page);
 }
 
 void mapfs_ind_seal_now(struct mapfs_fs *fs, mapfs_ino_t owner,
 			uint64_t bno, uint32_t page)
 {
 	uint8_t *blk = mapfs_block(fs, bno);
-	struct mapfs_indtail *t;
 
-	if (!blk)
-		return;
-	t = ind_tail(blk, page);
-	t->it_magic = htole32(MAPFS_INDTAIL_MAGIC);
-	t->it_crc = htole32(mapfs_ind_crc(fs, owner, bno, page));
-	mapfs_jdirty(fs, t, sizeof(*t));
+	if (blk)
+		ind_seal_page(fs, owner, bno, blk, page);
 }
 
 static bool ind_page_ok(const struct mapfs_fs *fs, mapfs_ino_t owner,

@@ -9,8 +9,10 @@
  * one queue per possible CPU; a request goes to the queue of the CPU its
  * task runs on, and the answer travels back with the next fetch in one
  * io_uring_enter. With the queue's threads pinned to that CPU, a round
- * trip is two context switches on one CPU (measured: creates 8.7k/s ->
- * ~17k/s, cold stats 24k/s -> ~80k/s on the 2-CPU test machine).
+ * trip is two context switches on one CPU. Measured on the 2-CPU test
+ * machine (bench/run.sh, against /dev/fuse): cold stats 26k/s -> 50k/s,
+ * creates 9.0k/s -> 10.9k/s, unlinks 10.5k/s -> 14.7k/s; random 4 KiB
+ * reads are slower (40k -> 20k IOPS, not yet understood).
  *
  * libfuse 3.14 predates it, so this file adds it around libfuse rather
  * than in it:
@@ -56,6 +58,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -504,7 +507,7 @@ static ssize_t io_read(int fd, void *buf, size_t len, void *ud)
 
 	(void)ud;
 	if (n >= (ssize_t)(sizeof(struct fuse_in_header) +
-			   sizeof(struct fuse_init_in) - 16) &&
+			   offsetof(struct fuse_init_in, flags) + 4) &&
 	    atomic_load(&U.init_unique) == 0) {
 		const struct fuse_in_header *ih = buf;
 
