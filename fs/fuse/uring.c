@@ -108,7 +108,7 @@ struct worker {
 	int rfd;			/* the io_uring */
 	void *sq_map, *cq_map, *sqe_map;
 	size_t sq_len, cq_len, sqe_len;
-	_Atomic unsigned *sq_head, *sq_tail, *cq_head, *cq_tail;
+	_Atomic unsigned *sq_head, *sq_tail, *cq_head, *cq_tail, *sq_flags;
 	unsigned sq_mask, cq_mask, *sq_array;
 	struct io_uring_cqe *cqes;
 	unsigned sq_local;		/* our copy of the SQ tail */
@@ -119,10 +119,14 @@ struct worker {
 	bool replied;
 	_Atomic pid_t tid;		/* 0 until the thread runs */
 	_Atomic uint64_t served;	/* requests served, for the guard */
+	_Atomic bool serving;		/* between request and reply */
+	_Atomic bool taskrun_flag;	/* the ring shows queued task work */
 	/* the guard's own (only it touches these) */
 	int sfd;			/* /proc/self/task/TID/schedstat */
 	bool low;			/* SCHED_IDLE now */
-	uint64_t seen, delay;		/* served, run delay at last tick */
+	uint64_t seen;			/* served at the last tick */
+	uint64_t run, delay;		/* schedstat at the last tick (ns) */
+	uint64_t drun, ddelay;		/* their growth over the last tick */
 	uint64_t low_after;		/* ms: may go back to SCHED_IDLE */
 };
 
@@ -177,18 +181,22 @@ static int ring_init(struct worker *w)
 	struct io_uring_params p;
 	unsigned flags[] = {
 		IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER |
-			IORING_SETUP_DEFER_TASKRUN,
+			IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+		IORING_SETUP_SQE128 | IORING_SETUP_TASKRUN_FLAG,
 		IORING_SETUP_SQE128,
 	};
 	char *sq, *cq;
+	bool tr = false;
 
 	w->rfd = -1;
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
 		memset(&p, 0, sizeof(p));
 		p.flags = flags[i];
 		w->rfd = sys_setup(4, &p);
-		if (w->rfd >= 0)
+		if (w->rfd >= 0) {
+			tr = (flags[i] & IORING_SETUP_TASKRUN_FLAG) != 0;
 			break;
+		}
 	}
 	if (w->rfd < 0)
 		return -errno;
@@ -221,6 +229,7 @@ static int ring_init(struct worker *w)
 	cq = w->cq_map;
 	w->sq_head = (_Atomic unsigned *)(sq + p.sq_off.head);
 	w->sq_tail = (_Atomic unsigned *)(sq + p.sq_off.tail);
+	w->sq_flags = (_Atomic unsigned *)(sq + p.sq_off.flags);
 	w->sq_mask = *(unsigned *)(sq + p.sq_off.ring_mask);
 	w->sq_array = (unsigned *)(sq + p.sq_off.array);
 	w->cq_head = (_Atomic unsigned *)(cq + p.cq_off.head);
@@ -228,6 +237,9 @@ static int ring_init(struct worker *w)
 	w->cq_mask = *(unsigned *)(cq + p.cq_off.ring_mask);
 	w->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
 	w->sq_local = atomic_load_explicit(w->sq_tail, memory_order_relaxed);
+	/* The guard may read sq_flags from now on (the ring stays mapped
+	 * until uring_stop). */
+	atomic_store_explicit(&w->taskrun_flag, tr, memory_order_release);
 	return 0;
 fail:
 	{
@@ -418,15 +430,16 @@ static void *worker_main(void *arg)
 		goto failed;
 	atomic_store(&U.active, true);
 	for (;;) {
+		atomic_store_explicit(&w->serving, true, memory_order_relaxed);
 		serve(w);
+		atomic_store_explicit(&w->serving, false, memory_order_relaxed);
 		atomic_fetch_add_explicit(&w->served, 1, memory_order_relaxed);
 		ring_queue_cmd(w, URING_CMD_COMMIT_AND_FETCH, w->unique, NULL);
 		res = ring_wait(w);
 		if (res < 0)
 			break;	/* -ENOTCONN at unmount, -EINTR at stop */
 	}
-	ring_free(w);
-	return NULL;
+	return NULL;	/* uring_stop frees the ring, after the guard */
 failed:
 	/* ENOTCONN: unmounted before this queue was registered. */
 	if (res == -ENOTCONN || res == -ECONNABORTED)
@@ -435,7 +448,6 @@ failed:
 		 !atomic_exchange(&U.failed, true))
 		snprintf(U.why, sizeof(U.why), "/dev/fuse (io_uring: %s)",
 			 strerror(-res));
-	ring_free(w);
 	return NULL;
 }
 
@@ -486,19 +498,21 @@ static int set_low(pid_t tid, bool low)
 	return sched_setscheduler(tid, low ? SCHED_IDLE : SCHED_OTHER, &sp);
 }
 
-/* The thread's run delay in ns, or UINT64_MAX. */
-static uint64_t run_delay(int fd)
+/* The thread's time on a CPU and time waiting for one (ns). */
+static bool sched_times(int fd, uint64_t *run, uint64_t *delay)
 {
 	char b[96];
 	ssize_t n = pread(fd, b, sizeof(b) - 1, 0);
-	unsigned long long run, wait;
+	unsigned long long r, d;
 
 	if (n <= 0)
-		return UINT64_MAX;
+		return false;
 	b[n] = 0;
-	if (sscanf(b, "%llu %llu", &run, &wait) != 2)
-		return UINT64_MAX;
-	return wait;
+	if (sscanf(b, "%llu %llu", &r, &d) != 2)
+		return false;
+	*run = r;
+	*delay = d;
+	return true;
 }
 
 static void *probe_main(void *arg)
@@ -532,6 +546,17 @@ static void guard_all_normal(void)
 	}
 }
 
+/* Work waits for this thread: a request queued to it (the ring's
+ * task-work flag) or one it is in the middle of. */
+static bool has_work(struct worker *w)
+{
+	if (!atomic_load_explicit(&w->taskrun_flag, memory_order_acquire))
+		return true;	/* cannot tell: assume so */
+	return atomic_load_explicit(&w->serving, memory_order_relaxed) ||
+	       (atomic_load_explicit(w->sq_flags, memory_order_relaxed) &
+		IORING_SQ_TASKRUN);
+}
+
 /* One tick of tick_ns while requests flow; false when all was quiet. */
 static bool guard_tick(uint64_t tick_ns, uint64_t *backoff, uint64_t now)
 {
@@ -539,23 +564,36 @@ static bool guard_tick(uint64_t tick_ns, uint64_t *backoff, uint64_t now)
 
 	for (int i = 0; i < U.nw; i++) {
 		struct worker *w = &U.w[i];
+		uint64_t run, delay;
+
+		w->drun = w->ddelay = 0;
+		if (w->sfd < 0 || !sched_times(w->sfd, &run, &delay))
+			continue;
+		w->drun = run - w->run;
+		w->ddelay = delay - w->delay;
+		w->run = run;
+		w->delay = delay;
+	}
+	for (int i = 0; i < U.nw; i++) {
+		struct worker *w = &U.w[i];
 		pid_t tid = atomic_load(&w->tid);
 		uint64_t served = atomic_load_explicit(&w->served,
 						       memory_order_relaxed);
-		uint64_t delay, dd, ds = served - w->seen;
+		uint64_t ds = served - w->seen, foreign = w->ddelay;
 
-		if (!tid || w->sfd < 0)
-			continue;
+		w->seen = served;
 		if (ds)
 			busy = true;
-		w->seen = served;
-		delay = run_delay(w->sfd);
-		if (delay == UINT64_MAX)
+		if (!tid || w->sfd < 0)
 			continue;
-		dd = delay - w->delay;
-		w->delay = delay;
-		if (w->low && dd > tick_ns / 4 &&
-		    dd > (ds + 1) * STARVE_NS_PER_REQ) {
+		/* Waiting while the queue's other thread ran is not
+		 * starvation: only time lost to other tasks counts. */
+		for (int j = 0; j < U.nw; j++)
+			if (j != i && U.w[j].qid == w->qid)
+				foreign = foreign > U.w[j].drun ?
+					  foreign - U.w[j].drun : 0;
+		if (w->low && foreign > tick_ns / 4 &&
+		    foreign > (ds + 1) * STARVE_NS_PER_REQ && has_work(w)) {
 			if (set_low(tid, false) == 0)
 				w->low = false;
 			w->low_after = now + *backoff;
@@ -605,7 +643,8 @@ static void *guard_main(void *arg)
 					moved = true;
 				w->seen = s;
 				if (w->sfd >= 0)
-					w->delay = run_delay(w->sfd);
+					(void)sched_times(w->sfd, &w->run,
+							  &w->delay);
 			}
 			if (moved) {
 				fast = true;
@@ -653,7 +692,7 @@ static void guard_start(void)
 		snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat",
 			 (int)tid);
 		w->sfd = open(path, O_RDONLY | O_CLOEXEC);
-		if (w->sfd >= 0 && run_delay(w->sfd) == UINT64_MAX) {
+		if (w->sfd >= 0 && !sched_times(w->sfd, &w->run, &w->delay)) {
 			close(w->sfd);
 			w->sfd = -1;
 		}
@@ -722,7 +761,7 @@ static void start_workers(void)
 	if (!U.w)
 		goto fail;
 	for (int i = 0; i < U.nw; i++)
-		U.w[i].sfd = -1;
+		U.w[i].sfd = U.w[i].rfd = -1;
 	for (int i = 0; i < U.nw; i++) {
 		struct worker *w = &U.w[i];
 
@@ -732,7 +771,8 @@ static void start_workers(void)
 		w->buf_len = HEADROOM + w->payload_len;
 		w->buf = mmap(NULL, w->buf_len, PROT_READ | PROT_WRITE,
 			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		w->hdr = aligned_alloc(64, sizeof(*w->hdr));
+		/* C11: the size a multiple of the alignment */
+		w->hdr = aligned_alloc(64, (sizeof(*w->hdr) + 63) & ~(size_t)63);
 		if (w->buf == MAP_FAILED || !w->hdr) {
 			if (w->buf == MAP_FAILED)
 				w->buf = NULL;
@@ -886,6 +926,7 @@ void uring_stop(void)
 			if (pthread_timedjoin_np(w->th, NULL, &ts) == 0)
 				w->started = false;
 		}
+		ring_free(w);
 		if (w->buf)
 			munmap(w->buf, w->buf_len);
 		free(w->hdr);
