@@ -933,6 +933,49 @@ int mapfs_op_setattr(struct mapfs_fs *fs, mapfs_ino_t ino,
 	return 0;
 }
 
+/* What Linux does to a regular file that is written or truncated
+ * (file_remove_privs): setuid goes, setgid too when group-execute makes
+ * it a real setgid bit (only with suidgid: the caller lacks CAP_FSETID),
+ * and security.capability goes whoever writes. ctime moves when
+ * something did. The FUSE kernel leaves this to us once we take
+ * FUSE_HANDLE_KILLPRIV_V2 (fs/fuse/ops.c). Returns 1 if the inode
+ * changed, 0 if not, or a negative errno. */
+int mapfs_op_killpriv(struct mapfs_fs *fs, mapfs_ino_t ino, bool suidgid,
+		      struct mapfs_inode *ip)
+{
+	static const char cap[] = "security.capability";
+	uint32_t mode;
+	bool changed = false;
+	int err = mapfs_inode_load(fs, ino, ip);
+
+	if (err < 0)
+		return err;
+	if ((ip->mode & MAPFS_IFMT) != MAPFS_IFREG || is_immutable(ip))
+		return 0;
+	mode = ip->mode;
+	if (suidgid) {
+		mode &= ~(uint32_t)S_ISUID;
+		if (mode & S_IXGRP)
+			mode &= ~(uint32_t)S_ISGID;
+	}
+	if (has_xattrs(fs, ip) &&
+	    mapfs_xattr_get(fs, ip, cap, NULL, 0) >= 0) {
+		err = mapfs_xattr_set(fs, ip, cap, NULL, 0, 0, true);
+		if (err < 0 && err != -ENODATA)
+			return err;
+		changed = err == 0;
+	}
+	if (mode != ip->mode) {
+		ip->mode = mode;
+		changed = true;
+	}
+	if (!changed)
+		return 0;
+	touch(ip, false, mapfs_now());
+	mapfs_inode_store(fs, ip);
+	return 1;
+}
+
 /* 0 if buf holds what ip already has at [off, min(off+len, size)),
  * -EPERM if not. */
 static int same_bytes(struct mapfs_fs *fs, const struct mapfs_inode *ip,

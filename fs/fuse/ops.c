@@ -21,6 +21,7 @@
  * reference goes (mapfs_op_reap), or at unmount.
  */
 #include "daemon.h"
+#include "uring.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -427,6 +428,22 @@ static struct mapfs_cred cred_of(fuse_req_t req)
 /* POSIX ACLs negotiated (op_init): creation inherits default ACLs. */
 static bool acl_on;
 
+/* With FUSE_HANDLE_KILLPRIV_V2 (agreed in uring.c's INIT reply) the
+ * kernel leaves clearing setuid, setgid and security.capability on
+ * write, truncate and chown to us, and in exchange stops asking for
+ * security.capability before every write(2). Call under the write
+ * lock after the change; suidgid: the caller lacks CAP_FSETID. True if
+ * the inode changed (ip then holds it): the kernel's cached mode is
+ * stale. Errors leave the privileges (a full image cannot even drop
+ * an xattr); the data change itself stands. */
+static bool killpriv(struct daemon *d, mapfs_ino_t ino, bool suidgid,
+		     struct mapfs_inode *ip)
+{
+	if (!uring_killpriv())
+		return false;
+	return mapfs_op_killpriv(d->fs, ino, suidgid, ip) > 0;
+}
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct daemon *d = userdata;
@@ -552,9 +569,17 @@ static void op_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr,
 	struct mapfs_setattr sa;
 	struct mapfs_inode ip;
 	struct stat st;
+	bool kill;
 	int err;
 
 	(void)fi;
+	/* The kernel's flag (truncate without CAP_FSETID, chown); and a
+	 * setattr of nothing but ctime (or of nothing, without the
+	 * writeback cache), which is chown(f, -1, -1): with KILLPRIV_V2
+	 * the kernel drops the mode it would have sent and sets no flag,
+	 * but Linux clears setuid (and setgid with group-execute) then. */
+	kill = uring_req_kill_suidgid() ||
+	       (uring_killpriv() && !(to_set & ~FUSE_SET_ATTR_CTIME));
 	memset(&sa, 0, sizeof(sa));
 	if (to_set & FUSE_SET_ATTR_MODE) {
 		sa.valid |= MAPFS_SET_MODE;
@@ -614,6 +639,11 @@ static void op_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr,
 	wlock(d);
 	err = bus_check(mapfs_op_setattr(d->fs, ino_of(nodeid), &sa,
 					 fuse_req_ctx(req)->uid == 0, &ip));
+	/* truncate and chown drop privileges (the kernel's flag: suid
+	 * and sgid too); the reply below carries the new mode */
+	if (err == 0 && (kill || (sa.valid & (MAPFS_SET_SIZE | MAPFS_SET_UID |
+					      MAPFS_SET_GID))))
+		(void)killpriv(d, ino_of(nodeid), kill, &ip);
 	if (err == 0)
 		fill_stat(d->fs, &ip, &st);
 	wunlock(d);
@@ -829,7 +859,7 @@ static void op_open(fuse_req_t req, fuse_ino_t nodeid,
 	struct mapfs_inode ip;
 	/* Only O_TRUNC and reopening an unlinked file change anything:
 	 * other opens share the lock (a read-only check and a count). */
-	bool excl = fi->flags & O_TRUNC;
+	bool excl = fi->flags & O_TRUNC, killed = false;
 	struct ref *r;
 	int err;
 
@@ -865,6 +895,9 @@ again:
 		memset(&sa, 0, sizeof(sa));
 		sa.valid = MAPFS_SET_SIZE;
 		err = mapfs_op_setattr(d->fs, ino, &sa, true, &ip);
+		if (err == 0)
+			killed = killpriv(d, ino, uring_req_kill_suidgid(),
+					  &ip);
 	}
 	err = bus_check(err);
 	if (err == 0) {
@@ -884,6 +917,8 @@ again:
 		fuse_reply_err(req, -err);
 		return;
 	}
+	if (killed)	/* the mode the kernel has is stale */
+		fuse_lowlevel_notify_inval_inode(d->se, nodeid, -1, 0);
 	/* We are the only writer of the image: the kernel's page cache of
 	 * this file stays valid across opens. */
 	fi->keep_cache = 1;
@@ -1017,7 +1052,7 @@ static void op_write(fuse_req_t req, fuse_ino_t nodeid, const char *buf,
 	struct daemon *d = dmn(req);
 	struct mapfs_inode ip;
 	uint64_t blocks = 0;
-	bool grew = false, reserve = false;
+	bool grew = false, reserve = false, killed = false;
 	ssize_t n;
 
 	(void)fi;
@@ -1051,6 +1086,9 @@ static void op_write(fuse_req_t req, fuse_ino_t nodeid, const char *buf,
 		else if (done == 0)
 			n = m;
 	}
+	if (n > 0)
+		killed = killpriv(d, ino_of(nodeid), uring_req_kill_suidgid(),
+				  &ip);
 	if (d->writeback && n > 0 &&
 	    mapfs_inode_load(d->fs, ino_of(nodeid), &ip) == 0 &&
 	    ip.blocks != blocks)
@@ -1058,13 +1096,16 @@ static void op_write(fuse_req_t req, fuse_ino_t nodeid, const char *buf,
 	if (bus_check(0))
 		n = -EIO;
 	wunlock(d);
+	/* before the reply, so a stat right after sees the new mode */
+	if (killed)
+		fuse_lowlevel_notify_inval_inode(d->se, nodeid, -1, 0);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_write(req, (size_t)n);
 	/* With the writeback cache the kernel keeps its cached attributes
 	 * across writes; the block count is ours alone: refresh it. */
-	if (grew)
+	if (grew && !killed)
 		fuse_lowlevel_notify_inval_inode(d->se, nodeid, -1, 0);
 }
 
@@ -1422,6 +1463,13 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t nodeid, int mode,
 			err = bus_check(mapfs_op_fallocate(
 				d->fs, ino_of(nodeid), mode, (uint64_t)off,
 				(uint64_t)len, fuse_req_ctx(req)->uid == 0));
+		if (err == 0) {	/* as ext4 (file_modified); uid 0 for
+				 * CAP_FSETID: no kill flag comes */
+			struct mapfs_inode ip;
+
+			(void)killpriv(d, ino_of(nodeid),
+				       fuse_req_ctx(req)->uid != 0, &ip);
+		}
 		wunlock(d);
 	}
 	fuse_reply_err(req, -err);
@@ -1495,6 +1543,12 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 	n = mapfs_op_copy_range(d->fs, ino_of(ino_in), (uint64_t)off_in,
 				ino_of(ino_out), (uint64_t)off_out, len,
 				fuse_req_ctx(req)->uid == 0);
+	if (n > 0) {	/* no kill flag comes with it: uid 0 for CAP_FSETID */
+		struct mapfs_inode ip;
+
+		(void)killpriv(d, ino_of(ino_out),
+			       fuse_req_ctx(req)->uid != 0, &ip);
+	}
 	if (bus_check(0))
 		n = -EIO;
 	wunlock(d);

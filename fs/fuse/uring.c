@@ -149,6 +149,44 @@ static struct {
 
 static _Thread_local struct worker *cur;
 
+/* The request this thread is serving asked us to clear setuid/setgid
+ * (FUSE_HANDLE_KILLPRIV_V2's flags, which libfuse 3.14 does not pass
+ * on): set from the raw request before libfuse parses it. */
+static _Thread_local bool req_kill;
+static bool killpriv_v2;
+
+/* Note the kill-suid/sgid flag of a raw request (/dev/fuse layout). */
+static void peek(const void *buf, size_t len)
+{
+	const struct fuse_in_header *ih = buf;
+	const char *arg = (const char *)(ih + 1);
+
+	req_kill = false;
+	if (len < sizeof(*ih))
+		return;
+	len -= sizeof(*ih);
+	switch (ih->opcode) {
+	case FUSE_WRITE:
+		if (len >= sizeof(struct fuse_write_in))
+			req_kill = ((const struct fuse_write_in *)arg)
+					   ->write_flags &
+				   FUSE_WRITE_KILL_SUIDGID;
+		break;
+	case FUSE_OPEN:
+		if (len >= sizeof(struct fuse_open_in))
+			req_kill = ((const struct fuse_open_in *)arg)
+					   ->open_flags &
+				   FUSE_OPEN_KILL_SUIDGID;
+		break;
+	case FUSE_SETATTR:
+		if (len >= sizeof(struct fuse_setattr_in))
+			req_kill = ((const struct fuse_setattr_in *)arg)
+					   ->valid &
+				   FATTR_KILL_SUIDGID;
+		break;
+	}
+}
+
 /* ---------------------------------------------------------- the ring */
 
 static int sys_setup(unsigned entries, struct io_uring_params *p)
@@ -340,6 +378,7 @@ static void serve(struct worker *w)
 	memset(&fb, 0, sizeof(fb));
 	fb.mem = start;
 	fb.size = ih.len;
+	peek(start, ih.len);
 	cur = w;
 	fuse_session_process_buf(U.se, &fb);
 	cur = NULL;
@@ -469,8 +508,10 @@ failed:
  * runnable but not running, /proc/self/task/TID/schedstat). A thread
  * that waited more than a millisecond per request it served in the
  * last tick is put back to SCHED_OTHER for a back-off (100 ms, doubling
- * up to 10 s while it keeps happening). The guard ticks every few ms
- * only while requests flow; after a quiet quarter second it puts every
+ * up to 1 s while it keeps happening; 100 ms again after 5 s without).
+ * The guard ticks every few ms only while requests flow (and reads the
+ * ring's task-work flag, so a thread with nothing to do is not counted
+ * as starving); after a quiet quarter second it puts every
  * thread back to SCHED_OTHER and ticks every 100 ms, so a burst that
  * begins beside a busy CPU starts at normal priority.
  *
@@ -480,7 +521,7 @@ failed:
 #define GUARD_SLOW_MS 100
 #define GUARD_QUIET_MS 250
 #define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 10000
+#define BACKOFF_MAX_MS 1000
 #define STARVE_NS_PER_REQ 1000000ull
 
 static uint64_t now_ms(void)
@@ -657,7 +698,7 @@ static void *guard_main(void *arg)
 		if (U.starved != starved) {
 			starved = U.starved;
 			last_starved = now;
-		} else if (now - last_starved > 30000) {
+		} else if (now - last_starved > 5000) {
 			backoff = BACKOFF_MIN_MS;
 		}
 		if (now - last_busy > GUARD_QUIET_MS) {
@@ -801,6 +842,8 @@ static ssize_t io_read(int fd, void *buf, size_t len, void *ud)
 	ssize_t n = read(fd, buf, len);
 
 	(void)ud;
+	if (n > 0)
+		peek(buf, (size_t)n);
 	if (n >= (ssize_t)(sizeof(struct fuse_in_header) +
 			   offsetof(struct fuse_init_in, flags) + 4) &&
 	    atomic_load(&U.init_unique) == 0) {
@@ -832,17 +875,28 @@ static ssize_t init_reply(int fd, struct iovec *iov, int count)
 		return writev(fd, iov, count);
 	for (int i = 0, off = 0; i < count; off += (int)iov[i].iov_len, i++)
 		memcpy(msg + off, iov[i].iov_base, iov[i].iov_len);
-	if (oh->error != 0 || !(U.init_in_flags & FUSE_INIT_EXT))
+	if (oh->error != 0)
 		return writev(fd, iov, count);
-	out->flags |= FUSE_INIT_EXT;
-	out->flags2 |= URING_INIT_FLAG2;
-	U.payload_len = out->max_write;
-	if ((size_t)out->max_pages * 4096 > U.payload_len)
-		U.payload_len = (size_t)out->max_pages * 4096;
-	if (U.payload_len < 8192)
-		U.payload_len = 8192;
+	/* We clear setuid, setgid and capabilities ourselves (ops.c,
+	 * mapfs_op_killpriv), so the kernel may skip asking for
+	 * security.capability before every write(2): one round trip less
+	 * per write call (SB_NOSEC). */
+	if (U.init_in_flags & FUSE_HANDLE_KILLPRIV_V2)
+		out->flags |= FUSE_HANDLE_KILLPRIV_V2;
+	if (U.want && (U.init_in_flags & FUSE_INIT_EXT)) {
+		out->flags |= FUSE_INIT_EXT;
+		out->flags2 |= URING_INIT_FLAG2;
+		U.payload_len = out->max_write;
+		if ((size_t)out->max_pages * 4096 > U.payload_len)
+			U.payload_len = (size_t)out->max_pages * 4096;
+		if (U.payload_len < 8192)
+			U.payload_len = 8192;
+	}
 	n = write(fd, msg, total);
-	if (n == (ssize_t)total)
+	if (n != (ssize_t)total)
+		return n;
+	killpriv_v2 = (out->flags & FUSE_HANDLE_KILLPRIV_V2) != 0;
+	if (out->flags2 & URING_INIT_FLAG2)
 		start_workers();
 	return n;
 }
@@ -861,7 +915,7 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *ud)
 			return ring_reply(w, iov, count);
 	}
 	init = atomic_load(&U.init_unique);
-	if (U.want && init && count > 0 &&
+	if (init && init != UINT64_MAX && count > 0 &&
 	    iov[0].iov_len >= sizeof(struct fuse_out_header) &&
 	    ((const struct fuse_out_header *)iov[0].iov_base)->unique ==
 		    init - 1) {
@@ -899,8 +953,8 @@ int uring_setup(struct daemon *d, struct fuse_session *se, bool want)
 	else if (!U.want)
 		snprintf(U.why, sizeof(U.why), "/dev/fuse (the kernel's "
 			 "fuse.enable_uring is off)");
-	if (!U.want)
-		return 0;
+	/* Installed either way: the INIT reply and the raw requests'
+	 * kill flags pass through it. */
 	return fuse_session_custom_io(se, &io, U.devfd);
 }
 
@@ -933,6 +987,16 @@ void uring_stop(void)
 	}
 	free(U.w);
 	U.w = NULL;	/* U.nw stays, for uring_describe() */
+}
+
+bool uring_killpriv(void)
+{
+	return killpriv_v2;
+}
+
+bool uring_req_kill_suidgid(void)
+{
+	return req_kill;
 }
 
 bool uring_active(void)

@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <grp.h>
 #include <limits.h>
 #include <linux/falloc.h>
@@ -326,6 +327,72 @@ static void group_xattr(void)
 	b = st_of(f);
 	tap(b.st_blocks == a.st_blocks && listxattr(f, buf, sizeof(buf)) == 0,
 	    "no names left, st_blocks back to %lld", (long long)b.st_blocks);
+}
+
+/* ------------------------------------------------------------------ */
+/* file capabilities: writes, truncation and chown drop them           */
+/* ------------------------------------------------------------------ */
+
+/* Give f a security.capability (CAP_NET_RAW, effective). */
+static int set_cap(const char *f)
+{
+	struct vfs_cap_data c;
+
+	memset(&c, 0, sizeof(c));
+	c.magic_etc = VFS_CAP_REVISION_2 | VFS_CAP_FLAGS_EFFECTIVE;
+	c.data[0].permitted = 1u << CAP_NET_RAW;
+	return setxattr(f, "security.capability", &c, sizeof(c), 0);
+}
+
+static int has_cap(const char *f)
+{
+	char buf[64];
+
+	return getxattr(f, "security.capability", buf, sizeof(buf)) > 0;
+}
+
+/* Linux drops a file's capabilities whenever it is written, truncated
+ * or chowned, whoever does it (file_remove_privs, notify_change); the
+ * FUSE kernel leaves that to mapfs (FUSE_HANDLE_KILLPRIV_V2). */
+static void group_caps(void)
+{
+	const char *f = P("cap.f");
+	int fd;
+
+	make_file(f, 100, 'c', 0755);
+	if (set_cap(f) < 0) {
+		tap(0, "set security.capability: %s", strerror(errno));
+		return;
+	}
+	tap(has_cap(f), "security.capability set");
+	fd = open(f, O_WRONLY);
+	tap(pwrite(fd, "x", 1, 5) == 1, "write to a file with capabilities");
+	close(fd);
+	tap(!has_cap(f), "write dropped security.capability");
+
+	/* once more: the kernel saw no capability at the first write */
+	set_cap(f);
+	fd = open(f, O_WRONLY);
+	tap(pwrite(fd, "y", 1, 6) == 1 && !has_cap(f),
+	    "second write after a new setcap dropped it again");
+	close(fd);
+
+	set_cap(f);
+	WORKS(truncate(f, 50), "truncate a file with capabilities");
+	tap(!has_cap(f), "truncate dropped security.capability");
+
+	set_cap(f);
+	fd = open(f, O_WRONLY | O_TRUNC);
+	close(fd);
+	tap(!has_cap(f), "O_TRUNC dropped security.capability");
+
+	set_cap(f);
+	WORKS(chown(f, 0, 0), "chown a file with capabilities");
+	tap(!has_cap(f), "chown dropped security.capability");
+
+	set_cap(f);
+	tap(has_cap(f) && chmod(f, 0700) == 0 && has_cap(f),
+	    "chmod keeps security.capability");
 }
 
 /* ------------------------------------------------------------------ */
@@ -824,6 +891,7 @@ int main(int argc, char **argv)
 	chmod(base, 0777);
 	umask(022);
 	group_xattr();
+	group_caps();
 	group_acl();
 	group_fallocate();
 	group_seek();

@@ -972,6 +972,9 @@ static void g_open(void)
 	own("open/sg3", 0, GA);
 	mode("open/sg3", 02767);
 	mkf("open/su3", 06777, 10);
+	mkf("open/su4", 06777, 10);
+	mkf("open/su5", 06777, 10);
+	mkf("open/src", 0644, 10);
 	if (as(UA)) {
 		ERR(open("open/ro", O_WRONLY), EACCES,
 		    "UA: open own 0444 file for writing");
@@ -1008,6 +1011,34 @@ static void g_open(void)
 		close(fd);
 		EQO(st("open/sg3").st_mode, S_IFREG | 02767,
 		    "UA: write keeps setgid without group-exec, in group");
+		fd = open("open/su4", O_WRONLY | O_TRUNC);
+		tap(fd >= 0, "UA: O_TRUNC open of a 06777 file");
+		close(fd);
+		EQO(st("open/su4").st_mode, S_IFREG | 0777,
+		    "UA: O_TRUNC clears setuid and setgid");
+		{
+			int in = open("open/src", O_RDONLY);
+			loff_t o = 0;
+
+			fd = open("open/su5", O_WRONLY);
+			EQ(copy_file_range(in, NULL, fd, &o, 5, 0), 5,
+			   "UA: copy_file_range into a 06777 file");
+			close(fd);
+			close(in);
+		}
+		EQO(st("open/su5").st_mode, S_IFREG | 0777,
+		    "UA: copy_file_range clears setuid and setgid");
+		done();
+	}
+	/* Once more after the bits are back: a kernel that remembered the
+	 * file as having nothing to clear would keep them now. */
+	setup_ok(chmod("open/su", 06777), "chmod 06777 again");
+	if (as(UA)) {
+		fd = open("open/su", O_WRONLY);
+		EQ(write(fd, "b", 1), 1, "UA: write to 06777 file again");
+		close(fd);
+		EQO(st("open/su").st_mode, S_IFREG | 0777,
+		    "UA: second write clears setuid and setgid again");
 		done();
 	}
 	if (as(UB)) {

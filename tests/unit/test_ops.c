@@ -285,6 +285,55 @@ static void test_setattr_and_data(void **state)
 	test_fs_free(fs);
 }
 
+/* mapfs_op_killpriv: what Linux's file_remove_privs does. */
+static void test_killpriv(void **state)
+{
+	static const char cap[] = "security.capability";
+	static const uint8_t capv[20] = { 1, 0, 0, 2, 0, 0x20 };
+	struct mapfs_fs *fs = test_fs_new(64ull << 20, 0, 0);
+	struct mapfs_inode ip;
+	mapfs_ino_t f = mk(fs, ROOT, "f", MAPFS_IFREG | 06755);
+	mapfs_ino_t g = mk(fs, ROOT, "g", MAPFS_IFREG | 02745);
+	mapfs_ino_t d = mk(fs, ROOT, "d", MAPFS_IFDIR | 06755);
+	struct mapfs_timespec t0;
+
+	(void)state;
+	/* nothing to clear without suidgid and without a capability:
+	 * no change, not even ctime */
+	ip = get(fs, f);
+	t0 = ip.ctime;
+	assert_int_equal(mapfs_op_killpriv(fs, f, false, &ip), 0);
+	assert_int_equal(ip.mode & 07777, 06755);
+	/* setuid goes; setgid too, with group-execute */
+	assert_int_equal(mapfs_op_killpriv(fs, f, true, &ip), 1);
+	assert_int_equal(get(fs, f).mode & 07777, 0755);
+	assert_int_equal(mapfs_op_killpriv(fs, f, true, &ip), 0);
+	/* setgid without group-execute stays (a mandatory-lock mark) */
+	assert_int_equal(mapfs_op_killpriv(fs, g, true, &ip), 0);
+	assert_int_equal(get(fs, g).mode & 07777, 02745);
+	/* directories are never touched */
+	assert_int_equal(mapfs_op_killpriv(fs, d, true, &ip), 0);
+	assert_int_equal(get(fs, d).mode & 07777, 06755);
+	/* a capability goes whoever writes; other names stay */
+	assert_int_equal(mapfs_op_setxattr(fs, g, cap, capv, sizeof(capv),
+					   0, true), 0);
+	assert_int_equal(mapfs_op_setxattr(fs, g, "user.keep", "1", 1, 0,
+					   true), 0);
+	ip = get(fs, g);
+	t0 = ip.ctime;
+	ip.ctime.sec -= 100;		/* so a new ctime shows */
+	mapfs_inode_store(fs, &ip);
+	assert_int_equal(mapfs_op_killpriv(fs, g, false, &ip), 1);
+	ip = get(fs, g);
+	assert_int_equal(ip.mode & 07777, 02745);
+	assert_true(ip.ctime.sec >= t0.sec);
+	assert_int_equal(mapfs_op_getxattr(fs, g, cap, NULL, 0), -ENODATA);
+	assert_int_equal(mapfs_op_getxattr(fs, g, "user.keep", NULL, 0), 1);
+	assert_int_equal(mapfs_op_killpriv(fs, g, false, &ip), 0);
+	assert_int_equal(atomic_load(&fs->error), 0);
+	test_fs_free(fs);
+}
+
 static int busy_answer;
 static int busy(void *arg, mapfs_ino_t ino)
 {
@@ -458,6 +507,7 @@ int main(void)
 		cmocka_unit_test(test_symlinks),
 		cmocka_unit_test(test_rename),
 		cmocka_unit_test(test_setattr_and_data),
+		cmocka_unit_test(test_killpriv),
 		cmocka_unit_test(test_orphans),
 		cmocka_unit_test(test_setgid_dir),
 		cmocka_unit_test(test_many_and_cleanup),
