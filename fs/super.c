@@ -285,15 +285,26 @@ static void store_diff(struct mapfs_fs *fs, struct mapfs_dsuper *at,
 		memcpy(at, d, sizeof(*d));
 		return;
 	}
+	/* 8 bytes at a time (the superblock is 4096): most of it never
+	 * changes, and this runs after every operation that moves a
+	 * counter. A changed word is journaled whole. */
+	static_assert(sizeof(*d) % 8 == 0, "superblock in 8-byte words");
 	while (i < len) {
+		uint64_t a, b;
 		size_t k;
 
-		if (o[i] == n[i]) {
-			i++;
+		memcpy(&a, o + i, 8);
+		memcpy(&b, n + i, 8);
+		if (a == b) {
+			i += 8;
 			continue;
 		}
-		for (k = i; k < len && o[k] != n[k]; k++)
-			;
+		for (k = i + 8; k < len; k += 8) {
+			memcpy(&a, o + k, 8);
+			memcpy(&b, n + k, 8);
+			if (a == b)
+				break;
+		}
 		memcpy(o + i, n + i, k - i);
 		mapfs_jdirty(fs, o + i, k - i);
 		i = k;

