@@ -38,7 +38,8 @@
 #   lookup     distinct cold lookups (hits) and misses in a 100,000-entry
 #              directory (20,000 with --quick; its creation rate is reported
 #              too) and in 100 directories of 100 entries (meta)
-#   tree       cp -a /usr/include, then (cold) find, du -s, tar c, rm -rf
+#   tree       cp -a /usr/include, then find (cold, then warm), du -s, tar c,
+#              rm -rf
 #   parallel   file creates by 1 process, and by 2 processes each in its
 #              own directory (meta pcreate); scaling = 2 procs / 1 proc
 #   mkfs       mkfs time and real disk use (du) of 1 TiB and 15 TiB sparse
@@ -540,7 +541,7 @@ wl_lookup() {
 
 wl_tree() {
 	local t=$1 m=$W/mnt/$1 i s
-	local rows=(cp-a-usr-include find-cold du-s tar-c rm-rf)
+	local rows=(cp-a-usr-include find-cold find-warm du-s tar-c rm-rf)
 	for i in "${rows[@]}"; do defrow "$i" s lower; done
 	for ((i = 1; i <= RUNS; i++)); do
 		rm -rf "$m/tree"
@@ -551,6 +552,8 @@ wl_tree() {
 		drop_caches
 		s=$(timed "$T_CMD" find "$m/tree") || s=n/a
 		sample find-cold "$t" "$s"
+		s=$(timed "$T_CMD" find "$m/tree") || s=n/a
+		sample find-warm "$t" "$s"
 		s=$(timed "$T_CMD" du -s "$m/tree") || s=n/a
 		sample du-s "$t" "$s"
 		s=$(timed "$T_CMD" sh -c 'tar cf - -C "$1" tree | cat > /dev/null' sh "$m") || s=n/a
