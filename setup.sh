@@ -24,7 +24,7 @@ if mountpoint -q "$mnt"; then
 	echo "setup.sh: $mnt is already mounted"
 	exit 0
 fi
-# FUSE over io_uring (Linux 6.14+) speeds up metadata operations; the
+# FUSE over io_uring (Linux 6.14+) speeds up metadata and small I/O; the
 # kernel ships it switched off. MAPFS_URING=0 leaves the switch alone.
 param=/sys/module/fuse/parameters/enable_uring
 if [ "${MAPFS_URING:-1}" != 0 ] && [ -w "$param" ] &&
