@@ -742,21 +742,31 @@ static void guard_start(void)
 		U.guard_started = U.guard_ran = true;
 }
 
-static void guard_stop(void)
+/* Join a thread that sleeps until WAKE_SIG or U.stopping. A signal that
+ * lands between its check of stopping and its wait is lost: send it
+ * again every 20 ms until the thread is gone. */
+static void join_signalled(pthread_t th)
 {
-	while (U.guard_started) {
+	for (;;) {
 		struct timespec ts;
 
-		pthread_kill(U.guard, WAKE_SIG);
+		pthread_kill(th, WAKE_SIG);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 20 * 1000 * 1000;
 		if (ts.tv_nsec >= 1000000000) {
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000;
 		}
-		if (pthread_timedjoin_np(U.guard, NULL, &ts) == 0)
-			U.guard_started = false;
+		if (pthread_timedjoin_np(th, NULL, &ts) == 0)
+			return;
 	}
+}
+
+static void guard_stop(void)
+{
+	if (U.guard_started)
+		join_signalled(U.guard);
+	U.guard_started = false;
 	for (int i = 0; U.w && i < U.nw; i++)
 		if (U.w[i].sfd >= 0)
 			close(U.w[i].sfd);
@@ -994,21 +1004,9 @@ void uring_stop(void)
 	for (int i = 0; U.w && i < U.nw; i++) {
 		struct worker *w = &U.w[i];
 
-		/* A signal that lands between the check of stopping and the
-		 * wait is lost: send it again until the thread is gone. */
-		while (w->started) {
-			struct timespec ts;
-
-			pthread_kill(w->th, WAKE_SIG);
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 20 * 1000 * 1000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			if (pthread_timedjoin_np(w->th, NULL, &ts) == 0)
-				w->started = false;
-		}
+		if (w->started)
+			join_signalled(w->th);
+		w->started = false;
 		ring_free(w);
 		if (w->buf)
 			munmap(w->buf, w->buf_len);
