@@ -247,6 +247,16 @@ static int64_t take_in_group(struct mapfs_fs *fs, uint64_t cg, uint32_t from,
 		return -1;
 	}
 	bno = mapfs_group_start(g, cg) + (uint64_t)bit;
+	if (!mapfs_bno_is_data(g, bno)) {
+		/* A clear bit over the journal (group 0's data area holds
+		 * it): the bitmap is damaged, and the block is not ours to
+		 * hand out. */
+		MAPFS_CORRUPT(fs, "group %llu marks journal block %llu free",
+			      (unsigned long long)cg,
+			      (unsigned long long)bno);
+		fs->cg[cg].bad = true;
+		return -1;
+	}
 	/* Reserve host space in windows of RESV_WINDOW blocks, so
 	 * sequential allocation costs one fallocate per window. */
 	if (bno < fs->cg[cg].resv_start || bno >= fs->cg[cg].resv_end) {
