@@ -888,10 +888,12 @@ int mapfs_journal_op_end(struct mapfs_fs *fs)
 	if (!j || j->nrg == 0)
 		return 0;
 	/* The superblock's counters follow every operation that moves
-	 * them (a few bytes), so a replayed image has them right. */
+	 * them (a few bytes), so a replayed image has them right; so does
+	 * the error state (mapfs_super_store sets it when fs->error is). */
 	if (fs->free_blocks != j->sb_fb || fs->free_inodes != j->sb_fi ||
 	    fs->ndirs != j->sb_nd || fs->orphan_head != j->sb_orphan ||
-	    fs->state != j->sb_state) {
+	    fs->state != j->sb_state ||
+	    (atomic_load(&fs->error) && fs->state != MAPFS_STATE_ERROR)) {
 		mapfs_super_store(fs);
 		j->sb_fb = fs->free_blocks;
 		j->sb_fi = fs->free_inodes;

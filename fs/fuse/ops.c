@@ -483,16 +483,18 @@ static bool acl_on;
  * kernel leaves clearing setuid, setgid and security.capability on
  * write, truncate and chown to us, and in exchange stops asking for
  * security.capability before every write(2). Call under the write
- * lock after the change; suidgid: the caller lacks CAP_FSETID. True if
- * the inode changed (ip then holds it): the kernel's cached mode is
- * stale. Errors leave the privileges (a full image cannot even drop
- * an xattr); the data change itself stands. */
-static bool killpriv(struct daemon *d, mapfs_ino_t ino, bool suidgid,
-		     struct mapfs_inode *ip)
+ * lock after the change; suidgid: the caller lacks CAP_FSETID. Returns
+ * 1 if the inode changed (the kernel's cached mode is stale), 0 if not
+ * (either way ip holds the inode as it is now), -ENOSYS when the flag
+ * was not agreed, another -errno on failure. Errors leave the
+ * privileges (a full image cannot even drop an xattr); the data change
+ * itself stands. */
+static int killpriv(struct daemon *d, mapfs_ino_t ino, bool suidgid,
+		    struct mapfs_inode *ip)
 {
 	if (!uring_killpriv())
-		return false;
-	return mapfs_op_killpriv(d->fs, ino, suidgid, ip) > 0;
+		return -ENOSYS;
+	return mapfs_op_killpriv(d->fs, ino, suidgid, ip);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -693,8 +695,12 @@ static void op_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr,
 	/* truncate and chown drop privileges (the kernel's flag: suid
 	 * and sgid too); the reply below carries the new mode */
 	if (err == 0 && (kill || (sa.valid & (MAPFS_SET_SIZE | MAPFS_SET_UID |
-					      MAPFS_SET_GID))))
-		(void)killpriv(d, ino_of(nodeid), kill, &ip);
+					      MAPFS_SET_GID)))) {
+		struct mapfs_inode now;
+
+		if (killpriv(d, ino_of(nodeid), kill, &now) > 0)
+			ip = now;
+	}
 	if (err == 0)
 		fill_stat(d->fs, &ip, &st);
 	wunlock(d);
@@ -948,7 +954,7 @@ again:
 		err = mapfs_op_setattr(d->fs, ino, &sa, true, &ip);
 		if (err == 0)
 			killed = killpriv(d, ino, uring_req_kill_suidgid(),
-					  &ip);
+					  &ip) > 0;
 	}
 	err = bus_check(err);
 	if (err == 0) {
@@ -1137,13 +1143,18 @@ static void op_write(fuse_req_t req, fuse_ino_t nodeid, const char *buf,
 		else if (done == 0)
 			n = m;
 	}
-	if (n > 0)
-		killed = killpriv(d, ino_of(nodeid), uring_req_kill_suidgid(),
+	if (n > 0) {
+		/* killpriv leaves the inode in ip: no second load below */
+		int kp = killpriv(d, ino_of(nodeid), uring_req_kill_suidgid(),
 				  &ip);
-	if (d->writeback && n > 0 &&
-	    mapfs_inode_load(d->fs, ino_of(nodeid), &ip) == 0 &&
-	    ip.blocks != blocks)
-		grew = true;
+
+		killed = kp > 0;
+		if (d->writeback &&
+		    (kp >= 0 || mapfs_inode_load(d->fs, ino_of(nodeid),
+						 &ip) == 0) &&
+		    ip.blocks != blocks)
+			grew = true;
+	}
 	if (bus_check(0))
 		n = -EIO;
 	wunlock(d);

@@ -683,14 +683,18 @@ static void *guard_main(void *arg)
 				if (s != w->seen)
 					moved = true;
 				w->seen = s;
-				if (w->sfd >= 0)
-					(void)sched_times(w->sfd, &w->run,
-							  &w->delay);
 			}
-			if (moved) {
-				fast = true;
-				last_busy = now;
-			}
+			if (!moved)
+				continue;
+			/* Requests again: the first fast tick measures from
+			 * here. */
+			for (int i = 0; i < U.nw; i++)
+				if (U.w[i].sfd >= 0)
+					(void)sched_times(U.w[i].sfd,
+							  &U.w[i].run,
+							  &U.w[i].delay);
+			fast = true;
+			last_busy = now;
 			continue;
 		}
 		if (guard_tick(tick_ns, &backoff, now))

@@ -121,6 +121,36 @@ static void test_crash_loses_nothing(void **state)
 	unlink(path);
 }
 
+/* An inconsistency seen during an operation that moves no counter
+ * (a chmod) still reaches the journaled superblock: after a crash the
+ * image says "error", so fsck runs. */
+static void test_error_state_journaled(void **state)
+{
+	struct mapfs_fs *fs;
+	struct mapfs_setattr sa;
+	struct mapfs_inode ip;
+	mapfs_ino_t ino;
+
+	(void)state;
+	make_image(0);
+	fs = open_fs(MAPFS_OPEN_JOURNAL);
+	create(fs, "f", 10);
+	assert_int_equal(mapfs_op_lookup(fs, ROOT, "f", &ino), 0);
+	atomic_store(&fs->error, 1);
+	memset(&sa, 0, sizeof(sa));
+	sa.valid = MAPFS_SET_MODE;
+	sa.mode = 0600;
+	assert_int_equal(mapfs_journal_op_begin(fs), 0);
+	assert_int_equal(mapfs_op_setattr(fs, ino, &sa, true, &ip), 0);
+	assert_int_equal(mapfs_journal_op_end(fs), 0);
+	mapfs_fs_close(fs);		/* the "kill": no commit */
+
+	fs = open_fs(MAPFS_OPEN_RDONLY);
+	assert_int_equal(fs->state, MAPFS_STATE_ERROR);
+	mapfs_fs_close(fs);
+	unlink(path);
+}
+
 /* A torn last record (its CRC no longer matches) ends replay there:
  * the operations before it survive, it does not. */
 static void test_torn_record(void **state)
@@ -257,6 +287,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crash_loses_nothing),
+		cmocka_unit_test(test_error_state_journaled),
 		cmocka_unit_test(test_torn_record),
 		cmocka_unit_test(test_quarantine),
 		cmocka_unit_test(test_wrap),
