@@ -217,6 +217,46 @@ uint64_t mapfs_avail_blocks(const struct mapfs_fs *fs)
 #define RESV_WINDOW 256u	/* blocks reserved in the host file at once */
 #define RESV_WINDOW_MAX 8192u	/* ... growing up to this while sequential */
 
+/* Make sure host space backs block bno of group cg. Space is reserved in
+ * windows of RESV_WINDOW blocks, so sequential allocation costs one
+ * fallocate per window; a window that follows the last one (a file
+ * written sequentially) is twice as long, up to RESV_WINDOW_MAX blocks
+ * (32 MiB at 4 KiB blocks), so a large write is one fallocate, not
+ * hundreds. With `one`, a nearly full host may still back the single
+ * block. A negative errno when the host has no room. */
+static int reserve_at(struct mapfs_fs *fs, uint64_t cg, uint64_t bno,
+		      bool one, int *errp)
+{
+	const struct mapfs_geom *g = &fs->g;
+	struct mapfs_cgmem *m = &fs->cg[cg];
+	uint64_t end = mapfs_group_start(g, cg) + mapfs_group_nblocks(g, cg);
+	uint64_t win = RESV_WINDOW, want;
+	int err;
+
+	if (bno >= m->resv_start && bno < m->resv_end)
+		return 0;
+	if (bno == m->resv_end && m->resv_end) {
+		win = 2 * (m->resv_end - m->resv_start);
+		if (win < RESV_WINDOW)
+			win = RESV_WINDOW;
+		if (win > RESV_WINDOW_MAX)
+			win = RESV_WINDOW_MAX;
+	}
+	want = end - bno < win ? end - bno : win;
+	err = mapfs_fs_reserve(fs, bno, want);
+	if (err == -ENOSPC && want > 1 && one) {
+		want = 1;
+		err = mapfs_fs_reserve(fs, bno, want);
+	}
+	if (err < 0) {
+		*errp = err;
+		return err;
+	}
+	m->resv_start = bno;
+	m->resv_end = bno + want;
+	return 0;
+}
+
 /* Take a free block in group cg at or after bit `from`; -1 if none (with
  * *errp set when the host had no space to back it). */
 static int64_t take_in_group(struct mapfs_fs *fs, uint64_t cg, uint32_t from,
@@ -257,38 +297,8 @@ static int64_t take_in_group(struct mapfs_fs *fs, uint64_t cg, uint32_t from,
 		fs->cg[cg].bad = true;
 		return -1;
 	}
-	/* Reserve host space in windows of RESV_WINDOW blocks, so
-	 * sequential allocation costs one fallocate per window. */
-	if (bno < fs->cg[cg].resv_start || bno >= fs->cg[cg].resv_end) {
-		uint64_t end = mapfs_group_start(g, cg) + n;
-		uint64_t win = RESV_WINDOW, want;
-		int err;
-
-		/* Allocation running on past the last window (a file
-		 * written sequentially): double it, to 32 MiB at 4 KiB
-		 * blocks, so a large write is one fallocate, not hundreds. */
-		if (bno == fs->cg[cg].resv_end && fs->cg[cg].resv_end) {
-			win = 2 * (fs->cg[cg].resv_end - fs->cg[cg].resv_start);
-			if (win < RESV_WINDOW)
-				win = RESV_WINDOW;
-			if (win > RESV_WINDOW_MAX)
-				win = RESV_WINDOW_MAX;
-		}
-		want = end - bno < win ? end - bno : win;
-		err = mapfs_fs_reserve(fs, bno, want);
-
-		/* A nearly full host may still have room for one block. */
-		if (err == -ENOSPC && want > 1) {
-			want = 1;
-			err = mapfs_fs_reserve(fs, bno, want);
-		}
-		if (err < 0) {
-			*errp = err;
-			return -1;
-		}
-		fs->cg[cg].resv_start = bno;
-		fs->cg[cg].resv_end = bno + want;
-	}
+	if (reserve_at(fs, cg, bno, true, errp) < 0)
+		return -1;
 	mapfs_bit_set(bbm, (uint64_t)bit);
 	fs->cg[cg].free_blocks--;
 	fs->free_blocks--;
@@ -329,6 +339,41 @@ int mapfs_alloc_block(struct mapfs_fs *fs, mapfs_bno_t pref,
 			return err;	/* the host is full: so are we */
 	}
 	return -ENOSPC;
+}
+
+uint64_t mapfs_free_run(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t max)
+{
+	const struct mapfs_geom *g = &fs->g;
+	uint64_t cg, start, bit, n = 0, lim;
+	const uint8_t *bbm, *quar;
+
+	if (!mapfs_bno_is_data(g, bno))
+		return 0;
+	cg = mapfs_bno_group(g, bno);
+	/* Only in a group allocation has used (initialized, bitmaps
+	 * checked), ... */
+	if (fs->cg[cg].free_blocks == 0 || !fs->cg[cg].init ||
+	    fs->cg[cg].bad || !fs->cg[cg].bm_checked)
+		return 0;
+	start = mapfs_group_start(g, cg);
+	lim = start + mapfs_group_nblocks(g, cg) - bno;
+	if (max > lim)
+		max = lim;
+	bbm = mapfs_cg_bbm(fs, cg);
+	quar = mapfs_journal_quarantine(fs, cg);
+	for (bit = bno - start; n < max; bit++, n++) {
+		int err = 0;
+
+		if (mapfs_bit_test(bbm, bit) ||
+		    (quar && mapfs_bit_test(quar, bit)) ||
+		    !mapfs_bno_is_data(g, start + bit))
+			break;
+		/* ... with host space behind it, reserved as allocation
+		 * would (no single-block fallback: this is a guess). */
+		if (reserve_at(fs, cg, start + bit, false, &err) < 0)
+			break;
+	}
+	return n;
 }
 
 int mapfs_free_block(struct mapfs_fs *fs, mapfs_bno_t bno)

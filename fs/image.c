@@ -474,7 +474,7 @@ int mapfs_fs_reserve(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
 	return -errno;
 }
 
-void mapfs_fs_fresh_data(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
+static void zero_range(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
 {
 	/* Only where mode-0 fallocate works (host files, not devices:
 	 * zeroing a device range could write every byte). */
@@ -488,6 +488,43 @@ void mapfs_fs_fresh_data(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
 		      (off_t)(n << fs->g.bshift)) != 0 &&
 	    (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL))
 		fs->zero_unsupported = true;
+}
+
+void mapfs_fs_fresh_data(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
+{
+	uint64_t end = bno + n, lo = fs->prep_lo, hi = fs->prep_hi;
+
+	/* Blocks zeroed ahead (mapfs_fs_zero_ahead) are not zeroed again:
+	 * that would throw away the pages the helper faulted in. Each is
+	 * skipped once: the window shrinks past what is used. */
+	if (lo < hi && bno < hi && end > lo) {
+		if (bno < lo)
+			zero_range(fs, bno, lo - bno);
+		if (end > hi)
+			zero_range(fs, hi, end - hi);
+		if (end < hi)
+			fs->prep_lo = end;
+		else
+			fs->prep_lo = fs->prep_hi = 0;
+		return;
+	}
+	zero_range(fs, bno, n);
+}
+
+bool mapfs_fs_zero_ahead(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
+{
+	if (fs->fd < 0 || fs->resv_unsupported || fs->zero_unsupported)
+		return false;
+	zero_range(fs, bno, n);
+	if (fs->zero_unsupported)
+		return false;
+	if (fs->prep_lo < fs->prep_hi && fs->prep_hi == bno) {
+		fs->prep_hi = bno + n;
+	} else {
+		fs->prep_lo = bno;
+		fs->prep_hi = bno + n;
+	}
+	return true;
 }
 
 int mapfs_fs_reserve_metadata(struct mapfs_fs *fs)

@@ -205,6 +205,16 @@ struct mapfs_fs {
 	/* In-memory index of large directories (dirhash.c); NULL = off. */
 	struct mapfs_dhcache *dh;
 
+	/* Writing ahead (mapfs_file_write): for a file written
+	 * sequentially in large requests, the blocks it will most likely
+	 * get next are zeroed in the host while still free, and the hook
+	 * (the daemon's helper thread) is asked to fault their pages in
+	 * writable, so the next request finds them ready. Blocks [prep_lo,
+	 * prep_hi) were zeroed so; mapfs_fs_fresh_data does not zero them
+	 * again. NULL hook: off (tools, tests). */
+	void (*ahead_hook)(void *arg, mapfs_bno_t bno, uint64_t n);
+	void *ahead_arg;
+	mapfs_bno_t prep_lo, prep_hi;
 	bool resv_unsupported;	/* host cannot fallocate: don't try */
 	bool zero_unsupported;	/* host cannot FALLOC_FL_ZERO_RANGE */
 
@@ -300,6 +310,12 @@ int mapfs_fs_reserve_metadata(struct mapfs_fs *fs);
  * allocated), so writing them through the mapping faults in zero pages
  * instead of reading what a deleted file left on disk. Best effort. */
 void mapfs_fs_fresh_data(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
+/* Blocks [bno, bno + n), free and not quarantined (mapfs_free_run), are
+ * likely the next ones a file written sequentially gets: zero them in the
+ * host now and remember them, so that mapfs_fs_fresh_data leaves them
+ * alone (writing ahead, mapfs_file_write). False where the host cannot
+ * zero ranges (then the pages would have to be read: don't write ahead). */
+bool mapfs_fs_zero_ahead(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
 /* Ask the kernel to start reading [p, p+len) of the mapping (which is
  * MADV_RANDOM, so faults read one page): used before copying a large file
  * read out of the mapping. No-op for pointers outside the image. */
@@ -524,6 +540,11 @@ int mapfs_free_inode(struct mapfs_fs *fs, mapfs_ino_t ino, bool was_dir);
 int mapfs_alloc_block(struct mapfs_fs *fs, mapfs_bno_t pref,
 		      bool use_reserve, mapfs_bno_t *bnop);
 int mapfs_free_block(struct mapfs_fs *fs, mapfs_bno_t bno);
+/* How many blocks from bno on (at most max, within bno's group) are free
+ * and not waiting for a commit (the journal's quarantine): blocks nobody
+ * owns, whose bytes nobody needs. Reserves host space behind them as
+ * allocation would; stops where the host has none. */
+uint64_t mapfs_free_run(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t max);
 /* Free blocks available to non-root (statfs f_bavail). */
 uint64_t mapfs_avail_blocks(const struct mapfs_fs *fs);
 

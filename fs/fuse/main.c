@@ -7,6 +7,7 @@
  * multi-threaded loop, and on the way out frees the inodes that were
  * unlinked while in use, writes everything back and marks the image clean.
  */
+#include "ahead.h"
 #include "daemon.h"
 #include "uring.h"
 
@@ -453,6 +454,9 @@ int main(int argc, char *argv[])
 	if (fuse_daemonize(cmd.foreground) != 0)
 		goto out_unmount;
 	d.single = cmd.singlethread;
+	if (!d.ro && ahead_start(d.fs) != 0)
+		log_fn(NULL, MAPFS_LOG_WARN, "cannot start the write-ahead "
+		       "thread");
 	if (!d.ro && d.fs->j && conf.commit > 0 &&
 	    commit_start(&d, conf.commit) != 0)
 		log_fn(NULL, MAPFS_LOG_WARN, "cannot start the commit timer");
@@ -470,7 +474,15 @@ int main(int argc, char *argv[])
 	ret = ret < 0;
 	uring_stop();
 	{
+		struct ahead_stats as;
 		char msg[160];
+
+		ahead_stop(d.fs, &as);
+		snprintf(msg, sizeof(msg), "write-ahead: %llu runs, %llu "
+			 "dropped, %llu failed", (unsigned long long)as.queued,
+			 (unsigned long long)as.dropped,
+			 (unsigned long long)as.failed);
+		log_fn(NULL, MAPFS_LOG_INFO, msg);
 
 		/* For the log (and with_transport.sh). */
 		snprintf(msg, sizeof(msg), "requests: %s", uring_describe());

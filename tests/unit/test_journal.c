@@ -16,6 +16,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 #include <unistd.h>
 
 #include "mapfs.h"
@@ -222,6 +226,144 @@ static void test_quarantine(void **state)
 	unlink(path);
 }
 
+/* Writing ahead (write_ahead in inode.c), with a hook that records what
+ * it is told and faults the pages in as the daemon's helper does. */
+static struct {
+	struct mapfs_fs *fs;
+	int calls;
+	mapfs_bno_t lo[64], hi[64];
+} ah;
+
+static void ahead_record(void *arg, mapfs_bno_t bno, uint64_t n)
+{
+	struct mapfs_fs *fs = arg;
+
+	/* Only blocks nobody owns and no replay can still write. */
+	assert_true(n > 0);
+	assert_int_equal(mapfs_free_run(fs, bno, n), n);
+	if (ah.calls < 64) {
+		ah.lo[ah.calls] = bno;
+		ah.hi[ah.calls] = bno + n;
+	}
+	ah.calls++;
+	assert_int_equal(madvise(mapfs_data_block(fs, bno),
+				 (size_t)(n << fs->g.bshift),
+				 MADV_POPULATE_WRITE), 0);
+}
+
+static bool told_of(mapfs_bno_t bno)
+{
+	for (int i = 0; i < ah.calls && i < 64; i++)
+		if (bno >= ah.lo[i] && bno < ah.hi[i])
+			return true;
+	return false;
+}
+
+static void fill(uint8_t *buf, size_t len, uint64_t off, uint8_t salt)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)((off + i) * 7 + (off + i) / 4096 + salt);
+}
+
+static void test_write_ahead(void **state)
+{
+	const size_t mib = 1u << 20;
+	uint8_t *buf = malloc(4 * mib), *got = malloc(4 * mib);
+	uint8_t small[8192], sgot[8192];
+	struct mapfs_inode ip, sp;
+	struct mapfs_fs *fs;
+	mapfs_ino_t ino, sino;
+	mapfs_bno_t b, q;
+
+	(void)state;
+	assert_non_null(buf);
+	assert_non_null(got);
+	memset(&ah, 0, sizeof(ah));
+	make_image(0);
+	fs = open_fs(MAPFS_OPEN_JOURNAL);
+	fs->ahead_hook = ahead_record;
+	fs->ahead_arg = fs;
+	create(fs, "seq", 0);
+	assert_int_equal(mapfs_op_lookup(fs, ROOT, "seq", &ino), 0);
+	fill(buf, 4 * mib, 0, 1);
+
+	/* A file written in 1 MiB requests: after the first, the blocks
+	 * right after its last one are prepared, and the next request
+	 * gets blocks the hook was told of. */
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(mapfs_journal_op_begin(fs), 0);
+		assert_int_equal(mapfs_op_write(fs, ino, i * mib,
+						buf + i * mib, mib, true),
+				 (ssize_t)mib);
+		assert_int_equal(mapfs_journal_op_end(fs), 0);
+		assert_int_equal(mapfs_inode_load(fs, ino, &ip), 0);
+		if (i == 0) {
+			assert_int_equal(ah.calls, 1);
+			assert_int_equal(mapfs_bmap(fs, &ip, 255, &b), 0);
+			assert_int_equal(ah.lo[0], b + 1);
+		} else {
+			assert_int_equal(mapfs_bmap(fs, &ip, i * 256, &b), 0);
+			assert_true(told_of(b));
+		}
+		if (i == 1) {
+			/* Another file written in between may land in the
+			 * prepared blocks: what it wrote stays. */
+			create(fs, "small", 0);
+			assert_int_equal(mapfs_op_lookup(fs, ROOT, "small",
+							 &sino), 0);
+			fill(small, sizeof(small), 0, 9);
+			assert_int_equal(mapfs_journal_op_begin(fs), 0);
+			assert_int_equal(mapfs_op_write(fs, sino, 0, small,
+							sizeof(small), true),
+					 (ssize_t)sizeof(small));
+			assert_int_equal(mapfs_journal_op_end(fs), 0);
+		}
+	}
+	assert_int_equal(mapfs_file_read(fs, &ip, 0, got, 4 * mib),
+			 (ssize_t)(4 * mib));
+	assert_memory_equal(got, buf, 4 * mib);
+	assert_int_equal(mapfs_inode_load(fs, sino, &sp), 0);
+	assert_int_equal(mapfs_file_read(fs, &sp, 0, sgot, sizeof(sgot)),
+			 (ssize_t)sizeof(sgot));
+	assert_memory_equal(sgot, small, sizeof(small));
+
+	/* Small writes do not write ahead. */
+	{
+		int calls = ah.calls;
+
+		create(fs, "tiny", 8192);
+		assert_int_equal(ah.calls, calls);
+	}
+
+	/* Blocks freed by an operation not yet durable are not free to
+	 * prepare (a power cut could bring their file back). */
+	create(fs, "gone", 8192);
+	assert_int_equal(mapfs_op_lookup(fs, ROOT, "gone", &sino), 0);
+	assert_int_equal(mapfs_inode_load(fs, sino, &sp), 0);
+	q = sp.blk[0];
+	assert_int_equal(mapfs_journal_op_begin(fs), 0);
+	assert_int_equal(mapfs_op_unlink(fs, ROOT, "gone"), 0);
+	assert_int_equal(mapfs_journal_op_end(fs), 0);
+	assert_true(mapfs_journal_frees_pending(fs));
+	assert_int_equal(mapfs_free_run(fs, q, 2), 0);
+	assert_int_equal(mapfs_fs_sync(fs), 0);
+	assert_false(mapfs_journal_frees_pending(fs));
+	assert_int_equal(mapfs_free_run(fs, q, 2), 2);
+
+	/* What was written is on the image after a crash (no commit). */
+	mapfs_fs_close(fs);
+	fs = open_fs(MAPFS_OPEN_RDONLY);
+	assert_int_equal(mapfs_inode_load(fs, ino, &ip), 0);
+	assert_int_equal(ip.size, 4 * mib);
+	assert_int_equal(mapfs_file_read(fs, &ip, 0, got, 4 * mib),
+			 (ssize_t)(4 * mib));
+	assert_memory_equal(got, buf, 4 * mib);
+	mapfs_fs_close(fs);
+	unlink(path);
+	free(buf);
+	free(got);
+}
+
 /* A small ring wraps and forces commits; the result reopens intact. */
 static void test_wrap(void **state)
 {
@@ -290,6 +432,7 @@ int main(void)
 		cmocka_unit_test(test_error_state_journaled),
 		cmocka_unit_test(test_torn_record),
 		cmocka_unit_test(test_quarantine),
+		cmocka_unit_test(test_write_ahead),
 		cmocka_unit_test(test_wrap),
 		cmocka_unit_test(test_bad_header),
 	};
