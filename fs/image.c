@@ -388,11 +388,18 @@ int mapfs_fs_open_region(const char *path, int flags,
 		(void)madvise(priv, size, MADV_RANDOM);
 		fs->base = priv;
 		fs->dbase = base;
-		/* The shared mapping now carries file data and the ring,
-		 * written in runs: let faults read around and use large
-		 * folios again (MADV_RANDOM made 1 GiB of new file data
-		 * fault in ~4x slower: 1.16 s against 0.3 s measured). */
-		(void)madvise(base, size, MADV_NORMAL);
+		/* The shared mapping now carries file data and the ring.
+		 * It stays MADV_RANDOM: a fault reads its page only. Read-
+		 * around reads (or, over fresh blocks, zero-fills) the
+		 * host's whole read-ahead window around each fault, 8 MiB
+		 * on this kind of machine (read_ahead_kb), most of it
+		 * thrown away when fresh blocks are zeroed (FALLOC_FL_
+		 * ZERO_RANGE drops their pages). Where the daemon knows it
+		 * will touch a range (large reads and writes, copies, the
+		 * write-ahead helper, the ring) it asks for the range
+		 * itself with MADV_WILLNEED, one batch. 1 GiB write+fsync:
+		 * 385-502 MiB/s against 296-366; cp -a of /usr/include:
+		 * daemon CPU 1.0-1.1 s against 1.2-2.0 s. */
 		err = mapfs_journal_start(fs);
 		if (err < 0) {
 			WHY("journal: %s", strerror(-err));
@@ -559,6 +566,29 @@ void mapfs_fs_readahead(struct mapfs_fs *fs, const void *p, size_t len)
 	len += start & (MAPFS_PAGE_SIZE - 1);
 	start &= ~(uintptr_t)(MAPFS_PAGE_SIZE - 1);
 	(void)madvise((void *)start, len, MADV_WILLNEED);
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23	/* Linux 5.14 */
+#endif
+
+int mapfs_fs_prepare_write(struct mapfs_fs *fs, void *p, size_t len)
+{
+	uintptr_t start = (uintptr_t)p, base = (uintptr_t)fs->dbase;
+
+	if (start < base || start - base >= fs->size)
+		return 0;	/* not in the mapping */
+	if (len > fs->size - (start - base))
+		len = fs->size - (start - base);
+	len += start & (MAPFS_PAGE_SIZE - 1);
+	start &= ~(uintptr_t)(MAPFS_PAGE_SIZE - 1);
+	/* The mapping is MADV_RANDOM: without the batch, each fault would
+	 * bring in its one page. */
+	if (fs->fd >= 0)
+		(void)madvise((void *)start, len, MADV_WILLNEED);
+	if (madvise((void *)start, len, MADV_POPULATE_WRITE) != 0)
+		return -errno;
+	return 0;
 }
 
 int mapfs_fs_sync(struct mapfs_fs *fs)

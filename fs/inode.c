@@ -885,22 +885,16 @@ ssize_t mapfs_file_read(struct mapfs_fs *fs, const struct mapfs_inode *ip,
  * After some progress any error gives a short count, with the size
  * covering what was written.
  */
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23	/* Linux 5.14 */
-#endif
-
-/* Copy a run of file data into the mapping; from 64 KiB on, fault its
- * pages in writable with one call first (older kernels: plain faults). */
-static void copy_run(uint8_t *dst, const uint8_t *src, size_t len)
+/* Copy a run of file data into the mapping; from 64 KiB on, bring its
+ * pages into the page cache in one batch and fault them in writable with
+ * one call first (older kernels: plain faults). */
+static void copy_run(struct mapfs_fs *fs, uint8_t *dst, const uint8_t *src,
+		     size_t len)
 {
 	if (!len)
 		return;
-	if (len >= 65536) {
-		uintptr_t a = (uintptr_t)dst & ~(uintptr_t)(MAPFS_PAGE_SIZE - 1);
-		uintptr_t e = (uintptr_t)dst + len;
-
-		(void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
-	}
+	if (len >= 65536)
+		mapfs_fs_prepare_write(fs, dst, len);
 	memcpy(dst, src, len);
 }
 
@@ -1011,7 +1005,7 @@ ssize_t mapfs_file_write(struct mapfs_fs *fs, struct mapfs_inode *ip,
 			if (run && p == run + rlen) {
 				rlen += chunk;
 			} else {
-				copy_run(run, rsrc, rlen);
+				copy_run(fs, run, rsrc, rlen);
 				run = p;
 				rsrc = src + done;
 				rlen = chunk;
@@ -1021,7 +1015,7 @@ ssize_t mapfs_file_write(struct mapfs_fs *fs, struct mapfs_inode *ip,
 		}
 		if (nfresh << g->bshift >= 65536)
 			mapfs_fs_fresh_data(fs, fresh, nfresh);
-		copy_run(run, rsrc, rlen);
+		copy_run(fs, run, rsrc, rlen);
 		if (done == len && off + done >= ip->size &&
 		    nfresh << g->bshift >= 65536)
 			write_ahead(fs, fresh + nfresh, len >> g->bshift);
@@ -1691,6 +1685,8 @@ int mapfs_file_next(struct mapfs_fs *fs, const struct mapfs_inode *ip,
 	return 0;
 }
 
+#define COPY_RUN (1u << 20)
+
 ssize_t mapfs_file_copy(struct mapfs_fs *fs, const struct mapfs_inode *src,
 			uint64_t soff, struct mapfs_inode *dst, uint64_t doff,
 			uint64_t len, bool use_reserve)
@@ -1747,14 +1743,44 @@ ssize_t mapfs_file_copy(struct mapfs_fs *fs, const struct mapfs_inode *src,
 				       (size_t)chunk);
 			}
 		} else {
-			err = bmap_alloc_pref(fs, dst, d >> g->bshift,
-					      use_reserve, chunk == g->bsize,
-					      0, &cd, &db);
-			if (err < 0)
+			/* Data: a run of source blocks consecutive on disk
+			 * (up to 1 MiB) is one piece of the mapping, written
+			 * to dst as a write of those bytes would be (blocks
+			 * allocated in runs, pages brought in in batches).
+			 * The kernel never asks to copy between overlapping
+			 * ranges of one file. */
+			uint64_t run = g->bsize - sbo;
+			const uint8_t *from;
+			ssize_t n;
+
+			while (run < len - done && run < COPY_RUN) {
+				mapfs_bno_t nb;
+
+				if (bmap_cached(fs, src == dst ? dst : src,
+						(s + run) >> g->bshift,
+						src == dst ? &cd : &cs,
+						&nb) < 0 ||
+				    nb != sb + ((sbo + run) >> g->bshift))
+					break;
+				run += g->bsize;
+			}
+			if (run > len - done)
+				run = len - done;
+			from = (const uint8_t *)mapfs_data_block(fs, sb) + sbo;
+			mapfs_fs_readahead(fs, from, (size_t)run);
+			n = mapfs_file_write(fs, dst, d, from, (size_t)run,
+					     use_reserve);
+			/* dst's map changed under the cached indirect
+			 * blocks */
+			memset(&cd, 0, sizeof(cd));
+			if (n < 0) {
+				err = (int)n;
 				break;
-			memmove((uint8_t *)mapfs_data_block(fs, db) + dbo,
-				(const uint8_t *)mapfs_data_block(fs, sb) + sbo,
-				(size_t)chunk);
+			}
+			done += (uint64_t)n;
+			if ((uint64_t)n < run)
+				break;	/* out of space */
+			continue;
 		}
 		done += chunk;
 	}

@@ -66,6 +66,7 @@ struct mapfs_journal {
 	uint8_t *ring;		/* ring start (shared mapping) */
 	uint64_t rbytes;	/* ring bytes */
 	uint64_t head, seq;	/* next record: abs offset, sequence */
+	uint64_t ra;		/* ring read ahead up to this abs offset */
 	uint64_t ckpt, ckpt_seq;	/* records before ckpt are home */
 	uint64_t tail_written;	/* in the header */
 	uint64_t tail_durable;	/* header value known to be on disk */
@@ -880,6 +881,30 @@ static int big_op(struct mapfs_fs *fs)
 	return err;
 }
 
+/* The ring's pages are written in turn and each is read first (a store
+ * to a page not in the page cache faults it in from the disk, one page
+ * at a time in the MADV_RANDOM mapping): ask for the next ones ahead of
+ * the head, RING_AHEAD bytes at a time. */
+#define RING_AHEAD (1u << 20)
+
+static void ring_ahead(struct mapfs_fs *fs, uint64_t need)
+{
+	struct mapfs_journal *j = fs->j;
+	uint64_t from, len, pos;
+
+	if (j->head + need + RING_AHEAD / 4 <= j->ra)
+		return;
+	from = j->ra > j->head ? j->ra : j->head;
+	len = RING_AHEAD < j->rbytes ? RING_AHEAD : j->rbytes;
+	j->ra = from + len;
+	pos = from % j->rbytes;
+	if (len > j->rbytes - pos) {
+		mapfs_fs_readahead(fs, j->ring, len - (j->rbytes - pos));
+		len = j->rbytes - pos;
+	}
+	mapfs_fs_readahead(fs, j->ring + pos, len);
+}
+
 int mapfs_journal_op_end(struct mapfs_fs *fs)
 {
 	struct mapfs_journal *j = fs->j;
@@ -907,6 +932,7 @@ int mapfs_journal_op_end(struct mapfs_fs *fs)
 		need += align8(j->rg[i].len);
 	if (need > UINT32_MAX || !room(j, need))
 		return big_op(fs);
+	ring_ahead(fs, need);
 	pos = j->head % j->rbytes;
 	if (j->rbytes - pos < need) {
 		uint64_t left = j->rbytes - pos;

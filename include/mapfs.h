@@ -320,6 +320,11 @@ bool mapfs_fs_zero_ahead(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
  * MADV_RANDOM, so faults read one page): used before copying a large file
  * read out of the mapping. No-op for pointers outside the image. */
 void mapfs_fs_readahead(struct mapfs_fs *fs, const void *p, size_t len);
+/* [p, p+len) of the mapping is about to be written: bring its pages into
+ * the page cache in one batch (MADV_WILLNEED) and fault them in writable
+ * (MADV_POPULATE_WRITE). 0, or the negative errno of the populate (EINVAL
+ * before Linux 5.14); the caller may go on and fault page by page. */
+int mapfs_fs_prepare_write(struct mapfs_fs *fs, void *p, size_t len);
 /* Store the in-memory superblock fields and sync the whole image; with a
  * journal, also write every staged page home and empty the ring
  * (unmount). */

@@ -19,11 +19,6 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/mman.h>
-
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23	/* Linux 5.14 */
-#endif
 
 #define QLEN 16
 
@@ -58,11 +53,8 @@ static void *ahead_main(void *arg)
 		n = A.q[A.tail % QLEN].n;
 		A.tail++;
 		pthread_mutex_unlock(&A.mu);
-		/* Blocks are whole pages, page-aligned in the mapping. */
-		if (madvise(mapfs_data_block(A.fs, bno),
-			    (size_t)(n << A.fs->g.bshift),
-			    MADV_POPULATE_WRITE) != 0)
-			err = errno;
+		err = -mapfs_fs_prepare_write(A.fs, mapfs_data_block(A.fs, bno),
+					      (size_t)(n << A.fs->g.bshift));
 		pthread_mutex_lock(&A.mu);
 		if (err) {
 			A.failed++;

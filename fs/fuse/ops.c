@@ -1087,9 +1087,10 @@ static void op_read(fuse_req_t req, fuse_ino_t nodeid, size_t size,
 					READ_MAXIOV, &niov);
 		if (n < 0)
 			err = (int)n;
-		/* Large reads: start the whole range at once rather than
-		 * fault it in page by page. */
-		for (int i = 0; n >= 65536 && i < niov; i++)
+		/* Reads of more than a page: start the whole range at
+		 * once rather than fault it in page by page (the mapping
+		 * is MADV_RANDOM: a fault reads its own page only). */
+		for (int i = 0; n > MAPFS_PAGE_SIZE && i < niov; i++)
 			mapfs_fs_readahead(d->fs, iov[i].iov_base,
 					   iov[i].iov_len);
 		if (err == 0)
