@@ -93,6 +93,7 @@ int ahead_start(struct mapfs_fs *fs)
 	A.head = A.tail = 0;
 	if (pthread_create(&A.thread, NULL, ahead_main, NULL) != 0)
 		return -EAGAIN;
+	(void)pthread_setname_np(A.thread, "mapfs-ahead");
 	A.running = true;
 	fs->ahead_arg = NULL;
 	fs->ahead_hook = ahead_hook;

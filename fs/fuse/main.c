@@ -240,6 +240,7 @@ static int commit_start(struct daemon *d, int secs)
 	ct.secs = secs;
 	if (pthread_create(&ct.thread, NULL, commit_loop, d) != 0)
 		return -1;
+	(void)pthread_setname_np(ct.thread, "mapfs-commit");
 	ct.running = true;
 	return 0;
 }

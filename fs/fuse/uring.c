@@ -52,6 +52,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fuse.h>
+#include <linux/futex.h>
 #include <linux/io_uring.h>
 #include <pthread.h>
 #include <sched.h>
@@ -145,9 +146,21 @@ static struct {
 	pthread_t guard;
 	bool guard_started, guard_ran;
 	unsigned starved;		/* times the guard lifted a thread */
+	/* 1 while the guard sleeps until requests come (futex word). */
+	_Atomic uint32_t guard_asleep;
 } U;
 
 static _Thread_local struct worker *cur;
+
+/* A request was served: wake the guard if it sleeps (see guard_main).
+ * One load of a word that only changes when the mount goes quiet. */
+static void guard_wake(void)
+{
+	if (atomic_load(&U.guard_asleep) &&
+	    atomic_exchange(&U.guard_asleep, 0))
+		(void)syscall(SYS_futex, &U.guard_asleep, FUTEX_WAKE_PRIVATE,
+			      1, NULL, NULL, 0);
+}
 
 /* The request this thread is serving asked us to clear setuid/setgid
  * (FUSE_HANDLE_KILLPRIV_V2's flags, which libfuse 3.14 does not pass
@@ -472,7 +485,8 @@ static void *worker_main(void *arg)
 		atomic_store_explicit(&w->serving, true, memory_order_relaxed);
 		serve(w);
 		atomic_store_explicit(&w->serving, false, memory_order_relaxed);
-		atomic_fetch_add_explicit(&w->served, 1, memory_order_relaxed);
+		atomic_fetch_add(&w->served, 1);
+		guard_wake();
 		ring_queue_cmd(w, URING_CMD_COMMIT_AND_FETCH, w->unique, NULL);
 		res = ring_wait(w);
 		if (res < 0)
@@ -512,13 +526,13 @@ failed:
  * The guard ticks every few ms only while requests flow (and reads the
  * ring's task-work flag, so a thread with nothing to do is not counted
  * as starving); after a quiet quarter second it puts every
- * thread back to SCHED_OTHER and ticks every 100 ms, so a burst that
- * begins beside a busy CPU starts at normal priority.
+ * thread back to SCHED_OTHER and sleeps until a request is served (a
+ * futex the queue threads wake), so a burst that begins beside a busy
+ * CPU starts at normal priority, and an idle mount costs no wakeups.
  *
  * Without the right to leave SCHED_IDLE again (an unprivileged daemon
  * without RLIMIT_NICE), or without schedstat, none of this is used.
  */
-#define GUARD_SLOW_MS 100
 #define GUARD_QUIET_MS 250
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 1000
@@ -663,27 +677,47 @@ static void *guard_main(void *arg)
 	sigdelset(&set, WAKE_SIG);
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
 	while (!atomic_load(&U.stopping)) {
-		uint64_t ns = fast ? tick_ns : GUARD_SLOW_MS * 1000000ull;
 		struct timespec ts = {
-			.tv_sec = (time_t)(ns / 1000000000ull),
-			.tv_nsec = (long)(ns % 1000000000ull),
+			.tv_sec = (time_t)(tick_ns / 1000000000ull),
+			.tv_nsec = (long)(tick_ns % 1000000000ull),
 		};
 		uint64_t now;
 		bool moved = false;
 
-		nanosleep(&ts, NULL);
-		now = now_ms();
-		if (!fast) {
-			/* Quiet: only look for a change in the counts. */
+		if (fast) {
+			nanosleep(&ts, NULL);
+		} else {
+			/* Quiet: sleep until a queue thread serves a request
+			 * (guard_wake), no ticks on an idle mount. The flag is
+			 * set before the counts are read, so a request served
+			 * in between either shows in them or wakes us. */
+			atomic_store(&U.guard_asleep, 1);
 			for (int i = 0; i < U.nw; i++) {
 				struct worker *w = &U.w[i];
-				uint64_t s = atomic_load_explicit(
-					&w->served, memory_order_relaxed);
+				uint64_t s = atomic_load(&w->served);
 
 				if (s != w->seen)
 					moved = true;
 				w->seen = s;
 			}
+			if (!moved && !atomic_load(&U.stopping))
+				(void)syscall(SYS_futex, &U.guard_asleep,
+					      FUTEX_WAIT_PRIVATE, 1, NULL,
+					      NULL, 0);
+			atomic_store(&U.guard_asleep, 0);
+			if (atomic_load(&U.stopping))
+				break;
+			for (int i = 0; i < U.nw; i++) {
+				struct worker *w = &U.w[i];
+				uint64_t s = atomic_load(&w->served);
+
+				if (s != w->seen)
+					moved = true;
+				w->seen = s;
+			}
+		}
+		now = now_ms();
+		if (!fast) {
 			if (!moved)
 				continue;
 			/* Requests again: the first fast tick measures from
@@ -742,8 +776,10 @@ static void guard_start(void)
 			w->sfd = -1;
 		}
 	}
-	if (pthread_create(&U.guard, NULL, guard_main, NULL) == 0)
+	if (pthread_create(&U.guard, NULL, guard_main, NULL) == 0) {
 		U.guard_started = U.guard_ran = true;
+		(void)pthread_setname_np(U.guard, "mapfs-guard");
+	}
 }
 
 /* Join a thread that sleeps until WAKE_SIG or U.stopping. A signal that
@@ -768,6 +804,11 @@ static void join_signalled(pthread_t th)
 
 static void guard_stop(void)
 {
+	/* U.stopping is set: a guard about to sleep sees it, one asleep
+	 * is woken here (or by the signal). */
+	if (atomic_exchange(&U.guard_asleep, 0))
+		(void)syscall(SYS_futex, &U.guard_asleep, FUTEX_WAKE_PRIVATE,
+			      1, NULL, NULL, 0);
 	if (U.guard_started)
 		join_signalled(U.guard);
 	U.guard_started = false;
@@ -838,6 +879,12 @@ static void start_workers(void)
 		if (pthread_create(&w->th, NULL, worker_main, w) != 0)
 			goto fail;
 		w->started = true;
+		{
+			char name[16];
+
+			snprintf(name, sizeof(name), "mapfs-q%d", w->qid);
+			(void)pthread_setname_np(w->th, name);
+		}
 	}
 	guard_start();
 	snprintf(U.why, sizeof(U.why), "io_uring, %d queues x %d threads",

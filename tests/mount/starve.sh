@@ -14,7 +14,10 @@
 #   - requires the daemon's exit log to say its threads ran at idle
 #     priority and were lifted at least once (the guard did react);
 #   - then stops the loops, waits past the guard's quiet time and does
-#     the same work again, unmounts and requires a clean fsck -n -f.
+#     the same work again;
+#   - requires the guard (thread mapfs-guard) to stay asleep over 2 s of
+#     an idle mount, then does the work once more, unmounts and requires
+#     a clean fsck -n -f.
 # SKIP when the daemon did not use idle priority (not allowed to leave
 # SCHED_IDLE again, or no /proc schedstat).
 . "$(dirname "$0")/lib.sh"
@@ -82,6 +85,21 @@ two_workers loaded
 stop_hogs
 sleep 1
 two_workers after
+# An idle mount costs the guard no wakeups: past its quiet time it sleeps
+# until a request is served.
+guard=$(grep -l '^mapfs-guard$' /proc/"${DAEMON_PID[$MNT]}"/task/*/comm 2>/dev/null)
+[ -n "$guard" ] || fail "no thread named mapfs-guard in the daemon"
+guard=${guard%/comm}
+sleep 1
+w1=$(awk '/^voluntary_ctxt_switches/ { print $2 }' "$guard/status")
+sleep 2
+w2=$(awk '/^voluntary_ctxt_switches/ { print $2 }' "$guard/status")
+note "guard wakeups over 2 s of an idle mount: $((w2 - w1))"
+[ "$((w2 - w1))" -le 1 ] ||
+	fail "the guard woke $((w2 - w1)) times in 2 s on an idle mount"
+# ... and wakes again when requests come: the first ones run at idle
+# priority again (the log's "at idle priority" is checked below).
+two_workers idle-then-busy
 log=${DAEMON_LOG[$MNT]}
 unmount_and_fsck "$IMG" "$MNT"
 line=$(grep 'requests: ' "$log")
