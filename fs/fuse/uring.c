@@ -663,6 +663,22 @@ static bool guard_tick(uint64_t tick_ns, uint64_t *backoff, uint64_t now)
 	return busy;
 }
 
+/* Did any queue thread serve a request since the last look? */
+static bool served_moved(void)
+{
+	bool moved = false;
+
+	for (int i = 0; i < U.nw; i++) {
+		struct worker *w = &U.w[i];
+		uint64_t s = atomic_load(&w->served);
+
+		if (s != w->seen)
+			moved = true;
+		w->seen = s;
+	}
+	return moved;
+}
+
 static void *guard_main(void *arg)
 {
 	/* A few ms, longer with many threads to read. */
@@ -692,14 +708,7 @@ static void *guard_main(void *arg)
 			 * set before the counts are read, so a request served
 			 * in between either shows in them or wakes us. */
 			atomic_store(&U.guard_asleep, 1);
-			for (int i = 0; i < U.nw; i++) {
-				struct worker *w = &U.w[i];
-				uint64_t s = atomic_load(&w->served);
-
-				if (s != w->seen)
-					moved = true;
-				w->seen = s;
-			}
+			moved = served_moved();
 			if (!moved && !atomic_load(&U.stopping))
 				(void)syscall(SYS_futex, &U.guard_asleep,
 					      FUTEX_WAIT_PRIVATE, 1, NULL,
@@ -707,14 +716,7 @@ static void *guard_main(void *arg)
 			atomic_store(&U.guard_asleep, 0);
 			if (atomic_load(&U.stopping))
 				break;
-			for (int i = 0; i < U.nw; i++) {
-				struct worker *w = &U.w[i];
-				uint64_t s = atomic_load(&w->served);
-
-				if (s != w->seen)
-					moved = true;
-				w->seen = s;
-			}
+			moved = served_moved() || moved;
 		}
 		now = now_ms();
 		if (!fast) {
