@@ -887,7 +887,9 @@ ssize_t mapfs_file_read(struct mapfs_fs *fs, const struct mapfs_inode *ip,
  */
 /* Copy a run of file data into the mapping; from 64 KiB on, bring its
  * pages into the page cache in one batch and fault them in writable with
- * one call first (older kernels: plain faults). */
+ * one call first (older kernels: plain faults). The source may be the
+ * mapping too (copy_file_range), and on a damaged image whose block
+ * maps share blocks the two may overlap: memmove. */
 static void copy_run(struct mapfs_fs *fs, uint8_t *dst, const uint8_t *src,
 		     size_t len)
 {
@@ -895,7 +897,7 @@ static void copy_run(struct mapfs_fs *fs, uint8_t *dst, const uint8_t *src,
 		return;
 	if (len >= 65536)
 		mapfs_fs_prepare_write(fs, dst, len);
-	memcpy(dst, src, len);
+	memmove(dst, src, len);
 }
 
 /*

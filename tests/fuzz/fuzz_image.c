@@ -281,6 +281,16 @@ static void change(struct walk *w, unsigned knob)
 					0);
 	}
 	if (w->nreg > 1) {
+		/* copy_file_range out of a file as found (damaged block
+		 * maps included): runs of blocks, holes, short copies. */
+		if (mapfs_op_mknod(fs, &cr, MAPFS_ROOT_INO, "fz.copy",
+				   MAPFS_IFREG | 0644, 0, &ip) == 0)
+			mapfs_op_copy_range(fs, w->reg[1].ino,
+					    (knob & 0x10) ? 7 : 0, ip.ino,
+					    (knob & 2) ? bs : 3, 1u << 20,
+					    true);
+		mapfs_op_copy_range(fs, w->reg[1].ino, 0, w->reg[1].ino,
+				    400 * bs + (knob & 1), 300 * bs, true);
 		memset(&sa, 0, sizeof(sa));
 		sa.valid = MAPFS_SET_SIZE;
 		sa.size = 0;
