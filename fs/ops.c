@@ -958,8 +958,8 @@ int mapfs_op_killpriv(struct mapfs_fs *fs, mapfs_ino_t ino, bool suidgid,
 		if (mode & S_IXGRP)
 			mode &= ~(uint32_t)S_ISGID;
 	}
-	if (has_xattrs(fs, ip) &&
-	    mapfs_xattr_get(fs, ip, cap, NULL, 0) >= 0) {
+	if (has_xattrs(fs, ip)) {
+		/* removing an absent name changes nothing: -ENODATA */
 		err = mapfs_xattr_set(fs, ip, cap, NULL, 0, 0, true);
 		if (err < 0 && err != -ENODATA)
 			return err;
