@@ -18,6 +18,10 @@ struct daemon {
 	bool ro;
 	bool noatime;		/* -o noatime: never update atime */
 	bool nosync;		/* -o nosync: fsync does nothing */
+	/* The kernel opens directories itself (FUSE_NO_OPENDIR_SUPPORT):
+	 * opendir answers ENOSYS once, and no OPENDIR or RELEASEDIR is
+	 * sent after that. */
+	bool no_opendir;
 	/* -o fakeroot: no permission checks, every inode shown as owned by
 	 * fake_uid:fake_gid (the mounting user), and requests from that
 	 * user stored as from 0:0 (see ops.c). */

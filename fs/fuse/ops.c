@@ -533,6 +533,13 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
 		acl_on = true;
 	}
+	/* A directory open has nothing for us to do: we keep no state
+	 * per open directory, and every directory's listing may stay in
+	 * the kernel's cache (below). When the kernel can open directories
+	 * without asking, let it: a warm find or ls then costs no round
+	 * trip per directory instead of OPENDIR (which the caller waits
+	 * for) and RELEASEDIR. */
+	d->no_opendir = conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT;
 	/* FS_IOC_GETFLAGS / SETFLAGS on directories too. */
 	if (conn->capable & FUSE_CAP_IOCTL_DIR)
 		conn->want |= FUSE_CAP_IOCTL_DIR;
@@ -1214,6 +1221,13 @@ static void op_opendir(fuse_req_t req, fuse_ino_t nodeid,
 	struct mapfs_inode ip;
 	int err;
 
+	if (d->no_opendir) {
+		/* Taken as success: the kernel opens this and every later
+		 * directory itself, with keep_cache and cache_readdir, the
+		 * two flags set below. */
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	rlock(d);
 	err = bus_check(mapfs_inode_load(d->fs, ino_of(nodeid), &ip));
 	pthread_rwlock_unlock(&d->lock);
