@@ -331,6 +331,19 @@ static bool ref_put(struct daemon *d, struct ref *r)
 	return dead;
 }
 
+/* Does the kernel hold ino (a lookup reference not yet forgotten)? */
+static bool ref_known(struct daemon *d, mapfs_ino_t ino)
+{
+	struct ref *r;
+	bool known;
+
+	pthread_mutex_lock(&d->ref_lock);
+	r = ref_find(d, ino);
+	known = r && r->nlookup;
+	pthread_mutex_unlock(&d->ref_lock);
+	return known;
+}
+
 static void ref_lookup_inc(struct daemon *d, mapfs_ino_t ino)
 {
 	struct ref *r;
@@ -1270,10 +1283,16 @@ static int rd_fill(void *arg, const char *name, uint32_t namelen,
 		struct mapfs_inode ip;
 		bool dot = nm[0] == '.' && (namelen == 1 ||
 					   (namelen == 2 && nm[1] == '.'));
+		/* An entry the kernel already holds gets no attributes
+		 * (node id 0: the kernel then only lists the name). It has
+		 * them cached, with long timeouts, and sending them again
+		 * costs it a dentry lookup and an attribute update per
+		 * entry: a readdir after a stat of every entry ran at
+		 * about a third of the speed of a plain readdir. */
+		bool skip = dot || ref_known(c->d, ino);
 
-		if (dot) {
-			/* "." and "..": no lookup reference, attributes
-			 * only need the type. */
+		if (skip) {
+			/* No lookup reference: the type is enough. */
 			memset(&e, 0, sizeof(e));
 			e.attr.st_ino = ino;
 			e.attr.st_mode = type << 12;
@@ -1290,7 +1309,7 @@ static int rd_fill(void *arg, const char *name, uint32_t namelen,
 					   (off_t)next_off);
 		if (n > c->size - c->used)
 			return 1;
-		if (!dot)
+		if (!skip)
 			ref_lookup_inc(c->d, ino);
 	} else {
 		struct stat st;
