@@ -20,8 +20,6 @@
 lib_init "$1" "$2" "$3"
 IMG=$T/ahead.img
 MNT=$T/mnt
-n=0 FAILED=0
-t() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; FAILED=1; fi; }
 
 head -c $((40 << 20)) /dev/urandom > "$T/src" || fail "no random source"
 # What the files must hold.

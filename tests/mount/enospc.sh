@@ -21,9 +21,6 @@ mount -t tmpfs -o size=48m tmpfs "$HOST" 2>/dev/null ||
 	skip "cannot mount a tmpfs here"
 MOUNTS+=("$HOST")
 IMG=$HOST/img
-n=0
-t() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; FAILED=1; fi; }
-FAILED=0
 
 make_image "$IMG" 256M
 mount_fs "$IMG" "$MNT"

@@ -12,6 +12,7 @@
 #   unmount_and_fsck IMG MNT      # unmount, wait for the daemon to exit,
 #                                 # fsck.mapfs -n -f must exit 0
 #   fail MSG / skip MSG / note MSG
+#   t DESCRIPTION EXPR            # one TAP check (counts in n, FAILED)
 #
 # The EXIT trap always unmounts (fusermount3 -u, then umount -l), kills
 # daemons still running and removes $T, whatever way the test ends. Set
@@ -30,6 +31,18 @@ declare -A DAEMON_LOG	# mount point -> daemon log file
 T=
 
 note() { echo "# $*"; }
+# TAP checks: t DESCRIPTION EXPR evaluates EXPR and prints "ok N" or
+# "not ok N" (then FAILED=1); end a script with: echo "1..$n"; exit $FAILED
+n=0 FAILED=0
+t() {
+	n=$((n + 1))
+	if eval "$2"; then
+		echo "ok $n - $1"
+	else
+		echo "not ok $n - $1"
+		FAILED=1
+	fi
+}
 fail() {
 	echo "FAIL: $*" >&2
 	echo "not ok - $*"

@@ -13,8 +13,6 @@
 [ $# = 3 ] || { echo "usage: $0 MKFS FSCK MAPFS" >&2; exit 2; }
 lib_init "$1" "$2" "$3"
 MNT=$T/mnt
-n=0 FAILED=0
-t() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; FAILED=1; fi; }
 
 flushes() { # IMG OPTS: write 20 files with fsync, unmount, print flushes
 	mount_fs "$1" "$MNT" -o "$2"

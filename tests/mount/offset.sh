@@ -16,8 +16,6 @@
 lib_init "$1" "$2" "$3"
 C=$T/container
 MNT=$T/mnt
-n=0 FAILED=0
-t() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; FAILED=1; fi; }
 sum() { dd if="$C" bs=1M skip="$1" count="$2" status=none | sha256sum | cut -d' ' -f1; }
 
 # The pattern: 96 MiB of a repeating, non-zero sequence.

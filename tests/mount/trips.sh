@@ -25,8 +25,6 @@
 lib_init "$1" "$2" "$3"
 IMG=$T/trips.img
 MNT=$T/mnt
-n=0 FAILED=0
-t() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; FAILED=1; fi; }
 
 make_image "$IMG" 64M
 mount_fs "$IMG" "$MNT" -d
