@@ -29,7 +29,8 @@
 #
 # Workloads (names for --only)
 #   seq        sequential write + fsync (dd bs=1M conv=fsync), then read it
-#              back cold (after sync; echo 3 > drop_caches) and warm
+#              back cold (after sync; echo 3 > drop_caches, and for mapfs
+#              a remount: see cold()) and warm
 #   randio     fio 4 KiB random read and write, psync, 1 job, buffered and
 #              O_DIRECT ("n/a" where the target refuses O_DIRECT)
 #   append     4 KiB appends (O_APPEND) then one fsync (meta append)
@@ -328,6 +329,32 @@ wait_mount() {	# wait_mount MNT PID: up to 20 s
 	return 1
 }
 
+# mapfs_start TARGET: start the daemon on the target's image.
+mapfs_start() {
+	local t=$1 m=$W/mnt/$1 pid
+	if [ -n "$URING_OLD" ]; then
+		[ "$t" = mapfs ] && echo Y > "$URING_PARAM" ||
+			echo N > "$URING_PARAM"
+	fi
+	"$MAPFS" "$W/$t.img" "$m" -f >> "$W/$t.log" 2>&1 &
+	pid=$!
+	MOUNTS+=("$m")
+	DPID[$m]=$pid
+	wait_mount "$m" "$pid" || { log "$t: mount failed:"; cat "$W/$t.log"; return 1; }
+}
+
+# cold TARGET: empty the caches before a "cold" measurement. For mapfs
+# that takes a remount too: image pages the daemon has mapped (what it
+# wrote or read) stay in memory through drop_caches, so a cold read of a
+# file just written would otherwise read the image from memory.
+cold() {
+	if [[ $1 == mapfs* ]]; then
+		unmount_one "$W/mnt/$1"
+		mapfs_start "$1" || return 1
+	fi
+	drop_caches
+}
+
 # setup TARGET: mount it at $W/mnt/TARGET; returns 1 if impossible.
 setup() {
 	local t=$1 m=$W/mnt/$1 img=$W/$1.img pid loop
@@ -335,12 +362,9 @@ setup() {
 	case $t in
 	mapfs|mapfs-devfuse)
 		"$MKFS" -q -s 4G "$img" || return 1
-		if [ -n "$URING_OLD" ]; then
-			[ "$t" = mapfs ] && echo Y > "$URING_PARAM" ||
-				echo N > "$URING_PARAM"
-		fi
-		"$MAPFS" "$img" "$m" -f > "$W/$t.log" 2>&1 &
-		pid=$!
+		: > "$W/$t.log"
+		mapfs_start "$t"
+		return
 		;;
 	tmpfs)
 		mount -t tmpfs -o size=4G tmpfs "$m" || return 1
@@ -413,7 +437,7 @@ wl_seq() {
 			sample "$r1" "$t" "$(rate "$SEQ_MB" "$s")" || sample "$r1" "$t" n/a
 	done
 	for ((i = 1; i <= RUNS; i++)); do
-		drop_caches
+		cold "$t"
 		s=$(timed "$T_CMD" dd if="$f" of=/dev/null bs=1M status=none) &&
 			sample "$r2" "$t" "$(rate "$SEQ_MB" "$s")" || sample "$r2" "$t" n/a
 	done
@@ -480,7 +504,7 @@ wl_meta() {
 		rm -rf "$d"; mkdir "$d"; drop_caches
 		v=$(bounded "$T_CMD" "$META" create "$d" "$META_N") || v=n/a
 		sample "${rows[0]}" "$t" "$v"
-		drop_caches
+		cold "$t"
 		v=$(bounded "$T_CMD" "$META" stat "$d" "$META_N") || v=n/a
 		sample "${rows[1]}" "$t" "$v"
 		v=$(bounded "$T_CMD" "$META" stat "$d" "$META_N") || v=n/a
@@ -528,12 +552,12 @@ wl_lookup() {
 		for i in "${rows[@]:1}"; do sample "$i" "$t" n/a; finish_row "$i" "$t"; done
 	else
 		for ((i = 1; i <= RUNS; i++)); do
-			drop_caches
+			cold "$t"
 			v=$(bounded "$T_CMD" "$META" lookup "$b" "$BIG_N" "$LOOK_M") || v=n/a
 			sample "${rows[1]}" "$t" "$v"
 			v=$(bounded "$T_CMD" "$META" miss "$b" "$BIG_N" "$LOOK_M") || v=n/a
 			sample "${rows[2]}" "$t" "$v"
-			drop_caches
+			cold "$t"
 			v=$(bounded "$T_CMD" "$META" lookup "$s" "$SMALL_N" "$LOOK_M" "$SMALL_D") || v=n/a
 			sample "${rows[3]}" "$t" "$v"
 			v=$(bounded "$T_CMD" "$META" miss "$s" "$SMALL_N" "$LOOK_M" "$SMALL_D") || v=n/a
@@ -554,7 +578,7 @@ wl_tree() {
 		tar cf - /usr/include 2>/dev/null | cat > /dev/null
 		s=$(timed "$T_CMD" cp -a /usr/include "$m/tree") || s=n/a
 		sample cp-a-usr-include "$t" "$s"
-		drop_caches
+		cold "$t"
 		s=$(timed "$T_CMD" find "$m/tree") || s=n/a
 		sample find-cold "$t" "$s"
 		s=$(timed "$T_CMD" find "$m/tree") || s=n/a

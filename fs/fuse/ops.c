@@ -1071,6 +1071,32 @@ static void touch_atime(struct daemon *d, mapfs_ino_t ino)
 }
 
 #define READ_MAXIOV 512	/* well under IOV_MAX; a 1 MiB read needs <= 258 */
+/* A read of READ_AHEAD_MIN or more (the kernel's readahead, or a large
+ * read(2)) also starts the same number of bytes READ_AHEAD further on:
+ * the image's mapping is MADV_RANDOM, so nothing else reads ahead of a
+ * sequential reader, and each request's pages would otherwise be read
+ * only when that request asks for them. One slice per request keeps
+ * READ_AHEAD of a stream in flight without asking twice for the same
+ * pages (asking for the whole window each time was slower than none).
+ * Cold 1 GiB dd after a remount: 430-480 -> 700-785 MiB/s; 2 to 16 MiB
+ * ahead measured the same within noise. */
+#define READ_AHEAD_MIN (128u << 10)
+#define READ_AHEAD (4u << 20)
+
+/* Start reading the image blocks under the file's bytes [from, from +
+ * len). */
+static void read_ahead(struct daemon *d, const struct mapfs_inode *ip,
+		       uint64_t from, size_t len)
+{
+	struct iovec iov[READ_MAXIOV];
+	int niov = 0;
+
+	if (mapfs_file_read_iov(d->fs, ip, from, len, iov,
+				READ_MAXIOV, &niov) <= 0)
+		return;
+	for (int i = 0; i < niov; i++)
+		mapfs_fs_readahead(d->fs, iov[i].iov_base, iov[i].iov_len);
+}
 
 static void op_read(fuse_req_t req, fuse_ino_t nodeid, size_t size,
 		    off_t off, struct fuse_file_info *fi)
@@ -1113,6 +1139,10 @@ static void op_read(fuse_req_t req, fuse_ino_t nodeid, size_t size,
 		for (int i = 0; n > MAPFS_PAGE_SIZE && i < niov; i++)
 			mapfs_fs_readahead(d->fs, iov[i].iov_base,
 					   iov[i].iov_len);
+		if (n >= (ssize_t)READ_AHEAD_MIN &&
+		    (uint64_t)off + READ_AHEAD < ip.size)
+			read_ahead(d, &ip, (uint64_t)off + READ_AHEAD,
+				   (size_t)n);
 		if (err == 0)
 			bus_probe(iov, niov);
 	}
