@@ -436,6 +436,65 @@ static int chunk_get(struct mapfs_fs *fs, const struct mapfs_inode *dir,
 	return 0;
 }
 
+/*
+ * Directory read-ahead. The mapping is MADV_RANDOM, so a scan of a cold
+ * directory (building its index, a listing, a lookup without an index)
+ * would wait for one 4 KiB read per chunk. A scan that reaches chunk c, a
+ * multiple of DIR_AHEAD, asks for the directory's blocks of the window
+ * after the next one at once; at chunk 0, for the first two windows, so
+ * the scan never waits at the start of a window. A directory's blocks are
+ * mostly contiguous (allocated near each other), so this is a few reads.
+ */
+#define DIR_AHEAD	256u	/* chunks: 1 MiB */
+
+/* Ask for the blocks holding chunks [lo, hi) of dir. */
+static void dir_ahead_range(struct mapfs_fs *fs,
+			    const struct mapfs_inode *dir, uint64_t lo,
+			    uint64_t hi)
+{
+	const struct mapfs_geom *g = &fs->g;
+	uint64_t lbn, run = 0;
+	mapfs_bno_t bno, start = 0;
+
+	for (lbn = lo / g->pages_per_block; lo < hi &&
+	     lbn <= (hi - 1) / g->pages_per_block; lbn++) {
+		if (mapfs_bmap(fs, dir, lbn, &bno) < 0 ||
+		    !mapfs_bno_is_data(g, bno))
+			break;	/* the scan itself reports it */
+		if (run && bno == start + run) {
+			run++;
+			continue;
+		}
+		if (run)
+			mapfs_fs_advise(fs, start << g->bshift,
+					run << g->bshift);
+		start = bno;
+		run = 1;
+	}
+	if (run)
+		mapfs_fs_advise(fs, start << g->bshift, run << g->bshift);
+}
+
+static void dir_ahead(struct mapfs_fs *fs, const struct mapfs_inode *dir,
+		      uint64_t c, uint64_t n)
+{
+	if (fs->fd < 0 || n < 2 || c % DIR_AHEAD)
+		return;
+	dir_ahead_range(fs, dir, c ? c + DIR_AHEAD : 0,
+			c + 2 * DIR_AHEAD < n ? c + 2 * DIR_AHEAD : n);
+}
+
+void mapfs_dir_prefetch(struct mapfs_fs *fs, const struct mapfs_inode *dir)
+{
+	uint64_t n = dir->size / CHUNK;
+
+	/* dir_nchunks's checks, without reporting: a scan will. */
+	if (fs->fd < 0 || (dir->mode & MAPFS_IFMT) != MAPFS_IFDIR ||
+	    n == 0 || dir->size > (dir->blocks << fs->g.bshift))
+		return;
+	dir_ahead_range(fs, dir, 0, n < 2 * DIR_AHEAD ? n : 2 * DIR_AHEAD);
+}
+
 /* Write the tail of a chunk after a change. */
 static void chunk_seal(struct mapfs_fs *fs, const struct mapfs_inode *dir,
 		       const struct dchunk *ch)
@@ -540,6 +599,7 @@ static int dh_build(struct mapfs_fs *fs, const struct mapfs_inode *dir,
 	if (err < 0)
 		return err;
 	for (c = 0; c < n; c++) {
+		dir_ahead(fs, dir, c, n);
 		err = chunk_get(fs, dir, c, &ch);
 		if (err < 0)
 			return err;
@@ -646,6 +706,7 @@ static int dir_find(struct mapfs_fs *fs, const struct mapfs_inode *dir,
 	if (err < 0)
 		return err;
 	for (c = 0; c < n; c++) {
+		dir_ahead(fs, dir, c, n);
 		err = chunk_get(fs, dir, c, &s->ch);
 		if (err < 0)
 			return err;
@@ -691,6 +752,7 @@ int mapfs_dir_iterate(struct mapfs_fs *fs, const struct mapfs_inode *dir,
 		return 0;
 	start = (uint32_t)(off % CHUNK);
 	for (c = off / CHUNK; c < n; c++, start = 0) {
+		dir_ahead(fs, dir, c, n);
 		err = chunk_get(fs, dir, c, &ch);
 		if (err < 0)
 			return err;

@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -262,6 +263,65 @@ int mapfs_inode_check(const struct mapfs_fs *fs, mapfs_ino_t ino,
 	return 0;
 }
 
+void mapfs_itab_ahead_init(struct mapfs_fs *fs)
+{
+	const struct mapfs_geom *g = &fs->g;
+	uint64_t nbits;
+
+	fs->itab_seen = NULL;
+	if (g->inode_size == 0 || g->ipg == 0)
+		return;
+	fs->itab_per = MAPFS_ITAB_AHEAD / g->inode_size;
+	if (fs->itab_per == 0)
+		fs->itab_per = 1;
+	fs->itab_cpg = (g->ipg + fs->itab_per - 1) / fs->itab_per;
+	if (g->ngroups > UINT64_MAX / 2 / fs->itab_cpg)
+		return;
+	nbits = g->ngroups * fs->itab_cpg;
+	fs->itab_seen = calloc((nbits + 63) / 64, sizeof(uint64_t));
+	fs->itab_nbits = fs->itab_seen ? nbits : 0;
+}
+
+/*
+ * The first load of an inode from its chunk of the inode table (since
+ * attach) asks for the whole chunk: one read of MAPFS_ITAB_AHEAD bytes
+ * instead of a synchronous 4 KiB fault for each of its pages as its
+ * neighbours (the other files of a directory: FFS puts them in the same
+ * group, mostly in order) are loaded in turn. ext4 does the same
+ * (inode_readahead_blks). ino is valid and its slot inside the image.
+ */
+static void itab_ahead(struct mapfs_fs *fs, mapfs_ino_t ino)
+{
+	const struct mapfs_geom *g = &fs->g;
+	const struct mapfs_dinode *first, *last;
+	uint64_t cg = ino / g->ipg, k = (ino % g->ipg) / fs->itab_per;
+	uint64_t bit = cg * fs->itab_cpg + k, mask, lo, hi;
+	mapfs_ino_t end;
+
+	if (!fs->itab_seen || fs->fd < 0 || bit >= fs->itab_nbits)
+		return;
+	mask = 1ull << (bit % 64);
+	if (__atomic_load_n(&fs->itab_seen[bit / 64], __ATOMIC_RELAXED) & mask)
+		return;
+	if (__atomic_fetch_or(&fs->itab_seen[bit / 64], mask,
+			      __ATOMIC_RELAXED) & mask)
+		return;		/* another thread got there first */
+	/* The chunk's first and last slots that lie inside the image. */
+	end = cg * g->ipg + (k + 1) * fs->itab_per;
+	if (end > (cg + 1) * g->ipg)
+		end = (cg + 1) * g->ipg;
+	first = mapfs_dinode(fs, cg * g->ipg + k * fs->itab_per);
+	last = NULL;
+	while (!last && end > ino)
+		last = mapfs_dinode(fs, --end);
+	if (!first || !last)
+		return;
+	lo = (uint64_t)((const uint8_t *)first - fs->base);
+	hi = (uint64_t)((const uint8_t *)last - fs->base) + g->inode_size;
+	if (hi > lo)
+		mapfs_fs_advise(fs, lo, hi - lo);
+}
+
 /*
  * Decode inode ino into *ip. -ENOENT when ino is out of range, reserved
  * or free; -EUCLEAN (reported through MAPFS_CORRUPT) when it fails
@@ -279,6 +339,7 @@ int mapfs_inode_load(struct mapfs_fs *fs, mapfs_ino_t ino,
 	if (!d)
 		return MAPFS_CORRUPT(fs, "inode %llu: outside the image",
 				     ull(ino));
+	itab_ahead(fs, ino);
 	if (le16toh(d->di_mode) == 0)
 		return -ENOENT;
 	if (mapfs_inode_check(fs, ino, d, why, sizeof(why)) < 0)

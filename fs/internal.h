@@ -18,6 +18,12 @@ bool mapfs_geom_derive(struct mapfs_geom *g);
 int mapfs_fs_init_geom(struct mapfs_fs *fs, void *base, uint64_t size,
 		       const struct mapfs_geom *g);
 
+/* Inode-table read-ahead (inode.c): bytes of a group's inode table asked
+ * for at once, the first time an inode in them is loaded. */
+#define MAPFS_ITAB_AHEAD	(128u * 1024)
+/* Size fs->itab_seen for fs->g (NULL, read-ahead off, if out of memory). */
+void mapfs_itab_ahead_init(struct mapfs_fs *fs);
+
 /* Header-only check of group cg (no bitmap pages); see mapfs_cg_check. */
 int mapfs_cg_check_hdr(const struct mapfs_fs *fs, uint64_t cg, bool *unused,
 		       char *why, size_t whylen);

@@ -354,6 +354,7 @@ int mapfs_fs_init_geom(struct mapfs_fs *fs, void *base, uint64_t size,
 	fs->cg = calloc(g->ngroups, sizeof(*fs->cg));
 	if (!fs->cg)
 		return -ENOMEM;
+	mapfs_itab_ahead_init(fs);
 	return 0;
 }
 
@@ -492,4 +493,6 @@ void mapfs_fs_detach(struct mapfs_fs *fs)
 	mapfs_dh_disable(fs);
 	free(fs->cg);
 	fs->cg = NULL;
+	free(fs->itab_seen);
+	fs->itab_seen = NULL;
 }

@@ -205,6 +205,16 @@ struct mapfs_fs {
 	/* In-memory index of large directories (dirhash.c); NULL = off. */
 	struct mapfs_dhcache *dh;
 
+	/* Inode-table read-ahead (inode.c): the mapping is MADV_RANDOM, so
+	 * loading an inode whose page is not in memory reads that one page.
+	 * The first load from each chunk of itab_per inodes (MAPFS_ITAB_AHEAD
+	 * bytes of a group's table) since attach asks for the whole chunk
+	 * instead; a bit per chunk (itab_cpg per group, itab_nbits in all)
+	 * remembers which were asked for. NULL = off (out of memory). */
+	uint64_t *itab_seen;
+	uint64_t itab_nbits;
+	uint32_t itab_per, itab_cpg;
+
 	/* Writing ahead (mapfs_file_write): for a file written
 	 * sequentially in large requests, the blocks it will most likely
 	 * get next are zeroed in the host while still free, and the hook
@@ -320,6 +330,10 @@ bool mapfs_fs_zero_ahead(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
  * MADV_RANDOM, so faults read one page): used before copying a large file
  * read out of the mapping. No-op for pointers outside the image. */
 void mapfs_fs_readahead(struct mapfs_fs *fs, const void *p, size_t len);
+/* Ask the kernel to start reading bytes [off, off+len) of the image into
+ * the page cache (metadata read-ahead: a chunk of an inode table, a
+ * directory's blocks). Asynchronous; a no-op for a memory image. */
+void mapfs_fs_advise(struct mapfs_fs *fs, uint64_t off, uint64_t len);
 /* [p, p+len) of the mapping is about to be written: bring its pages into
  * the page cache in one batch (MADV_WILLNEED) and fault them in writable
  * (MADV_POPULATE_WRITE). 0, or the negative errno of the populate (EINVAL
@@ -699,6 +713,11 @@ typedef int (*mapfs_dir_cb)(void *arg, const char *name, uint32_t namelen,
  * the chunk from its start). Validates each chunk. Read-only. */
 int mapfs_dir_iterate(struct mapfs_fs *fs, const struct mapfs_inode *dir,
 		      uint64_t off, mapfs_dir_cb cb, void *arg);
+/* Start reading dir's first blocks (up to 2 MiB) into memory: for a
+ * directory about to be listed (the daemon asks for each subdirectory it
+ * lists, as find(1) and du(1) descend into them next). Does nothing on a
+ * directory that fails its checks. Read-only. */
+void mapfs_dir_prefetch(struct mapfs_fs *fs, const struct mapfs_inode *dir);
 /* Find name: 0 (filling *inop and *typep), -ENOENT or -EUCLEAN.
  * Read-only. */
 int mapfs_dir_lookup(struct mapfs_fs *fs, const struct mapfs_inode *dir,

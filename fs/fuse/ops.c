@@ -1333,6 +1333,11 @@ static int rd_fill(void *arg, const char *name, uint32_t namelen,
 				return 1;
 			}
 			fill_entry(c->d, &ip, &e);
+			/* A listing program (find, du, ls -R, cp -r)
+			 * reads the subdirectories next: start reading
+			 * their blocks now, in parallel, instead of one
+			 * synchronous read as each is opened. */
+			mapfs_dir_prefetch(c->d->fs, &ip);
 		}
 		n = fuse_add_direntry_plus(c->req, c->buf + c->used,
 					   c->size - c->used, nm, &e,

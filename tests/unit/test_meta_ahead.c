@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests: metadata read-ahead (inode.c itab_ahead, dir.c dir_ahead) on
+ * an image file in a temp directory. The image's mapping is MADV_RANDOM,
+ * so a page is read only when it is touched, unless the core asks for it
+ * ahead. Each test drops the image's pages from the page cache, does one
+ * operation, and asks mincore(2) which other pages came in with it.
+ *
+ * Needs a filesystem whose page cache can be dropped (not tmpfs): the
+ * tests skip when the pages are still resident after dropping them.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mapfs.h"
+
+#define ROOT MAPFS_ROOT_INO
+#define SIZE (64u << 20)
+#define NFILES 400	/* 100 KiB of 256-byte records: several chunks */
+
+static const struct mapfs_cred root_cr = { 0, 0 };
+static char path[256];
+
+static void make_image(void)
+{
+	struct mapfs_format_opts o;
+	struct mapfs_geom g;
+	char why[256] = "";
+	const char *dir = getenv("TMPDIR");
+	void *base;
+	int fd;
+
+	memset(&o, 0, sizeof(o));
+	o.size_bytes = SIZE;
+	o.minfree_pct = 0;
+	o.time = 1700000000;
+	snprintf(path, sizeof(path), "%s/mapfs-ahead-test.XXXXXX",
+		 dir && *dir ? dir : "/var/tmp");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, SIZE), 0);
+	base = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(base != MAP_FAILED);
+	assert_int_equal(mapfs_format_plan(&o, &g, why, sizeof(why)), 0);
+	if (mapfs_format(base, SIZE, &o, &g, why, sizeof(why)) != 0)
+		fail_msg("format: %s", why);
+	munmap(base, SIZE);
+	close(fd);
+}
+
+static struct mapfs_fs *open_fs(void)
+{
+	struct mapfs_fs *fs;
+	char why[256] = "";
+
+	if (mapfs_fs_open(path, 0, 0, NULL, NULL, &fs, why, sizeof(why)) != 0)
+		fail_msg("open: %s", why);
+	return fs;
+}
+
+/* The image with NFILES files (names with 240-byte padding, so the root
+ * directory spans many chunks) in its root. */
+static void populate(void)
+{
+	struct mapfs_inode ip;
+	struct mapfs_fs *fs;
+	char name[256];
+
+	make_image();
+	fs = open_fs();
+	for (int i = 0; i < NFILES; i++) {
+		snprintf(name, sizeof(name), "%04d%0236d", i, 0);
+		assert_int_equal(mapfs_op_mknod(fs, &root_cr, ROOT, name,
+						MAPFS_IFREG | 0644, 0, &ip), 0);
+	}
+	assert_int_equal(mapfs_fs_sync(fs), 0);
+	mapfs_fs_close(fs);
+}
+
+/* Drop the image's clean pages that nothing maps. */
+static void drop_pages(void)
+{
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fdatasync(fd), 0);
+	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	close(fd);
+}
+
+/* Is the page of the image holding byte off in the page cache? */
+static bool resident(struct mapfs_fs *fs, uint64_t off)
+{
+	unsigned char v = 0;
+	uint8_t *p = fs->base + (off & ~(uint64_t)(MAPFS_PAGE_SIZE - 1));
+
+	assert_int_equal(mincore(p, MAPFS_PAGE_SIZE, &v), 0);
+	return v & 1;
+}
+
+/* Wait (at most 5 s) for the read started ahead to land. */
+static bool becomes_resident(struct mapfs_fs *fs, uint64_t off)
+{
+	for (int i = 0; i < 500; i++) {
+		if (resident(fs, off))
+			return true;
+		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+	}
+	return false;
+}
+
+static uint64_t ino_off(struct mapfs_fs *fs, mapfs_ino_t ino)
+{
+	return (uint64_t)((uint8_t *)mapfs_dinode(fs, ino) - fs->base);
+}
+
+static mapfs_ino_t file_ino(struct mapfs_fs *fs, int i)
+{
+	char name[256];
+	mapfs_ino_t ino;
+
+	snprintf(name, sizeof(name), "%04d%0236d", i, 0);
+	assert_int_equal(mapfs_op_lookup(fs, ROOT, name, &ino), 0);
+	return ino;
+}
+
+/* Loading one inode brings in the rest of its chunk of the inode table
+ * (MAPFS_ITAB_AHEAD, 128 KiB), and no more. */
+static void test_inode_table(void **state)
+{
+	struct mapfs_inode ip;
+	struct mapfs_fs *fs;
+	mapfs_ino_t first, last;
+	uint64_t chunk = 128u << 10, lo, hi, base;
+
+	(void)state;
+	populate();
+	fs = open_fs();
+	first = file_ino(fs, 0);
+	last = file_ino(fs, NFILES - 1);
+	assert_true(first / fs->g.ipg == last / fs->g.ipg);
+	/* Chunks count from the start of the group's inode table. */
+	base = ino_off(fs, first / fs->g.ipg * fs->g.ipg);
+	lo = ino_off(fs, first) - base;
+	hi = ino_off(fs, last) - base;
+	assert_true(hi - lo >= 4 * MAPFS_PAGE_SIZE);
+	mapfs_fs_close(fs);
+
+	drop_pages();
+	fs = open_fs();
+	if (resident(fs, base + lo) || resident(fs, base + hi)) {
+		mapfs_fs_close(fs);
+		unlink(path);
+		skip();		/* the page cache cannot be dropped here */
+	}
+	assert_int_equal(mapfs_inode_load(fs, first, &ip), 0);
+	/* Every page of the chunk holding first's slot: the slots of the
+	 * files made after it, in the same group (FFS keeps a directory's
+	 * files together), up to the chunk's end. */
+	for (uint64_t off = lo; off <= hi && off / chunk == lo / chunk;
+	     off += MAPFS_PAGE_SIZE)
+		assert_true(becomes_resident(fs, base + off));
+	/* Nothing of the next chunk but what its own loads ask for. */
+	if (hi / chunk > lo / chunk) {
+		uint64_t next = (lo / chunk + 1) * chunk;
+
+		assert_false(resident(fs, base + next));
+		assert_int_equal(mapfs_inode_load(fs, last, &ip), 0);
+		assert_true(becomes_resident(fs, base + hi / chunk * chunk));
+	}
+	mapfs_fs_close(fs);
+	unlink(path);
+}
+
+/* A scan of a directory (here a lookup of its first name, which the
+ * scan finds in its first chunk) brings in its other chunks too. */
+static void test_directory(void **state)
+{
+	struct mapfs_inode root;
+	struct mapfs_fs *fs;
+	mapfs_bno_t first, last;
+	uint64_t nblocks;
+
+	(void)state;
+	populate();
+	fs = open_fs();
+	assert_int_equal(mapfs_inode_load(fs, ROOT, &root), 0);
+	nblocks = root.size >> fs->g.bshift;
+	assert_true(nblocks >= 4);
+	assert_int_equal(mapfs_bmap(fs, &root, 0, &first), 0);
+	assert_int_equal(mapfs_bmap(fs, &root, nblocks - 1, &last), 0);
+	mapfs_fs_close(fs);
+
+	drop_pages();
+	fs = open_fs();
+	if (resident(fs, last << fs->g.bshift)) {
+		mapfs_fs_close(fs);
+		unlink(path);
+		skip();
+	}
+	file_ino(fs, 0);
+	assert_true(becomes_resident(fs, last << fs->g.bshift));
+	mapfs_fs_close(fs);
+	unlink(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_inode_table),
+		cmocka_unit_test(test_directory),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
