@@ -35,6 +35,10 @@ struct daemon {
 	/* The filesystem lock: shared for lookups, getattr, readdir and
 	 * reads; exclusive for every change. Taken before ref_lock. */
 	pthread_rwlock_t lock;
+	/* Reading around small files (op_read): the image bytes
+	 * [ra_lo, ra_hi) were last asked for. */
+	pthread_mutex_t ra_lock;
+	uint64_t ra_lo, ra_hi;
 	/* Lookup and open counts of live inodes, by inode number. */
 	pthread_mutex_t ref_lock;
 	struct ref **refs;

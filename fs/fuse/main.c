@@ -382,6 +382,7 @@ int main(int argc, char *argv[])
 	d.timeout = conf.timeout;
 	pthread_rwlock_init(&d.lock, NULL);
 	pthread_mutex_init(&d.ref_lock, NULL);
+	pthread_mutex_init(&d.ra_lock, NULL);
 	daemon_catch_sigbus(&d);
 	/* Index large directories in memory (64 MiB for all of them). */
 	if (mapfs_dh_enable(d.fs, 64u << 20) < 0)

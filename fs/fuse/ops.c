@@ -1098,6 +1098,45 @@ static void read_ahead(struct daemon *d, const struct mapfs_inode *ip,
 		mapfs_fs_readahead(d->fs, iov[i].iov_base, iov[i].iov_len);
 }
 
+/*
+ * Reading around. Programs that read a tree (tar, cp -r, grep -r, a
+ * build) read its files one after another, each in one small request,
+ * and those files were mostly written one after another, so their
+ * blocks follow each other in the image (FFS keeps a directory's files
+ * and their blocks together). Each cold request would wait for its own
+ * read. A read from the start of a file therefore also asks for the
+ * READ_AROUND bytes of the image that follow its first block; while
+ * later such reads land inside what was asked for, the window only
+ * moves on (by READ_AROUND, once a read reaches its last half). Tar of
+ * a cold copy of /usr/include (8,900 files, 131 MB) after a remount:
+ * 1.99-2.14 s -> 0.79-0.85 s (the host's own ext4 tar of it: 1.3-1.5 s).
+ */
+#define READ_AROUND (256u << 10)
+
+static void read_around(struct daemon *d, const void *p, size_t len)
+{
+	const uint8_t *base = d->fs->dbase;
+	uint64_t at = (uint64_t)((const uint8_t *)p - base), from, to;
+
+	if ((const uint8_t *)p < base || at >= d->fs->size)
+		return;		/* a hole: the zero block */
+	pthread_mutex_lock(&d->ra_lock);
+	if (at >= d->ra_lo && at < d->ra_hi) {
+		if (at + len + READ_AROUND / 2 <= d->ra_hi) {
+			pthread_mutex_unlock(&d->ra_lock);
+			return;
+		}
+		from = d->ra_hi;
+	} else {
+		from = at;
+		d->ra_lo = at;
+	}
+	to = (at + len > from ? at + len : from) + READ_AROUND;
+	d->ra_hi = to;
+	pthread_mutex_unlock(&d->ra_lock);
+	mapfs_fs_readahead(d->fs, base + from, to - from);
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t nodeid, size_t size,
 		    off_t off, struct fuse_file_info *fi)
 {
@@ -1139,6 +1178,8 @@ static void op_read(fuse_req_t req, fuse_ino_t nodeid, size_t size,
 		for (int i = 0; n > MAPFS_PAGE_SIZE && i < niov; i++)
 			mapfs_fs_readahead(d->fs, iov[i].iov_base,
 					   iov[i].iov_len);
+		if (off == 0 && n > 0)
+			read_around(d, iov[0].iov_base, iov[0].iov_len);
 		if (n >= (ssize_t)READ_AHEAD_MIN &&
 		    (uint64_t)off + READ_AHEAD < ip.size)
 			read_ahead(d, &ip, (uint64_t)off + READ_AHEAD,
