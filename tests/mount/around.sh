@@ -1,0 +1,66 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# around.sh MKFS FSCK MAPFS
+#
+# Reading around small files (docs/DESIGN.md, "FUSE integration"): a read
+# from the start of a file also asks for the image bytes that follow it,
+# where the next files written in the same directory are. Here 40 files of
+# one page each are written one after another, the image's pages are
+# dropped from the host's page cache, and after a fresh mount the first
+# file is read. Reading the other 39 then must not make the daemon wait
+# for a single page read from the disk (its major-fault count stays, give
+# or take 3), where without reading around each file costs one. Every file
+# must hold what was written, and fsck must find nothing. Skips where the
+# image's page cache cannot be dropped (tmpfs) or fincore(1) is missing.
+# Prints TAP.
+. "$(dirname "$0")/lib.sh"
+
+[ $# = 3 ] || { echo "usage: $0 MKFS FSCK MAPFS" >&2; exit 2; }
+lib_init "$1" "$2" "$3"
+command -v fincore > /dev/null 2>&1 || skip "fincore(1) is missing"
+IMG=$T/around.img
+MNT=$T/mnt
+N=40
+
+majflt() {	# the daemon's major faults so far
+	sed 's/^.*) //' "/proc/${DAEMON_PID[$MNT]}/stat" | cut -d' ' -f10
+}
+
+make_image "$IMG" 64M
+mount_fs "$IMG" "$MNT"
+mkdir "$MNT/d" || fail "mkdir"
+for i in $(seq 1 $N); do
+	head -c 4096 /dev/urandom > "$T/src.$i" || fail "no random source"
+	cp "$T/src.$i" "$MNT/d/f$i" || fail "write f$i"
+done
+unmount_only "$MNT"
+
+# Drop the image's pages (GNU dd: nocache on the whole file).
+dd of="$IMG" oflag=nocache conv=notrunc,fdatasync count=0 status=none ||
+	fail "dd nocache"
+res=$(fincore --bytes --noheadings --output RES "$IMG" | tr -d ' ')
+[ "${res:-1}" -lt $((1 << 20)) ] ||
+	skip "the image's page cache cannot be dropped here ($res bytes stay)"
+
+# noatime: reads store nothing (no journal page to fault in).
+mount_fs "$IMG" "$MNT" -o noatime
+ls "$MNT/d" > /dev/null || fail "ls"
+cat "$MNT/d/f1" > /dev/null || fail "read f1"
+sleep 1		# the reads asked for land
+before=$(majflt)
+for i in $(seq 2 $N); do
+	cat "$MNT/d/f$i" > /dev/null || fail "read f$i"
+done
+after=$(majflt)
+t "39 files read after the first: no synchronous page reads ($((after - before)) major faults)" \
+	'[ $((after - before)) -le 3 ]'
+bad=0
+for i in $(seq 1 $N); do
+	cmp -s "$T/src.$i" "$MNT/d/f$i" || { note "f$i differs"; bad=1; }
+done
+t "every file holds what was written" '[ $bad = 0 ]'
+
+unmount_and_fsck "$IMG" "$MNT"
+echo "1..$n"
+exit $FAILED
