@@ -487,12 +487,16 @@ static void dir_ahead(struct mapfs_fs *fs, const struct mapfs_inode *dir,
 void mapfs_dir_prefetch(struct mapfs_fs *fs, const struct mapfs_inode *dir)
 {
 	uint64_t n = dir->size / CHUNK;
+	uint64_t direct = (uint64_t)MAPFS_NDADDR * fs->g.pages_per_block;
 
-	/* dir_nchunks's checks, without reporting: a scan will. */
+	/* dir_nchunks's checks, without reporting: a scan will. And only
+	 * the chunks in direct blocks: looking up the others would read
+	 * (and check, and report if damaged) indirect blocks of a
+	 * directory nobody may ever list. */
 	if (fs->fd < 0 || (dir->mode & MAPFS_IFMT) != MAPFS_IFDIR ||
 	    n == 0 || dir->size > (dir->blocks << fs->g.bshift))
 		return;
-	dir_ahead_range(fs, dir, 0, n < 2 * DIR_AHEAD ? n : 2 * DIR_AHEAD);
+	dir_ahead_range(fs, dir, 0, n < direct ? n : direct);
 }
 
 /* Write the tail of a chunk after a change. */

@@ -294,12 +294,16 @@ static void itab_ahead(struct mapfs_fs *fs, mapfs_ino_t ino)
 {
 	const struct mapfs_geom *g = &fs->g;
 	const struct mapfs_dinode *first, *last;
-	uint64_t cg = ino / g->ipg, k = (ino % g->ipg) / fs->itab_per;
-	uint64_t bit = cg * fs->itab_cpg + k, mask, lo, hi;
+	uint64_t cg, k, bit, mask, lo, hi;
 	mapfs_ino_t end;
 
-	if (!fs->itab_seen || fs->fd < 0 || bit >= fs->itab_nbits)
+	if (!fs->itab_seen || fs->fd < 0)
 		return;
+	cg = ino / g->ipg;	/* ipg, itab_per > 0: itab_seen is set */
+	k = (ino % g->ipg) / fs->itab_per;
+	bit = cg * fs->itab_cpg + k;
+	if (bit >= fs->itab_nbits)
+		return;		/* a group added by growfs since attach */
 	mask = 1ull << (bit % 64);
 	if (__atomic_load_n(&fs->itab_seen[bit / 64], __ATOMIC_RELAXED) & mask)
 		return;

@@ -713,7 +713,7 @@ typedef int (*mapfs_dir_cb)(void *arg, const char *name, uint32_t namelen,
  * the chunk from its start). Validates each chunk. Read-only. */
 int mapfs_dir_iterate(struct mapfs_fs *fs, const struct mapfs_inode *dir,
 		      uint64_t off, mapfs_dir_cb cb, void *arg);
-/* Start reading dir's first blocks (up to 2 MiB) into memory: for a
+/* Start reading dir's direct blocks (its first 12) into memory: for a
  * directory about to be listed (the daemon asks for each subdirectory it
  * lists, as find(1) and du(1) descend into them next). Does nothing on a
  * directory that fails its checks. Read-only. */

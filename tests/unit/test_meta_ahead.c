@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests: metadata read-ahead (inode.c itab_ahead, dir.c dir_ahead) on
- * an image file in a temp directory. The image's mapping is MADV_RANDOM,
- * so a page is read only when it is touched, unless the core asks for it
- * ahead. Each test drops the image's pages from the page cache, does one
- * operation, and asks mincore(2) which other pages came in with it.
+ * Unit tests: metadata read-ahead (inode.c itab_ahead, dir.c dir_ahead and
+ * mapfs_dir_prefetch) on an image file in a temp directory. The image's
+ * mapping is MADV_RANDOM, so a page is read only when it is touched,
+ * unless the core asks for it ahead. Each test drops the image's pages
+ * from the page cache, does one operation, and asks mincore(2) which
+ * other pages came in with it.
  *
  * Needs a filesystem whose page cache can be dropped (not tmpfs): the
  * tests skip when the pages are still resident after dropping them.
@@ -215,11 +216,46 @@ static void test_directory(void **state)
 	unlink(path);
 }
 
+/* mapfs_dir_prefetch brings in a directory's direct blocks, and reads
+ * nothing through its indirect blocks. */
+static void test_prefetch(void **state)
+{
+	struct mapfs_inode root;
+	struct mapfs_fs *fs;
+	mapfs_bno_t last_direct, first_indirect;
+
+	(void)state;
+	populate();
+	fs = open_fs();
+	assert_int_equal(mapfs_inode_load(fs, ROOT, &root), 0);
+	assert_true((root.size >> fs->g.bshift) > MAPFS_NDADDR);
+	assert_int_equal(mapfs_bmap(fs, &root, MAPFS_NDADDR - 1, &last_direct),
+			 0);
+	assert_int_equal(mapfs_bmap(fs, &root, MAPFS_NDADDR, &first_indirect),
+			 0);
+	mapfs_fs_close(fs);
+
+	drop_pages();
+	fs = open_fs();
+	if (resident(fs, last_direct << fs->g.bshift)) {
+		mapfs_fs_close(fs);
+		unlink(path);
+		skip();
+	}
+	assert_int_equal(mapfs_inode_load(fs, ROOT, &root), 0);
+	mapfs_dir_prefetch(fs, &root);
+	assert_true(becomes_resident(fs, last_direct << fs->g.bshift));
+	assert_false(resident(fs, first_indirect << fs->g.bshift));
+	mapfs_fs_close(fs);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_inode_table),
 		cmocka_unit_test(test_directory),
+		cmocka_unit_test(test_prefetch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
