@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static void quiet_log(void *arg, enum mapfs_log_level lvl, const char *msg)
 {
@@ -85,4 +87,33 @@ void test_fs_free(struct mapfs_fs *fs)
 	mapfs_fs_detach(fs);
 	free(base);
 	free(fs);
+}
+
+void test_image_file(char *path, size_t pathlen, const char *stem,
+		     uint64_t size, uint64_t journal)
+{
+	struct mapfs_format_opts o;
+	struct mapfs_geom g;
+	char why[256] = "";
+	const char *dir = getenv("TMPDIR");
+	void *base;
+	int fd;
+
+	memset(&o, 0, sizeof(o));
+	o.size_bytes = size;
+	o.minfree_pct = 0;
+	o.journal_bytes = journal;
+	o.time = 1700000000;
+	snprintf(path, pathlen, "%s/%s.XXXXXX", dir && *dir ? dir : "/var/tmp",
+		 stem);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(base != MAP_FAILED);
+	assert_int_equal(mapfs_format_plan(&o, &g, why, sizeof(why)), 0);
+	if (mapfs_format(base, size, &o, &g, why, sizeof(why)) != 0)
+		fail_msg("format: %s", why);
+	munmap(base, size);
+	close(fd);
 }

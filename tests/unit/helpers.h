@@ -16,4 +16,11 @@ void test_fs_free(struct mapfs_fs *fs);
 /* Detach and re-attach the same buffer (as a remount would). */
 void test_fs_remount(struct mapfs_fs *fs);
 
+/* Create and format an image file of size bytes with a journal of
+ * journal bytes (0: none), under $TMPDIR (default /var/tmp: a disk, so
+ * its page cache can be dropped), named after stem; its path goes to
+ * path (pathlen bytes). Fails the running test on any error. */
+void test_image_file(char *path, size_t pathlen, const char *stem,
+		     uint64_t size, uint64_t journal);
+
 #endif

@@ -22,6 +22,7 @@
 #endif
 #include <unistd.h>
 
+#include "helpers.h"
 #include "mapfs.h"
 
 #define ROOT MAPFS_ROOT_INO
@@ -32,28 +33,8 @@ static char path[256];
 
 static void make_image(uint64_t journal)
 {
-	struct mapfs_format_opts o;
-	struct mapfs_geom g;
-	char why[256] = "";
-	void *base;
-	int fd;
-
-	memset(&o, 0, sizeof(o));
-	o.size_bytes = SIZE;
-	o.minfree_pct = 0;
-	o.journal_bytes = journal;
-	o.time = 1700000000;
-	strcpy(path, "/tmp/mapfs-journal-test.XXXXXX");
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, SIZE), 0);
-	base = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	assert_true(base != MAP_FAILED);
-	assert_int_equal(mapfs_format_plan(&o, &g, why, sizeof(why)), 0);
-	if (mapfs_format(base, SIZE, &o, &g, why, sizeof(why)) != 0)
-		fail_msg("format: %s", why);
-	munmap(base, SIZE);
-	close(fd);
+	test_image_file(path, sizeof(path), "mapfs-journal-test", SIZE,
+			journal);
 }
 
 static struct mapfs_fs *open_fs(int flags)

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "helpers.h"
 #include "mapfs.h"
 
 #define ROOT MAPFS_ROOT_INO
@@ -33,32 +34,6 @@
 static const struct mapfs_cred root_cr = { 0, 0 };
 static char path[256];
 
-static void make_image(void)
-{
-	struct mapfs_format_opts o;
-	struct mapfs_geom g;
-	char why[256] = "";
-	const char *dir = getenv("TMPDIR");
-	void *base;
-	int fd;
-
-	memset(&o, 0, sizeof(o));
-	o.size_bytes = SIZE;
-	o.minfree_pct = 0;
-	o.time = 1700000000;
-	snprintf(path, sizeof(path), "%s/mapfs-ahead-test.XXXXXX",
-		 dir && *dir ? dir : "/var/tmp");
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, SIZE), 0);
-	base = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	assert_true(base != MAP_FAILED);
-	assert_int_equal(mapfs_format_plan(&o, &g, why, sizeof(why)), 0);
-	if (mapfs_format(base, SIZE, &o, &g, why, sizeof(why)) != 0)
-		fail_msg("format: %s", why);
-	munmap(base, SIZE);
-	close(fd);
-}
 
 static struct mapfs_fs *open_fs(void)
 {
@@ -78,7 +53,7 @@ static void populate(void)
 	struct mapfs_fs *fs;
 	char name[256];
 
-	make_image();
+	test_image_file(path, sizeof(path), "mapfs-ahead-test", SIZE, 0);
 	fs = open_fs();
 	for (int i = 0; i < NFILES; i++) {
 		snprintf(name, sizeof(name), "%04d%0236d", i, 0);
@@ -121,6 +96,23 @@ static bool becomes_resident(struct mapfs_fs *fs, uint64_t off)
 	return false;
 }
 
+/* The image reopened after its pages were dropped from the page cache;
+ * skips the test where the page holding byte probe stays resident (the
+ * page cache cannot be dropped here). */
+static struct mapfs_fs *open_dropped(uint64_t probe)
+{
+	struct mapfs_fs *fs;
+
+	drop_pages();
+	fs = open_fs();
+	if (resident(fs, probe)) {
+		mapfs_fs_close(fs);
+		unlink(path);
+		skip();
+	}
+	return fs;
+}
+
 static uint64_t ino_off(struct mapfs_fs *fs, mapfs_ino_t ino)
 {
 	return (uint64_t)((uint8_t *)mapfs_dinode(fs, ino) - fs->base);
@@ -158,13 +150,8 @@ static void test_inode_table(void **state)
 	assert_true(hi - lo >= 4 * MAPFS_PAGE_SIZE);
 	mapfs_fs_close(fs);
 
-	drop_pages();
-	fs = open_fs();
-	if (resident(fs, base + lo) || resident(fs, base + hi)) {
-		mapfs_fs_close(fs);
-		unlink(path);
-		skip();		/* the page cache cannot be dropped here */
-	}
+	fs = open_dropped(base + lo);
+	assert_false(resident(fs, base + hi));
 	assert_int_equal(mapfs_inode_load(fs, first, &ip), 0);
 	/* Every page of the chunk holding first's slot: the slots of the
 	 * files made after it, in the same group (FFS keeps a directory's
@@ -184,34 +171,38 @@ static void test_inode_table(void **state)
 	unlink(path);
 }
 
+/* With the image populated: the image offsets of the root directory's
+ * blocks lbn_a and lbn_b (both must exist). */
+static void root_blocks(uint64_t lbn_a, uint64_t lbn_b, uint64_t *a,
+			uint64_t *b)
+{
+	struct mapfs_inode root;
+	struct mapfs_fs *fs;
+	mapfs_bno_t bno_a, bno_b;
+
+	populate();
+	fs = open_fs();
+	assert_int_equal(mapfs_inode_load(fs, ROOT, &root), 0);
+	assert_true((root.size >> fs->g.bshift) > lbn_b);
+	assert_int_equal(mapfs_bmap(fs, &root, lbn_a, &bno_a), 0);
+	assert_int_equal(mapfs_bmap(fs, &root, lbn_b, &bno_b), 0);
+	*a = bno_a << fs->g.bshift;
+	*b = bno_b << fs->g.bshift;
+	mapfs_fs_close(fs);
+}
+
 /* A scan of a directory (here a lookup of its first name, which the
  * scan finds in its first chunk) brings in its other chunks too. */
 static void test_directory(void **state)
 {
-	struct mapfs_inode root;
 	struct mapfs_fs *fs;
-	mapfs_bno_t first, last;
-	uint64_t nblocks;
+	uint64_t first, last;
 
 	(void)state;
-	populate();
-	fs = open_fs();
-	assert_int_equal(mapfs_inode_load(fs, ROOT, &root), 0);
-	nblocks = root.size >> fs->g.bshift;
-	assert_true(nblocks >= 4);
-	assert_int_equal(mapfs_bmap(fs, &root, 0, &first), 0);
-	assert_int_equal(mapfs_bmap(fs, &root, nblocks - 1, &last), 0);
-	mapfs_fs_close(fs);
-
-	drop_pages();
-	fs = open_fs();
-	if (resident(fs, last << fs->g.bshift)) {
-		mapfs_fs_close(fs);
-		unlink(path);
-		skip();
-	}
+	root_blocks(0, 20, &first, &last);
+	fs = open_dropped(last);
 	file_ino(fs, 0);
-	assert_true(becomes_resident(fs, last << fs->g.bshift));
+	assert_true(becomes_resident(fs, last));
 	mapfs_fs_close(fs);
 	unlink(path);
 }
@@ -222,30 +213,16 @@ static void test_prefetch(void **state)
 {
 	struct mapfs_inode root;
 	struct mapfs_fs *fs;
-	mapfs_bno_t last_direct, first_indirect;
+	uint64_t last_direct, first_indirect;
 
 	(void)state;
-	populate();
-	fs = open_fs();
-	assert_int_equal(mapfs_inode_load(fs, ROOT, &root), 0);
-	assert_true((root.size >> fs->g.bshift) > MAPFS_NDADDR);
-	assert_int_equal(mapfs_bmap(fs, &root, MAPFS_NDADDR - 1, &last_direct),
-			 0);
-	assert_int_equal(mapfs_bmap(fs, &root, MAPFS_NDADDR, &first_indirect),
-			 0);
-	mapfs_fs_close(fs);
-
-	drop_pages();
-	fs = open_fs();
-	if (resident(fs, last_direct << fs->g.bshift)) {
-		mapfs_fs_close(fs);
-		unlink(path);
-		skip();
-	}
+	root_blocks(MAPFS_NDADDR - 1, MAPFS_NDADDR, &last_direct,
+		    &first_indirect);
+	fs = open_dropped(last_direct);
 	assert_int_equal(mapfs_inode_load(fs, ROOT, &root), 0);
 	mapfs_dir_prefetch(fs, &root);
-	assert_true(becomes_resident(fs, last_direct << fs->g.bshift));
-	assert_false(resident(fs, first_indirect << fs->g.bshift));
+	assert_true(becomes_resident(fs, last_direct));
+	assert_false(resident(fs, first_indirect));
 	mapfs_fs_close(fs);
 	unlink(path);
 }
