@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 bool mapfs_group_has_sb(uint64_t cg)
 {
@@ -383,6 +384,8 @@ static const struct mapfs_dsuper *find_copy(const uint8_t *base,
 	return NULL;
 }
 
+#define HDR_AHEAD 64	/* group header pages asked for ahead at attach */
+
 int mapfs_fs_attach(struct mapfs_fs *fs, void *base, uint64_t size,
 		    int flags, uint64_t sb_group, mapfs_log_fn log,
 		    void *log_arg, char *why, size_t whylen)
@@ -450,6 +453,13 @@ int mapfs_fs_attach(struct mapfs_fs *fs, void *base, uint64_t size,
 		char gwhy[200] = "";
 		bool unused;
 
+		/* One synchronous read per header page otherwise (the
+		 * mapping is MADV_RANDOM): keep HDR_AHEAD of them in
+		 * flight. */
+		for (uint64_t a = cg ? cg + HDR_AHEAD - 1 : 0;
+		     a < g.ngroups && a < cg + HDR_AHEAD; a++)
+			(void)madvise(mapfs_cg_hdr(fs, a), MAPFS_PAGE_SIZE,
+				      MADV_WILLNEED);
 		err = mapfs_cg_check_hdr(fs, cg, &unused, gwhy, sizeof(gwhy));
 		if (err < 0) {
 			if (!(flags & MAPFS_OPEN_FSCK)) {

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -82,6 +83,24 @@ static bool resident(struct mapfs_fs *fs, uint64_t off)
 	uint8_t *p = fs->base + (off & ~(uint64_t)(MAPFS_PAGE_SIZE - 1));
 
 	assert_int_equal(mincore(p, MAPFS_PAGE_SIZE, &v), 0);
+	return v & 1;
+}
+
+/* The same, without the filesystem open: a mapping of its own. */
+static bool file_resident(uint64_t off)
+{
+	int fd = open(path, O_RDONLY);
+	uint64_t page = off & ~(uint64_t)(MAPFS_PAGE_SIZE - 1);
+	unsigned char v = 0;
+	void *p;
+
+	assert_true(fd >= 0);
+	p = mmap(NULL, MAPFS_PAGE_SIZE, PROT_READ, MAP_SHARED, fd,
+		 (off_t)page);
+	assert_true(p != MAP_FAILED);
+	assert_int_equal(mincore(p, MAPFS_PAGE_SIZE, &v), 0);
+	munmap(p, MAPFS_PAGE_SIZE);
+	close(fd);
 	return v & 1;
 }
 
@@ -227,12 +246,60 @@ static void test_prefetch(void **state)
 	unlink(path);
 }
 
+/* Attach reads every group's header page; with 64 of them asked for
+ * ahead, opening an image whose groups are all in use takes almost no
+ * major fault (one per header page without). */
+static void test_group_headers(void **state)
+{
+	uint64_t size = 4ull << 30, ngroups;
+	struct mapfs_inode ip;
+	struct mapfs_fs *fs;
+	struct rusage r0, r1;
+	uint64_t last_hdr;
+	char name[32];
+	long faults;
+
+	(void)state;
+	test_image_file(path, sizeof(path), "mapfs-ahead-test", size, 0);
+	fs = open_fs();
+	ngroups = fs->g.ngroups;
+	assert_true(ngroups >= 16);
+	/* Directories go to the group with the fewest: one in each. */
+	for (uint64_t i = 0; i < ngroups + 4; i++) {
+		snprintf(name, sizeof(name), "d%llu", (unsigned long long)i);
+		assert_int_equal(mapfs_op_mknod(fs, &root_cr, ROOT, name,
+						MAPFS_IFDIR | 0755, 0, &ip), 0);
+	}
+	for (uint64_t cg = 0; cg < ngroups; cg++)
+		assert_true(fs->cg[cg].init);
+	last_hdr = (uint64_t)((uint8_t *)mapfs_cg_hdr(fs, ngroups - 1) -
+			      fs->base);
+	assert_int_equal(mapfs_fs_sync(fs), 0);
+	mapfs_fs_close(fs);
+
+	drop_pages();
+	if (file_resident(last_hdr)) {
+		unlink(path);
+		skip();		/* the page cache cannot be dropped here */
+	}
+	assert_int_equal(getrusage(RUSAGE_SELF, &r0), 0);
+	fs = open_fs();
+	assert_int_equal(getrusage(RUSAGE_SELF, &r1), 0);
+	faults = r1.ru_majflt - r0.ru_majflt;
+	print_message("# %ld major faults opening %llu groups\n", faults,
+		      (unsigned long long)ngroups);
+	assert_true(faults <= (long)ngroups / 2);
+	mapfs_fs_close(fs);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_inode_table),
 		cmocka_unit_test(test_directory),
 		cmocka_unit_test(test_prefetch),
+		cmocka_unit_test(test_group_headers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
