@@ -466,13 +466,14 @@ static void dir_ahead_range(struct mapfs_fs *fs,
 			continue;
 		}
 		if (run)
-			mapfs_fs_advise(fs, start << g->bshift,
-					run << g->bshift);
+			mapfs_fs_readahead(fs, mapfs_data_block(fs, start),
+					   run << g->bshift);
 		start = bno;
 		run = 1;
 	}
 	if (run)
-		mapfs_fs_advise(fs, start << g->bshift, run << g->bshift);
+		mapfs_fs_readahead(fs, mapfs_data_block(fs, start),
+				   run << g->bshift);
 }
 
 static void dir_ahead(struct mapfs_fs *fs, const struct mapfs_inode *dir,

@@ -568,18 +568,6 @@ void mapfs_fs_readahead(struct mapfs_fs *fs, const void *p, size_t len)
 	(void)madvise((void *)start, len, MADV_WILLNEED);
 }
 
-void mapfs_fs_advise(struct mapfs_fs *fs, uint64_t off, uint64_t len)
-{
-	if (fs->fd < 0 || off >= fs->size || len == 0)
-		return;
-	if (len > fs->size - off)
-		len = fs->size - off;
-	/* The file, not the mapping: metadata is read through the private
-	 * mapping when journaling, and both share the file's page cache. */
-	(void)posix_fadvise(fs->fd, (off_t)(fs->img_off + off), (off_t)len,
-			    POSIX_FADV_WILLNEED);
-}
-
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23	/* Linux 5.14 */
 #endif

@@ -268,7 +268,6 @@ void mapfs_itab_ahead_init(struct mapfs_fs *fs)
 	const struct mapfs_geom *g = &fs->g;
 	uint64_t nbits;
 
-	fs->itab_seen = NULL;
 	if (g->inode_size == 0 || g->ipg == 0)
 		return;
 	fs->itab_per = MAPFS_ITAB_AHEAD / g->inode_size;
@@ -293,9 +292,9 @@ void mapfs_itab_ahead_init(struct mapfs_fs *fs)
 static void itab_ahead(struct mapfs_fs *fs, mapfs_ino_t ino)
 {
 	const struct mapfs_geom *g = &fs->g;
-	const struct mapfs_dinode *first, *last;
-	uint64_t cg, k, bit, mask, lo, hi;
-	mapfs_ino_t end;
+	const struct mapfs_dinode *first;
+	uint64_t cg, k, bit, mask;
+	mapfs_ino_t start, end;
 
 	if (!fs->itab_seen || fs->fd < 0)
 		return;
@@ -310,20 +309,16 @@ static void itab_ahead(struct mapfs_fs *fs, mapfs_ino_t ino)
 	if (__atomic_fetch_or(&fs->itab_seen[bit / 64], mask,
 			      __ATOMIC_RELAXED) & mask)
 		return;		/* another thread got there first */
-	/* The chunk's first and last slots that lie inside the image. */
-	end = cg * g->ipg + (k + 1) * fs->itab_per;
-	if (end > (cg + 1) * g->ipg)
-		end = (cg + 1) * g->ipg;
-	first = mapfs_dinode(fs, cg * g->ipg + k * fs->itab_per);
-	last = NULL;
-	while (!last && end > ino)
-		last = mapfs_dinode(fs, --end);
-	if (!first || !last)
-		return;
-	lo = (uint64_t)((const uint8_t *)first - fs->base);
-	hi = (uint64_t)((const uint8_t *)last - fs->base) + g->inode_size;
-	if (hi > lo)
-		mapfs_fs_advise(fs, lo, hi - lo);
+	/* A group's table is contiguous (inode sizes divide the block
+	 * size); the read-ahead clamps what lies past the image's end. */
+	start = cg * g->ipg + k * fs->itab_per;
+	end = start + fs->itab_per < (cg + 1) * g->ipg ?
+	      start + fs->itab_per : (cg + 1) * g->ipg;
+	first = mapfs_dinode(fs, start);	/* at or before ino's slot */
+	if (first)
+		mapfs_fs_readahead(fs, fs->dbase + ((const uint8_t *)first -
+						    fs->base),
+				   (end - start) * g->inode_size);
 }
 
 /*

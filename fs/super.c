@@ -457,9 +457,13 @@ int mapfs_fs_attach(struct mapfs_fs *fs, void *base, uint64_t size,
 		 * mapping is MADV_RANDOM): keep HDR_AHEAD of them in
 		 * flight. */
 		for (uint64_t a = cg ? cg + HDR_AHEAD - 1 : 0;
-		     a < g.ngroups && a < cg + HDR_AHEAD; a++)
-			(void)madvise(mapfs_cg_hdr(fs, a), MAPFS_PAGE_SIZE,
-				      MADV_WILLNEED);
+		     a < g.ngroups && a < cg + HDR_AHEAD; a++) {
+			void *h = mapfs_cg_hdr(fs, a);
+
+			if (h)	/* NULL: past a truncated image's end */
+				(void)madvise(h, MAPFS_PAGE_SIZE,
+					      MADV_WILLNEED);
+		}
 		err = mapfs_cg_check_hdr(fs, cg, &unused, gwhy, sizeof(gwhy));
 		if (err < 0) {
 			if (!(flags & MAPFS_OPEN_FSCK)) {

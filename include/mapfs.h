@@ -328,12 +328,12 @@ void mapfs_fs_fresh_data(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
 bool mapfs_fs_zero_ahead(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
 /* Ask the kernel to start reading [p, p+len) of the mapping (which is
  * MADV_RANDOM, so faults read one page): used before copying a large file
- * read out of the mapping. No-op for pointers outside the image. */
+ * read out of the mapping, and for metadata read-ahead (a chunk of an
+ * inode table, a directory's blocks: the metadata mapping, private when
+ * journaling, shares the file's page cache, so p is the same offset in
+ * the shared mapping). No-op for pointers outside the image and for a
+ * memory image. */
 void mapfs_fs_readahead(struct mapfs_fs *fs, const void *p, size_t len);
-/* Ask the kernel to start reading bytes [off, off+len) of the image into
- * the page cache (metadata read-ahead: a chunk of an inode table, a
- * directory's blocks). Asynchronous; a no-op for a memory image. */
-void mapfs_fs_advise(struct mapfs_fs *fs, uint64_t off, uint64_t len);
 /* [p, p+len) of the mapping is about to be written: bring its pages into
  * the page cache in one batch (MADV_WILLNEED) and fault them in writable
  * (MADV_POPULATE_WRITE). 0, or the negative errno of the populate (EINVAL
