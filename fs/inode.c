@@ -390,6 +390,10 @@ void mapfs_inode_store(struct mapfs_fs *fs, const struct mapfs_inode *ip)
 			d.di_blk[i] = htole64(ip->blk[i]);
 	}
 	d.di_crc = ip->mode ? htole32(mapfs_inode_crc(fs, ip->ino, &d)) : 0;
+	/* Unchanged (an overwrite inside the file, whose times the kernel
+	 * keeps): no store, so no journal record and no dirty page. */
+	if (memcmp(slot, &d, sizeof(d)) == 0)
+		return;
 	memcpy(slot, &d, sizeof(d));
 	mapfs_jdirty(fs, slot, sizeof(d));
 }

@@ -6,6 +6,7 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "mapfs.h"
 
@@ -39,6 +40,10 @@ struct daemon {
 	 * [ra_lo, ra_hi) were last asked for. */
 	pthread_mutex_t ra_lock;
 	uint64_t ra_lo, ra_hi;
+	/* File data was written since the commit timer last looked: an
+	 * overwrite inside a file changes no metadata, so it leaves no
+	 * journal record for the timer to notice. */
+	atomic_bool data_written;
 	/* Lookup and open counts of live inodes, by inode number. */
 	pthread_mutex_t ref_lock;
 	struct ref **refs;

@@ -212,6 +212,7 @@ static void *commit_loop(void *arg)
 	while (!ct.stop) {
 		struct mapfs_journal_stats st;
 		struct timespec until;
+		bool data;
 
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += ct.secs;
@@ -224,7 +225,8 @@ static void *commit_loop(void *arg)
 		pthread_rwlock_rdlock(&d->lock);
 		mapfs_journal_get_stats(d->fs, &st);
 		pthread_rwlock_unlock(&d->lock);
-		if (st.records != last && !d->broken &&
+		data = atomic_exchange(&d->data_written, false);
+		if ((st.records != last || data) && !d->broken &&
 		    daemon_commit(d) < 0)
 			log_fn(NULL, MAPFS_LOG_ERR, "periodic commit failed");
 		pthread_rwlock_rdlock(&d->lock);

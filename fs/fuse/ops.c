@@ -1297,6 +1297,8 @@ static void op_write(fuse_req_t req, fuse_ino_t nodeid, const char *buf,
 		int kp = killpriv(d, ino_of(nodeid), uring_req_kill_suidgid(),
 				  &ip);
 
+		atomic_store(&d->data_written, true);
+
 		killed = kp > 0;
 		if (d->writeback &&
 		    (kp >= 0 || mapfs_inode_load(d->fs, ino_of(nodeid),
@@ -1703,6 +1705,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t nodeid, int mode,
 				 * CAP_FSETID: no kill flag comes */
 			struct mapfs_inode ip;
 
+			atomic_store(&d->data_written, true);
 			(void)killpriv(d, ino_of(nodeid),
 				       fuse_req_ctx(req)->uid != 0, &ip);
 		}
@@ -1782,6 +1785,7 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 	if (n > 0) {	/* no kill flag comes with it: uid 0 for CAP_FSETID */
 		struct mapfs_inode ip;
 
+		atomic_store(&d->data_written, true);
 		(void)killpriv(d, ino_of(ino_out),
 			       fuse_req_ctx(req)->uid != 0, &ip);
 	}

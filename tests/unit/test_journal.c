@@ -376,6 +376,56 @@ static void test_wrap(void **state)
 	unlink(path);
 }
 
+/* An overwrite inside a file, with times kept by the kernel (the
+ * writeback cache), changes no metadata: it writes no journal record
+ * (each one used to carry the unchanged inode). A write that grows the
+ * file still writes one. */
+static void test_overwrite_no_record(void **state)
+{
+	struct mapfs_journal_stats before, after;
+	struct mapfs_fs *fs;
+	mapfs_ino_t ino;
+	char buf[100];
+
+	(void)state;
+	make_image(0);
+	fs = open_fs(MAPFS_OPEN_JOURNAL);
+	fs->kernel_times = true;
+	create(fs, "o", 8192);
+	assert_int_equal(mapfs_op_lookup(fs, ROOT, "o", &ino), 0);
+	memset(buf, 'z', sizeof(buf));
+	mapfs_journal_get_stats(fs, &before);
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(mapfs_journal_op_begin(fs), 0);
+		assert_int_equal(mapfs_op_write(fs, ino, 4000 + 10 * (uint64_t)i,
+						buf, sizeof(buf), true),
+				 (ssize_t)sizeof(buf));
+		assert_int_equal(mapfs_journal_op_end(fs), 0);
+	}
+	mapfs_journal_get_stats(fs, &after);
+	assert_int_equal(after.records, before.records);
+	assert_int_equal(mapfs_journal_op_begin(fs), 0);
+	assert_int_equal(mapfs_op_write(fs, ino, 8192, buf, sizeof(buf), true),
+			 (ssize_t)sizeof(buf));
+	assert_int_equal(mapfs_journal_op_end(fs), 0);
+	mapfs_journal_get_stats(fs, &after);
+	assert_int_equal(after.records, before.records + 1);
+	mapfs_fs_close(fs);		/* crash: the data and the size stay */
+	fs = open_fs(0);
+	{
+		char got[100];
+		struct mapfs_inode ip;
+
+		assert_int_equal(mapfs_inode_load(fs, ino, &ip), 0);
+		assert_int_equal(ip.size, 8292);
+		assert_int_equal(mapfs_file_read(fs, &ip, 4090, got, sizeof(got)),
+				 (ssize_t)sizeof(got));
+		assert_memory_equal(got, buf, sizeof(got));
+	}
+	mapfs_fs_close(fs);
+	unlink(path);
+}
+
 /* The header's checksum is checked: a bad header refuses the open (the
  * daemon's), and fsck-mode opens report it instead. */
 static void test_bad_header(void **state)
@@ -415,6 +465,7 @@ int main(void)
 		cmocka_unit_test(test_quarantine),
 		cmocka_unit_test(test_write_ahead),
 		cmocka_unit_test(test_wrap),
+		cmocka_unit_test(test_overwrite_no_record),
 		cmocka_unit_test(test_bad_header),
 	};
 
