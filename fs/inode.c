@@ -281,44 +281,102 @@ void mapfs_itab_ahead_init(struct mapfs_fs *fs)
 	fs->itab_nbits = fs->itab_seen ? nbits : 0;
 }
 
+/* Mark chunk bit as asked for; true if this call did (not another
+ * thread, not an earlier load). */
+static bool itab_claim(struct mapfs_fs *fs, uint64_t bit)
+{
+	uint64_t mask = 1ull << (bit % 64);
+
+	if (__atomic_load_n(&fs->itab_seen[bit / 64], __ATOMIC_RELAXED) & mask)
+		return false;
+	return !(__atomic_fetch_or(&fs->itab_seen[bit / 64], mask,
+				   __ATOMIC_RELAXED) & mask);
+}
+
+/* Ask for chunks [k0, k1) of group cg's inode table. A group's table is
+ * contiguous (inode sizes divide the block size); the read-ahead clamps
+ * what lies past the image's end. */
+static void itab_read(struct mapfs_fs *fs, uint64_t cg, uint64_t k0,
+		      uint64_t k1)
+{
+	const struct mapfs_geom *g = &fs->g;
+	const struct mapfs_dinode *first;
+	mapfs_ino_t start = cg * g->ipg + k0 * fs->itab_per;
+	mapfs_ino_t end = cg * g->ipg + k1 * fs->itab_per;
+
+	if (end > (cg + 1) * g->ipg)
+		end = (cg + 1) * g->ipg;
+	first = mapfs_dinode(fs, start);
+	if (first && end > start)
+		mapfs_fs_readahead(fs, fs->dbase + ((const uint8_t *)first -
+						    fs->base),
+				   (end - start) * g->inode_size);
+}
+
+/*
+ * A group whose table is being read chunk by chunk (a large directory
+ * listed with its attributes, or its files looked up in any order) will
+ * most likely be read whole: ask for every chunk of its inodes in use not
+ * asked for yet, in one go per run. Inodes are allocated lowest free
+ * first, so those are about the first ipg - free_inodes slots.
+ */
+static void itab_group_ahead(struct mapfs_fs *fs, uint64_t cg)
+{
+	uint64_t base = cg * fs->itab_cpg, seen = 0, used, nk, k, run = 0;
+	bool in_run = false;
+
+	for (k = 0; k < fs->itab_cpg; k++)
+		if (__atomic_load_n(&fs->itab_seen[(base + k) / 64],
+				    __ATOMIC_RELAXED) & (1ull << ((base + k) % 64)))
+			seen++;
+	if (seen < MAPFS_ITAB_GROUP_AFTER)
+		return;
+	/* A bad count (fsck of a damaged image) only misguides this hint:
+	 * it is clamped to the group's table. */
+	used = fs->cg[cg].free_inodes < fs->g.ipg ?
+	       fs->g.ipg - fs->cg[cg].free_inodes : 0;
+	nk = (used + fs->itab_per - 1) / fs->itab_per;
+	if (nk > fs->itab_cpg)
+		nk = fs->itab_cpg;
+	for (k = 0; k <= nk; k++) {
+		bool mine = k < nk && itab_claim(fs, base + k);
+
+		if (mine && !in_run) {
+			run = k;
+			in_run = true;
+		} else if (!mine && in_run) {
+			itab_read(fs, cg, run, k);
+			in_run = false;
+		}
+	}
+}
+
 /*
  * The first load of an inode from its chunk of the inode table (since
  * attach) asks for the whole chunk: one read of MAPFS_ITAB_AHEAD bytes
  * instead of a synchronous 4 KiB fault for each of its pages as its
  * neighbours (the other files of a directory: FFS puts them in the same
  * group, mostly in order) are loaded in turn. ext4 does the same
- * (inode_readahead_blks). ino is valid and its slot inside the image.
+ * (inode_readahead_blks). After MAPFS_ITAB_GROUP_AFTER chunks of one
+ * group, the rest of that group's inodes in use follow at once
+ * (itab_group_ahead). ino is valid and its slot inside the image.
  */
 static void itab_ahead(struct mapfs_fs *fs, mapfs_ino_t ino)
 {
 	const struct mapfs_geom *g = &fs->g;
-	const struct mapfs_dinode *first;
-	uint64_t cg, k, bit, mask;
-	mapfs_ino_t start, end;
+	uint64_t cg, k, bit;
 
 	if (!fs->itab_seen || fs->fd < 0)
 		return;
 	cg = ino / g->ipg;	/* ipg, itab_per > 0: itab_seen is set */
 	k = (ino % g->ipg) / fs->itab_per;
 	bit = cg * fs->itab_cpg + k;
-	if (bit >= fs->itab_nbits)
+	if (bit >= fs->itab_nbits || cg >= g->ngroups)
 		return;		/* a group added by growfs since attach */
-	mask = 1ull << (bit % 64);
-	if (__atomic_load_n(&fs->itab_seen[bit / 64], __ATOMIC_RELAXED) & mask)
-		return;
-	if (__atomic_fetch_or(&fs->itab_seen[bit / 64], mask,
-			      __ATOMIC_RELAXED) & mask)
-		return;		/* another thread got there first */
-	/* A group's table is contiguous (inode sizes divide the block
-	 * size); the read-ahead clamps what lies past the image's end. */
-	start = cg * g->ipg + k * fs->itab_per;
-	end = start + fs->itab_per < (cg + 1) * g->ipg ?
-	      start + fs->itab_per : (cg + 1) * g->ipg;
-	first = mapfs_dinode(fs, start);	/* at or before ino's slot */
-	if (first)
-		mapfs_fs_readahead(fs, fs->dbase + ((const uint8_t *)first -
-						    fs->base),
-				   (end - start) * g->inode_size);
+	if (!itab_claim(fs, bit))
+		return;		/* asked for already */
+	itab_read(fs, cg, k, k + 1);
+	itab_group_ahead(fs, cg);
 }
 
 /*

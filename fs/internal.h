@@ -21,6 +21,9 @@ int mapfs_fs_init_geom(struct mapfs_fs *fs, void *base, uint64_t size,
 /* Inode-table read-ahead (inode.c): bytes of a group's inode table asked
  * for at once, the first time an inode in them is loaded. */
 #define MAPFS_ITAB_AHEAD	(128u * 1024)
+/* Once this many chunks of one group's table have been asked for, the
+ * rest of the group's inodes in use are asked for at once. */
+#define MAPFS_ITAB_GROUP_AFTER	4
 /* Size fs->itab_seen for fs->g (NULL, read-ahead off, if out of memory). */
 void mapfs_itab_ahead_init(struct mapfs_fs *fs);
 

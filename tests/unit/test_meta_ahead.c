@@ -190,6 +190,60 @@ static void test_inode_table(void **state)
 	unlink(path);
 }
 
+/* After inodes from MAPFS_ITAB_GROUP_AFTER (4) chunks of one group were
+ * loaded, the rest of that group's inodes in use come in at once; the
+ * table's unused chunks past them do not. */
+static void test_inode_group(void **state)
+{
+	struct mapfs_inode ip;
+	struct mapfs_fs *fs;
+	mapfs_ino_t ino[6], gfirst;
+	uint64_t per, used, base, chunk;
+	int nfiles, k;
+	char name[32];
+
+	(void)state;
+	test_image_file(path, sizeof(path), "mapfs-ahead-test", SIZE, 0);
+	fs = open_fs();
+	per = fs->itab_per;
+	assert_true(per > 0 && fs->itab_cpg >= 10);
+	/* Six chunks of files after what the image holds already. */
+	nfiles = (int)(6 * per);
+	for (int i = 0; i < nfiles; i++) {
+		snprintf(name, sizeof(name), "g%05d", i);
+		assert_int_equal(mapfs_op_mknod(fs, &root_cr, ROOT, name,
+						MAPFS_IFREG | 0644, 0, &ip), 0);
+	}
+	gfirst = ip.ino / fs->g.ipg * fs->g.ipg;
+	used = fs->g.ipg - fs->cg[ip.ino / fs->g.ipg].free_inodes;
+	assert_true(used >= 6 * per && used < 7 * per);
+	/* One inode in each of chunks 0-5 of the group. */
+	for (k = 0; k < 6; k++) {
+		ino[k] = gfirst + (mapfs_ino_t)(k * per + per / 2);
+		assert_int_equal(mapfs_inode_load(fs, ino[k], &ip), 0);
+	}
+	base = ino_off(fs, gfirst);
+	chunk = per * fs->g.inode_size;
+	assert_int_equal(mapfs_fs_sync(fs), 0);
+	mapfs_fs_close(fs);
+
+	fs = open_dropped(base + 5 * chunk);
+	for (k = 0; k < 3; k++)
+		assert_int_equal(mapfs_inode_load(fs, ino[k], &ip), 0);
+	assert_true(becomes_resident(fs, base + 2 * chunk));
+	/* Three chunks: each came alone. */
+	assert_false(resident(fs, base + 4 * chunk));
+	assert_false(resident(fs, base + 5 * chunk));
+	assert_int_equal(mapfs_inode_load(fs, ino[3], &ip), 0);
+	/* The fourth: chunks 4 and 5 (the last in use) follow... */
+	assert_true(becomes_resident(fs, base + 4 * chunk));
+	assert_true(becomes_resident(fs, base + 6 * chunk - MAPFS_PAGE_SIZE));
+	/* ...and the unused chunks after them do not. */
+	assert_false(resident(fs, base + 8 * chunk));
+	mapfs_fs_close(fs);
+	unlink(path);
+}
+
 /* With the image populated: the image offsets of the root directory's
  * blocks lbn_a and lbn_b (both must exist). */
 static void root_blocks(uint64_t lbn_a, uint64_t lbn_b, uint64_t *a,
@@ -297,6 +351,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_inode_table),
+		cmocka_unit_test(test_inode_group),
 		cmocka_unit_test(test_directory),
 		cmocka_unit_test(test_prefetch),
 		cmocka_unit_test(test_group_headers),
