@@ -167,13 +167,14 @@ static int drop_inode(struct mapfs_fs *fs, struct mapfs_inode *ip)
 
 	switch (busy) {
 	case MAPFS_BUSY_OPEN:
-		orphan_push(fs, ip);
-		return 0;
 	case MAPFS_BUSY_REF:
-		/* Only the kernel's lookup reference remains: nothing can
-		 * read it, so no orphan entry; a crash leaves an unnamed
-		 * inode that fsck reclaims. Freed at the last forget. */
-		mapfs_inode_store(fs, ip);
+		/* Open, or only looked up by the kernel (which may still ask
+		 * for its attributes): freed at the last close or forget
+		 * (mapfs_op_reap). On the list until then, so that after a
+		 * crash the next mount frees it instead of leaving it to
+		 * fsck; the kernel looks up every name it unlinks, so this
+		 * is nearly every unlink through the daemon. */
+		orphan_push(fs, ip);
 		return 0;
 	default:
 		return free_inode_now(fs, ip);

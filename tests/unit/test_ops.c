@@ -361,16 +361,19 @@ static void test_orphans(void **state)
 	assert_int_equal(mapfs_op_unlink(fs, ROOT, "f2"), 0);
 	busy_answer = MAPFS_BUSY_REF;
 	assert_int_equal(mapfs_op_unlink(fs, ROOT, "f3"), 0);
-	/* Still readable; f1 and f2 on the list (f2 first), f3 not. */
+	/* Still readable; all three on the list, last unlinked first
+	 * (the one only looked up too: a crash must not leak it). */
 	assert_int_equal(get(fs, f1).nlink, 0);
 	assert_int_equal(get(fs, f1).size, sizeof(buf));
-	assert_int_equal(fs->orphan_head, f2);
+	assert_int_equal(fs->orphan_head, f3);
+	assert_int_equal(get(fs, f3).orphan_next, f2);
 	assert_int_equal(get(fs, f2).orphan_next, f1);
-	assert_false(get(fs, f3).flags & MAPFS_FL_ORPHAN);
-	/* Reap from the middle and the unlisted one. */
+	assert_true(get(fs, f3).flags & MAPFS_FL_ORPHAN);
+	/* Reap from the tail and the head. */
 	assert_int_equal(mapfs_op_reap(fs, f1), 0);
 	assert_int_equal(get(fs, f2).orphan_next, 0);
 	assert_int_equal(mapfs_op_reap(fs, f3), 0);
+	assert_int_equal(fs->orphan_head, f2);
 	assert_int_equal(mapfs_inode_load(fs, f3, &(struct mapfs_inode){0}),
 			 -ENOENT);
 	/* The rest at "mount". */
