@@ -148,6 +148,18 @@ static int free_inode_now(struct mapfs_fs *fs, struct mapfs_inode *ip)
 	return mapfs_free_inode(fs, ip->ino, is_dir(ip));
 }
 
+/* fs->orphan_head changed. Without the journal the superblock is stored
+ * at once (after the inode it points to: soft-updates order). With it,
+ * mapfs_journal_op_end stores it once, in the operation's record, when
+ * the head differs from what it last stored: an unlink and the forget
+ * that frees the inode would otherwise encode and checksum the 4 KiB
+ * superblock twice more each. */
+static void orphan_head_changed(struct mapfs_fs *fs)
+{
+	if (!fs->j)
+		mapfs_super_store(fs);
+}
+
 /* ip's link count just reached zero: free it, or park it on the orphan
  * list while something still uses it (open file, kernel reference). */
 static void orphan_push(struct mapfs_fs *fs, struct mapfs_inode *ip)
@@ -157,7 +169,7 @@ static void orphan_push(struct mapfs_fs *fs, struct mapfs_inode *ip)
 	ip->orphan_next = fs->orphan_head;
 	mapfs_inode_store(fs, ip);
 	fs->orphan_head = ip->ino;
-	mapfs_super_store(fs);
+	orphan_head_changed(fs);
 }
 
 static int drop_inode(struct mapfs_fs *fs, struct mapfs_inode *ip)
@@ -1051,7 +1063,7 @@ static int orphan_unlink(struct mapfs_fs *fs, mapfs_ino_t ino,
 
 	if (cur == ino) {
 		fs->orphan_head = next;
-		mapfs_super_store(fs);
+		orphan_head_changed(fs);
 		return 0;
 	}
 	while (cur) {
@@ -1109,7 +1121,7 @@ int mapfs_op_reap_orphans(struct mapfs_fs *fs)
 					     (unsigned long long)ino);
 		}
 		fs->orphan_head = ip.orphan_next;
-		mapfs_super_store(fs);
+		orphan_head_changed(fs);
 		err = free_inode_now(fs, &ip);
 		if (err < 0)
 			return err;
