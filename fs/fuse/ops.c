@@ -1301,7 +1301,6 @@ static void op_write(fuse_req_t req, fuse_ino_t nodeid, const char *buf,
 				  &ip);
 
 		atomic_store(&d->data_written, true);
-
 		killed = kp > 0;
 		if (d->writeback &&
 		    (kp >= 0 || mapfs_inode_load(d->fs, ino_of(nodeid),

@@ -74,10 +74,13 @@ for ((i = 0; i < 100; i++)); do [ -e "$T/written" ] && break; sleep 0.05; done
 d0=$(dirty_kib "${DAEMON_PID[$MNT]}" "$T/c.img")
 sleep 4
 d1=$(dirty_kib "${DAEMON_PID[$MNT]}" "$T/c.img")
-wait $writer || echo "the writer failed" >&2
+wait $writer
+wst=$?
 note "dirty KiB of the image after a 2 MiB overwrite: $d0, 4 s later: $d1"
+t "the O_DIRECT overwrite with the file held open ran" \
+	'[ "$wst" = 0 ] && [ -e "$T/written" ]'
 t "-o commit=1: an overwrite alone is written back by the timer" \
-	'[ -n "$d1" ] && [ "$d1" -lt 512 ]'
+	'[ "$wst" = 0 ] && [ -n "$d1" ] && [ "$d1" -lt 512 ]'
 unmount_and_fsck "$T/c.img" "$MNT"
 echo "1..$n"
 exit $FAILED
