@@ -156,6 +156,7 @@ struct fsck_ino {
 #define FI_HAS_ENTRIES	0x200	/* (dirs) names something besides . and .. */
 #define FI_CLEARED	0x400	/* cleared by pass 1 (slot now free) */
 #define FI_WAS_DIR	0x800	/* (cleared) it was a directory */
+#define FI_LISTED	0x1000	/* reached by fsck_mark_orphans (pass 3) */
 
 struct fsck_group {
 	struct fsck_ino *ino;	/* hiwater entries, NULL if none scanned */
@@ -307,6 +308,11 @@ int fsck_set_nlink(struct fsck_ctx *c, mapfs_ino_t ino, uint32_t nlink);
 /* Name ino "#INO" in /lost+found (pass 3 for directories, pass 4 for
  * files); updates counts and, for a directory, its '..'. */
 int fsck_reconnect(struct fsck_ctx *c, mapfs_ino_t ino);
+
+/* Mark FI_LISTED on the in-use inodes the orphan list reaches, changing
+ * nothing: pass 3 leaves an empty unnamed directory on it to pass 4,
+ * which frees it as the daemon would at mount. */
+void fsck_mark_orphans(struct fsck_ctx *c);
 
 /* The passes. Each returns 0, or a negative errno on an operational
  * failure (out of memory). */

@@ -144,6 +144,10 @@ static bool fix_unreachable(struct fsck_ctx *c, mapfs_ino_t x,
 
 	if (!loop && e->nlink == 0 && e->subdirs == 0 &&
 	    !(e->flags & (FI_HAS_ENTRIES | FI_CHUNK_BAD))) {
+		/* Removed while open, then a crash: pass 4 frees it with
+		 * the other orphans. */
+		if (e->flags & FI_LISTED)
+			return false;
 		if (fsck_problem(c, P3_DIR_LEAK,
 				 "directory inode %llu is empty, has link "
 				 "count 0 and no name",
@@ -330,6 +334,7 @@ int fsck_pass3(struct fsck_ctx *c)
 		return 0;
 	/* lost+found first: reconnecting needs it. */
 	check_lost_found(c);
+	fsck_mark_orphans(c);
 
 	path = fsck_calloc(c, c->ndirs + 1, sizeof(*path));
 	if (!path)
