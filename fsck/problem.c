@@ -151,7 +151,8 @@ const struct fsck_problem_desc fsck_problems[FSCK_PR_COUNT] = {
 	   "lost+found"),
 	PR(P3_DIR_LEAK, "Pass 3", PR_PREEN_OK,
 	   "an empty directory with link count 0 is named by no directory "
-	   "(removed while in use, then a crash)", "free it"),
+	   "and is not on the orphan list (removed while in use, then a "
+	   "crash)", "free it"),
 	PR(P4_ORPHAN_BAD_INO, "Pass 4", 0,
 	   "the orphan list names an invalid inode number",
 	   "cut the list there"),
