@@ -401,5 +401,12 @@ int mapfs_free_block(struct mapfs_fs *fs, mapfs_bno_t bno)
 	fs->cg[cg].free_blocks++;
 	fs->free_blocks++;
 	mapfs_cg_bitmap_changed(fs, cg, false, (uint32_t)bit);
+	if (fs->forget_n && fs->forget_lo + fs->forget_n == bno) {
+		fs->forget_n++;
+	} else {
+		mapfs_fs_forget_blocks(fs, fs->forget_lo, fs->forget_n);
+		fs->forget_lo = bno;
+		fs->forget_n = 1;
+	}
 	return 0;
 }

@@ -408,6 +408,9 @@ int mapfs_fs_open_region(const char *path, int flags,
 			goto fail_attached;
 		}
 	}
+	/* Read-only opens map privately (replayed changes live in private
+	 * pages, which MADV_DONTNEED would throw away). */
+	fs->data_shared = !rdonly;
 	*fsp = fs;
 	return 0;
 fail_attached:
@@ -481,20 +484,76 @@ int mapfs_fs_reserve(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
 	return -errno;
 }
 
+/* Zero len bytes of the image at off (relative to the image's start) in
+ * the host: the old bytes become unwritten (read as zeros, no disk read)
+ * and their host space stays allocated. */
+static void host_zero(struct mapfs_fs *fs, uint64_t off, uint64_t len)
+{
+	if (len && fallocate(fs->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+			     (off_t)(fs->img_off + off), (off_t)len) != 0 &&
+	    (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL))
+		fs->zero_unsupported = true;
+}
+
+/*
+ * Blocks about to be written whole (or, ahead of that, free ones), so
+ * that their pages need not be read from the disk first. Pages the host
+ * already holds in its page cache are left alone: nobody reads their old
+ * bytes (they are overwritten whole, or stay free), and zeroing them would
+ * only throw them away, then fault in and zero fresh pages. That is the
+ * common case of a rewrite: the blocks of a file deleted a moment ago stay
+ * cached (the daemon maps them, so even drop_caches keeps them).
+ */
 static void zero_range(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
 {
+	uint64_t off, len, ps = (uint64_t)sysconf(_SC_PAGESIZE);
+	unsigned char vec[256];
+
 	/* Only where mode-0 fallocate works (host files, not devices:
 	 * zeroing a device range could write every byte). */
 	if (fs->fd < 0 || fs->resv_unsupported || fs->zero_unsupported ||
 	    n == 0 || bno >= fs->g.nblocks || n > fs->g.nblocks - bno)
 		return;
-	/* The blocks' old bytes become unwritten (reads as zeros, no disk
-	 * read) and their host space stays allocated. */
-	if (fallocate(fs->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
-		      (off_t)(fs->img_off + (bno << fs->g.bshift)),
-		      (off_t)(n << fs->g.bshift)) != 0 &&
-	    (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL))
-		fs->zero_unsupported = true;
+	off = bno << fs->g.bshift;
+	len = n << fs->g.bshift;
+	if (ps == 0 || (off | len) % ps != 0) {
+		host_zero(fs, off, len);
+		return;
+	}
+	for (uint64_t at = 0; at < len;) {
+		uint64_t span = len - at, run = 0;
+
+		if (span > sizeof(vec) * ps)
+			span = sizeof(vec) * ps;
+		if (mincore(fs->dbase + off + at, span, vec) != 0) {
+			host_zero(fs, off + at, len - at);
+			return;
+		}
+		/* Zero each run of pages not in memory. */
+		for (uint64_t i = 0; i < span / ps; i++) {
+			if (!(vec[i] & 1)) {
+				run++;
+				continue;
+			}
+			host_zero(fs, off + at + (i - run) * ps, run * ps);
+			run = 0;
+		}
+		host_zero(fs, off + at + span - run * ps, run * ps);
+		at += span;
+	}
+}
+
+void mapfs_fs_forget_blocks(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
+{
+	uint64_t len;
+
+	if (fs->fd < 0 || !fs->data_shared || n == 0 ||
+	    bno >= fs->g.nblocks || n > fs->g.nblocks - bno)
+		return;
+	len = n << fs->g.bshift;
+	if (len < 65536 || (bno << fs->g.bshift) + len > fs->size)
+		return;
+	(void)madvise(fs->dbase + (bno << fs->g.bshift), len, MADV_DONTNEED);
 }
 
 void mapfs_fs_fresh_data(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)

@@ -910,6 +910,8 @@ int mapfs_journal_op_end(struct mapfs_fs *fs)
 	struct mapfs_journal *j = fs->j;
 	uint64_t need, pos;
 
+	mapfs_fs_forget_blocks(fs, fs->forget_lo, fs->forget_n);
+	fs->forget_n = 0;
 	if (!j || j->nrg == 0)
 		return 0;
 	/* The superblock's counters follow every operation that moves

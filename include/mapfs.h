@@ -225,6 +225,12 @@ struct mapfs_fs {
 	void (*ahead_hook)(void *arg, mapfs_bno_t bno, uint64_t n);
 	void *ahead_arg;
 	mapfs_bno_t prep_lo, prep_hi;
+	/* Blocks freed by the operation under way, not yet given to
+	 * mapfs_fs_forget_blocks: the run [forget_lo, forget_lo +
+	 * forget_n), extended while frees are contiguous. */
+	mapfs_bno_t forget_lo;
+	uint64_t forget_n;
+	bool data_shared;	/* dbase is a shared, writable file mapping */
 	bool resv_unsupported;	/* host cannot fallocate: don't try */
 	bool zero_unsupported;	/* host cannot FALLOC_FL_ZERO_RANGE */
 
@@ -318,8 +324,18 @@ int mapfs_fs_reserve_metadata(struct mapfs_fs *fs);
 /* Blocks [bno, bno + n) were just allocated to a file and are about to
  * be overwritten whole: drop their old contents in the host file (kept
  * allocated), so writing them through the mapping faults in zero pages
- * instead of reading what a deleted file left on disk. Best effort. */
+ * instead of reading what a deleted file left on disk. Pages the host
+ * holds in memory are left alone (overwriting them reads nothing).
+ * Best effort. */
 void mapfs_fs_fresh_data(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
+/* Blocks [bno, bno + n) were freed: take their pages out of the
+ * daemon's mappings (MADV_DONTNEED on the shared mapping: the page cache
+ * keeps them, bytes unchanged, a later access faults them back). Mapped
+ * pages are what reclaim and drop_caches leave alone; a deleted file's
+ * would otherwise stay for the life of the mount. Runs under 64 KiB are
+ * left as they are. Best effort. mapfs_free_block collects contiguous
+ * frees; mapfs_journal_op_end hands over the last run. */
+void mapfs_fs_forget_blocks(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
 /* Blocks [bno, bno + n), free and not quarantined (mapfs_free_run), are
  * likely the next ones a file written sequentially gets: zero them in the
  * host now and remember them, so that mapfs_fs_fresh_data leaves them
