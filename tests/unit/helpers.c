@@ -117,3 +117,14 @@ void test_image_file(char *path, size_t pathlen, const char *stem,
 	munmap(base, size);
 	close(fd);
 }
+
+struct mapfs_fs *test_fs_open(const char *path, int flags)
+{
+	struct mapfs_fs *fs;
+	char why[256] = "";
+
+	if (mapfs_fs_open(path, flags, 0, NULL, NULL, &fs, why,
+			  sizeof(why)) != 0)
+		fail_msg("open %s: %s", path, why);
+	return fs;
+}

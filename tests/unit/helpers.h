@@ -23,4 +23,8 @@ void test_fs_remount(struct mapfs_fs *fs);
 void test_image_file(char *path, size_t pathlen, const char *stem,
 		     uint64_t size, uint64_t journal);
 
+/* Open the image file at path with mapfs_fs_open's flags. Fails the
+ * running test on any error. Close with mapfs_fs_close. */
+struct mapfs_fs *test_fs_open(const char *path, int flags);
+
 #endif

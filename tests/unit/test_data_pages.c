@@ -41,45 +41,61 @@ static char path[256];
 
 static struct mapfs_fs *open_fs(void)
 {
-	struct mapfs_fs *fs;
-	char why[256] = "";
-
-	if (mapfs_fs_open(path, 0, 0, NULL, NULL, &fs, why, sizeof(why)) != 0)
-		fail_msg("open: %s", why);
-	return fs;
+	return test_fs_open(path, 0);
 }
 
-/* A journaled image holding /f: FILE_LEN bytes of 0xab, written through
- * the core, so its pages are in the page cache and mapped. *bno gets the
- * block of logical block FIRST: from there on (past the direct blocks and
- * the indirect block after them) the blocks are contiguous. */
-static struct mapfs_fs *image_with_file(mapfs_ino_t *ino, mapfs_bno_t *bno)
-{
-	struct mapfs_inode ip;
+/* The fixture: a journaled image holding /f, FILE_LEN bytes of 0xab
+ * written through the core, so its pages are in the page cache and
+ * mapped. From logical block FIRST on (past the direct blocks and the
+ * indirect block after them) its n blocks are contiguous from bno; blk
+ * points at the first of them in the mapping. */
+struct fx {
 	struct mapfs_fs *fs;
+	mapfs_bno_t bno;
+	uint64_t n;
+	uint8_t *blk;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct mapfs_inode ip;
 	uint8_t *buf = malloc(FILE_LEN);
 
+	assert_non_null(f);
 	assert_non_null(buf);
 	memset(buf, 0xab, FILE_LEN);
 	test_image_file(path, sizeof(path), "mapfs-pages-test", SIZE,
 			4u << 20);
-	fs = open_fs();
-	assert_int_equal(mapfs_op_mknod(fs, &root_cr, ROOT, "f",
+	f->fs = open_fs();
+	assert_int_equal(mapfs_op_mknod(f->fs, &root_cr, ROOT, "f",
 					MAPFS_IFREG | 0644, 0, &ip), 0);
-	assert_int_equal(mapfs_op_write(fs, ip.ino, 0, buf, FILE_LEN, false),
-			 (ssize_t)FILE_LEN);
+	assert_int_equal(mapfs_op_write(f->fs, ip.ino, 0, buf, FILE_LEN,
+					false), (ssize_t)FILE_LEN);
 	free(buf);
-	assert_int_equal(mapfs_inode_load(fs, ip.ino, &ip), 0);
-	assert_int_equal(mapfs_bmap(fs, &ip, FIRST, bno), 0);
-	assert_true(*bno != 0);
-	for (uint64_t l = FIRST + 1; l < FILE_LEN / fs->g.bsize; l++) {
+	assert_int_equal(mapfs_inode_load(f->fs, ip.ino, &ip), 0);
+	assert_int_equal(mapfs_bmap(f->fs, &ip, FIRST, &f->bno), 0);
+	assert_true(f->bno != 0);
+	f->n = FILE_LEN / f->fs->g.bsize - FIRST;
+	for (uint64_t l = 1; l < f->n; l++) {
 		mapfs_bno_t b;
 
-		assert_int_equal(mapfs_bmap(fs, &ip, l, &b), 0);
-		assert_int_equal(b, *bno + l - FIRST);
+		assert_int_equal(mapfs_bmap(f->fs, &ip, FIRST + l, &b), 0);
+		assert_int_equal(b, f->bno + l);
 	}
-	*ino = ip.ino;
-	return fs;
+	f->blk = mapfs_data_block(f->fs, f->bno);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	mapfs_fs_close(f->fs);
+	unlink(path);
+	free(f);
+	return 0;
 }
 
 static bool resident(const void *p)
@@ -122,72 +138,55 @@ static void evict(struct mapfs_fs *fs, uint8_t *p, size_t len)
  * old bytes coming from the disk). */
 static void test_fresh_data(void **state)
 {
-	mapfs_ino_t ino;
-	mapfs_bno_t bno;
-	struct mapfs_fs *fs = image_with_file(&ino, &bno);
-	uint8_t *blk = mapfs_data_block(fs, bno);
-	uint64_t half = (FILE_LEN / fs->g.bsize - FIRST) / 2;
-	size_t hlen = half * fs->g.bsize;
-	uint8_t *second = mapfs_data_block(fs, bno + half);
+	struct fx *f = *state;
+	uint64_t half = f->n / 2;
+	size_t hlen = half * f->fs->g.bsize;
+	uint8_t *second = f->blk + hlen;
 
-	(void)state;
 	/* The second half leaves memory; the first stays. */
-	evict(fs, second, hlen);
-	if (resident(second)) {
-		mapfs_fs_close(fs);
-		unlink(path);
+	evict(f->fs, second, hlen);
+	if (resident(second))
 		skip();
-	}
-	assert_true(resident(blk));
-	mapfs_fs_fresh_data(fs, bno, 2 * half);
-	if (fs->zero_unsupported) {
-		mapfs_fs_close(fs);
-		unlink(path);
+	assert_true(resident(f->blk));
+	mapfs_fs_fresh_data(f->fs, f->bno, 2 * half);
+	if (f->fs->zero_unsupported)
 		skip();
-	}
 	for (size_t i = 0; i < hlen; i += 512)
-		assert_int_equal(blk[i], 0xab);
+		assert_int_equal(f->blk[i], 0xab);
 	for (size_t i = 0; i < hlen; i += 512)
 		assert_int_equal(second[i], 0);
-	mapfs_fs_close(fs);
-	unlink(path);
 }
 
 /* Unlinking the file takes its pages out of the mapping once the
  * operation ends; they stay in the page cache. */
 static void test_forget_freed(void **state)
 {
-	mapfs_ino_t ino;
-	mapfs_bno_t bno;
-	struct mapfs_fs *fs = image_with_file(&ino, &bno);
-	uint8_t *blk = mapfs_data_block(fs, bno);
-	uint64_t n = FILE_LEN / fs->g.bsize - FIRST;
-	uint8_t *last = mapfs_data_block(fs, bno + n - 1);
+	struct fx *f = *state;
+	uint8_t *last = f->blk + (f->n - 1) * f->fs->g.bsize;
 
-	(void)state;
-	assert_int_equal(mapfs_journal_op_end(fs), 0);
-	assert_true(mapped(blk));
+	assert_int_equal(mapfs_journal_op_end(f->fs), 0);
+	assert_true(mapped(f->blk));
 	assert_true(mapped(last));
-	assert_int_equal(mapfs_journal_op_begin(fs), 0);
-	assert_int_equal(mapfs_op_unlink(fs, ROOT, "f"), 0);
+	assert_int_equal(mapfs_journal_op_begin(f->fs), 0);
+	assert_int_equal(mapfs_op_unlink(f->fs, ROOT, "f"), 0);
 	/* The last run freed waits for the operation's end. */
-	assert_true(fs->forget_n > 0);
-	assert_int_equal(mapfs_journal_op_end(fs), 0);
-	assert_int_equal(fs->forget_n, 0);
-	assert_false(mapped(blk));
+	assert_true(f->fs->forget_n > 0);
+	assert_int_equal(mapfs_journal_op_end(f->fs), 0);
+	assert_int_equal(f->fs->forget_n, 0);
+	assert_false(mapped(f->blk));
 	assert_false(mapped(last));
-	assert_true(resident(blk));
+	assert_true(resident(f->blk));
 	/* Bytes unchanged: the page comes back as it was. */
-	assert_int_equal(blk[0], 0xab);
-	mapfs_fs_close(fs);
-	unlink(path);
+	assert_int_equal(f->blk[0], 0xab);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fresh_data),
-		cmocka_unit_test(test_forget_freed),
+		cmocka_unit_test_setup_teardown(test_fresh_data, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_forget_freed, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -39,13 +39,7 @@ static void make_image(uint64_t journal)
 
 static struct mapfs_fs *open_fs(int flags)
 {
-	struct mapfs_fs *fs;
-	char why[256] = "";
-
-	if (mapfs_fs_open(path, flags, 0, NULL, NULL, &fs, why,
-			  sizeof(why)) != 0)
-		fail_msg("open: %s", why);
-	return fs;
+	return test_fs_open(path, flags);
 }
 
 /* One operation as the daemon brackets it. */

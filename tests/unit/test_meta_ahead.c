@@ -38,12 +38,7 @@ static char path[256];
 
 static struct mapfs_fs *open_fs(void)
 {
-	struct mapfs_fs *fs;
-	char why[256] = "";
-
-	if (mapfs_fs_open(path, 0, 0, NULL, NULL, &fs, why, sizeof(why)) != 0)
-		fail_msg("open: %s", why);
-	return fs;
+	return test_fs_open(path, 0);
 }
 
 /* The image with NFILES files (names with 240-byte padding, so the root
