@@ -983,10 +983,18 @@ static ssize_t init_reply(int fd, struct iovec *iov, int count)
 			U.payload_len = (size_t)out->max_pages * 4096;
 		if (U.payload_len < 8192)
 			U.payload_len = 8192;
+	} else if (U.want) {
+		snprintf(U.why, sizeof(U.why), "/dev/fuse (the kernel's INIT "
+			 "offered no io_uring)");
 	}
 	n = write(fd, msg, total);
-	if (n != (ssize_t)total)
+	if (n != (ssize_t)total) {
+		/* The connection went away first (unmounted at once). */
+		if (out->flags2 & URING_INIT_FLAG2)
+			snprintf(U.why, sizeof(U.why), "io_uring (unmounted "
+				 "before the INIT reply got through)");
 		return n;
+	}
 	killpriv_v2 = (out->flags & FUSE_HANDLE_KILLPRIV_V2) != 0;
 	if (out->flags2 & URING_INIT_FLAG2)
 		start_workers();
@@ -1086,6 +1094,10 @@ bool uring_active(void)
 
 const char *uring_describe(void)
 {
+	/* Wanted, but no INIT ever came: unmounted as soon as mounted,
+	 * before any request at all. */
+	if (!U.why[0] && U.want)
+		return "io_uring (unmounted before the kernel's INIT came)";
 	if (!U.why[0])
 		return "/dev/fuse";
 	/* A registered thread learns it was registered with its first

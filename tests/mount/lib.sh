@@ -239,7 +239,8 @@ unmount_only() {
 	# for (it names it at unmount; read-only mounts too).
 	if [ -n "${MAPFS_EXPECT_TRANSPORT:-}" ] &&
 	   ! grep -q "requests: $MAPFS_EXPECT_TRANSPORT" "${DAEMON_LOG[$mnt]}"; then
-		cat "${DAEMON_LOG[$mnt]}"
+		# To stderr: callers may discard the unmount's stdout.
+		cat "${DAEMON_LOG[$mnt]}" >&2
 		fail "the daemon did not take requests from $MAPFS_EXPECT_TRANSPORT"
 	fi
 }
