@@ -501,8 +501,9 @@ static void host_zero(struct mapfs_fs *fs, uint64_t off, uint64_t len)
  * already holds in its page cache are left alone: nobody reads their old
  * bytes (they are overwritten whole, or stay free), and zeroing them would
  * only throw them away, then fault in and zero fresh pages. That is the
- * common case of a rewrite: the blocks of a file deleted a moment ago stay
- * cached (the daemon maps them, so even drop_caches keeps them).
+ * common case of a rewrite: the blocks of a file deleted a moment ago are
+ * still in the page cache (unmapped by mapfs_fs_forget_blocks, they stay
+ * there until reclaim or drop_caches takes them).
  */
 static void zero_range(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
 {
