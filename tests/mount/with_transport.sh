@@ -22,6 +22,10 @@ if [ ! -e "$param" ]; then
 	exit 77
 fi
 [ "$(id -u)" = 0 ] || { echo "SKIP: setting $param needs root"; exit 77; }
+# The switch is global: two runs at once (parallel meson invocations, a
+# second worktree) would flip it under each other's daemons. Take turns.
+exec 9>/tmp/mapfs-transport.lock
+flock 9
 old=$(cat "$param")
 trap 'echo "$old" > "$param"' EXIT
 case $mode in
