@@ -290,9 +290,9 @@ static int try_open(struct dump *d, int flags, uint64_t sb_group, char *why,
 	if (err != -EBUSY)
 		return err;
 	if (!d->busy_warned)
-		fprintf(stderr, PROG ": %s: image is in use (mounted?): "
-			"reading it without the lock; the output may be "
-			"inconsistent\n", d->image);
+		fprintf(stderr, PROG ": %s: %s: reading it without the "
+			"lock; the output may be inconsistent\n", d->image,
+			why);
 	d->busy_warned = true;
 	return mapfs_fs_open_region(d->image, flags | MAPFS_OPEN_NOLOCK,
 				    &d->region, sb_group, core_log, d, &d->fs,

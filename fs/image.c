@@ -24,6 +24,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 void mapfs_log(struct mapfs_fs *fs, enum mapfs_log_level lvl,
@@ -188,9 +189,70 @@ int mapfs_image_map(const char *path, bool rdonly, bool lock, void **basep,
 				      why, whylen);
 }
 
-int mapfs_image_map_region(const char *path, bool rdonly, bool lock,
-			   const struct mapfs_region *r, void **basep,
-			   uint64_t *sizep, char *why, size_t whylen)
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Take the image lock (exclusive for read-write users, shared for
+ * read-only ones). A mounted image is refused at once. A lock held while
+ * no mount of the image is visible is, nearly always, a daemon whose
+ * mount is already gone: umount(8) and fusermount3 -u return once the
+ * kernel has detached the mount, and the daemon learns of it only then,
+ * and still writes everything back and marks the image clean before it
+ * exits (tens to hundreds of milliseconds). So `umount && fsck` and
+ * `umount && mount` wait for it, up to MAPFS_LOCK_WAIT_MS, instead of
+ * failing; so does a second tool behind a running fsck or mkfs.
+ */
+#define MAPFS_LOCK_WAIT_MS 60000
+
+int mapfs_image_lock(int fd, const char *path, bool rdonly, mapfs_log_fn log,
+		     void *log_arg, char *why, size_t whylen)
+{
+	int op = (rdonly ? LOCK_SH : LOCK_EX) | LOCK_NB;
+	char mnt[PATH_MAX];
+	uint64_t start = now_ms();
+	bool said = false;
+
+	for (;;) {
+		if (flock(fd, op) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK) {
+			int err = -errno;
+			WHY("cannot lock: %s", strerror(-err));
+			return err;
+		}
+		if (mapfs_image_mounted(path, mnt, sizeof(mnt)) == 1) {
+			WHY("image is in use: mounted at %s (unmount it "
+			    "first)", mnt);
+			return -EBUSY;
+		}
+		if (now_ms() - start >= MAPFS_LOCK_WAIT_MS) {
+			WHY("image is in use: locked by another program for "
+			    "%d s, though not mounted here (a mapfs daemon "
+			    "still writing back after its unmount, fsck, "
+			    "mkfs, or a mount in another mount namespace)",
+			    MAPFS_LOCK_WAIT_MS / 1000);
+			return -EBUSY;
+		}
+		if (!said && now_ms() - start >= 1000 && log) {
+			log(log_arg, MAPFS_LOG_INFO, "waiting for the program "
+			    "holding the image (not mounted here: a daemon "
+			    "finishing its unmount?) to let go");
+			said = true;
+		}
+		usleep(5000);
+	}
+}
+
+static int image_map(const char *path, bool rdonly, bool lock,
+		     const struct mapfs_region *r, mapfs_log_fn log,
+		     void *log_arg, void **basep, uint64_t *sizep, char *why,
+		     size_t whylen)
 {
 	uint64_t size, off = r ? r->offset : 0;
 	void *base;
@@ -202,16 +264,11 @@ int mapfs_image_map_region(const char *path, bool rdonly, bool lock,
 		WHY("%s", strerror(-err));
 		return err;
 	}
-	if (lock && flock(fd, (rdonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
-		err = -errno;
-		if (err == -EWOULDBLOCK) {
-			err = -EBUSY;
-			WHY("image is in use (mounted, or being checked or "
-			    "formatted)");
-		} else {
-			WHY("cannot lock: %s", strerror(-err));
-		}
-		goto fail;
+	if (lock) {
+		err = mapfs_image_lock(fd, path, rdonly, log, log_arg, why,
+				       whylen);
+		if (err < 0)
+			goto fail;
 	}
 	err = mapfs_image_size(fd, &size);
 	if (err < 0) {
@@ -277,6 +334,14 @@ int mapfs_image_map_region(const char *path, bool rdonly, bool lock,
 fail:
 	close(fd);
 	return err;
+}
+
+int mapfs_image_map_region(const char *path, bool rdonly, bool lock,
+			   const struct mapfs_region *r, void **basep,
+			   uint64_t *sizep, char *why, size_t whylen)
+{
+	return image_map(path, rdonly, lock, r, NULL, NULL, basep, sizep, why,
+			 whylen);
 }
 
 /* Replay the journal of an attached image, then attach again to what it
@@ -351,8 +416,8 @@ int mapfs_fs_open_region(const char *path, int flags,
 		WHY("out of memory");
 		return -ENOMEM;
 	}
-	fd = mapfs_image_map_region(path, rdonly, !(flags & MAPFS_OPEN_NOLOCK),
-				    r, &base, &size, why, whylen);
+	fd = image_map(path, rdonly, !(flags & MAPFS_OPEN_NOLOCK), r, log,
+		       log_arg, &base, &size, why, whylen);
 	if (fd < 0) {
 		free(fs);
 		return fd;

@@ -87,8 +87,7 @@ static int open_image(struct fsck_ctx *c, bool explicit_sb)
 	if (err == 0)
 		return 0;
 	if (err == -EBUSY) {
-		fprintf(stderr, FSCK_PROG ": %s: image is in use (mounted or "
-			"being checked)\n", c->image);
+		fprintf(stderr, FSCK_PROG ": %s: %s\n", c->image, why);
 		return -1;
 	}
 	if (explicit_sb || err != -EUCLEAN) {

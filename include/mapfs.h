@@ -20,6 +20,7 @@
 #ifndef MAPFS_H
 #define MAPFS_H
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -307,8 +308,36 @@ int mapfs_image_map_region(const char *path, bool rdonly, bool lock,
  * Returns the fd; *basep and *sizep describe the mapping. */
 int mapfs_image_map(const char *path, bool rdonly, bool lock, void **basep,
 		    uint64_t *sizep, char *why, size_t whylen);
+/* Lock the image open at fd (path: its name): exclusive for read-write
+ * users, shared for read-only ones. A mounted image is refused at once
+ * (-EBUSY, "mounted at ..." in why); a lock held by a program whose mount
+ * is gone (a daemon writing back after its unmount, a running fsck) is
+ * waited for, up to a minute, with one message through log after a
+ * second (log may be NULL). */
+int mapfs_image_lock(int fd, const char *path, bool rdonly, mapfs_log_fn log,
+		     void *log_arg, char *why, size_t whylen);
 /* Size in bytes of an open regular file or block device. */
 int mapfs_image_size(int fd, uint64_t *sizep);
+
+/* mounts.c: the mount table (/proc/self/mountinfo), read without
+ * touching any mount point. */
+struct mapfs_mountent {
+	char dir[PATH_MAX];	/* mount point, unescaped */
+	char source[PATH_MAX];	/* for mapfs: the image's real path */
+	char fstype[64];	/* "fuse.mapfs" for a mapfs mount */
+	unsigned major, minor;	/* st_dev of the mounted filesystem */
+};
+/* Call fn for each mount, in the table's order (a later entry at the same
+ * point is mounted over an earlier one); stop at the first non-zero
+ * return and return it. 0 after the last; -errno if the table cannot be
+ * read. */
+int mapfs_mounts_each(int (*fn)(const struct mapfs_mountent *m, void *arg),
+		      void *arg);
+/* Is m a mount of a mapfs daemon (fstype fuse.mapfs or fuseblk.mapfs)? */
+bool mapfs_mount_is_mapfs(const struct mapfs_mountent *m);
+/* 1 if the image at path is mounted by mapfs where this process can see
+ * it (the mount point in mnt, when given), 0 if not, -errno. */
+int mapfs_image_mounted(const char *path, char *mnt, size_t len);
 
 /* msync [off, off+len) of the image (rounded out to pages), MS_SYNC.
  * No-op for memory images. */

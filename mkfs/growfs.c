@@ -296,16 +296,14 @@ int main(int argc, char **argv)
 	}
 	/* The daemon holds an exclusive lock while mounted (a read-only
 	 * mount a shared one): either way, not now. */
-	if (flock(fd, (a.dry_run ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
-		if (errno == EWOULDBLOCK)
-			fprintf(stderr, PROG ": %s: image is in use (mounted, "
-				"or being checked): unmount it first\n",
-				a.image);
-		else
-			fprintf(stderr, PROG ": %s: cannot lock: %s\n",
-				a.image, strerror(errno));
-		close(fd);
-		return 1;
+	{
+		char why[512];
+		if (mapfs_image_lock(fd, a.image, a.dry_run, NULL, NULL, why,
+				     sizeof(why)) < 0) {
+			fprintf(stderr, PROG ": %s: %s\n", a.image, why);
+			close(fd);
+			return 1;
+		}
 	}
 	ret = grow(&a, fd);
 	if (close(fd) < 0 && ret == 0) {

@@ -13,6 +13,7 @@
  */
 #include "mapfs.h"
 
+#include <blkid/blkid.h>
 #include <ctype.h>
 #include <endian.h>
 #include <errno.h>
@@ -68,7 +69,9 @@ static void usage(FILE *f)
 		"  -U UUID   uuid: 8-4-4-4-12 hex digits, or 'random'\n"
 		"  -E        deterministic: fixed times and uuid, so two runs\n"
 		"            give byte-identical images\n"
-		"  -F        format over an existing mapfs filesystem\n"
+		"  -F        format over what IMAGE holds: a mapfs filesystem,\n"
+"            or any other filesystem, partition table or signature\n"
+"            libblkid recognizes (those are wiped)\n"
 		"  -n        dry run: print the plan, write nothing\n"
 		"  -q        quiet\n"
 		"  -h, --help     this help\n"
@@ -243,6 +246,86 @@ static bool has_mapfs_magic(int fd, uint64_t off)
 	return le32toh(magic) == MAPFS_SB_MAGIC;
 }
 
+/* What libblkid recognizes in bytes [off, off + len) of fd (a filesystem,
+ * a partition table, RAID, LVM or LUKS metadata, swap...), described in
+ * what ("an ext4 filesystem (label \"root\")"). 1 if something, 0 if
+ * nothing, -1 if the probe itself failed. mapfs is not among libblkid's
+ * types: has_mapfs_magic looks for it. */
+static int foreign_signature(int fd, uint64_t off, uint64_t len, char *what,
+			     size_t whatlen)
+{
+	const char *type = NULL, *usage = NULL, *label = NULL;
+	blkid_probe pr = blkid_new_probe();
+	int rc = -1;
+
+	if (!pr)
+		return -1;
+	if (blkid_probe_set_device(pr, fd, (blkid_loff_t)off,
+				   (blkid_loff_t)len) < 0)
+		goto out;
+	blkid_probe_enable_superblocks(pr, 1);
+	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE |
+					      BLKID_SUBLKS_LABEL |
+					      BLKID_SUBLKS_USAGE);
+	blkid_probe_enable_partitions(pr, 1);
+	rc = blkid_do_safeprobe(pr);
+	if (rc == -2) {
+		snprintf(what, whatlen, "several filesystem or partition "
+			 "signatures");
+		rc = 1;
+	} else if (rc == 0) {
+		if (blkid_probe_lookup_value(pr, "TYPE", &type, NULL) == 0) {
+			(void)blkid_probe_lookup_value(pr, "USAGE", &usage,
+						       NULL);
+			(void)blkid_probe_lookup_value(pr, "LABEL", &label,
+						       NULL);
+			snprintf(what, whatlen, "a%s %s %s%s%s%s",
+				 strchr("aeiouAEIOU", type[0]) ? "n" : "",
+				 type,
+				 usage && strcmp(usage, "other") ? usage
+								 : "signature",
+				 label && *label ? " (label \"" : "",
+				 label && *label ? label : "",
+				 label && *label ? "\")" : "");
+		} else if (blkid_probe_lookup_value(pr, "PTTYPE", &type,
+						    NULL) == 0) {
+			snprintf(what, whatlen, "a %s partition table", type);
+		} else {
+			snprintf(what, whatlen, "a signature");
+		}
+		rc = 1;
+	} else if (rc == 1) {
+		rc = 0;
+	} else {
+		rc = -1;
+	}
+out:
+	blkid_free_probe(pr);
+	return rc;
+}
+
+/* -F: erase the magic numbers of whatever libblkid finds in [off, off +
+ * len), as mke2fs does, so that nothing (blkid, mount's type detection,
+ * a partitioning tool) takes the new mapfs image for what it held. */
+static void wipe_signatures(int fd, uint64_t off, uint64_t len)
+{
+	blkid_probe pr = blkid_new_probe();
+
+	if (!pr)
+		return;
+	if (blkid_probe_set_device(pr, fd, (blkid_loff_t)off,
+				   (blkid_loff_t)len) == 0) {
+		blkid_probe_enable_superblocks(pr, 1);
+		blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_MAGIC);
+		blkid_probe_enable_partitions(pr, 1);
+		blkid_probe_set_partitions_flags(pr, BLKID_PARTS_MAGIC);
+		while (blkid_do_probe(pr) == 0)
+			if (blkid_do_wipe(pr, 0) < 0)
+				break;
+	}
+	blkid_free_probe(pr);
+}
+
 /* Open (creating with -s) the target, refuse it if it is in use or holds
  * a filesystem without -F, and size it with -s. Leaves the file unlocked:
  * mapfs_image_map takes the lock for the real work. Returns the image
@@ -265,15 +348,16 @@ static int prepare_target(const struct mkfs_args *a, uint64_t *sizep)
 			strerror(err));
 		return -1;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		err = errno;
-		if (err == EWOULDBLOCK)
-			fprintf(stderr, PROG ": %s: image is in use (mounted "
-				"or being checked)\n", a->image);
-		else
-			fprintf(stderr, PROG ": %s: cannot lock: %s\n",
-				a->image, strerror(err));
-		goto fail;
+	{
+		/* Waits for a daemon still letting go of the image after
+		 * its unmount (umount && mkfs -F); a mounted image is
+		 * refused. */
+		char why[512];
+		if (mapfs_image_lock(fd, a->image, false, NULL, NULL, why,
+				     sizeof(why)) < 0) {
+			fprintf(stderr, PROG ": %s: %s\n", a->image, why);
+			goto fail;
+		}
 	}
 	if (!a->force && has_mapfs_magic(fd, a->region.offset)) {
 		if (!a->dry_run) {
@@ -283,6 +367,30 @@ static int prepare_target(const struct mkfs_args *a, uint64_t *sizep)
 		}
 		fprintf(stderr, PROG ": note: %s already contains a mapfs "
 			"filesystem (formatting it needs -F)\n", a->image);
+	} else if (!a->force) {
+		/* Anything else: refused before anything is changed (the
+		 * size is set below). */
+		uint64_t fsz, len;
+		char what[320];
+
+		if (mapfs_image_size(fd, &fsz) == 0 &&
+		    fsz > a->region.offset) {
+			len = fsz - a->region.offset;
+			if (a->region.size && a->region.size < len)
+				len = a->region.size;
+			if (foreign_signature(fd, a->region.offset, len, what,
+					      sizeof(what)) > 0) {
+				if (!a->dry_run) {
+					fprintf(stderr, PROG ": %s contains "
+						"%s: use -F to format over "
+						"it\n", a->image, what);
+					goto fail;
+				}
+				fprintf(stderr, PROG ": note: %s contains %s "
+					"(formatting it needs -F)\n",
+					a->image, what);
+			}
+		}
 	}
 	if (fstat(fd, &st) < 0) {
 		fprintf(stderr, PROG ": %s: stat: %s\n", a->image,
@@ -336,6 +444,8 @@ static int prepare_target(const struct mkfs_args *a, uint64_t *sizep)
 			goto fail;
 		}
 	}
+	if (a->force && !a->dry_run)
+		wipe_signatures(fd, a->region.offset, *sizep);
 	close(fd);
 	return 0;
 fail:
@@ -367,8 +477,7 @@ static int do_format(const struct mkfs_args *a,
 				    &size, why, sizeof(why));
 	if (fd < 0) {
 		if (fd == -EBUSY)
-			fprintf(stderr, PROG ": %s: image is in use (mounted "
-				"or being checked)\n", a->image);
+			fprintf(stderr, PROG ": %s: %s\n", a->image, why);
 		else
 			fprintf(stderr, PROG ": cannot map %s: %s\n",
 				a->image, why);

@@ -2,9 +2,10 @@
 # Install the Debian packages mapfs needs to build and test, if missing.
 set -eu
 # build
-pkgs="gcc meson ninja-build pkg-config libfuse3-dev fuse3 libcmocka-dev"
-# tests: mount/umount, fuzzing, setfacl/chattr, rsync -aAX, JSON checks
-pkgs="$pkgs util-linux clang libclang-rt-14-dev acl attr e2fsprogs rsync jq"
+pkgs="gcc meson ninja-build pkg-config libfuse3-dev fuse3 libcmocka-dev libblkid-dev"
+# tests: mount/umount, fuzzing, setfacl/chattr, rsync -aAX, JSON checks,
+# partition tables for mkfs's refusals (sfdisk)
+pkgs="$pkgs util-linux fdisk clang libclang-rt-14-dev acl attr e2fsprogs rsync jq"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

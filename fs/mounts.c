@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mounts.c - what is mounted where, read from /proc/self/mountinfo.
+ *
+ * Beside image.c (it opens nothing but the mount table). The programs use
+ * it to tell a mounted image from one whose daemon is still letting go
+ * after its unmount (the image lock, image.c), and the daemon to find a
+ * dead mount of its own image at its mount point. Nothing here makes a
+ * system call on a mount point: a hung FUSE mount would hang the caller.
+ *
+ * mountinfo lines (proc(5)):
+ *   36 35 0:52 / /mnt/x rw,relatime shared:1 - fuse.mapfs /img rw,...
+ *   id parent maj:min root mount-point options [optional...] - type
+ *   source super-options
+ * Paths escape space, tab, newline and backslash as \ooo octal.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Copy the next space-separated field of *sp into out (unescaping \ooo),
+ * advance *sp past it. Returns false at the end of the line or if the
+ * field does not fit. */
+static bool field(char **sp, char *out, size_t len)
+{
+	char *s = *sp;
+	size_t n = 0;
+
+	while (*s == ' ')
+		s++;
+	if (!*s || *s == '\n')
+		return false;
+	while (*s && *s != ' ' && *s != '\n') {
+		char c = *s++;
+
+		if (c == '\\' && s[0] >= '0' && s[0] <= '3' && s[1] >= '0' &&
+		    s[1] <= '7' && s[2] >= '0' && s[2] <= '7') {
+			c = (char)((s[0] - '0') << 6 | (s[1] - '0') << 3 |
+				   (s[2] - '0'));
+			s += 3;
+		}
+		if (n + 1 >= len)
+			return false;
+		out[n++] = c;
+	}
+	out[n] = 0;
+	*sp = s;
+	return true;
+}
+
+/* Decode one mountinfo line into *m. */
+static bool parse_line(char *line, struct mapfs_mountent *m)
+{
+	char tmp[64], *s = line;
+
+	/* id, parent id */
+	if (!field(&s, tmp, sizeof(tmp)) || !field(&s, tmp, sizeof(tmp)))
+		return false;
+	if (!field(&s, tmp, sizeof(tmp)) ||
+	    sscanf(tmp, "%u:%u", &m->major, &m->minor) != 2)
+		return false;
+	/* root within the filesystem: not needed */
+	if (!field(&s, m->dir, sizeof(m->dir)) ||
+	    !field(&s, m->dir, sizeof(m->dir)))
+		return false;
+	/* per-mount options, then optional fields up to "-" */
+	do {
+		if (!field(&s, m->source, sizeof(m->source)))
+			return false;
+	} while (strcmp(m->source, "-") != 0);
+	return field(&s, m->fstype, sizeof(m->fstype)) &&
+	       field(&s, m->source, sizeof(m->source));
+}
+
+int mapfs_mounts_each(int (*fn)(const struct mapfs_mountent *m, void *arg),
+		      void *arg)
+{
+	struct mapfs_mountent *m;
+	char *line = NULL;
+	size_t cap = 0;
+	int ret = 0;
+	FILE *f;
+
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return -errno;
+	m = malloc(sizeof(*m));
+	if (!m) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	while (ret == 0 && getline(&line, &cap, f) > 0)
+		if (parse_line(line, m))
+			ret = fn(m, arg);
+	free(line);
+	free(m);
+	fclose(f);
+	return ret;
+}
+
+bool mapfs_mount_is_mapfs(const struct mapfs_mountent *m)
+{
+	return !strcmp(m->fstype, "fuse.mapfs") ||
+	       !strcmp(m->fstype, "fuseblk.mapfs");
+}
+
+struct find_image {
+	const char *image;
+	char *mnt;
+	size_t len;
+};
+
+static int find_image(const struct mapfs_mountent *m, void *arg)
+{
+	struct find_image *fi = arg;
+
+	if (!mapfs_mount_is_mapfs(m) || strcmp(m->source, fi->image))
+		return 0;
+	if (fi->mnt && fi->len)
+		snprintf(fi->mnt, fi->len, "%s", m->dir);
+	return 1;
+}
+
+int mapfs_image_mounted(const char *path, char *mnt, size_t len)
+{
+	char real[PATH_MAX];
+	struct find_image fi = { real, mnt, len };
+
+	if (!realpath(path, real))
+		return -errno;
+	return mapfs_mounts_each(find_image, &fi);
+}
