@@ -43,7 +43,7 @@
 #              directory (20,000 with --quick; its creation rate is reported
 #              too) and in 100 directories of 100 entries (meta)
 #   tree       cp -a /usr/include, then find (cold, then warm), du -s, tar c,
-#              rm -rf
+#              rm -rf, then tar x of an archive of /usr/include (warm)
 #   parallel   file creates by 1 process, and by 2 processes each in its
 #              own directory (meta pcreate); scaling = 2 procs / 1 proc
 #   mkfs       mkfs time and real disk use (du) of 1 TiB and 15 TiB sparse
@@ -63,7 +63,9 @@
 # removed at the end; all mounts are unmounted, daemons stopped and loop
 # devices detached on any exit, including Ctrl-C, a failure or --max-time.
 #
-# Environment: MAPFS_BUILD (build dir, default ROOT/build; -b overrides).
+# Environment: MAPFS_BUILD (build dir, default ROOT/build; -b overrides);
+# MAPFS_BENCH_OPTS: extra options for every mapfs daemon started (e.g.
+# "-o writeback" to measure the kernel's writeback cache).
 
 set -u -o pipefail
 
@@ -336,7 +338,8 @@ mapfs_start() {
 		[ "$t" = mapfs ] && echo Y > "$URING_PARAM" ||
 			echo N > "$URING_PARAM"
 	fi
-	"$MAPFS" "$W/$t.img" "$m" -f >> "$W/$t.log" 2>&1 &
+	# shellcheck disable=SC2086
+	"$MAPFS" "$W/$t.img" "$m" -f ${MAPFS_BENCH_OPTS:-} >> "$W/$t.log" 2>&1 &
 	pid=$!
 	MOUNTS+=("$m")
 	DPID[$m]=$pid
@@ -570,8 +573,9 @@ wl_lookup() {
 
 wl_tree() {
 	local t=$1 m=$W/mnt/$1 i s
-	local rows=(cp-a-usr-include find-cold find-warm du-s tar-c rm-rf)
+	local rows=(cp-a-usr-include find-cold find-warm du-s tar-c rm-rf tar-x)
 	for i in "${rows[@]}"; do defrow "$i" s lower; done
+	[ -f "$W/include.tar" ] || tar cf "$W/include.tar" -C /usr include
 	for ((i = 1; i <= RUNS; i++)); do
 		rm -rf "$m/tree"
 		# The source is kept warm so that host disk reads stay out of it.
@@ -589,8 +593,14 @@ wl_tree() {
 		sample tar-c "$t" "$s"
 		s=$(timed "$T_CMD" rm -rf "$m/tree") || s=n/a
 		sample rm-rf "$t" "$s"
+		# Unpacking a small-file tree (a source tarball, an image
+		# layer): from a warm archive on the host.
+		cat "$W/include.tar" > /dev/null
+		s=$(timed "$T_CMD" tar xf "$W/include.tar" -C "$m") || s=n/a
+		sample tar-x "$t" "$s"
+		rm -rf "$m/include"
 	done
-	rm -rf "$m/tree"
+	rm -rf "$m/tree" "$m/include"
 	for i in "${rows[@]}"; do finish_row "$i" "$t"; done
 }
 
@@ -732,6 +742,7 @@ log "mapfs revision: $rev; build: $BUILD ($(grep -m1 -o "buildtype=[a-z]*" "$BUI
 log "versions: $(fio --version), fuse2fs $(fuse2fs -V 2>&1 | head -1 | awk '{ print $2 }'), libfuse $(pkg-config --modversion fuse3)"
 log "settings: runs=$RUNS quick=$QUICK slow=$SLOW seq=${SEQ_MB}MiB fio=${FIO_MB}MiB/${FIO_T}s append=$APPEND_N meta=$META_N big-dir=$BIG_N lookups=$LOOK_M parallel=${PAR_N}/proc"
 log "command: bench/run.sh ${ARGS_ORIG:-}"
+log "MAPFS_BENCH_OPTS: ${MAPFS_BENCH_OPTS:-(none)}"
 
 DONE=()
 per_target=0

@@ -9,6 +9,7 @@
  */
 #include "ahead.h"
 #include "daemon.h"
+#include "mountpoint.h"
 #include "uring.h"
 
 #include <errno.h>
@@ -26,14 +27,17 @@
 
 struct conf {
 	char *image;
+	char *mnt;		/* the mount point as given */
 	int force;
 	int ro;
 	int noatime;
+	int writeback;
 	int nowriteback;
 	int nosync;
 	int nouring;
 	int fakeroot;
 	int allow_other;
+	int auto_unmount;
 	int commit;
 	char *offset, *size;
 	int help;
@@ -42,16 +46,19 @@ struct conf {
 };
 
 enum { KEY_HELP, KEY_VERSION, KEY_RO, KEY_NOATIME, KEY_DISCARD,
-       KEY_ALLOW_OTHER };
+       KEY_ALLOW_OTHER, KEY_AUTO_UNMOUNT };
 
 #define CONF_OPT(t, p) { t, offsetof(struct conf, p), 1 }
 static const struct fuse_opt conf_opts[] = {
 	CONF_OPT("force", force),
+	CONF_OPT("writeback", writeback),
 	CONF_OPT("nowriteback", nowriteback),
 	CONF_OPT("nosync", nosync),
 	CONF_OPT("nouring", nouring),
 	CONF_OPT("fakeroot", fakeroot),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
+	/* Ours, not libfuse's (see mountpoint_guard). */
+	FUSE_OPT_KEY("auto_unmount", KEY_AUTO_UNMOUNT),
 	{"commit=%d", offsetof(struct conf, commit), 0},
 	{"offset=%s", offsetof(struct conf, offset), 0},
 	{"size=%s", offsetof(struct conf, size), 0},
@@ -75,6 +82,13 @@ static const struct fuse_opt conf_opts[] = {
 	FUSE_OPT_KEY("strictatime", KEY_DISCARD),
 	FUSE_OPT_KEY("lazytime", KEY_DISCARD),
 	FUSE_OPT_KEY("x-systemd.", KEY_DISCARD),
+	/* Ours to set (below): the subtype names the filesystem type
+	 * (fuse.mapfs), fsname is the image's real path, which the tools
+	 * look for in the mount table (mounts.c). mount.fuse3 passes a
+	 * subtype of its own; two of them made fusermount3's
+	 * auto_unmount helper leave the mount of a killed daemon. */
+	FUSE_OPT_KEY("subtype=", KEY_DISCARD),
+	FUSE_OPT_KEY("fsname=", KEY_DISCARD),
 	FUSE_OPT_END
 };
 
@@ -90,7 +104,9 @@ static int conf_proc(void *data, const char *arg, int key,
 			c->image = strdup(arg);
 			return 0;
 		}
-		return 1;	/* the mount point: fuse_parse_cmdline's */
+		if (!c->mnt)
+			c->mnt = strdup(arg);
+		return 1;	/* the mount point: fuse_parse_cmdline's too */
 	case KEY_HELP:
 		c->help = 1;
 		return 0;
@@ -108,6 +124,9 @@ static int conf_proc(void *data, const char *arg, int key,
 	case KEY_ALLOW_OTHER:
 		c->allow_other = 1;
 		return 1;	/* for libfuse */
+	case KEY_AUTO_UNMOUNT:
+		c->auto_unmount = 1;
+		return 0;
 	default:
 		/* Command-line flags libfuse knows; -o options go on to
 		 * fuse_session_new, which names any it does not know. */
@@ -154,7 +173,11 @@ static void usage(FILE *f)
 "mapfs options (-o):\n"
 "  ro              mount read-only\n"
 "  noatime         never update access times (default: relatime)\n"
-"  nowriteback     no kernel writeback cache: every write() is a request\n"
+"  writeback       let the kernel cache writes and send them later (faster\n"
+"                  small writes; but a full filesystem then fails the\n"
+"                  write-back, not write(): the error comes at fsync or\n"
+"                  close, and the data is lost). Default: nowriteback,\n"
+"                  every write() is a request and gets ENOSPC itself\n"
 "  force           mount an image that was not cleanly unmounted and has\n"
 "                  no journal (run fsck.mapfs first whenever possible)\n"
 "  commit=SECS     make changes durable at least every SECS seconds\n"
@@ -171,6 +194,7 @@ static void usage(FILE *f)
 "  timeout=SECS    kernel attribute and entry cache timeout (default 86400:\n"
 "                  the daemon is the image's only writer)\n"
 "  allow_other     let other users access the mount\n"
+"  auto_unmount    unmount when the daemon exits, even when it is killed\n"
 "  fakeroot        for unprivileged image builds: no permission checks,\n"
 "                  chown/chgrp to any ids succeed and are stored, every\n"
 "                  file shows as owned by the mounting user, and that\n"
@@ -321,6 +345,8 @@ int main(int argc, char *argv[])
 	char why[512] = "", path[PATH_MAX], opt[PATH_MAX + 64];
 	int err, ret = 1;
 
+	if (argc == 5 && !strcmp(argv[1], MOUNTPOINT_GUARD_ARG))
+		return mountpoint_guard_run(argv[2], argv[3], argv[4]);
 	memset(&conf, 0, sizeof(conf));
 	memset(&d, 0, sizeof(d));
 	memset(&cmd, 0, sizeof(cmd));
@@ -344,12 +370,39 @@ int main(int argc, char *argv[])
 		ret = 0;
 		goto out_args;
 	}
+	if (!conf.image || !conf.mnt) {
+		usage(stderr);
+		ret = 2;
+		goto out_args;
+	}
+	if (!realpath(conf.image, path)) {
+		fprintf(stderr, "mapfs: %s: %s\n", conf.image, strerror(errno));
+		goto out_args;
+	}
+	/* Before fuse_parse_cmdline, which resolves the mount point: a
+	 * dead mount there would fail that, and a hung one hang it. */
+	if (strncmp(conf.mnt, "/dev/fd/", 8) &&
+	    mountpoint_prepare(conf.mnt, path) < 0)
+		goto out_args;
+	fuse_opt_add_arg(&args, "-osubtype=mapfs");
+	{
+		/* -o takes comma-separated options: escape commas (and
+		 * backslashes) in the path. */
+		size_t o = strlen(strcpy(opt, "-ofsname="));
+		for (const char *c = path; *c && o + 3 < sizeof(opt); c++) {
+			if (*c == ',' || *c == '\\')
+				opt[o++] = '\\';
+			opt[o++] = *c;
+		}
+		opt[o] = 0;
+		fuse_opt_add_arg(&args, opt);
+	}
 	if (fuse_parse_cmdline(&args, &cmd) != 0) {
 		fprintf(stderr, "mapfs: bad options (see mapfs --help)\n");
 		ret = 2;
 		goto out_args;
 	}
-	if (!conf.image || !cmd.mountpoint) {
+	if (!cmd.mountpoint) {
 		usage(stderr);
 		ret = 2;
 		goto out_args;
@@ -374,10 +427,6 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 	foreground = cmd.foreground;
-	if (!realpath(conf.image, path)) {
-		fprintf(stderr, "mapfs: %s: %s\n", conf.image, strerror(errno));
-		goto out_args;
-	}
 
 	if ((conf.offset && mapfs_parse_size(conf.offset, &region.offset)) ||
 	    (conf.size && mapfs_parse_size(conf.size, &region.size)) ||
@@ -430,7 +479,9 @@ int main(int argc, char *argv[])
 	d.ro = conf.ro;
 	d.noatime = conf.noatime;
 	d.nosync = conf.nosync;
-	d.writeback = !conf.nowriteback;
+	/* Write-through unless asked: see "Writes and a full filesystem"
+	 * in docs/DESIGN.md. */
+	d.writeback = conf.writeback && !conf.nowriteback;
 	d.timeout = conf.timeout;
 	pthread_rwlock_init(&d.lock, NULL);
 	pthread_mutex_init(&d.ref_lock, NULL);
@@ -452,12 +503,6 @@ int main(int argc, char *argv[])
 	} else {
 		fuse_opt_add_arg(&args, "-odefault_permissions");
 	}
-	fuse_opt_add_arg(&args, "-osubtype=mapfs");
-	snprintf(opt, sizeof(opt), "-ofsname=%s", path);
-	/* fsname is a comma-separated option value: escape commas. */
-	if (!strchr(path, ','))
-		fuse_opt_add_arg(&args, opt);
-
 	se = fuse_session_new(&args, &mapfs_ll_ops, sizeof(mapfs_ll_ops), &d);
 	if (!se) {
 		fprintf(stderr, "mapfs: cannot start the FUSE session (bad "
@@ -471,6 +516,9 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "mapfs: cannot mount at %s\n", cmd.mountpoint);
 		goto out_signals;
 	}
+	if (conf.auto_unmount && mountpoint_guard(cmd.mountpoint, path) < 0)
+		fprintf(stderr, "mapfs: warning: cannot start the auto_unmount "
+			"guard\n");
 
 	if (!d.ro) {
 		/* Mark the image mounted and make that durable before any
@@ -593,6 +641,7 @@ out_close:
 out_args:
 	free(cmd.mountpoint);
 	free(conf.image);
+	free(conf.mnt);
 	free(conf.offset);
 	free(conf.size);
 	fuse_opt_free_args(&args);

@@ -102,8 +102,8 @@ verify() {
 	[ "$(total_bytes "$MNT")" -gt "$old" ] ||
 		fail "statfs still shows $(total_bytes "$MNT") bytes"
 	if [ "$fill" = full ]; then
-		# With the writeback cache ENOSPC comes at fsync/close, so
-		# write a bounded amount: a little more than is free.
+		# Write a bounded amount, a little more than is free (with
+		# -o writeback, ENOSPC would come only at fsync/close).
 		fill=$(( $(stat -f -c '%f * %S' "$MNT") / MiB + 4 ))
 		dd if=/dev/zero of="$MNT/fill" bs=1M count="$fill" \
 			conv=fsync status=none 2>/dev/null

@@ -6,13 +6,19 @@
 # The daemon's life cycle and the three tools' command lines, one TAP
 # line per check (plan at the end), exit 1 if any check failed:
 #   - --help, --version and a bad option of each tool;
-#   - mkfs refusals (too small, bad -b, an existing image without -F)
-#     and -n writing nothing;
+#   - mkfs refusals (too small, bad -b, an existing image without -F,
+#     any filesystem, partition table or swap libblkid recognizes,
+#     named) and -n writing nothing; -F wipes the foreign signature;
 #   - a mounted image is locked: a second mapfs, mkfs -F and fsck -n
-#     are refused with "in use";
+#     are refused with "in use" and the mount point;
+#   - the mount point: the image itself, or a directory holding it, is
+#     refused;
 #   - unclean shutdown (kill -9): fsck -n -f survives it, a plain mount
 #     is refused pointing at fsck.mapfs, -o ro and -o force work, and a
 #     clean unmount after -o force leaves a clean image;
+#   - after kill -9 the dead mount is cleared by mounting again at the
+#     same point (one mount, not two stacked), and -o auto_unmount
+#     removes it by itself;
 #   - SIGTERM and SIGINT to mapfs -f unmount cleanly (exit 0, image
 #     clean, data kept), and so does umount(8);
 #   - mounting through mount.fuse3: mount -t fuse.mapfs and an fstab
@@ -243,6 +249,35 @@ check "mkfs -F rewrote the image (new uuid)" \
 	[ "$(sum "$EX")" != "$before" ]
 fsck_clean "$EX" "after mkfs -F"
 
+# Other filesystems, partition tables, swap: what libblkid recognizes.
+foreign() { # NAME COMMAND... : make $T/foreign.img with COMMAND, then check
+	local name=$1 fb
+	shift
+	rm -f "$T/foreign.img"
+	truncate -s 64M "$T/foreign.img"
+	if ! "$@" > /dev/null 2>&1; then
+		skip_check "mkfs over $name" "cannot make one here ($1)"
+		return
+	fi
+	fb=$(sum "$T/foreign.img")
+	run "$MKFS" -q "$T/foreign.img"
+	check "mkfs over $name: refused, names it, use -F" 		eval 'refused && has "^mkfs.mapfs: .*contains .*$name.*-F"'
+	check "mkfs over $name: image unchanged" 		eval '[ "$(sum "$T/foreign.img")" = "$fb" ]'
+	run "$MKFS" -q -F "$T/foreign.img"
+	check "mkfs -F over $name works" [ "$RC" = 0 ]
+	if command -v blkid > /dev/null; then
+		run blkid -p "$T/foreign.img"
+		check "after mkfs -F, blkid finds nothing of $name" \
+			eval '[ "$RC" = 2 ]'
+	fi
+	fsck_clean "$T/foreign.img" "(made over $name)"
+}
+foreign 'ext4 filesystem \(label "old"\)' mkfs.ext4 -q -F -L old "$T/foreign.img"
+foreign 'swap' mkswap "$T/foreign.img"
+foreign 'dos partition table' sh -c "printf 'label: dos\n,\n' | sfdisk -q '$T/foreign.img'"
+foreign 'gpt partition table' sh -c "printf 'label: gpt\n,\n' | sfdisk -q '$T/foreign.img'"
+rm -f "$T/foreign.img"
+
 # ------------------------------------------------------------------
 note "a mounted image is locked"
 IMG=$T/life.img
@@ -263,8 +298,8 @@ run "$MKFS" -q -F -s 64M "$IMG"
 check "mkfs.mapfs -F -s 64M on the mounted image: refused, 'in use'" \
 	eval 'refused && has "^mkfs.mapfs: .*in use"'
 run "$FSCK" -n "$IMG"
-check "fsck.mapfs -n on the mounted image: exit 8, 'in use'" \
-	eval '[ "$RC" = 8 ] && has "^fsck.mapfs: .*in use"'
+check "fsck.mapfs -n on the mounted image: exit 8, 'in use', names the mount point" \
+	eval '[ "$RC" = 8 ] && has "^fsck.mapfs: .*in use: mounted at $MNT"'
 run "$FSCK" -y -f "$IMG"
 check "fsck.mapfs -y -f on the mounted image: exit 8, 'in use'" \
 	eval '[ "$RC" = 8 ] && has "^fsck.mapfs: .*in use"'
@@ -272,6 +307,17 @@ check "the mount still works after the refusals" \
 	eval '[ "$(cat "$MNT/file")" = "locked data" ]'
 unmount_and_fsck "$IMG" "$MNT"
 ok "unmounted, image clean"
+
+note "the mount point"
+track "$IMG"	# should a mount happen anyway, the trap undoes it
+track "$T"
+run "$MAPFS" "$IMG" "$IMG"
+check "mapfs IMG IMG: refused, nothing mounted over the image" \
+	eval 'refused && has "^mapfs: mount point .* is the image" && ! is_mounted "$IMG"'
+run "$MAPFS" "$IMG" "$T"
+check "mapfs IMG DIR-HOLDING-IMG: refused" \
+	eval 'refused && has "^mapfs: mount point .* contains the image" && ! is_mounted "$T"'
+fsck_clean "$IMG" "after the refused mounts"
 
 # ------------------------------------------------------------------
 note "unclean shutdown: kill -9, with the journal (the default)"
@@ -303,6 +349,41 @@ check "both files are there, the unsynced one too" \
 	eval '[ "$(cat "$MNT/crash")" = "written before the crash" ] &&
 	      [ "$(cat "$MNT/unsynced")" = "not synced, but acknowledged" ]'
 unmount_and_fsck "$IMG" "$MNT"
+
+note "kill -9, then mount again at the same point"
+mount_fs "$IMG" "$MNT"
+echo "before the kill" > "$MNT/dead"
+pid=${DAEMON_PID[$MNT]}
+exec 3>&2 2>/dev/null
+kill -KILL "$pid"
+wait "$pid"
+exec 2>&3 3>&-
+unset "DAEMON_PID[$MNT]"
+check "the dead mount is still there (nothing cleared it yet)" \
+	eval 'is_mounted "$MNT"'
+mount_fs "$IMG" "$MNT"
+check "mapfs IMG MNT over the dead mount: it says it cleared it" \
+	eval 'grep -q "unmounted a dead mount" "${DAEMON_LOG[$MNT]}"'
+check "one mount at MNT, not two stacked" \
+	eval '[ "$(awk -v m="$MNT" '"'"'$2 == m'"'"' /proc/self/mounts | wc -l)" = 1 ]'
+check "the data is there" eval '[ "$(cat "$MNT/dead")" = "before the kill" ]'
+unmount_and_fsck "$IMG" "$MNT"
+
+note "-o auto_unmount removes the mount of a killed daemon"
+mount_fs "$IMG" "$MNT" -o auto_unmount
+pid=${DAEMON_PID[$MNT]}
+exec 3>&2 2>/dev/null
+kill -KILL "$pid"
+wait "$pid"
+exec 2>&3 3>&-
+unset "DAEMON_PID[$MNT]"
+for ((i = 0; i < 100; i++)); do is_mounted "$MNT" || break; sleep 0.05; done
+check "auto_unmount: the dead mount is gone within 5 s" eval '! is_mounted "$MNT"'
+mount_fs "$IMG" "$MNT" -o auto_unmount
+unmount_and_fsck "$IMG" "$MNT"
+sleep 0.2
+check "auto_unmount: no guard left behind after a clean unmount" \
+	eval '! pgrep -f "mapfs-guard .* $IMG\$" > /dev/null'
 
 note "unclean shutdown: kill -9, image without a journal (-J 0)"
 IMGNJ=$T/nojournal.img

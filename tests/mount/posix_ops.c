@@ -2248,8 +2248,8 @@ static void t_enospc(void)
 		  "size matches the bytes written");
 	fd = open("enospc/newfile", O_CREAT | O_WRONLY, 0644);
 	if (fd >= 0) {
-		/* With the kernel's writeback cache (the default) the error
-		 * comes at fsync rather than at write. */
+		/* With the kernel's writeback cache (-o writeback) the
+		 * error comes at fsync rather than at write. */
 		ssize_t w = write(fd, "x", 1);
 		int e = w < 0 ? errno : (fsync(fd) < 0 ? errno : 0);
 

@@ -7,7 +7,7 @@
 # few minutes): CPython's own regression tests for the filesystem
 # interfaces (Debian package libpython3.11-testsuite, run by
 # /usr/bin/python3.11), with their temporary directories and working
-# directory on a fresh default mapfs mount (writeback cache on), or on
+# directory on a fresh default mapfs mount, or on
 # an ext4 loop mount or a tmpfs as the reference. Run as root. Prints
 # regrtest's summary; exit status is regrtest's (0: all passed), and
 # for mapfs the image must then pass fsck.mapfs -n -f.

@@ -6,8 +6,9 @@
 # The conformance checks (conform.c: xattrs, ACLs through setfacl and
 # getfacl, fallocate, SEEK_DATA/SEEK_HOLE, copy_file_range, file flags)
 # on a fresh 256M image mounted with allow_other (the checks as uid
-# 65534 need it), first with the default options (writeback cache on),
-# then with -o nowriteback. Each run ends with a clean fsck.mapfs -n -f.
+# 65534 need it), first with the default options (no writeback cache),
+# then with the kernel's writeback cache (-o writeback). Each run ends
+# with a clean fsck.mapfs -n -f.
 . "$(dirname "$0")/lib.sh"
 
 [ $# = 4 ] || { echo "usage: $0 MKFS FSCK MAPFS CONFORM" >&2; exit 2; }
@@ -16,7 +17,7 @@ CONFORM=$4
 [ "$(id -u)" = 0 ] || skip "conform switches users: run as root"
 failed=()
 
-for opt in default nowriteback; do
+for opt in default writeback; do
 	img="$T/$opt.img"
 	mnt="$T/$opt"
 	note "run: $opt"
@@ -24,10 +25,10 @@ for opt in default nowriteback; do
 	if [ "$opt" = default ]; then
 		mount_fs "$img" "$mnt" -o allow_other
 	else
-		mount_fs "$img" "$mnt" -o allow_other -o nowriteback
+		mount_fs "$img" "$mnt" -o allow_other -o writeback
 	fi
-	wb=1
-	[ "$opt" = nowriteback ] && wb=0
+	wb=0
+	[ "$opt" = writeback ] && wb=1
 	MAPFS_CONFORM_WRITEBACK=$wb "$CONFORM" "$mnt"
 	rc=$?
 	if [ "$rc" != 0 ]; then

@@ -11,7 +11,9 @@
 # 0 saying "clean" without forcing a check. Done twice: with the daemon
 # in the foreground (-f, its exit status must be 0) and daemonized (the
 # wrapper finds its pid and waits for it), then a remount checks the
-# data and a final fsck.mapfs -n -f must be clean.
+# data. Then recovery from kill -9 as the user: mounting again at the
+# same point clears the dead mount, and -o auto_unmount removes it by
+# itself. A final fsck.mapfs -n -f must be clean.
 #
 # /dev/fuse is 0600 on some machines (0666 on standard Debian): the test
 # makes it 0666 while it runs and restores the mode on any exit.
@@ -135,5 +137,64 @@ wait_exit "$PID"
 wait "$PID" || fail "daemon exited with an error"
 unset "DAEMON_PID[$MNT]"
 check_clean
+
+# The user's daemon serving IMG (the pid of `as_user ... &` is a subshell).
+daemon_pid() {
+	local p
+	for p in $(pgrep -u "$UID_U" -x mapfs); do
+		tr '\0' ' ' < "/proc/$p/cmdline" | grep -qF "$IMG $MNT" && echo "$p"
+	done
+}
+kill9() {	# SIGKILL the user's daemon; wait until it is gone
+	local d i
+	d=$(daemon_pid)
+	[ -n "$d" ] || fail "cannot find the user's daemon"
+	kill -KILL "$d"
+	for ((i = 0; i < 200; i++)); do pid_alive "$d" || break; sleep 0.05; done
+	pid_alive "$d" && fail "the killed daemon $d is still there after 10 s"
+	exec 3>&2 2>/dev/null
+	wait "$PID"
+	exec 2>&3 3>&-
+	unset "DAEMON_PID[$MNT]"
+}
+
+# --- kill -9, then the user mounts again at the same point --------------
+# Before mapfs cleared it, the second mount replayed the journal and
+# then failed with "Transport endpoint is not connected".
+as_user "$MAPFS" "$IMG" "$MNT" -f > "$T/daemon.log" 2>&1 &
+PID=$!
+DAEMON_PID[$MNT]=$PID
+wait_mounted "$PID"
+as_user sh -c 'echo "before the kill" > "$1/killed"' _ "$MNT" ||
+	fail "cannot write as the user"
+kill9
+is_mounted "$MNT" || fail "the dead mount went away by itself?"
+as_user "$MAPFS" "$IMG" "$MNT" -f > "$T/daemon.log" 2>&1 &
+PID=$!
+DAEMON_PID[$MNT]=$PID
+wait_mounted "$PID"
+sleep 0.2
+pid_alive "$PID" || { cat "$T/daemon.log"; fail "the second mount did not stay up"; }
+grep -q "unmounted a dead mount" "$T/daemon.log" ||
+	{ cat "$T/daemon.log"; fail "no word of the dead mount it cleared"; }
+[ "$(awk -v m="$MNT" '$2 == m' /proc/self/mounts | wc -l)" = 1 ] ||
+	fail "not exactly one mount at $MNT"
+[ "$(as_user cat "$MNT/killed")" = "before the kill" ] ||
+	fail "the file written before the kill is not there"
+note "after kill -9 the user's next mount cleared the dead one"
+
+# --- -o auto_unmount: the dead mount goes away by itself ------------------
+as_user fusermount3 -u "$MNT" || fail "fusermount3 -u as the user failed"
+wait_exit "$PID"
+unset "DAEMON_PID[$MNT]"
+as_user "$MAPFS" "$IMG" "$MNT" -f -o auto_unmount > "$T/daemon.log" 2>&1 &
+PID=$!
+DAEMON_PID[$MNT]=$PID
+wait_mounted "$PID"
+sleep 0.5
+kill9
+for ((i = 0; i < 100; i++)); do is_mounted "$MNT" || break; sleep 0.05; done
+is_mounted "$MNT" && fail "-o auto_unmount as the user: the dead mount is still there 5 s after kill -9"
+note "-o auto_unmount as the user: the dead mount was removed"
 run_fsck "$IMG"
-echo "ok - unprivileged mkfs, mount, use, fusermount3 -u, clean image"
+echo "ok - unprivileged mkfs, mount, use, fusermount3 -u, clean image; kill -9 recovery and auto_unmount as the user"

@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mountpoint.c - the mount point, checked before the daemon mounts there.
+ *
+ * - A mount point that is the image itself, or a directory the image lies
+ *   under, is refused: the mount would hide the image behind its own
+ *   filesystem (a file mount point over the image answers EIO for it).
+ * - A dead mount at the mount point (its daemon was killed: every access
+ *   answers "Transport endpoint is not connected") is cleared when it can
+ *   be proved dead: it is a mapfs mount whose image nobody holds locked
+ *   (a live daemon holds its image's lock as long as it runs). Root
+ *   unmounts it (lazily if something still holds it open); other users
+ *   go through fusermount3 -u -z, which allows it for the user who
+ *   mounted it. When it cannot be cleared the message says what to run.
+ *
+ * Nothing here touches the mount point itself while something may be
+ * mounted there: the mount table is read from /proc/self/mountinfo and
+ * the mount point's path is resolved through its parent, so a hung mount
+ * cannot hang the daemon before it has even started.
+ */
+#include "mountpoint.h"
+
+#include "mapfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* The canonical path of mnt without resolving its last component (which
+ * may be a dead or hung mount): realpath of the parent + the last name.
+ * "a/b/" -> "<cwd>/a/b"; "." and ".." are resolved whole. */
+static int canon_mountpoint(const char *mnt, char *out, size_t len)
+{
+	char copy[PATH_MAX], parent[PATH_MAX], *slash, *name;
+	size_t n = strlen(mnt);
+
+	if (n == 0 || n >= sizeof(copy))
+		return -ENAMETOOLONG;
+	memcpy(copy, mnt, n + 1);
+	while (n > 1 && copy[n - 1] == '/')
+		copy[--n] = 0;
+	slash = strrchr(copy, '/');
+	name = slash ? slash + 1 : copy;
+	if (!strcmp(name, ".") || !strcmp(name, "..") || !strcmp(copy, "/")) {
+		if (!realpath(copy, out))
+			return -errno;
+		return 0;
+	}
+	if (slash == copy)
+		strcpy(parent, "/");
+	else if (slash) {
+		*slash = 0;
+		if (!realpath(copy, parent))
+			return -errno;
+	} else if (!realpath(".", parent)) {
+		return -errno;
+	}
+	if ((size_t)snprintf(out, len, "%s%s%s", parent,
+			     strcmp(parent, "/") ? "/" : "", name) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+struct top {
+	const char *dir;
+	struct mapfs_mountent m;
+	bool found;
+};
+
+static int find_top(const struct mapfs_mountent *m, void *arg)
+{
+	struct top *t = arg;
+
+	if (!strcmp(m->dir, t->dir)) {
+		t->m = *m;	/* the last one is on top */
+		t->found = true;
+	}
+	return 0;
+}
+
+/* Is the image at path free of any lock (so no daemon serves it)? */
+static bool image_unlocked(const char *path)
+{
+	struct stat st;
+	bool free = false;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return false;
+	if (fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
+		free = flock(fd, LOCK_EX | LOCK_NB) == 0;
+	close(fd);
+	return free;
+}
+
+/* Unmount the dead mount at dir: 0 when it is gone. */
+static int unmount_dead(const char *dir)
+{
+	pid_t pid;
+	int status;
+
+	if (geteuid() == 0) {
+		if (umount2(dir, 0) == 0 || umount2(dir, MNT_DETACH) == 0)
+			return 0;
+		return -errno;
+	}
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		if (null >= 0) {
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		execlp("fusermount3", "fusermount3", "-u", "-z", "-q", "--", dir,
+		       (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0)
+		return -errno;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EPERM;
+}
+
+int mountpoint_prepare(const char *mnt, const char *image_real)
+{
+	char dir[PATH_MAX], real[PATH_MAX];
+	size_t n;
+	int err, i;
+
+	err = canon_mountpoint(mnt, dir, sizeof(dir));
+	if (err < 0) {
+		fprintf(stderr, "mapfs: bad mount point %s: %s\n", mnt,
+			strerror(-err));
+		return -1;
+	}
+	/* Dead mounts on top of the mount point, newest first (a killed
+	 * daemon's, perhaps stacked by earlier attempts). */
+	for (i = 0; i < 16; i++) {
+		struct top t = { .dir = dir };
+
+		if (mapfs_mounts_each(find_top, &t) < 0 || !t.found ||
+		    strncmp(t.m.fstype, "fuse", 4))
+			break;
+		if (!mapfs_mount_is_mapfs(&t.m) ||
+		    !image_unlocked(t.m.source)) {
+			/* Live, or not ours to judge: a dead one among
+			 * them fails the mount below, with a hint. */
+			break;
+		}
+		err = unmount_dead(dir);
+		if (err < 0) {
+			fprintf(stderr, "mapfs: %s holds a dead mount of %s "
+				"(its daemon is gone) and it cannot be "
+				"unmounted from here (%s): run fusermount3 -u "
+				"%s, or as root umount -l %s\n", dir,
+				t.m.source, strerror(-err), dir, dir);
+			return -1;
+		}
+		fprintf(stderr, "mapfs: %s: unmounted a dead mount of %s left "
+			"by a daemon that was killed\n", dir, t.m.source);
+	}
+	/* Only now is resolving the mount point itself safe. */
+	if (!realpath(dir, real)) {
+		err = errno;
+		if (err == ENOTCONN)
+			fprintf(stderr, "mapfs: %s is a dead FUSE mount (its "
+				"daemon is gone): run fusermount3 -u %s (or, "
+				"as root, umount -l %s), then mount again\n",
+				dir, dir, dir);
+		else
+			fprintf(stderr, "mapfs: bad mount point %s: %s\n", mnt,
+				strerror(err));
+		return -1;
+	}
+	/* The image itself, or a directory it lies under. */
+	n = strlen(real);
+	if (!strcmp(real, image_real) ||
+	    (!strncmp(image_real, real, n) &&
+	     (image_real[n] == '/' || !strcmp(real, "/")))) {
+		fprintf(stderr, "mapfs: mount point %s %s the image %s: the "
+			"mount would hide it under its own filesystem; "
+			"choose another mount point\n", real,
+			strcmp(real, image_real) ? "contains" : "is",
+			image_real);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * -o auto_unmount. libfuse's own (fusermount3's helper) decides whether
+ * the mount is dead by opening the mount point, which the kernel refuses
+ * to a setuid helper (EACCES, not ENOTCONN) when an ordinary user
+ * mounted: the dead mount stayed. So a small guard process of ours waits
+ * for the daemon to go (a pipe it alone holds the write end of closes
+ * when the daemon exits, however it dies), then clears the mount if it is
+ * still there and dead: a mapfs mount of this image at this mount point
+ * whose image nobody holds locked, exactly what mountpoint_prepare
+ * clears. A clean exit unmounts first, and the guard finds nothing to do.
+ */
+struct guard_look {
+	const char *dir, *image;
+	bool ours;
+};
+
+static int guard_find(const struct mapfs_mountent *m, void *arg)
+{
+	struct guard_look *g = arg;
+
+	if (!strcmp(m->dir, g->dir))
+		g->ours = mapfs_mount_is_mapfs(m) && !strcmp(m->source, g->image);
+	return 0;
+}
+
+/* The guard's body: wait for EOF on fd, then clear a dead mount. */
+int mountpoint_guard_run(const char *fdstr, const char *dir,
+			 const char *image_real)
+{
+	struct guard_look g = { .dir = dir, .image = image_real };
+	int fd = atoi(fdstr);
+	char c;
+
+	while (read(fd, &c, 1) < 0 && errno == EINTR)
+		;
+	/* The daemon is gone. */
+	for (int i = 0; i < 16; i++) {
+		g.ours = false;
+		if (mapfs_mounts_each(guard_find, &g) < 0 || !g.ours ||
+		    !image_unlocked(image_real))
+			break;
+		if (unmount_dead(dir) < 0)
+			break;
+	}
+	return 0;
+}
+
+int mountpoint_guard(const char *mnt, const char *image_real)
+{
+	char dir[PATH_MAX], fdstr[16];
+	int fds[2], null;
+	pid_t pid;
+
+	if (canon_mountpoint(mnt, dir, sizeof(dir)) < 0 || pipe(fds) < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		/* Hold nothing of the daemon's: not the image (its lock
+		 * tells a dead mount), not /dev/fuse (the connection must
+		 * die with the daemon). A process of its own (exec), so
+		 * that what kills the daemon by its command line
+		 * (pkill -f "mapfs IMAGE") leaves the guard. */
+		setsid();
+		null = open("/dev/null", O_RDWR);
+		for (int fd = 0; fd < 3; fd++)
+			if (null >= 0 && fd != null)
+				dup2(null, fd);
+		for (int fd = 3; fd < 1024; fd++)
+			if (fd != fds[0])
+				close(fd);
+		(void)chdir("/");
+		snprintf(fdstr, sizeof(fdstr), "%d", fds[0]);
+		execl("/proc/self/exe", "mapfs-guard", MOUNTPOINT_GUARD_ARG,
+		      fdstr, dir, image_real, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[0]);
+	/* The write end stays open in the daemon (and, after
+	 * fuse_daemonize, in its child) until it exits; close-on-exec for
+	 * anything the daemon starts. */
+	(void)fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+	return 0;
+}

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/* mountpoint.h - checks of the mount point before mounting (mountpoint.c). */
+#ifndef MAPFS_MOUNTPOINT_H
+#define MAPFS_MOUNTPOINT_H
+
+/* Make mnt ready for a mount of the image at image_real (its real path):
+ * clear dead mapfs mounts left there by killed daemons, refuse a mount
+ * point that is the image or contains it. Prints the reason and returns
+ * -1 when mnt cannot be used; 0 when it can. */
+int mountpoint_prepare(const char *mnt, const char *image_real);
+
+/* -o auto_unmount: start a guard process that, once this daemon has
+ * exited in any way (SIGKILL included), unmounts mnt if a dead mount of
+ * the image is still there. 0, or -1 if it could not be started. Call
+ * after mounting, before any thread is started. */
+int mountpoint_guard(const char *mnt, const char *image_real);
+/* The guard process: mapfs-guard MOUNTPOINT_GUARD_ARG FD DIR IMAGE. */
+#define MOUNTPOINT_GUARD_ARG "--auto-unmount-guard"
+int mountpoint_guard_run(const char *fd, const char *dir,
+			 const char *image_real);
+
+#endif
