@@ -232,14 +232,21 @@ int mountpoint_guard_run(const char *fdstr, const char *dir,
 
 	while (read(fd, &c, 1) < 0 && errno == EINTR)
 		;
-	/* The daemon is gone. */
-	for (int i = 0; i < 16; i++) {
+	/* The daemon is going. Its files are released one by one as it
+	 * exits, the pipe possibly before the image: give the lock a
+	 * moment (10 s at most; a new daemon holding it means the mount
+	 * is alive again, not ours to touch). */
+	for (int i = 0, cleared = 0; i < 200 && cleared < 16; i++) {
 		g.ours = false;
-		if (mapfs_mounts_each(guard_find, &g) < 0 || !g.ours ||
-		    !image_unlocked(image_real))
+		if (mapfs_mounts_each(guard_find, &g) < 0 || !g.ours)
 			break;
+		if (!image_unlocked(image_real)) {
+			usleep(50000);
+			continue;
+		}
 		if (unmount_dead(dir) < 0)
 			break;
+		cleared++;
 	}
 	return 0;
 }
