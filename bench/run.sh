@@ -334,7 +334,12 @@ wait_mount() {	# wait_mount MNT PID: up to 20 s
 # mapfs_start TARGET: start the daemon on the target's image.
 mapfs_start() {
 	local t=$1 m=$W/mnt/$1 pid
+	# The switch is global and read when the mount's INIT is answered:
+	# hold it (and the lock the tests take turns on, see
+	# tests/mount/with_transport.sh) until then only.
 	if [ -n "$URING_OLD" ]; then
+		exec 8>/tmp/mapfs-transport.lock
+		flock 8
 		[ "$t" = mapfs ] && echo Y > "$URING_PARAM" ||
 			echo N > "$URING_PARAM"
 	fi
@@ -343,7 +348,15 @@ mapfs_start() {
 	pid=$!
 	MOUNTS+=("$m")
 	DPID[$m]=$pid
-	wait_mount "$m" "$pid" || { log "$t: mount failed:"; cat "$W/$t.log"; return 1; }
+	if ! wait_mount "$m" "$pid"; then
+		[ -n "$URING_OLD" ] && { echo "$URING_OLD" > "$URING_PARAM"; exec 8>&-; }
+		log "$t: mount failed:"; cat "$W/$t.log"; return 1
+	fi
+	if [ -n "$URING_OLD" ]; then
+		stat "$m" > /dev/null	# returns once INIT is answered
+		echo "$URING_OLD" > "$URING_PARAM"
+		exec 8>&-
+	fi
 }
 
 # cold TARGET: empty the caches before a "cold" measurement. For mapfs
@@ -728,7 +741,7 @@ wl_fsck() {
 log "mapfs benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 log "machine: $(nproc) CPUs, $(free -g | awk '/^Mem/ { print $2 " GiB RAM" }'), $(uname -srm)"
 if [ -n "$URING_OLD" ]; then
-	log "FUSE over io_uring: $URING_PARAM was $URING_OLD; set to Y for mapfs, N for mapfs-devfuse, restored at exit"
+	log "FUSE over io_uring: $URING_PARAM was $URING_OLD; set to Y for mapfs, N for mapfs-devfuse while each mounts (until INIT is answered), then restored"
 else
 	log "FUSE over io_uring: no switch on this kernel (or not writable): mapfs uses /dev/fuse"
 fi
