@@ -2,11 +2,19 @@
 /*
  * alloc.c - inode and block allocation: bitmaps plus the FFS policy.
  *
- * Layer 4. Policy (McKusick et al. 1984; FreeBSD ffs_alloc.c):
+ * Layer 4. Policy (McKusick et al. 1984; FreeBSD ffs_alloc.c; the idea of
+ * ext4's Orlov allocator):
  *  - a file's inode goes in its directory's group when it has room;
- *  - a new directory goes to a group with at least the average number of
- *    free inodes and free blocks and the fewest directories (a simplified
- *    ffs_dirpref), so directories spread and files cluster around them;
+ *  - a directory made in the root (a top-level directory) goes to a group
+ *    with at least the average number of free inodes and free blocks and
+ *    the fewest directories, so unrelated trees spread over the groups;
+ *  - any other directory stays near its parent: the first group from the
+ *    parent's on that has fewer than the average number of directories
+ *    plus ipg/16 (the bound on how many pile up in one group), at least
+ *    three quarters of the average free inodes and of the average free
+ *    blocks; failing that, the top-level rule; failing that, any group
+ *    with a free inode. So a tree unpacked into an empty image fills a
+ *    few groups instead of taking a new group per directory;
  *  - a block goes where the caller prefers (right after the file's
  *    previous block), else to the first free block of that group after
  *    the preference, else to the next group with free blocks.
@@ -93,7 +101,10 @@ static bool group_ready(struct mapfs_fs *fs, uint64_t cg)
 	return true;
 }
 
-static uint64_t choose_dir_group(struct mapfs_fs *fs, uint64_t pcg)
+/* The top-level rule: among the groups with at least the average number
+ * of free inodes and free blocks, the one with the fewest directories
+ * (the first found from pcg on). UINT64_MAX if none. */
+static uint64_t spread_dir_group(struct mapfs_fs *fs, uint64_t pcg)
 {
 	const struct mapfs_geom *g = &fs->g;
 	uint64_t avg_ifree = fs->free_inodes / g->ngroups;
@@ -116,20 +127,56 @@ static uint64_t choose_dir_group(struct mapfs_fs *fs, uint64_t pcg)
 	return best;
 }
 
+uint64_t mapfs_alloc_dir_group(struct mapfs_fs *fs, mapfs_ino_t parent)
+{
+	const struct mapfs_geom *g = &fs->g;
+	uint64_t pcg = parent < g->ninodes ? mapfs_ino_group(g, parent) : 0;
+	uint64_t avg_ifree = fs->free_inodes / g->ngroups;
+	uint64_t avg_bfree = fs->free_blocks / g->ngroups;
+	uint64_t avg_dirs = fs->ndirs / g->ngroups;
+	uint64_t max_dirs, min_ifree, min_bfree, c;
+
+	if (parent == MAPFS_ROOT_INO) {
+		c = spread_dir_group(fs, pcg);
+		return c != UINT64_MAX ? c : pcg;
+	}
+	/* Near the parent (FreeBSD's ffs_dirpref for a directory below
+	 * the top): a group may take directories while it has fewer than
+	 * avg + (ipg - avg) / 16 of them and keeps three quarters of the
+	 * average free inodes and blocks, room for the files that will
+	 * follow. On an empty image with 8,192 inodes per group that is up
+	 * to 512 directories, or 2,048 inodes, per group. */
+	max_dirs = avg_dirs + (g->ipg > avg_dirs ? (g->ipg - avg_dirs) / 16
+						 : 0);
+	if (max_dirs == 0)
+		max_dirs = 1;
+	min_ifree = avg_ifree - avg_ifree / 4;
+	if (min_ifree == 0)
+		min_ifree = 1;
+	min_bfree = avg_bfree - avg_bfree / 4;
+	for (uint64_t i = 0; i < g->ngroups; i++) {
+		uint64_t cg = (pcg + i) % g->ngroups;
+		const struct mapfs_cgmem *m = &fs->cg[cg];
+
+		if (m->bad || m->ndirs >= max_dirs ||
+		    m->free_inodes < min_ifree || m->free_blocks < min_bfree)
+			continue;
+		return cg;
+	}
+	c = spread_dir_group(fs, pcg);
+	return c != UINT64_MAX ? c : pcg;
+}
+
 int mapfs_alloc_inode(struct mapfs_fs *fs, mapfs_ino_t parent, bool is_dir,
 		      mapfs_ino_t *inop)
 {
 	const struct mapfs_geom *g = &fs->g;
-	uint64_t pcg = parent < g->ninodes ? mapfs_ino_group(g, parent) : 0;
-	uint64_t start = pcg;
+	uint64_t start = parent < g->ninodes ? mapfs_ino_group(g, parent) : 0;
 
 	if (fs->free_inodes == 0)
 		return -ENOSPC;
-	if (is_dir) {
-		uint64_t c = choose_dir_group(fs, pcg);
-		if (c != UINT64_MAX)
-			start = c;
-	}
+	if (is_dir)
+		start = mapfs_alloc_dir_group(fs, parent);
 	for (uint64_t i = 0; i < g->ngroups; i++) {
 		uint64_t cg = (start + i) % g->ngroups;
 		struct mapfs_cgmem *m = &fs->cg[cg];

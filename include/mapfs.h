@@ -596,6 +596,10 @@ int64_t mapfs_bit_find_clear2(const uint8_t *bm, const uint8_t *also,
  * and counts; the caller initializes and stores the inode. */
 int mapfs_alloc_inode(struct mapfs_fs *fs, mapfs_ino_t parent, bool is_dir,
 		      mapfs_ino_t *inop);
+/* The group a new directory whose parent is `parent` should go to (the
+ * policy at the top of alloc.c); mapfs_alloc_inode starts its search
+ * there. Read-only. */
+uint64_t mapfs_alloc_dir_group(struct mapfs_fs *fs, mapfs_ino_t parent);
 /* Mark ino free in bitmap and counts. The caller clears the inode. */
 int mapfs_free_inode(struct mapfs_fs *fs, mapfs_ino_t ino, bool was_dir);
 /* Allocate a data block, preferably pref (0: none). Only callers acting

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests: bitmap search, inode and block allocation, the root
- * reserve, unused groups and corrupt bitmaps. */
+ * reserve, unused groups and corrupt bitmaps; where directories go (top-
+ * level ones spread, the others stay near their parent up to a bound). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,22 @@
 #include <errno.h>
 
 #include "helpers.h"
+
+#define ROOT MAPFS_ROOT_INO
+
+static uint64_t ino_cg(const struct mapfs_fs *fs, mapfs_ino_t ino)
+{
+	return mapfs_ino_group(&fs->g, ino);
+}
+
+static mapfs_ino_t new_inode(struct mapfs_fs *fs, mapfs_ino_t parent,
+			     bool is_dir)
+{
+	mapfs_ino_t ino;
+
+	assert_int_equal(mapfs_alloc_inode(fs, parent, is_dir, &ino), 0);
+	return ino;
+}
 
 static void test_find_clear(void **state)
 {
@@ -146,6 +163,109 @@ static void test_corrupt_bitmap_detected(void **state)
 	test_fs_free(fs);
 }
 
+
+/* Top-level directories spread; below them, directories and files stay
+ * in their parent's group. 8 groups of 16 MiB, 1,024 inodes each. */
+static void test_dir_near_parent(void **state)
+{
+	struct mapfs_fs *fs = test_fs_new(128ull << 20, 0, 4096);
+	mapfs_ino_t a, b, sub, subsub, f;
+	uint64_t ga, gb;
+
+	(void)state;
+	assert_int_equal(fs->g.ngroups, 8);
+	a = new_inode(fs, ROOT, true);
+	b = new_inode(fs, ROOT, true);
+	ga = ino_cg(fs, a);
+	gb = ino_cg(fs, b);
+	assert_int_not_equal(ga, ino_cg(fs, ROOT));
+	assert_int_not_equal(gb, ino_cg(fs, ROOT));
+	assert_int_not_equal(ga, gb);
+	assert_int_equal(mapfs_alloc_dir_group(fs, ROOT), 4);	/* fewest */
+	sub = new_inode(fs, a, true);
+	assert_int_equal(ino_cg(fs, sub), ga);
+	subsub = new_inode(fs, sub, true);
+	assert_int_equal(ino_cg(fs, subsub), ga);
+	f = new_inode(fs, subsub, false);
+	assert_int_equal(ino_cg(fs, f), ga);
+	assert_int_equal(ino_cg(fs, new_inode(fs, b, true)), gb);
+	/* A parent out of range (never from the core) starts at group 0. */
+	assert_true(mapfs_alloc_dir_group(fs, fs->g.ninodes) < 8);
+	test_fs_free(fs);
+}
+
+/* At most avg + (ipg - avg) / 16 directories pile up in a group; the next
+ * one goes to the following group, and its subdirectories follow it. */
+static void test_dir_pile_bound(void **state)
+{
+	struct mapfs_fs *fs = test_fs_new(128ull << 20, 0, 4096);
+	const struct mapfs_geom *g = &fs->g;
+	mapfs_ino_t a = new_inode(fs, ROOT, true), parent = a, d;
+	uint64_t ga = ino_cg(fs, a), n = 1;
+
+	(void)state;
+	for (;;) {
+		uint64_t avg = fs->ndirs / g->ngroups;
+		uint64_t max = avg + (g->ipg - avg) / 16;
+		bool room = fs->cg[ga].ndirs < max;
+
+		d = new_inode(fs, parent, true);
+		if (!room)
+			break;
+		assert_int_equal(ino_cg(fs, d), ga);
+		/* Half nested, half siblings: depth does not matter. */
+		if (n++ % 2)
+			parent = d;
+	}
+	assert_true(n >= g->ipg / 16 && n <= g->ipg / 8);
+	assert_int_equal(ino_cg(fs, d), (ga + 1) % g->ngroups);
+	assert_int_equal(ino_cg(fs, new_inode(fs, d, true)), ino_cg(fs, d));
+	/* Files still go to their directory's group. */
+	assert_int_equal(ino_cg(fs, new_inode(fs, parent, false)), ga);
+	test_fs_free(fs);
+}
+
+/* A subdirectory leaves its parent's group once the group has less than
+ * three quarters of the average free inodes (room kept for files), or of
+ * the average free blocks. */
+static void test_dir_needs_room(void **state)
+{
+	struct mapfs_fs *fs = test_fs_new(128ull << 20, 0, 4096);
+	const struct mapfs_geom *g = &fs->g;
+	mapfs_ino_t a = new_inode(fs, ROOT, true), b;
+	uint64_t ga = ino_cg(fs, a), gb, avg;
+	mapfs_bno_t bno;
+
+	(void)state;
+	assert_int_equal(ino_cg(fs, new_inode(fs, a, true)), ga);
+	for (;;) {
+		avg = fs->free_inodes / g->ngroups;
+		if (fs->cg[ga].free_inodes < avg - avg / 4)
+			break;
+		assert_int_equal(mapfs_alloc_dir_group(fs, a), ga);
+		assert_int_equal(ino_cg(fs, new_inode(fs, a, false)), ga);
+	}
+	assert_int_equal(ino_cg(fs, new_inode(fs, a, true)), (ga + 1) %
+			 g->ngroups);
+	assert_int_equal(ino_cg(fs, new_inode(fs, a, false)), ga);
+
+	/* Blocks: fill the data of b's group past a quarter. */
+	b = new_inode(fs, ROOT, true);
+	gb = ino_cg(fs, b);
+	assert_int_equal(ino_cg(fs, new_inode(fs, b, true)), gb);
+	for (;;) {
+		avg = fs->free_blocks / g->ngroups;
+		if (fs->cg[gb].free_blocks < avg - avg / 4)
+			break;
+		mapfs_bno_t pref = mapfs_group_start(g, gb) + g->data_off;
+
+		assert_int_equal(mapfs_alloc_block(fs, pref, true, &bno), 0);
+		assert_int_equal(mapfs_bno_group(g, bno), gb);
+	}
+	assert_int_not_equal(ino_cg(fs, new_inode(fs, b, true)), gb);
+	test_fs_free(fs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -155,6 +275,9 @@ int main(void)
 		cmocka_unit_test(test_inodes_and_unused_groups),
 		cmocka_unit_test(test_exhaust_inodes),
 		cmocka_unit_test(test_corrupt_bitmap_detected),
+		cmocka_unit_test(test_dir_near_parent),
+		cmocka_unit_test(test_dir_pile_bound),
+		cmocka_unit_test(test_dir_needs_room),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
