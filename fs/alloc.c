@@ -20,6 +20,17 @@
  *    the preference, else to the next group with free blocks.
  * Non-root callers cannot take the last reserved_blocks blocks (minfree).
  *
+ * Host space (a sparse image allocates on first write; a store through the
+ * mapping into an unbacked page of a full host faults, see docs/DESIGN.md
+ * "The host under the image"): nothing is stored into a page of the image
+ * before mapfs_fs_reserve backed it. What is reserved follows what is
+ * used, not how many groups were touched: an unused group's header and
+ * bitmaps when it is initialized (3 blocks); its inode table in chunks of
+ * ITAB_RESV_BYTES as the high-water mark reaches them; data blocks in
+ * windows of at most 1/RESV_SHARE of the group's blocks in use (from
+ * RESV_MIN_BYTES to RESV_MAX_BYTES). When the host is full, allocation
+ * answers its -ENOSPC at once, before anything changed.
+ *
  * A group's bitmap pages are checked against their CRCs the first time
  * the allocator uses the group after attach; a group that fails is treated
  * as full and the filesystem is marked as needing a check.
@@ -71,34 +82,110 @@ int64_t mapfs_bit_find_clear2(const uint8_t *bm, const uint8_t *also,
 	return -1;
 }
 
-/* Make group cg usable for allocation: initialize it if unused, verify
- * its bitmaps once. False if it cannot be used. */
-static bool group_ready(struct mapfs_fs *fs, uint64_t cg)
+#define ITAB_RESV_BYTES (64u * 1024)	/* inode table reserved at once */
+#define RESV_MIN_BYTES	(64u * 1024)	/* smallest data window */
+#define RESV_MAX_BYTES	(8u << 20)	/* largest data window */
+#define RESV_SHARE	8u	/* window <= 1/8 of the group's blocks in use */
+
+/* Inode-table blocks of a group that back its slots [0, nslots): whole
+ * chunks of ITAB_RESV_BYTES (at least a block), at most the table. */
+static uint32_t itab_resv_blocks(const struct mapfs_geom *g, uint64_t nslots)
 {
+	uint64_t chunk = ITAB_RESV_BYTES >> g->bshift;
+	uint64_t nb = (nslots * g->inode_size + g->bsize - 1) >> g->bshift;
+
+	if (chunk == 0)
+		chunk = 1;
+	nb = (nb + chunk - 1) / chunk * chunk;
+	return nb < g->itab_blocks ? (uint32_t)nb : g->itab_blocks;
+}
+
+/* Host space behind the inode-table pages of group cg that hold slots
+ * [0, nslots), reserved a chunk at a time. -ENOSPC when the host is
+ * full. */
+static int itab_reserve(struct mapfs_fs *fs, uint64_t cg, uint64_t nslots)
+{
+	const struct mapfs_geom *g = &fs->g;
+	struct mapfs_cgmem *m = &fs->cg[cg];
+	uint32_t need = itab_resv_blocks(g, nslots);
+	int err;
+
+	if (need <= m->itab_resv)
+		return 0;
+	err = mapfs_fs_reserve(fs, mapfs_group_start(g, cg) + g->itab_off +
+				   m->itab_resv, need - m->itab_resv);
+	if (err < 0)
+		return err;
+	m->itab_resv = need;
+	return 0;
+}
+
+int mapfs_alloc_reserve_metadata(struct mapfs_fs *fs)
+{
+	const struct mapfs_geom *g = &fs->g;
+	int err;
+
+	if (g->jblocks) {
+		err = mapfs_fs_reserve(fs, g->jstart, g->jblocks);
+		if (err < 0)
+			return err;
+	}
+	for (uint64_t cg = 0; cg < g->ngroups; cg++) {
+		struct mapfs_cgmem *m = &fs->cg[cg];
+		uint32_t hiwater, need;
+
+		if (!m->init || m->bad)
+			continue;
+		/* Attach checked the header: the mark is at most ipg. */
+		hiwater = le32toh(mapfs_cg_hdr(fs, cg)->cg_ihiwater);
+		need = itab_resv_blocks(g, hiwater);
+		/* Header, bitmaps and the table in use: one call. */
+		err = mapfs_fs_reserve(fs, mapfs_group_start(g, cg) +
+					   g->hdr_off,
+				       g->itab_off - g->hdr_off + need);
+		if (err < 0)
+			return err;
+		if (need > m->itab_resv)
+			m->itab_resv = need;
+	}
+	return 0;
+}
+
+/* Make group cg usable for allocation: initialize it if unused, verify
+ * its bitmaps once. 0, -ENOSPC when the host has no room for an unused
+ * group's header and bitmaps, -EUCLEAN when the group is bad. */
+static int group_ready(struct mapfs_fs *fs, uint64_t cg)
+{
+	const struct mapfs_geom *g = &fs->g;
 	struct mapfs_cgmem *m = &fs->cg[cg];
 	char why[160];
+	int err;
 
 	if (m->bad)
-		return false;
+		return -EUCLEAN;
 	if (!m->init) {
-		/* Host space for the group's metadata first: the header,
-		 * bitmaps and inode table are holes in a fresh image. */
-		if (mapfs_fs_reserve(fs, mapfs_group_start(&fs->g, cg),
-				     fs->g.data_off) < 0)
-			return false;
+		/* Host space for the header and bitmaps first: they are
+		 * holes in a fresh image. The inode table waits for its
+		 * first inode (itab_reserve). */
+		err = mapfs_fs_reserve(fs, mapfs_group_start(g, cg) +
+					   g->hdr_off,
+				       g->itab_off - g->hdr_off);
+		if (err < 0)
+			return err;
 		mapfs_cg_init(fs, cg);
-		return true;
+		m->itab_resv = 0;
+		return 0;
 	}
 	if (!m->bm_checked) {
 		if (mapfs_cg_check_bitmaps(fs, cg, why, sizeof(why)) < 0) {
 			MAPFS_CORRUPT(fs, "group %llu: %s",
 				      (unsigned long long)cg, why);
 			m->bad = true;
-			return false;
+			return -EUCLEAN;
 		}
 		m->bm_checked = true;
 	}
-	return true;
+	return 0;
 }
 
 /* The top-level rule: among the groups with at least the average number
@@ -184,8 +271,14 @@ int mapfs_alloc_inode(struct mapfs_fs *fs, mapfs_ino_t parent, bool is_dir,
 		uint8_t *ibm;
 		uint32_t hiwater;
 		int64_t slot;
+		int err;
 
-		if (m->free_inodes == 0 || !group_ready(fs, cg))
+		if (m->free_inodes == 0)
+			continue;
+		err = group_ready(fs, cg);
+		if (err == -ENOSPC)
+			return err;	/* the host is full: so are we */
+		if (err < 0)
 			continue;
 		ibm = mapfs_cg_ibm(fs, cg);
 		slot = mapfs_bit_find_clear(ibm, g->ipg, 0);
@@ -200,6 +293,12 @@ int mapfs_alloc_inode(struct mapfs_fs *fs, mapfs_ino_t parent, bool is_dir,
 		h = mapfs_cg_hdr(fs, cg);
 		hiwater = le32toh(h->cg_ihiwater);
 		if ((uint32_t)slot >= hiwater) {
+			/* A slot never used since mkfs: its table page may
+			 * be a hole in the host; back it before the first
+			 * store (nothing has changed yet). */
+			err = itab_reserve(fs, cg, (uint64_t)slot + 1);
+			if (err < 0)
+				return err;
 			/* Slots at or past the high-water mark were never
 			 * used since mkfs and may hold an older filesystem's
 			 * bytes: zero them (keeping nothing) before use. */
@@ -237,7 +336,7 @@ int mapfs_free_inode(struct mapfs_fs *fs, mapfs_ino_t ino, bool was_dir)
 				     (unsigned long long)ino);
 	cg = mapfs_ino_group(g, ino);
 	slot = ino % g->ipg;
-	if (!group_ready(fs, cg))
+	if (group_ready(fs, cg) < 0)
 		return -EUCLEAN;
 	ibm = mapfs_cg_ibm(fs, cg);
 	if (!mapfs_bit_test(ibm, slot))
@@ -261,15 +360,14 @@ uint64_t mapfs_avail_blocks(const struct mapfs_fs *fs)
 		       : 0;
 }
 
-#define RESV_WINDOW 256u	/* blocks reserved in the host file at once */
-#define RESV_WINDOW_MAX 8192u	/* ... growing up to this while sequential */
-
 /* Make sure host space backs block bno of group cg. Space is reserved in
- * windows of RESV_WINDOW blocks, so sequential allocation costs one
- * fallocate per window; a window that follows the last one (a file
- * written sequentially) is twice as long, up to RESV_WINDOW_MAX blocks
- * (32 MiB at 4 KiB blocks), so a large write is one fallocate, not
- * hundreds. With `one`, a nearly full host may still back the single
+ * windows from bno on, so that allocation running through a group costs
+ * one fallocate per window. A window is 1/RESV_SHARE of the blocks the
+ * group holds in use, from RESV_MIN_BYTES to RESV_MAX_BYTES: what is
+ * reserved and not (yet) used stays a small share of what is, and an
+ * empty group touched for one small file costs 64 KiB, not megabytes. A
+ * group filled from empty takes about 50 windows (1 GiB written: ~400
+ * fallocates). With `one`, a nearly full host may still back the single
  * block. A negative errno when the host has no room. */
 static int reserve_at(struct mapfs_fs *fs, uint64_t cg, uint64_t bno,
 		      bool one, int *errp)
@@ -277,18 +375,20 @@ static int reserve_at(struct mapfs_fs *fs, uint64_t cg, uint64_t bno,
 	const struct mapfs_geom *g = &fs->g;
 	struct mapfs_cgmem *m = &fs->cg[cg];
 	uint64_t end = mapfs_group_start(g, cg) + mapfs_group_nblocks(g, cg);
-	uint64_t win = RESV_WINDOW, want;
+	uint64_t used = mapfs_group_ndata(g, cg) - m->free_blocks;
+	uint64_t lo = RESV_MIN_BYTES >> g->bshift;
+	uint64_t hi = RESV_MAX_BYTES >> g->bshift;
+	uint64_t win = used / RESV_SHARE, want;
 	int err;
 
 	if (bno >= m->resv_start && bno < m->resv_end)
 		return 0;
-	if (bno == m->resv_end && m->resv_end) {
-		win = 2 * (m->resv_end - m->resv_start);
-		if (win < RESV_WINDOW)
-			win = RESV_WINDOW;
-		if (win > RESV_WINDOW_MAX)
-			win = RESV_WINDOW_MAX;
-	}
+	if (win < lo)
+		win = lo;
+	if (win > hi)
+		win = hi;
+	if (win == 0)
+		win = 1;
 	want = end - bno < win ? end - bno : win;
 	err = mapfs_fs_reserve(fs, bno, want);
 	if (err == -ENOSPC && want > 1 && one) {
@@ -315,9 +415,16 @@ static int64_t take_in_group(struct mapfs_fs *fs, uint64_t cg, uint32_t from,
 	uint64_t bno;
 	uint8_t *bbm;
 	int64_t bit;
+	int err;
 
-	if (fs->cg[cg].free_blocks == 0 || !group_ready(fs, cg))
+	if (fs->cg[cg].free_blocks == 0)
 		return -1;
+	err = group_ready(fs, cg);
+	if (err < 0) {
+		if (err == -ENOSPC)
+			*errp = err;	/* no host space for its header */
+		return -1;
+	}
 	bbm = mapfs_cg_bbm(fs, cg);
 	quar = mapfs_journal_quarantine(fs, cg);
 	if (from < g->data_off || from >= n)
@@ -435,7 +542,7 @@ int mapfs_free_block(struct mapfs_fs *fs, mapfs_bno_t bno)
 				     (unsigned long long)bno);
 	cg = mapfs_bno_group(g, bno);
 	bit = bno - mapfs_group_start(g, cg);
-	if (!group_ready(fs, cg))
+	if (group_ready(fs, cg) < 0)
 		return -EUCLEAN;
 	bbm = mapfs_cg_bbm(fs, cg);
 	if (!mapfs_bit_test(bbm, bit))

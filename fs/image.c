@@ -661,27 +661,6 @@ bool mapfs_fs_zero_ahead(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
 	return true;
 }
 
-int mapfs_fs_reserve_metadata(struct mapfs_fs *fs)
-{
-	if (fs->g.jblocks) {
-		int err = mapfs_fs_reserve(fs, fs->g.jstart, fs->g.jblocks);
-
-		if (err < 0)
-			return err;
-	}
-	for (uint64_t cg = 0; cg < fs->g.ngroups; cg++) {
-		int err;
-
-		if (!fs->cg[cg].init)
-			continue;
-		err = mapfs_fs_reserve(fs, mapfs_group_start(&fs->g, cg),
-				       fs->g.data_off);
-		if (err < 0)
-			return err;
-	}
-	return 0;
-}
-
 void mapfs_fs_readahead(struct mapfs_fs *fs, const void *p, size_t len)
 {
 	uintptr_t start = (uintptr_t)p, base = (uintptr_t)fs->dbase;

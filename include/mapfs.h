@@ -136,9 +136,13 @@ struct mapfs_cgmem {		/* in-memory summary of one group */
 	bool init;		/* header initialized (not an unused group) */
 	bool bad;		/* header failed its check (FSCK mode only) */
 	bool bm_checked;	/* bitmap page CRCs verified since attach */
-	/* Host space known reserved (mapfs_fs_reserve) for the blocks
-	 * [resv_start, resv_end) of this group: one window per group, so
-	 * directories spread over groups do not reserve at every mkdir. */
+	/* Blocks of the inode table known to have host space behind them
+	 * (mapfs_fs_reserve), from its start; grows by chunks with the
+	 * high-water mark (alloc.c). */
+	uint32_t itab_resv;
+	/* Host space known reserved for the data blocks [resv_start,
+	 * resv_end) of this group: one window per group (alloc.c), so
+	 * allocation running through a group reserves once per window. */
 	uint64_t resv_start, resv_end;
 };
 
@@ -348,8 +352,6 @@ int mapfs_fs_sync_range(struct mapfs_fs *fs, uint64_t off, uint64_t len);
  * host has no room. A no-op for memory images and for hosts (or block
  * devices) that cannot fallocate. */
 int mapfs_fs_reserve(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
-/* Reserve the metadata area of every initialized group (at mount). */
-int mapfs_fs_reserve_metadata(struct mapfs_fs *fs);
 /* Blocks [bno, bno + n) were just allocated to a file and are about to
  * be overwritten whole: drop their old contents in the host file (kept
  * allocated), so writing them through the mapping faults in zero pages
@@ -600,6 +602,12 @@ int mapfs_alloc_inode(struct mapfs_fs *fs, mapfs_ino_t parent, bool is_dir,
  * policy at the top of alloc.c); mapfs_alloc_inode starts its search
  * there. Read-only. */
 uint64_t mapfs_alloc_dir_group(struct mapfs_fs *fs, mapfs_ino_t parent);
+/* At mount: host space behind the journal and behind the metadata in use
+ * of every initialized group (header, bitmaps, the inode table up to its
+ * high-water mark, rounded up to the allocator's chunk), so that a full
+ * host disk cannot fault a metadata store. One fallocate per group.
+ * -ENOSPC when the host is full; a no-op where it cannot fallocate. */
+int mapfs_alloc_reserve_metadata(struct mapfs_fs *fs);
 /* Mark ino free in bitmap and counts. The caller clears the inode. */
 int mapfs_free_inode(struct mapfs_fs *fs, mapfs_ino_t ino, bool was_dir);
 /* Allocate a data block, preferably pref (0: none). Only callers acting

@@ -544,7 +544,7 @@ int main(int argc, char *argv[])
 		}
 		/* Host space behind the metadata of the groups in use, so
 		 * a full host disk cannot fault a metadata store. */
-		if (mapfs_fs_reserve_metadata(d.fs) < 0)
+		if (mapfs_alloc_reserve_metadata(d.fs) < 0)
 			fprintf(stderr, "mapfs: %s: warning: the host "
 				"filesystem is full; writes may fail\n",
 				conf.image);

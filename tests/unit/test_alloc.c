@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests: bitmap search, inode and block allocation, the root
  * reserve, unused groups and corrupt bitmaps; where directories go (top-
- * level ones spread, the others stay near their parent up to a bound). */
+ * level ones spread, the others stay near their parent up to a bound);
+ * host space behind an image file following what is used. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,8 @@
 #include <string.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "helpers.h"
 
@@ -266,6 +269,87 @@ static void test_dir_needs_room(void **state)
 	test_fs_free(fs);
 }
 
+/* Host bytes of an image file (st_blocks * 512). */
+static uint64_t host_bytes(const char *p)
+{
+	struct stat st;
+
+	assert_int_equal(stat(p, &st), 0);
+	return (uint64_t)st.st_blocks * 512;
+}
+
+/*
+ * On an image file: mount's reservation covers the metadata in use, not
+ * whole groups; a tree of directories and small files takes host space
+ * for what it holds, not 5 MiB per directory; data windows stay a small
+ * share of the blocks in use. (The old policy: 4 MiB of inode table per
+ * group touched at once, a new group for nearly every directory, data
+ * windows doubling to 32 MiB.)
+ */
+static void test_host_follows_use(void **state)
+{
+	const uint64_t kib = 1024;
+	char path[256];
+	struct mapfs_fs *fs;
+	const struct mapfs_geom *g;
+	mapfs_ino_t parent;
+	mapfs_bno_t bno;
+	uint64_t h0, h1, ga, nblk = 0;
+
+	(void)state;
+	test_image_file(path, sizeof(path), "alloc-host", 4ull << 30, 0);
+	fs = test_fs_open(path, 0);
+	g = &fs->g;
+	assert_int_equal(g->ngroups, 32);
+	h0 = host_bytes(path);
+	assert_int_equal(mapfs_alloc_reserve_metadata(fs), 0);
+	h1 = host_bytes(path);
+	/* The journal; groups 0 (root) and 1 (lost+found): header,
+	 * bitmaps, one chunk of inode table each; at most 2 x 76 KiB, not
+	 * 2 x 4 MiB. */
+	assert_true(fs->cg[0].init && fs->cg[1].init && !fs->cg[2].init);
+	assert_true(h1 - h0 <= g->jblocks * g->bsize + 2 * 76 * kib);
+
+	/* A top-level directory and 60 levels below it, a directory block
+	 * and a one-block file at each level (as a tar x would). */
+	parent = new_inode(fs, ROOT, true);
+	ga = ino_cg(fs, parent);
+	for (int i = 0; i < 60; i++) {
+		mapfs_ino_t d = new_inode(fs, parent, true);
+		mapfs_ino_t f = new_inode(fs, d, false);
+
+		assert_int_equal(ino_cg(fs, d), ga);
+		assert_int_equal(ino_cg(fs, f), ga);
+		for (int k = 0; k < 2; k++) {
+			assert_int_equal(mapfs_alloc_block(fs,
+				mapfs_group_start(g, ga) + g->data_off, false,
+				&bno), 0);
+			memset(mapfs_data_block(fs, bno), 'x', g->bsize);
+			nblk++;
+		}
+		parent = d;
+	}
+	h0 = host_bytes(path);
+	/* 120 blocks, one group's header and bitmaps, a chunk of its inode
+	 * table (121 inodes), one 64 KiB data window: about 620 KiB. */
+	assert_true(h0 - h1 <= 700 * kib);
+
+	/* 8 MiB more, block after block in the same group: the windows
+	 * reserved and not used stay within 1/8 of what the group holds
+	 * (and 64 KiB). */
+	for (int i = 0; i < 2048; i++) {
+		assert_int_equal(mapfs_alloc_block(fs, bno + 1, false, &bno),
+				 0);
+		assert_int_equal(mapfs_bno_group(g, bno), ga);
+		nblk++;
+	}
+	h1 = host_bytes(path);
+	assert_true(h1 - h0 <= 2048 * 4 * kib + (nblk * 4 * kib) / 8 +
+		    64 * kib);
+	mapfs_fs_close(fs);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -278,6 +362,7 @@ int main(void)
 		cmocka_unit_test(test_dir_near_parent),
 		cmocka_unit_test(test_dir_pile_bound),
 		cmocka_unit_test(test_dir_needs_room),
+		cmocka_unit_test(test_host_follows_use),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
