@@ -551,6 +551,25 @@ int mapfs_fs_reserve(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
 	return -errno;
 }
 
+void mapfs_fs_reserve_forget(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
+{
+	uint64_t first, last;
+
+	if (n == 0 || bno >= fs->g.nblocks)
+		return;
+	if (n > fs->g.nblocks - bno)
+		n = fs->g.nblocks - bno;
+	/* A window lies inside one group (alloc.c's reserve_at). */
+	first = mapfs_bno_group(&fs->g, bno);
+	last = mapfs_bno_group(&fs->g, bno + n - 1);
+	for (uint64_t cg = first; cg <= last; cg++) {
+		struct mapfs_cgmem *m = &fs->cg[cg];
+
+		if (bno < m->resv_end && bno + n > m->resv_start)
+			m->resv_start = m->resv_end = 0;
+	}
+}
+
 /* Zero len bytes of the image at off (relative to the image's start) in
  * the host: the old bytes become unwritten (read as zeros, no disk read)
  * and their host space stays allocated. */

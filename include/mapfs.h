@@ -352,6 +352,12 @@ int mapfs_fs_sync_range(struct mapfs_fs *fs, uint64_t off, uint64_t len);
  * host has no room. A no-op for memory images and for hosts (or block
  * devices) that cannot fallocate. */
 int mapfs_fs_reserve(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
+/* Host space behind data blocks [bno, bno + n) was given back (the range
+ * was punched out of the image file): forget every allocator window
+ * (mapfs_cgmem resv_start/resv_end) that overlaps it, so that the next
+ * block allocated there is reserved again instead of being written into
+ * a hole. Whoever punches freed blocks calls it. */
+void mapfs_fs_reserve_forget(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
 /* Blocks [bno, bno + n) were just allocated to a file and are about to
  * be overwritten whole: drop their old contents in the host file (kept
  * allocated), so writing them through the mapping faults in zero pages

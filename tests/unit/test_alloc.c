@@ -350,6 +350,34 @@ static void test_host_follows_use(void **state)
 	unlink(path);
 }
 
+/* A punched range (the host gave the space back) drops the windows over
+ * it: the next allocation there reserves again. */
+static void test_reserve_forget(void **state)
+{
+	struct mapfs_fs *fs = test_fs_new(64ull << 20, 0, 4096);
+	mapfs_bno_t a, b;
+	struct mapfs_cgmem *m;
+
+	(void)state;
+	assert_int_equal(mapfs_alloc_block(fs, 0, false, &a), 0);
+	m = &fs->cg[mapfs_bno_group(&fs->g, a)];
+	assert_true(a >= m->resv_start && a < m->resv_end);
+	/* Outside the window: kept. */
+	mapfs_fs_reserve_forget(fs, m->resv_end, 8);
+	assert_true(a >= m->resv_start && a < m->resv_end);
+	mapfs_fs_reserve_forget(fs, 0, m->resv_start);
+	assert_true(a >= m->resv_start && a < m->resv_end);
+	/* Overlapping by one block: dropped; reserved again after. */
+	mapfs_fs_reserve_forget(fs, m->resv_end - 1, 1);
+	assert_int_equal(m->resv_end, 0);
+	assert_int_equal(mapfs_alloc_block(fs, a + 1, false, &b), 0);
+	assert_true(b >= m->resv_start && b < m->resv_end);
+	/* Across groups, and past the end (clamped). */
+	mapfs_fs_reserve_forget(fs, 0, UINT64_MAX);
+	assert_int_equal(m->resv_end, 0);
+	test_fs_free(fs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -363,6 +391,7 @@ int main(void)
 		cmocka_unit_test(test_dir_pile_bound),
 		cmocka_unit_test(test_dir_needs_room),
 		cmocka_unit_test(test_host_follows_use),
+		cmocka_unit_test(test_reserve_forget),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
