@@ -362,13 +362,15 @@ uint64_t mapfs_avail_blocks(const struct mapfs_fs *fs)
 
 /* Make sure host space backs block bno of group cg. Space is reserved in
  * windows from bno on, so that allocation running through a group costs
- * one fallocate per window. A window is 1/RESV_SHARE of the blocks the
- * group holds in use, from RESV_MIN_BYTES to RESV_MAX_BYTES: what is
- * reserved and not (yet) used stays a small share of what is, and an
- * empty group touched for one small file costs 64 KiB, not megabytes. A
- * group filled from empty takes about 50 windows (1 GiB written: ~400
- * fallocates). With `one`, a nearly full host may still back the single
- * block. A negative errno when the host has no room. */
+ * one fallocate per window. A window is 1/RESV_SHARE of the data blocks
+ * the group holds (the journal not counted), from RESV_MIN_BYTES to
+ * RESV_MAX_BYTES: what is reserved and not (yet) used stays a small share
+ * of what is, and an empty group touched for one small file costs 64 KiB,
+ * not megabytes. What is known reserved is one range per group: a window
+ * that overlaps or touches it extends it, so a writer filling the blocks
+ * behind a window that writing ahead (mapfs_free_run) reserved further on
+ * finds them reserved. With `one`, a nearly full host may still back the
+ * single block. A negative errno when the host has no room. */
 static int reserve_at(struct mapfs_fs *fs, uint64_t cg, uint64_t bno,
 		      bool one, int *errp)
 {
@@ -378,11 +380,14 @@ static int reserve_at(struct mapfs_fs *fs, uint64_t cg, uint64_t bno,
 	uint64_t used = mapfs_group_ndata(g, cg) - m->free_blocks;
 	uint64_t lo = RESV_MIN_BYTES >> g->bshift;
 	uint64_t hi = RESV_MAX_BYTES >> g->bshift;
-	uint64_t win = used / RESV_SHARE, want;
+	uint64_t win, want;
 	int err;
 
 	if (bno >= m->resv_start && bno < m->resv_end)
 		return 0;
+	if (g->jblocks && mapfs_bno_group(g, g->jstart) == cg)
+		used -= used < g->jblocks ? used : g->jblocks;
+	win = used / RESV_SHARE;
 	if (win < lo)
 		win = lo;
 	if (win > hi)
@@ -399,8 +404,15 @@ static int reserve_at(struct mapfs_fs *fs, uint64_t cg, uint64_t bno,
 		*errp = err;
 		return err;
 	}
-	m->resv_start = bno;
-	m->resv_end = bno + want;
+	if (m->resv_end && bno <= m->resv_end && bno + want >= m->resv_start) {
+		if (bno < m->resv_start)
+			m->resv_start = bno;
+		if (bno + want > m->resv_end)
+			m->resv_end = bno + want;
+	} else {
+		m->resv_start = bno;
+		m->resv_end = bno + want;
+	}
 	return 0;
 }
 

@@ -350,18 +350,27 @@ static void test_host_follows_use(void **state)
 	unlink(path);
 }
 
-/* A punched range (the host gave the space back) drops the windows over
- * it: the next allocation there reserves again. */
-static void test_reserve_forget(void **state)
+/* Reservation windows: one known range per group, which a window
+ * touching it extends (writing ahead reserves past the writer, which
+ * then must not reserve again behind it); a punched range (the host gave
+ * the space back) drops the windows over it, so the next allocation
+ * there reserves again. */
+static void test_reserve_windows(void **state)
 {
 	struct mapfs_fs *fs = test_fs_new(64ull << 20, 0, 4096);
 	mapfs_bno_t a, b;
 	struct mapfs_cgmem *m;
+	uint64_t s0, e0;
 
 	(void)state;
 	assert_int_equal(mapfs_alloc_block(fs, 0, false, &a), 0);
 	m = &fs->cg[mapfs_bno_group(&fs->g, a)];
 	assert_true(a >= m->resv_start && a < m->resv_end);
+	s0 = m->resv_start;
+	e0 = m->resv_end;
+	assert_true(mapfs_free_run(fs, e0, 4) == 4);
+	assert_int_equal(m->resv_start, s0);
+	assert_true(m->resv_end > e0);
 	/* Outside the window: kept. */
 	mapfs_fs_reserve_forget(fs, m->resv_end, 8);
 	assert_true(a >= m->resv_start && a < m->resv_end);
@@ -391,7 +400,7 @@ int main(void)
 		cmocka_unit_test(test_dir_pile_bound),
 		cmocka_unit_test(test_dir_needs_room),
 		cmocka_unit_test(test_host_follows_use),
-		cmocka_unit_test(test_reserve_forget),
+		cmocka_unit_test(test_reserve_windows),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
