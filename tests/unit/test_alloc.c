@@ -286,10 +286,28 @@ static uint64_t host_bytes(const char *p)
  * group touched at once, a new group for nearly every directory, data
  * windows doubling to 32 MiB.)
  */
+static char host_path[256];
+
+static int host_setup(void **state)
+{
+	(void)state;
+	test_image_file(host_path, sizeof(host_path), "alloc-host",
+			4ull << 30, 0);
+	return 0;
+}
+
+/* Also when a case fails: the image is 4 GiB (sparse). */
+static int host_teardown(void **state)
+{
+	(void)state;
+	unlink(host_path);
+	return 0;
+}
+
 static void test_host_follows_use(void **state)
 {
 	const uint64_t kib = 1024;
-	char path[256];
+	const char *path = host_path;
 	struct mapfs_fs *fs;
 	const struct mapfs_geom *g;
 	mapfs_ino_t parent;
@@ -297,7 +315,6 @@ static void test_host_follows_use(void **state)
 	uint64_t h0, h1, ga, nblk = 0;
 
 	(void)state;
-	test_image_file(path, sizeof(path), "alloc-host", 4ull << 30, 0);
 	fs = test_fs_open(path, 0);
 	g = &fs->g;
 	assert_int_equal(g->ngroups, 32);
@@ -347,7 +364,6 @@ static void test_host_follows_use(void **state)
 	assert_true(h1 - h0 <= 2048 * 4 * kib + (nblk * 4 * kib) / 8 +
 		    64 * kib);
 	mapfs_fs_close(fs);
-	unlink(path);
 }
 
 /* Reservation windows: one known range per group, which a window
@@ -399,7 +415,8 @@ int main(void)
 		cmocka_unit_test(test_dir_near_parent),
 		cmocka_unit_test(test_dir_pile_bound),
 		cmocka_unit_test(test_dir_needs_room),
-		cmocka_unit_test(test_host_follows_use),
+		cmocka_unit_test_setup_teardown(test_host_follows_use,
+						host_setup, host_teardown),
 		cmocka_unit_test(test_reserve_windows),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
