@@ -149,5 +149,10 @@ int main(int argc, char **argv)
 	}
 	printf("dirs %lu files %lu bytes %llu du %llu\n", ndirs, nfiles,
 	       (unsigned long long)bytes, (unsigned long long)du);
+	for (unsigned long i = 0; i < ndirs; i++)
+		free(dirs[i]);
+	free(dirs);
+	free(depth);
+	free(pkg);
 	return 0;
 }
