@@ -419,9 +419,12 @@ static int run_fsck(const char *path, char *out, size_t outlen)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
+/* The last crash image as built, before fsck repaired it (reboot). */
+static uint8_t *raw;
+
 /* Build a crash image: the disk plus each page that differs now with
- * probability pct %, and check it. */
-static void cut(const char *where, int pct)
+ * probability pct %, and check it. True when it passed. */
+static bool cut(const char *where, int pct)
 {
 	static char out[16384];
 	const uint8_t *now = fs->dbase;
@@ -444,6 +447,7 @@ static void cut(const char *where, int pct)
 		}
 		if (pwrite(fd, src, PAGE, (off_t)off) != PAGE)
 			die("write %s: %s", crash_path, strerror(errno));
+		memcpy(raw + off, src, PAGE);
 	}
 	close(fd);
 	cuts++;
@@ -457,7 +461,7 @@ static void cut(const char *where, int pct)
 			 crash_path, cuts);
 		if (system(why) != 0)
 			(void)0;
-		return;
+		return false;
 	}
 	if (mapfs_fs_open(crash_path, MAPFS_OPEN_RDONLY, 0, NULL, NULL, &cf,
 			  why, sizeof(why)) < 0)
@@ -487,6 +491,7 @@ static void cut(const char *where, int pct)
 		       states[nstates - 1]);
 	}
 	free(got);
+	return match >= 0 && !foreign[0];
 }
 
 /* The flush hook: a cut while this flush was under way, then the disk
@@ -495,7 +500,7 @@ static void on_flush(void *arg)
 {
 	(void)arg;
 	if ((int)rnd(100) < flush_cut_pct)
-		cut("during a flush", (int)rnd(101));
+		(void)cut("during a flush", (int)rnd(101));
 	memcpy(disk, fs->dbase, IMG_SIZE);
 }
 
@@ -540,6 +545,13 @@ static void open_image(void)
 		die("no journal");
 	fs->flush_hook = on_flush;
 	memcpy(disk, fs->dbase, IMG_SIZE);
+	states_reset(tree(fs));
+	/* As the daemon mounts: every free block zeroed in the host, made
+	 * durable by the commit that marks the image mounted (a cut may
+	 * come during its flush). */
+	(void)mapfs_alloc_zero_free(fs);
+	if (mapfs_journal_op_begin(fs) < 0 || mapfs_fs_commit(fs) < 0)
+		die("mount commit");
 }
 
 static const struct mapfs_cred root = {0, 0};
@@ -680,7 +692,27 @@ static void after_op(int cut_pct)
 		    foreign);
 	states_push(t);
 	if ((int)rnd(100) < cut_pct)
-		cut("between operations", (int)rnd(101));
+		(void)cut("between operations", (int)rnd(101));
+}
+
+/* A power cut the workload lives through: the image becomes the crash
+ * image just checked, unrepaired, and is opened again as the daemon
+ * opens it after a crash (replay, every free block zeroed), then the
+ * workload goes on. Blocks the replayed records freed hold their old
+ * owners' bytes until that zeroing. */
+static void reboot(void)
+{
+	int fd;
+
+	if (!cut("before a reboot", (int)rnd(101)))
+		return;		/* reported; go on without rebooting */
+	fs->flush_hook = NULL;
+	mapfs_fs_close(fs);	/* no sync: the power is gone */
+	fd = open(img_path, O_WRONLY);
+	if (fd < 0 || pwrite(fd, raw, IMG_SIZE, 0) != (ssize_t)IMG_SIZE ||
+	    close(fd) < 0)
+		die("%s: %s", img_path, strerror(errno));
+	open_image();
 }
 
 static void close_image(void)
@@ -707,8 +739,11 @@ static void run_random(uint64_t seed, int scenarios, int ops)
 		/* Small rings wrap and force commits; larger ones don't. */
 		make_image(s % 2 ? 256u << 10 : 1u << 20);
 		open_image();
-		states_reset(tree(fs));
 		for (int i = 0; i < ops; i++) {
+			if (i == ops / 2) {
+				reboot();
+				continue;
+			}
 			if (rnd(100) < 8) {
 				fsync_barrier();
 				continue;
@@ -858,8 +893,8 @@ static void run_ace(int maxlen)
 			flush_cut_pct = 0;
 			/* ...and after it: everything must be there. */
 			nwritten = 0;
-			cut("after the fsync", (int)rnd(101));
-			cut("after the fsync", 100);
+			(void)cut("after the fsync", (int)rnd(101));
+			(void)cut("after the fsync", 100);
 			close_image();
 		}
 		printf("# ace: all %ld sequences of length %d\n", total, len);
@@ -879,7 +914,8 @@ int main(int argc, char **argv)
 	snprintf(img_path, sizeof(img_path), "%s/power.img", dir);
 	snprintf(crash_path, sizeof(crash_path), "%s/crash.img", dir);
 	disk = malloc(IMG_SIZE);
-	if (!disk)
+	raw = malloc(IMG_SIZE);
+	if (!disk || !raw)
 		die("out of memory");
 	if (!strcmp(argv[3], "random")) {
 		uint64_t seed = argc > 4 ? strtoull(argv[4], NULL, 0) : 1;
