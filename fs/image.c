@@ -526,9 +526,14 @@ static void zero_range(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
 	unsigned char vec[256];
 
 	/* Only where mode-0 fallocate works (host files, not devices:
-	 * zeroing a device range could write every byte). */
+	 * zeroing a device range could write every byte). Not at all
+	 * where every free block already reads as zeros in the host
+	 * (fs->free_zeroed: the mount's pass and the journal's zeroing of
+	 * freed blocks, mapfs_fs_zero_free): their pages fault in as
+	 * zeros without a read. */
 	if (fs->fd < 0 || fs->resv_unsupported || fs->zero_unsupported ||
-	    n == 0 || bno >= fs->g.nblocks || n > fs->g.nblocks - bno)
+	    fs->free_zeroed || n == 0 || bno >= fs->g.nblocks ||
+	    n > fs->g.nblocks - bno)
 		return;
 	off = bno << fs->g.bshift;
 	len = n << fs->g.bshift;

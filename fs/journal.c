@@ -807,7 +807,7 @@ int mapfs_journal_commit(struct mapfs_fs *fs, bool full)
 	err = checkpoint(fs);
 	if (err < 0)
 		return err;
-	quarantine_zero(fs);	/* what this checkpoint freed of copies */
+	quarantine_zero(fs);	/* what this checkpoint has passed */
 	/* The homes of the previous checkpoint were in that flush: the
 	 * records before it are no longer needed. */
 	if (prev != j->tail_written) {

@@ -335,7 +335,8 @@ int mapfs_fs_reserve_metadata(struct mapfs_fs *fs);
  * allocated), so writing them through the mapping faults in zero pages
  * instead of reading what a deleted file left on disk. Pages the host
  * holds in memory are left alone (overwriting them reads nothing).
- * Best effort. */
+ * Nothing to do once fs->free_zeroed (free blocks already read as
+ * zeros in the host). Best effort. */
 void mapfs_fs_fresh_data(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
 /* Blocks [bno, bno + n) were freed: take their pages out of the
  * daemon's mappings (MADV_DONTNEED on the shared mapping: the page cache
