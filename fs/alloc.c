@@ -394,6 +394,11 @@ int mapfs_free_block(struct mapfs_fs *fs, mapfs_bno_t bno)
 	if (!mapfs_bit_test(bbm, bit))
 		return MAPFS_CORRUPT(fs, "freeing free block %llu",
 				     (unsigned long long)bno);
+	/* Without the journal nothing zeroes the block: the superblock
+	 * must stop saying that free blocks read as zeros first. */
+	err = fs->j ? 0 : mapfs_fs_unzeroed(fs);
+	if (err < 0)
+		return err;
 	err = mapfs_journal_note_free(fs, bno);
 	if (err < 0)
 		return err;

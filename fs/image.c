@@ -369,20 +369,17 @@ int mapfs_fs_open_region(const char *path, int flags,
 		if (err < 0)
 			goto fail_attached;
 	}
-	if (!rdonly && fs->free_zero_mark) {
-		/* Whatever this open does to free blocks, the mark must not
-		 * outlive it: clear it on the image first. A journaled open
-		 * makes that durable with the flush that starts the journal;
-		 * others flush here. */
+	if ((flags & MAPFS_OPEN_JOURNAL) && !rdonly &&
+	    (fs->feat_incompat & MAPFS_FEAT_INCOMPAT_JOURNAL) &&
+	    fs->free_zero_mark) {
+		/* The daemon: blocks its operations free are zeroed only a
+		 * commit later, so a crash from here on leaves free blocks
+		 * that are not: the mark goes now, made durable by the flush
+		 * that starts the journal below. (Opens without the journal
+		 * clear it at their first change that needs it,
+		 * mapfs_fs_unzeroed.) */
 		fs->free_zero_found = true;
 		mapfs_super_clear_free_zeroed(fs);
-		if (!((flags & MAPFS_OPEN_JOURNAL) &&
-		      (fs->feat_incompat & MAPFS_FEAT_INCOMPAT_JOURNAL)) &&
-		    fdatasync(fd) < 0) {
-			err = -errno;
-			WHY("cannot write the superblock: %s", strerror(-err));
-			goto fail_attached;
-		}
 	}
 	if ((flags & MAPFS_OPEN_JOURNAL) && !rdonly &&
 	    (fs->feat_incompat & MAPFS_FEAT_INCOMPAT_JOURNAL)) {
@@ -679,8 +676,8 @@ int mapfs_fs_sync(struct mapfs_fs *fs)
 		return 0;
 	/* The daemon's last sync (state CLEAN, after a full commit that
 	 * released the quarantine) records that every free block reads
-	 * as zeros, so the next mount need not zero them again. Any later
-	 * read-write open clears the mark first. */
+	 * as zeros, so the next mount need not zero them again. The next
+	 * writer clears the mark before it could be wrong. */
 	if (fs->j && fs->state == MAPFS_STATE_CLEAN && fs->free_zeroed &&
 	    !atomic_load(&fs->error) && !mapfs_journal_frees_pending(fs))
 		fs->free_zero_mark = true;
@@ -750,6 +747,16 @@ static void zero_span(struct mapfs_fs *fs, uint64_t off, uint64_t len)
 	 * an extent split): store zeros. Only ranges the host backs come
 	 * here, so the stores allocate nothing. */
 	memset(fs->dbase + off, 0, len);
+}
+
+int mapfs_fs_unzeroed(struct mapfs_fs *fs)
+{
+	if (!fs->free_zero_mark || (fs->flags & MAPFS_OPEN_RDONLY))
+		return 0;
+	mapfs_super_clear_free_zeroed(fs);
+	if (fs->fd >= 0 && fdatasync(fs->fd) < 0)
+		return -errno;
+	return 0;
 }
 
 void mapfs_fs_zero_free(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)

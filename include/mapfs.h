@@ -235,10 +235,12 @@ struct mapfs_fs {
 	bool zero_unsupported;	/* host cannot FALLOC_FL_ZERO_RANGE */
 	/* Freed blocks read as zeros (docs/DURABILITY.md). free_zero_mark
 	 * is the superblock's sb_free_zeroed (read at attach, written by
-	 * mapfs_super_store); a read-write open clears it on the image and
-	 * keeps what it said in free_zero_found. free_zeroed: every free
-	 * block outside the journal's quarantine reads as zeros in the
-	 * host (mapfs_alloc_zero_free made it so; the journal keeps it). */
+	 * mapfs_super_store); the daemon's journaled open clears it on the
+	 * image and keeps what it said in free_zero_found, other writers at
+	 * their first change that needs it (mapfs_fs_unzeroed). free_zeroed:
+	 * every free block outside the journal's quarantine reads as zeros
+	 * in the host (mapfs_alloc_zero_free made it so; the journal keeps
+	 * it). */
 	bool free_zero_mark;
 	bool free_zero_found;
 	bool free_zeroed;
@@ -362,6 +364,13 @@ bool mapfs_fs_zero_ahead(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
  * cannot (tmpfs, memory images). Must not run before the free is durable
  * and home (the journal's quarantine decides when: journal.c). */
 void mapfs_fs_zero_free(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
+/* A change is about to leave a free block that may not read as zeros (a
+ * block freed without the journal, bitmaps rewritten by fsck, the image
+ * grown): if the superblock says every free block does (sb_free_zeroed),
+ * clear that on the image and make it durable first. 0 (also when there
+ * was nothing to clear) or a negative errno. The daemon's journaled open
+ * clears the mark at open instead. */
+int mapfs_fs_unzeroed(struct mapfs_fs *fs);
 /* Ask the kernel to start reading [p, p+len) of the mapping (which is
  * MADV_RANDOM, so faults read one page): used before copying a large file
  * read out of the mapping, and for metadata read-ahead (a chunk of an

@@ -177,11 +177,12 @@ static_assert(offsetof(struct mapfs_dsuper, sb_crc) == 4092, "sb crc moved");
 
 /* sb_free_zeroed: written as MAPFS_FREE_ZEROED_MAGIC only by the clean
  * unmount of a daemon that kept every freed block zeroed in the host
- * before reusing it (docs/DURABILITY.md), with that zeroing durable.
- * Every read-write open clears it first (an older version, which writes
- * this word as zero, clears it too), so it can only say what the last
- * writer made true. Without it the next mount zeroes every free block's
- * host data once. A hint: fsck ignores it. */
+ * before reusing it (docs/DURABILITY.md), with that zeroing durable. The
+ * daemon's open clears it on the image first; other writers (fsck,
+ * growfs, tools) clear it, durably, before they free a block, rewrite a
+ * bitmap or grow the image; an older version writes this word as zero
+ * with its first superblock store. Without it the next mount zeroes
+ * every free block's host data once. A hint: fsck ignores it. */
 #define MAPFS_FREE_ZEROED_MAGIC	0x5a45524fu	/* "ZERO" */
 
 /* ------------------------------------------------------------------ */
