@@ -710,8 +710,8 @@ int mapfs_fs_commit(struct mapfs_fs *fs)
 }
 
 /*
- * Freed blocks read as zeros (docs/DURABILITY.md, "What a power cut
- * leaves in a file"). File data is not journaled: after a power cut a
+ * Freed blocks read as zeros (docs/DURABILITY.md, "A block given to a
+ * file reads as zeros"). File data is not journaled: after a power cut a
  * block given to a file since the last flush holds whatever reached the
  * disk, so a block must read as zeros on the disk before it can be given
  * out again, or the next owner could show the last owner's bytes.

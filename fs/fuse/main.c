@@ -479,8 +479,10 @@ int main(int argc, char *argv[])
 
 		/* Every free block reads as zeros before any is given out
 		 * (docs/DURABILITY.md); the commit below makes it durable.
-		 * Nothing to do after a clean unmount by this version. */
-		if (d.fs->j && !d.fs->free_zero_found) {
+		 * After a clean unmount by this version the superblock says
+		 * so and there is nothing to do (nor to log). */
+		if (d.fs->j) {
+			bool known = d.fs->free_zero_found;
 			struct timespec t0, t1;
 			uint64_t runs;
 			char msg[160];
@@ -493,9 +495,8 @@ int main(int argc, char *argv[])
 				 (unsigned long long)runs,
 				 (double)(t1.tv_sec - t0.tv_sec) +
 					 (t1.tv_nsec - t0.tv_nsec) / 1e9);
-			log_fn(NULL, MAPFS_LOG_INFO, msg);
-		} else if (d.fs->j) {
-			(void)mapfs_alloc_zero_free(d.fs);	/* known */
+			if (!known)
+				log_fn(NULL, MAPFS_LOG_INFO, msg);
 		}
 		d.fs->state = MAPFS_STATE_MOUNTED;
 		d.fs->mount_count++;
