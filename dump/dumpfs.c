@@ -480,6 +480,8 @@ static void dump_superblock(struct dump *d)
 		le32toh(s->sb_last_feat_ro_compat));
 	out_hex(o, "incompat", "incompat", le32toh(s->sb_last_feat_incompat));
 	out_obj_end(o);
+	out_bool(o, "free_zeroed", "Free blocks zeroed",
+		 le32toh(s->sb_free_zeroed) == MAPFS_FREE_ZEROED_MAGIC);
 	out_uuid(o, "uuid", "UUID", fs->uuid);
 	out_bytes(o, "label", "Label", fs->label, lablen);
 	out_u64(o, "block_size", "Block size", g->bsize);

@@ -560,6 +560,11 @@ int mapfs_free_block(struct mapfs_fs *fs, mapfs_bno_t bno)
 	if (!mapfs_bit_test(bbm, bit))
 		return MAPFS_CORRUPT(fs, "freeing free block %llu",
 				     (unsigned long long)bno);
+	/* Without the journal nothing zeroes the block: the superblock
+	 * must stop saying that free blocks read as zeros first. */
+	err = fs->j ? 0 : mapfs_fs_unzeroed(fs);
+	if (err < 0)
+		return err;
 	err = mapfs_journal_note_free(fs, bno);
 	if (err < 0)
 		return err;
@@ -575,4 +580,87 @@ int mapfs_free_block(struct mapfs_fs *fs, mapfs_bno_t bno)
 		fs->forget_n = 1;
 	}
 	return 0;
+}
+
+/* The first bit at or after `from` (below n) that is `set`; n if none. */
+static uint64_t bit_next(const uint8_t *bm, uint64_t n, uint64_t from,
+			 bool set)
+{
+	while (from < n) {
+		if ((from & 63) == 0 && n - from >= 64) {
+			uint64_t w;
+
+			memcpy(&w, bm + (from >> 3), 8);
+			w = le64toh(w);
+			if (!set)
+				w = ~w;
+			if (w == 0) {
+				from += 64;
+				continue;
+			}
+			return from + (uint64_t)__builtin_ctzll(w);
+		}
+		if (mapfs_bit_test(bm, from) == set)
+			return from;
+		from++;
+	}
+	return n;
+}
+
+/* Zero the free run [bno, end) of data blocks, never the journal's
+ * (whatever a damaged bitmap says). */
+static void zero_run(struct mapfs_fs *fs, mapfs_bno_t bno, mapfs_bno_t end)
+{
+	const struct mapfs_geom *g = &fs->g;
+	mapfs_bno_t js = g->jstart, je = g->jstart + g->jblocks;
+
+	if (g->jblocks && bno < je && end > js) {
+		if (bno < js)
+			mapfs_fs_zero_free(fs, bno, js - bno);
+		if (end > je)
+			mapfs_fs_zero_free(fs, je, end - je);
+		return;
+	}
+	mapfs_fs_zero_free(fs, bno, end - bno);
+}
+
+uint64_t mapfs_alloc_zero_free(struct mapfs_fs *fs)
+{
+	const struct mapfs_geom *g = &fs->g;
+	uint64_t runs = 0;
+
+	if (fs->free_zeroed)
+		return 0;
+	if (fs->free_zero_found) {
+		fs->free_zeroed = true;
+		return 0;
+	}
+	for (uint64_t cg = 0; cg < g->ngroups; cg++) {
+		struct mapfs_cgmem *m = &fs->cg[cg];
+		uint64_t start = mapfs_group_start(g, cg);
+		uint64_t n = mapfs_group_nblocks(g, cg), bit = g->data_off;
+		const uint8_t *bbm = NULL;
+
+		/* A group never used is free from end to end (and may
+		 * hold an older filesystem's bytes: mkfs does not erase). */
+		if (m->bad || (m->init && !group_ready(fs, cg)))
+			continue;
+		if (m->init)
+			bbm = mapfs_cg_bbm(fs, cg);
+		while (bit < n) {
+			uint64_t end = n;
+
+			if (bbm) {
+				bit = bit_next(bbm, n, bit, false);
+				if (bit >= n)
+					break;
+				end = bit_next(bbm, n, bit, true);
+			}
+			zero_run(fs, start + bit, start + end);
+			runs++;
+			bit = end;
+		}
+	}
+	fs->free_zeroed = true;
+	return runs;
 }

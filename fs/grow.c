@@ -165,9 +165,12 @@ int mapfs_grow(struct mapfs_fs *fs, const struct mapfs_geom *ng,
 	memset(cgm + old.ngroups, 0,
 	       (ng->ngroups - old.ngroups) * sizeof(*cgm));
 
-	/* 1. Not clean until the new geometry is in place. */
+	/* 1. Not clean until the new geometry is in place. The new blocks
+	 * are not known to read as zeros (a device's old bytes): drop
+	 * sb_free_zeroed with this store (docs/DURABILITY.md). */
 	saved_state = fs->state;
 	fs->state = MAPFS_STATE_MOUNTED;
+	fs->free_zero_mark = false;
 	mapfs_super_store(fs);
 	err = mapfs_fs_sync_range(fs, 0, MAPFS_PAGE_SIZE);
 	if (err < 0)

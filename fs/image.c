@@ -437,6 +437,18 @@ int mapfs_fs_open_region(const char *path, int flags,
 			goto fail_attached;
 	}
 	if ((flags & MAPFS_OPEN_JOURNAL) && !rdonly &&
+	    (fs->feat_incompat & MAPFS_FEAT_INCOMPAT_JOURNAL) &&
+	    fs->free_zero_mark) {
+		/* The daemon: blocks its operations free are zeroed only a
+		 * commit later, so a crash from here on leaves free blocks
+		 * that are not: the mark goes now, made durable by the flush
+		 * that starts the journal below. (Opens without the journal
+		 * clear it at their first change that needs it,
+		 * mapfs_fs_unzeroed.) */
+		fs->free_zero_found = true;
+		mapfs_super_clear_free_zeroed(fs);
+	}
+	if ((flags & MAPFS_OPEN_JOURNAL) && !rdonly &&
 	    (fs->feat_incompat & MAPFS_FEAT_INCOMPAT_JOURNAL)) {
 		/* Metadata is changed in a private copy of the image; the
 		 * shared mapping carries data and the journal. */
@@ -597,9 +609,14 @@ static void zero_range(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
 	unsigned char vec[256];
 
 	/* Only where mode-0 fallocate works (host files, not devices:
-	 * zeroing a device range could write every byte). */
+	 * zeroing a device range could write every byte). Not at all
+	 * where every free block already reads as zeros in the host
+	 * (fs->free_zeroed: the mount's pass and the journal's zeroing of
+	 * freed blocks, mapfs_fs_zero_free): their pages fault in as
+	 * zeros without a read. */
 	if (fs->fd < 0 || fs->resv_unsupported || fs->zero_unsupported ||
-	    n == 0 || bno >= fs->g.nblocks || n > fs->g.nblocks - bno)
+	    fs->free_zeroed || n == 0 || bno >= fs->g.nblocks ||
+	    n > fs->g.nblocks - bno)
 		return;
 	off = bno << fs->g.bshift;
 	len = n << fs->g.bshift;
@@ -722,6 +739,13 @@ int mapfs_fs_sync(struct mapfs_fs *fs)
 
 	if (fs->flags & MAPFS_OPEN_RDONLY)
 		return 0;
+	/* The daemon's last sync (state CLEAN, after a full commit that
+	 * released the quarantine) records that every free block reads
+	 * as zeros, so the next mount need not zero them again. The next
+	 * writer clears the mark before it could be wrong. */
+	if (fs->j && fs->state == MAPFS_STATE_CLEAN && fs->free_zeroed &&
+	    !atomic_load(&fs->error) && !mapfs_journal_frees_pending(fs))
+		fs->free_zero_mark = true;
 	mapfs_super_store(fs);
 	if (fs->fd < 0)
 		return 0;
@@ -748,4 +772,94 @@ int mapfs_fs_commit(struct mapfs_fs *fs)
 	mapfs_super_store(fs);
 	err = mapfs_journal_op_end(fs);
 	return err < 0 ? err : mapfs_journal_commit(fs, false);
+}
+
+/*
+ * Freed blocks read as zeros (docs/DURABILITY.md, "A block given to a
+ * file reads as zeros"). File data is not journaled: after a power cut a
+ * block given to a file since the last flush holds whatever reached the
+ * disk, so a block must read as zeros on the disk before it can be given
+ * out again, or the next owner could show the last owner's bytes.
+ *
+ * Zeroing asks the host to forget the bytes rather than writing zeros:
+ * FALLOC_FL_ZERO_RANGE turns a range of the image file into unwritten
+ * extents (ext4, XFS), a change to the host's metadata that its
+ * fdatasync commits (ext4_zero_range stamps the inode's datasync
+ * transaction); until then the old extent stands. New data written into
+ * an unwritten extent becomes visible only when the host converts the
+ * extent after the data is on disk, so a power cut shows new bytes or
+ * zeros, never the old ones, in whatever order the host writes pages.
+ * Host space stays allocated (no new SIGBUS risk; the reservations of
+ * alloc.c stay true). Holes and unwritten ranges already read as zeros
+ * and are skipped (SEEK_DATA/SEEK_HOLE): zeroing never makes a sparse
+ * image fatter. Block devices: ZERO_RANGE becomes the device's write-
+ * zeroes (or the kernel writes zeros: a cost in bytes freed). Hosts that
+ * cannot zero a range (tmpfs, ext4 files without extents) and memory
+ * images get zeros stored through the shared mapping, which the next
+ * flush writes like any data.
+ */
+static void zero_span(struct mapfs_fs *fs, uint64_t off, uint64_t len)
+{
+	if (fs->fd >= 0 && !fs->zero_unsupported) {
+		if (fallocate(fs->fd, FALLOC_FL_ZERO_RANGE |
+			      FALLOC_FL_KEEP_SIZE, (off_t)(fs->img_off + off),
+			      (off_t)len) == 0)
+			return;
+		if (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL)
+			fs->zero_unsupported = true;
+	}
+	/* No way to forget the range (or the host failed to, ENOSPC for
+	 * an extent split): store zeros. Only ranges the host backs come
+	 * here, so the stores allocate nothing. */
+	memset(fs->dbase + off, 0, len);
+}
+
+int mapfs_fs_unzeroed(struct mapfs_fs *fs)
+{
+	if (!fs->free_zero_mark || (fs->flags & MAPFS_OPEN_RDONLY))
+		return 0;
+	mapfs_super_clear_free_zeroed(fs);
+	if (fs->fd >= 0 && fdatasync(fs->fd) < 0)
+		return -errno;
+	return 0;
+}
+
+void mapfs_fs_zero_free(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
+{
+	uint64_t off, end;
+
+	if (n == 0 || bno >= fs->g.nblocks || n > fs->g.nblocks - bno)
+		return;
+	off = bno << fs->g.bshift;
+	end = (bno + n) << fs->g.bshift;
+	if (end > fs->size)
+		end = fs->size;
+	if (fs->fd < 0) {
+		zero_span(fs, off, end - off);
+		return;
+	}
+	while (off < end) {
+		off_t d = lseek(fs->fd, (off_t)(fs->img_off + off), SEEK_DATA);
+		off_t h;
+		uint64_t a, b;
+
+		if (d < 0 && errno == ENXIO)
+			return;		/* holes to the end of the file */
+		if (d < 0) {
+			/* No SEEK_DATA: all of it may hold data. */
+			zero_span(fs, off, end - off);
+			return;
+		}
+		h = lseek(fs->fd, d, SEEK_HOLE);
+		a = (uint64_t)d - fs->img_off;
+		b = h < 0 ? end : (uint64_t)h - fs->img_off;
+		if (a >= end)
+			return;
+		if (b > end)
+			b = end;
+		if (b <= a)
+			b = end;	/* a confused host: zero the rest */
+		zero_span(fs, a, b - a);
+		off = b;
+	}
 }

@@ -29,10 +29,15 @@
  *    homes are durable (the following flush); the ring space before the
  *    durable tail is reused.
  *  - Blocks freed by operations whose records are not durable are not
- *    reused (a snapshot of the group's block bitmap taken at the first
- *    free after a flush): file data goes to the shared mapping at once,
- *    and a freed block holding a durable file's bytes must not be
- *    overwritten while a power cut could still bring that file back.
+ *    reused (the quarantine: a per-group bitmap, released by ring
+ *    position): file data goes to the shared mapping at once, and a
+ *    freed block holding a durable file's bytes must not be overwritten
+ *    while a power cut could still bring that file back. Once their
+ *    free is durable and checkpointed they are zeroed in the host
+ *    (mapfs_fs_zero_free), and they are released only after a flush
+ *    has made that zeroing durable too: a block given to a file reads
+ *    as zeros on the disk until that file's data lands, so a power cut
+ *    never shows an earlier owner's bytes in it.
  *
  * Each open starts a new sequence epoch (high 32 bits), so records left
  * in the ring by an earlier mount can never be mistaken for new ones.
@@ -60,6 +65,8 @@ struct qgen {
 	uint64_t until;		/* safe once tail_durable >= until */
 	struct qext *v;
 	size_t n, cap;
+	bool zeroed;		/* v zeroed in the host (quarantine_zero) */
+	uint64_t zflush;	/* ... before flush number zflush + 1 */
 };
 
 struct mapfs_journal {
@@ -84,6 +91,7 @@ struct mapfs_journal {
 	struct qgen *gens;	/* FIFO: gens[0] oldest */
 	size_t ngens, capgens;
 	uint64_t nquar;		/* blocks in quarantine */
+	uint64_t nflush;	/* flushes completed */
 
 	/* The superblock counters as last stored (op_end stores them only
 	 * when they moved). */
@@ -334,6 +342,8 @@ static int flush(struct mapfs_fs *fs)
 		fs->j->st.flushes++;
 	if (fdatasync(fs->fd) < 0)
 		return -errno;
+	if (fs->j)
+		fs->j->nflush++;
 	if (fs->flush_hook)
 		fs->flush_hook(fs->flush_arg);
 	return 0;
@@ -667,6 +677,18 @@ static int checkpoint(struct mapfs_fs *fs)
  * passed the position the ring had when it was freed (two commits, or
  * one full commit), and until then its private copy, if it was
  * metadata, is gone too (checkpoint drops them).
+ *
+ * It must also read as zeros on the disk before it is reused: the next
+ * owner's record can reach the disk before its data (the kernel writes
+ * the ring's pages and the data's when it likes), and replay would then
+ * show the old bytes in the new file. A generation is zeroed
+ * (quarantine_zero) once the last checkpoint has passed it: its frees
+ * are durable (no cut can bring the old owner back, so its bytes may
+ * go) and no staged copy of its blocks is left to be written home over
+ * the zeros. It is released once the tail has passed it and a flush
+ * has made the zeroing durable; in the usual order (free, commit: zero,
+ * commit: zeros durable, commit: tail durable) that costs no wait, and
+ * a full commit still releases everything.
  */
 static struct qgen *qgen_cur(struct mapfs_journal *j)
 {
@@ -687,8 +709,46 @@ static struct qgen *qgen_cur(struct mapfs_journal *j)
 	return &j->gens[j->ngens - 1];
 }
 
-/* Seal the generation being filled at the current head, then release
- * every generation the durable tail has passed. */
+static int cmp_qext(const void *a, const void *b)
+{
+	const struct qext *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Zero the blocks of every sealed generation the last checkpoint has
+ * passed, adjacent runs as one (an rm -rf frees files whose blocks
+ * follow each other). */
+static void quarantine_zero(struct mapfs_fs *fs)
+{
+	struct mapfs_journal *j = fs->j;
+
+	for (size_t k = 0; k < j->ngens; k++) {
+		struct qgen *q = &j->gens[k];
+		size_t i = 0;
+
+		if (q->zeroed || q->until == UINT64_MAX || q->until > j->ckpt)
+			continue;
+		qsort(q->v, q->n, sizeof(*q->v), cmp_qext);
+		while (i < q->n) {
+			uint64_t start = q->v[i].start;
+			uint64_t end = start + q->v[i].len;
+
+			for (i++; i < q->n && q->v[i].start <= end; i++)
+				if (q->v[i].start + q->v[i].len > end)
+					end = q->v[i].start + q->v[i].len;
+			mapfs_fs_zero_free(fs, start, end - start);
+			j->st.zeroed_runs++;
+			j->st.zeroed_blocks += end - start;
+		}
+		q->zeroed = true;
+		q->zflush = j->nflush;
+	}
+}
+
+/* Seal the generation being filled at the current head, release every
+ * generation the durable tail has passed whose zeroing is durable, and
+ * zero those the last checkpoint has passed. */
 static void quarantine_advance(struct mapfs_fs *fs)
 {
 	struct mapfs_journal *j = fs->j;
@@ -697,7 +757,8 @@ static void quarantine_advance(struct mapfs_fs *fs)
 
 	if (j->ngens && j->gens[j->ngens - 1].until == UINT64_MAX)
 		j->gens[j->ngens - 1].until = j->head;
-	while (k < j->ngens && j->gens[k].until <= j->tail_durable) {
+	while (k < j->ngens && j->gens[k].until <= j->tail_durable &&
+	       j->gens[k].zeroed && j->gens[k].zflush < j->nflush) {
 		struct qgen *q = &j->gens[k];
 
 		for (size_t i = 0; i < q->n; i++) {
@@ -716,6 +777,7 @@ static void quarantine_advance(struct mapfs_fs *fs)
 		memmove(j->gens, j->gens + k, (j->ngens - k) * sizeof(*j->gens));
 		j->ngens -= k;
 	}
+	quarantine_zero(fs);
 	if (j->nquar == 0) {
 		/* Nothing waits: give the bitmaps back. */
 		for (uint64_t cg = 0; cg < g->ngroups; cg++) {
@@ -745,6 +807,7 @@ int mapfs_journal_commit(struct mapfs_fs *fs, bool full)
 	err = checkpoint(fs);
 	if (err < 0)
 		return err;
+	quarantine_zero(fs);	/* what this checkpoint has passed */
 	/* The homes of the previous checkpoint were in that flush: the
 	 * records before it are no longer needed. */
 	if (prev != j->tail_written) {

@@ -264,6 +264,8 @@ void mapfs_super_encode(const struct mapfs_fs *fs, uint64_t cg,
 	d->sb_last_feat_compat = htole32(MAPFS_FEAT_COMPAT_SUPP);
 	d->sb_journal_start = htole64(g->jstart);
 	d->sb_journal_blocks = htole64(g->jblocks);
+	d->sb_free_zeroed = htole32(fs->free_zero_mark ?
+				    MAPFS_FREE_ZEROED_MAGIC : 0);
 	d->sb_crc = htole32(mapfs_crc32c(~0u, d,
 					 offsetof(struct mapfs_dsuper, sb_crc)));
 }
@@ -341,6 +343,22 @@ void mapfs_super_use_feature(struct mapfs_fs *fs, uint32_t bit)
 	fs->feat_ro_compat |= bit;
 	mapfs_super_store(fs);
 	mapfs_super_store_copies(fs);
+}
+
+void mapfs_super_clear_free_zeroed(struct mapfs_fs *fs)
+{
+	struct mapfs_dsuper *d = sb_at(fs, 0);
+
+	fs->free_zero_mark = false;
+	if (!d || d->sb_free_zeroed == 0)
+		return;
+	/* In place: the word and the CRC only (a full store would also
+	 * rewrite the counters fsck is about to compare). */
+	d->sb_free_zeroed = 0;
+	d->sb_crc = htole32(mapfs_crc32c(~0u, d, offsetof(struct mapfs_dsuper,
+							  sb_crc)));
+	mapfs_jdirty(fs, &d->sb_free_zeroed, sizeof(d->sb_free_zeroed));
+	mapfs_jdirty(fs, &d->sb_crc, sizeof(d->sb_crc));
 }
 
 int mapfs_fs_init_geom(struct mapfs_fs *fs, void *base, uint64_t size,
@@ -444,6 +462,8 @@ int mapfs_fs_attach(struct mapfs_fs *fs, void *base, uint64_t size,
 	fs->feat_compat = le32toh(d->sb_feat_compat);
 	fs->feat_ro_compat = le32toh(d->sb_feat_ro_compat);
 	fs->feat_incompat = le32toh(d->sb_feat_incompat);
+	fs->free_zero_mark = le32toh(d->sb_free_zeroed) ==
+			     MAPFS_FREE_ZEROED_MAGIC;
 
 	/* Validate every group header; sum the counts. Bitmap pages are
 	 * verified when the allocator first uses a group, so attaching

@@ -364,6 +364,9 @@ void fsck_rebuild_group(struct fsck_ctx *c, uint64_t cg, uint64_t fb,
 	       le32toh(mapfs_cg_hdr(fs, cg)->cg_ihiwater) == hw;
 	if (same)
 		goto out;
+	/* Blocks this frees were not zeroed in the host. */
+	if (mapfs_fs_unzeroed(fs) < 0)
+		goto out;
 	memcpy(ibm, ni, ibytes);
 	memcpy(bbm, nbm, bbytes);
 	fs->cg[cg].free_blocks = fb;

@@ -238,6 +238,17 @@ struct mapfs_fs {
 	bool data_shared;	/* dbase is a shared, writable file mapping */
 	bool resv_unsupported;	/* host cannot fallocate: don't try */
 	bool zero_unsupported;	/* host cannot FALLOC_FL_ZERO_RANGE */
+	/* Freed blocks read as zeros (docs/DURABILITY.md). free_zero_mark
+	 * is the superblock's sb_free_zeroed (read at attach, written by
+	 * mapfs_super_store); the daemon's journaled open clears it on the
+	 * image and keeps what it said in free_zero_found, other writers at
+	 * their first change that needs it (mapfs_fs_unzeroed). free_zeroed:
+	 * every free block outside the journal's quarantine reads as zeros
+	 * in the host (mapfs_alloc_zero_free made it so; the journal keeps
+	 * it). */
+	bool free_zero_mark;
+	bool free_zero_found;
+	bool free_zeroed;
 
 	atomic_int error;	/* set when corruption was seen */
 	bool journal_bad;	/* (fsck) the journal header is unusable */
@@ -363,7 +374,8 @@ void mapfs_fs_reserve_forget(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
  * allocated), so writing them through the mapping faults in zero pages
  * instead of reading what a deleted file left on disk. Pages the host
  * holds in memory are left alone (overwriting them reads nothing).
- * Best effort. */
+ * Nothing to do once fs->free_zeroed (free blocks already read as
+ * zeros in the host). Best effort. */
 void mapfs_fs_fresh_data(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
 /* Blocks [bno, bno + n) were freed: take their pages out of the
  * daemon's mappings (MADV_DONTNEED on the shared mapping: the page cache
@@ -379,6 +391,23 @@ void mapfs_fs_forget_blocks(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
  * alone (writing ahead, mapfs_file_write). False where the host cannot
  * zero ranges (then the pages would have to be read: don't write ahead). */
 bool mapfs_fs_zero_ahead(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
+/* Blocks [bno, bno + n) are free and nobody reads their bytes again:
+ * make them read as zeros, in the mappings at once and on the host's
+ * disk once the next flush of the image returns, so that after a power
+ * cut a block given to a file later holds that file's bytes or zeros,
+ * never an earlier owner's. FALLOC_FL_ZERO_RANGE on the parts the host
+ * holds data for (holes are left alone: no host space is allocated or
+ * released); stores of zeros through the shared mapping where the host
+ * cannot (tmpfs, memory images). Must not run before the free is durable
+ * and home (the journal's quarantine decides when: journal.c). */
+void mapfs_fs_zero_free(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
+/* A change is about to leave a free block that may not read as zeros (a
+ * block freed without the journal, bitmaps rewritten by fsck, the image
+ * grown): if the superblock says every free block does (sb_free_zeroed),
+ * clear that on the image and make it durable first. 0 (also when there
+ * was nothing to clear) or a negative errno. The daemon's journaled open
+ * clears the mark at open instead. */
+int mapfs_fs_unzeroed(struct mapfs_fs *fs);
 /* Ask the kernel to start reading [p, p+len) of the mapping (which is
  * MADV_RANDOM, so faults read one page): used before copying a large file
  * read out of the mapping, and for metadata read-ahead (a chunk of an
@@ -484,6 +513,8 @@ struct mapfs_journal_stats {
 	uint64_t records, bytes, commits, flushes, checkpoint_pages;
 	uint64_t forced;	/* commits forced by a full ring */
 	uint64_t big_ops;	/* operations too large to journal */
+	uint64_t zeroed_runs;	/* freed runs zeroed in the host ... */
+	uint64_t zeroed_blocks;	/* ... and their blocks */
 };
 void mapfs_journal_get_stats(const struct mapfs_fs *fs,
 			     struct mapfs_journal_stats *st);
@@ -528,6 +559,9 @@ int mapfs_super_decode(const struct mapfs_dsuper *d, uint64_t image_bytes,
 /* Store fs's in-memory superblock fields into the primary superblock and
  * recompute its CRC. */
 void mapfs_super_store(struct mapfs_fs *fs);
+/* Clear sb_free_zeroed in the primary superblock (that word and the CRC
+ * only) and in memory. */
+void mapfs_super_clear_free_zeroed(struct mapfs_fs *fs);
 /* Write the superblock (as stored in the primary) into every copy. */
 void mapfs_super_store_copies(struct mapfs_fs *fs);
 /* Record that the image now uses ro_compat feature `bit` (stores the
@@ -627,6 +661,15 @@ int mapfs_free_block(struct mapfs_fs *fs, mapfs_bno_t bno);
  * owns, whose bytes nobody needs. Reserves host space behind them as
  * allocation would; stops where the host has none. */
 uint64_t mapfs_free_run(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t max);
+/* Make every free block read as zeros in the host (mapfs_fs_zero_free
+ * over each free run; a group never used, its whole data area), so that
+ * from here on the journal's zeroing of freed blocks (journal.c) keeps
+ * all of them so: at mount, before anything is allocated; the flush
+ * that follows makes it durable. Skipped when the superblock said at
+ * open that it already holds (fs->free_zero_found). Sets
+ * fs->free_zeroed. Groups whose bitmaps fail their check are skipped
+ * (nothing is allocated from them). Returns the number of runs zeroed. */
+uint64_t mapfs_alloc_zero_free(struct mapfs_fs *fs);
 /* Free blocks available to non-root (statfs f_bavail). */
 uint64_t mapfs_avail_blocks(const struct mapfs_fs *fs);
 

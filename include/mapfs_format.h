@@ -155,7 +155,11 @@ struct mapfs_dsuper {
 	uint32_t sb_last_feat_compat;	/* 300 */
 	uint64_t sb_journal_start;	/* 304: first journal block, 0 = none */
 	uint64_t sb_journal_blocks;	/* 312: journal length in blocks */
-	uint64_t sb_spare[471];		/* 320: zero */
+	uint32_t sb_free_zeroed;	/* 320: MAPFS_FREE_ZEROED_MAGIC when
+					 * every free block reads as zeros in
+					 * the host (below); else 0 */
+	uint32_t sb_pad1;		/* 324: zero */
+	uint64_t sb_spare[470];		/* 328: zero */
 	uint32_t sb_pad;		/* 4088: zero */
 	uint32_t sb_crc;		/* 4092: CRC32C of bytes 0..4091 */
 };
@@ -166,8 +170,20 @@ static_assert(offsetof(struct mapfs_dsuper, sb_uuid) == 192, "sb moved");
 static_assert(offsetof(struct mapfs_dsuper, sb_this_group) == 272, "sb moved");
 static_assert(offsetof(struct mapfs_dsuper, sb_journal_start) == 304,
 	      "sb moved");
-static_assert(offsetof(struct mapfs_dsuper, sb_spare) == 320, "sb moved");
+static_assert(offsetof(struct mapfs_dsuper, sb_free_zeroed) == 320,
+	      "sb moved");
+static_assert(offsetof(struct mapfs_dsuper, sb_spare) == 328, "sb moved");
 static_assert(offsetof(struct mapfs_dsuper, sb_crc) == 4092, "sb crc moved");
+
+/* sb_free_zeroed: written as MAPFS_FREE_ZEROED_MAGIC only by the clean
+ * unmount of a daemon that kept every freed block zeroed in the host
+ * before reusing it (docs/DURABILITY.md), with that zeroing durable. The
+ * daemon's open clears it on the image first; other writers (fsck,
+ * growfs, tools) clear it, durably, before they free a block, rewrite a
+ * bitmap or grow the image; an older version writes this word as zero
+ * with its first superblock store. Without it the next mount zeroes
+ * every free block's host data once. A hint: fsck ignores it. */
+#define MAPFS_FREE_ZEROED_MAGIC	0x5a45524fu	/* "ZERO" */
 
 /* ------------------------------------------------------------------ */
 /* Cylinder group header: page 0 of block sb_cg_hdr_off of the group.  */

@@ -201,6 +201,173 @@ static void test_quarantine(void **state)
 	unlink(path);
 }
 
+static bool block_zero(struct mapfs_fs *fs, mapfs_bno_t bno)
+{
+	const uint8_t *p = mapfs_data_block(fs, bno);
+
+	for (uint32_t i = 0; i < fs->g.bsize; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/* Freed blocks are zeroed in the host before they can be reused, so a
+ * power cut never shows their old bytes in a new owner: not at the free
+ * (a cut could still bring the old owner back), but once the free is
+ * durable and checkpointed. A directory chunk changed and freed between
+ * two commits has a staged copy that the checkpoint writes home: the
+ * zeroing must come after it. */
+static void test_freed_zeroed(void **state)
+{
+	struct mapfs_fs *fs;
+	struct mapfs_inode ip, dp;
+	mapfs_ino_t ino, dino, eino;
+	mapfs_bno_t x0, x1, chunk;
+	int n;
+
+	(void)state;
+	make_image(0);
+	fs = open_fs(MAPFS_OPEN_JOURNAL);
+	create(fs, "x", 8192);
+	assert_int_equal(mapfs_op_lookup(fs, ROOT, "x", &ino), 0);
+	assert_int_equal(mapfs_inode_load(fs, ino, &ip), 0);
+	x0 = ip.blk[0];
+	x1 = ip.blk[1];
+	assert_int_equal(mapfs_journal_op_begin(fs), 0);
+	assert_int_equal(mapfs_op_mknod(fs, &root_cr, ROOT, "d",
+					MAPFS_IFDIR | 0755, 0, &dp), 0);
+	dino = dp.ino;
+	assert_int_equal(mapfs_op_mknod(fs, &root_cr, dino, "e",
+					MAPFS_IFREG | 0644, 0, &ip), 0);
+	eino = ip.ino;
+	assert_int_equal(mapfs_journal_op_end(fs), 0);
+	assert_int_equal(mapfs_inode_load(fs, dino, &dp), 0);
+	chunk = dp.blk[0];
+	assert_int_equal(mapfs_fs_commit(fs), 0);
+
+	/* One window: the chunk is changed (staged), then freed. */
+	assert_int_equal(mapfs_journal_op_begin(fs), 0);
+	assert_int_equal(mapfs_op_unlink(fs, dino, "e"), 0);
+	assert_int_equal(mapfs_op_rmdir(fs, ROOT, "d"), 0);
+	assert_int_equal(mapfs_op_unlink(fs, ROOT, "x"), 0);
+	assert_int_equal(mapfs_journal_op_end(fs), 0);
+	(void)eino;
+	/* Not at the free: the unlink is not durable yet. */
+	assert_false(block_zero(fs, x0));
+	assert_false(block_zero(fs, chunk));
+
+	/* The commit that makes the frees durable zeroes them, after its
+	 * checkpoint; they stay out of reach until the zeroing is durable
+	 * and the tail has passed them. */
+	assert_int_equal(mapfs_fs_commit(fs), 0);
+	assert_true(block_zero(fs, x0));
+	assert_true(block_zero(fs, x1));
+	assert_true(block_zero(fs, chunk));
+	assert_true(mapfs_journal_frees_pending(fs));
+	assert_int_equal(mapfs_free_run(fs, x0, 2), 0);
+	for (n = 0; n < 4 && mapfs_journal_frees_pending(fs); n++)
+		assert_int_equal(mapfs_fs_commit(fs), 0);
+	assert_false(mapfs_journal_frees_pending(fs));
+	assert_int_equal(mapfs_free_run(fs, x0, 2), 2);
+	mapfs_fs_close(fs);
+	unlink(path);
+}
+
+static uint32_t sb_mark(void)
+{
+	uint32_t v = 0;
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &v, sizeof(v),
+			       offsetof(struct mapfs_dsuper, sb_free_zeroed)),
+			 (ssize_t)sizeof(v));
+	close(fd);
+	return le32toh(v);
+}
+
+/* The mount pass (mapfs_alloc_zero_free) zeroes every free block's host
+ * data; a clean unmount records that it holds (sb_free_zeroed), which
+ * spares the next mount the pass; the mark is cleared on the image
+ * before it could be wrong: at the daemon's open, or at the first block
+ * another writer frees (fsck, tools). */
+static void test_zero_free_mark(void **state)
+{
+	static const char junk[] = "bytes of an earlier filesystem";
+	struct mapfs_fs *fs;
+	mapfs_bno_t b;
+	off_t at;
+	int fd;
+	char got[sizeof(junk)];
+
+	(void)state;
+	make_image(0);
+	fs = open_fs(0);
+	b = fs->g.jstart - 1;		/* free: the one before the journal */
+	assert_true(mapfs_bno_is_data(&fs->g, b));
+	at = (off_t)(b << fs->g.bshift);
+	mapfs_fs_close(fs);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, junk, sizeof(junk), at),
+			 (ssize_t)sizeof(junk));
+
+	/* Never marked (mkfs does not): the pass zeroes. */
+	assert_int_equal(sb_mark(), 0);
+	fs = open_fs(MAPFS_OPEN_JOURNAL);
+	fs->state = MAPFS_STATE_MOUNTED;	/* as the daemon mounts */
+	assert_false(fs->free_zero_found);
+	assert_true(mapfs_alloc_zero_free(fs) > 0);
+	assert_true(fs->free_zeroed);
+	assert_true(block_zero(fs, b));
+	/* A sync while mounted does not mark; the last one, clean, does. */
+	create(fs, "y", 4096);
+	assert_int_equal(mapfs_fs_sync(fs), 0);
+	assert_int_equal(sb_mark(), 0);
+	fs->state = MAPFS_STATE_CLEAN;
+	assert_int_equal(mapfs_fs_sync(fs), 0);
+	mapfs_fs_close(fs);
+	assert_int_equal(sb_mark(), MAPFS_FREE_ZEROED_MAGIC);
+
+	/* Marked: the next mount trusts it (the junk planted behind its
+	 * back stays) and clears the mark at open, durably. */
+	assert_int_equal(pwrite(fd, junk, sizeof(junk), at),
+			 (ssize_t)sizeof(junk));
+	fs = open_fs(MAPFS_OPEN_JOURNAL);
+	assert_true(fs->free_zero_found);
+	assert_int_equal(sb_mark(), 0);
+	assert_int_equal(mapfs_alloc_zero_free(fs), 0);
+	assert_true(fs->free_zeroed);
+	assert_int_equal(pread(fd, got, sizeof(got), at), (ssize_t)sizeof(got));
+	assert_memory_equal(got, junk, sizeof(junk));
+	mapfs_fs_close(fs);		/* a crash: no sync */
+	fs = open_fs(MAPFS_OPEN_RDONLY);
+	assert_false(fs->free_zero_mark);
+	mapfs_fs_close(fs);
+
+	/* A writer without the journal (fsck, tools) keeps the mark while
+	 * it frees nothing (fsck -p at boot leaves it), and clears it,
+	 * durably, before the first block it frees: nothing zeroes that. */
+	fs = open_fs(MAPFS_OPEN_JOURNAL);
+	(void)mapfs_alloc_zero_free(fs);
+	fs->state = MAPFS_STATE_CLEAN;
+	assert_int_equal(mapfs_fs_sync(fs), 0);
+	mapfs_fs_close(fs);
+	assert_int_equal(sb_mark(), MAPFS_FREE_ZEROED_MAGIC);
+	fs = open_fs(0);
+	assert_int_equal(mapfs_fs_sync(fs), 0);
+	assert_int_equal(sb_mark(), MAPFS_FREE_ZEROED_MAGIC);
+	assert_int_equal(mapfs_op_unlink(fs, ROOT, "y"), 0);
+	assert_int_equal(sb_mark(), 0);
+	assert_int_equal(mapfs_fs_sync(fs), 0);
+	mapfs_fs_close(fs);
+	fs = open_fs(MAPFS_OPEN_FSCK | MAPFS_OPEN_RDONLY);
+	assert_false(fs->free_zero_mark);
+	mapfs_fs_close(fs);
+	close(fd);
+	unlink(path);
+}
+
 /* Writing ahead (write_ahead in inode.c), with a hook that records what
  * it is told and faults the pages in as the daemon's helper does. */
 static struct {
@@ -461,6 +628,8 @@ int main(void)
 		cmocka_unit_test(test_wrap),
 		cmocka_unit_test(test_overwrite_no_record),
 		cmocka_unit_test(test_bad_header),
+		cmocka_unit_test(test_freed_zeroed),
+		cmocka_unit_test(test_zero_free_mark),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
