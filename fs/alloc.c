@@ -643,7 +643,7 @@ uint64_t mapfs_alloc_zero_free(struct mapfs_fs *fs)
 
 		/* A group never used is free from end to end (and may
 		 * hold an older filesystem's bytes: mkfs does not erase). */
-		if (m->bad || (m->init && !group_ready(fs, cg)))
+		if (m->bad || (m->init && group_ready(fs, cg) < 0))
 			continue;
 		if (m->init)
 			bbm = mapfs_cg_bbm(fs, cg);
