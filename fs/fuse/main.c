@@ -8,6 +8,7 @@
  * unlinked while in use, writes everything back and marks the image clean.
  */
 #include "ahead.h"
+#include "bdi.h"
 #include "daemon.h"
 #include "mountpoint.h"
 #include "uring.h"
@@ -285,54 +286,6 @@ static void commit_stop(void)
 	ct.running = false;
 }
 
-/*
- * The kernel reads a FUSE file ahead in windows of its mount's
- * read_ahead_kb, 128 KiB by default, which the INIT reply can lower but
- * not raise: a sequential reader costs a READ per 128 KiB. Raised to 1
- * MiB, one request of the largest size we take, a cold 1 GiB read went
- * 672-778 -> 831-936 MiB/s (4 runs each, alternating; 4 MiB measured the
- * same as 1 MiB). Only root may write it; others keep the default. The
- * stat of the mount point goes through the mount itself, so it returns
- * only after the kernel has processed INIT (whose reply would set the
- * value back); hence a thread, started with the request loop.
- */
-#define FUSE_READ_AHEAD_KB 1024
-
-static void *raise_readahead(void *arg)
-{
-	char *mnt = arg, path[96], cur[32] = "";
-	struct stat st;
-	FILE *f;
-
-	if (stat(mnt, &st) == 0) {
-		snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb",
-			 major(st.st_dev), minor(st.st_dev));
-		f = fopen(path, "r+");
-		if (f && fgets(cur, sizeof(cur), f) &&
-		    atoi(cur) < FUSE_READ_AHEAD_KB) {
-			rewind(f);
-			fprintf(f, "%d\n", FUSE_READ_AHEAD_KB);
-		}
-		if (f)
-			fclose(f);
-	}
-	free(mnt);
-	return NULL;
-}
-
-static void raise_readahead_start(const char *mnt)
-{
-	char *copy = strdup(mnt);
-	pthread_t t;
-
-	if (geteuid() != 0 || !copy ||
-	    pthread_create(&t, NULL, raise_readahead, copy) != 0) {
-		free(copy);
-		return;
-	}
-	pthread_detach(t);
-}
-
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -584,7 +537,12 @@ int main(int argc, char *argv[])
 	if (!d.ro && d.fs->j && conf.commit > 0 &&
 	    commit_start(&d, conf.commit) != 0)
 		log_fn(NULL, MAPFS_LOG_WARN, "cannot start the commit timer");
-	raise_readahead_start(cmd.mountpoint);
+	/* The mount's read-ahead window, raised once INIT is done (bdi.c;
+	 * never through a system call on the mount itself). */
+	if (bdi_arm(cmd.mountpoint) < 0)
+		log_fn(NULL, MAPFS_LOG_WARN, "cannot find the mount in "
+		       "/proc/self/mountinfo: read-ahead stays at the "
+		       "kernel's default");
 	if (cmd.singlethread) {
 		ret = fuse_session_loop(se);
 	} else {

@@ -47,6 +47,7 @@
 #endif
 #include "uring.h"
 
+#include "bdi.h"
 #include "daemon.h"
 
 #include <errno.h>
@@ -1019,8 +1020,16 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *ud)
 	    iov[0].iov_len >= sizeof(struct fuse_out_header) &&
 	    ((const struct fuse_out_header *)iov[0].iov_base)->unique ==
 		    init - 1) {
+		ssize_t n;
+
 		atomic_store(&U.init_unique, UINT64_MAX);	/* once */
-		return init_reply(fd, iov, count);
+		n = init_reply(fd, iov, count);
+		/* The kernel processed the reply inside that write: the
+		 * mount's read-ahead window may be raised now (bdi.c). */
+		if (n > 0 && ((const struct fuse_out_header *)
+				      iov[0].iov_base)->error == 0)
+			bdi_init_replied();
+		return n;
 	}
 	return writev(fd, iov, count);
 }
