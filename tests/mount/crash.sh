@@ -17,12 +17,16 @@
 # counted and printed at the end. Every fifth kill the image is mounted
 # and unmounted first instead: the mount frees the orphans, and fsck -n -f
 # must then find nothing at all.
-# MAPFS_CRASH_KILLS (default 200) kill points; MAPFS_CRASH_SEED the first
-# seed. Prints TAP.
+# Every wait after a kill is bounded: if the daemon or the workload is still
+# there 10 s after the SIGKILL, the test fails, printing their kernel
+# stacks, after aborting the connection through fusectl (lib.sh,
+# release_hung). MAPFS_CRASH_KILLS (default 200) kill points;
+# MAPFS_CRASH_SEED the first seed. Prints TAP.
 . "$(dirname "$0")/lib.sh"
 
 [ $# = 4 ] || { echo "usage: $0 MKFS FSCK MAPFS CRASHLOAD" >&2; exit 2; }
 lib_init "$1" "$2" "$3"
+dmesg_mark
 LOAD=$4
 KILLS=${MAPFS_CRASH_KILLS:-200}
 SEED0=${MAPFS_CRASH_SEED:-1}
@@ -45,11 +49,20 @@ for ((i = 0; i < KILLS; i++)); do
 	# A random moment: 0 to 400 ms into the workload.
 	sleep "0.$(printf '%03d' $(( (seed * 7919) % 400 )))"
 	kill -9 "$pid"
+	n=$((n + 1))
+	# Bounded: a daemon that cannot die (a thread of it stuck on its own
+	# mount keeps /dev/fuse open) or a workload stuck on the mount must
+	# fail the test, not stall it until meson's timeout.
+	if ! wait_gone 10 "$pid" "$lpid"; then
+		echo "not ok $n - kill $seed: daemon or workload still there 10 s after SIGKILL"
+		release_hung "$MNT" "$pid" "$lpid"
+		echo "1..$n"
+		exit 1
+	fi
 	wait "$pid" 2>/dev/null
 	wait "$lpid" 2>/dev/null
 	umount -l "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null
 	unset "DAEMON_PID[$MNT]"
-	n=$((n + 1))
 	if (( i % 5 == 4 )); then
 		mount_fs "$IMG" "$MNT"
 		unmount_only "$MNT" > /dev/null

@@ -75,7 +75,9 @@ lib_cleanup() {
 			done
 			pid_alive "$pid" && kill -KILL "$pid" 2>/dev/null
 		fi
-		wait "$pid" 2>/dev/null
+		# A killed daemon with a thread stuck in the kernel never
+		# ends: do not wait for it (wait_gone is bounded).
+		wait_gone 10 "$pid" && wait "$pid" 2>/dev/null
 	done
 	if [ -n "$T" ] && [ -d "$T" ]; then
 		if [ "${MAPFS_TEST_KEEP:-0}" = 1 ]; then
@@ -219,10 +221,10 @@ unmount_only() {
 	fi
 	[ -n "$pid" ] || return 0
 	for ((i = 0; i < EXIT_WAIT * 10; i++)); do
-		pid_alive "$pid" || break
+		proc_gone "$pid" && break
 		sleep 0.1
 	done
-	if pid_alive "$pid"; then
+	if ! proc_gone "$pid"; then
 		cat "${DAEMON_LOG[$mnt]}"
 		fail "mapfs (pid $pid) still running ${EXIT_WAIT}s after unmount"
 	fi
@@ -274,4 +276,153 @@ unmount_and_show_fsck() {
 	echo "--- fsck.mapfs -n -f $img (exit $rc) ---"
 	cat "$T/fsck.out"
 	echo "--- end ---"
+}
+
+# ---- Kill safety (killsafe.sh, crash.sh). None of these makes a system
+# call on a mount: they read /proc and /sys only, so they cannot hang on
+# a mount whose daemon is dead or stuck.
+
+# proc_gone PID: true when PID has no thread left that is not a zombie
+# (a killed process whose leader exited while another thread sleeps
+# uninterruptibly shows Z for the leader but is not gone).
+proc_gone() {
+	local f line st
+	[ -d "/proc/$1/task" ] || return 0
+	for f in /proc/"$1"/task/*/stat; do
+		# bash builtins only: this runs in tight loops
+		line=
+		read -r line 2>/dev/null < "$f" || continue
+		st=${line##*) }
+		case ${st%% *} in
+		''|Z|X) ;;
+		*) return 1 ;;
+		esac
+	done
+	return 0
+}
+
+# wait_gone SECS PID...: wait until every PID is gone (proc_gone); false
+# after SECS seconds.
+wait_gone() {
+	local secs=$1 p i left
+	shift
+	for ((i = 0; ; i++)); do
+		left=0
+		for p in "$@"; do
+			proc_gone "$p" || { left=1; break; }
+		done
+		[ $left = 0 ] && return 0
+		[ $i -ge $((secs * 50)) ] && return 1
+		sleep 0.02
+	done
+}
+
+# mount_devno MNT: MAJ:MIN of the newest FUSE mount at MNT, from
+# /proc/self/mountinfo; empty if none. Only MNT's parent is resolved
+# (realpath of MNT itself would look into the mount).
+mount_devno() {
+	local -a f
+	local i dev= m
+	m=$(realpath "$(dirname "$1")")/$(basename "$1")
+	while read -r -a f; do
+		[ "${f[4]}" = "$m" ] || continue
+		for ((i = 6; i < ${#f[@]}; i++)); do
+			[ "${f[i]}" = - ] && break
+		done
+		case ${f[i + 1]:-} in
+		fuse|fuse.*) dev=${f[2]} ;;
+		esac
+	done < /proc/self/mountinfo
+	echo "$dev"
+}
+
+# fuse_ctl_dir: the fusectl directory (/sys/fs/fuse/connections),
+# mounted first if it is empty; empty output if that fails.
+fuse_ctl_dir() {
+	local d=/sys/fs/fuse/connections
+	[ -d "$d" ] || return 0
+	if [ -z "$(ls -A "$d" 2>/dev/null)" ] &&
+	   ! grep -q " $d fusectl " /proc/self/mounts; then
+		mount -t fusectl none "$d" 2>/dev/null || return 0
+	fi
+	echo "$d"
+}
+
+# fuse_abort DEVNO: abort the FUSE connection of the mount whose device
+# is DEVNO (MAJ:MIN; the connection is named by the minor) through
+# fusectl, ending every request it holds with ENOTCONN.
+fuse_abort() {
+	local ctl
+	ctl=$(fuse_ctl_dir)
+	[ -n "$ctl" ] && [ -w "$ctl/${1#*:}/abort" ] || {
+		note "cannot abort connection ${1#*:}: no fusectl"
+		return 1
+	}
+	echo 1 > "$ctl/${1#*:}/abort"
+}
+
+# report_stuck PID...: for the processes still there, every thread's
+# state, wait channel and kernel stack, then the kernel's recent FUSE
+# and io_uring lines; as TAP comments.
+report_stuck() {
+	local p t
+	for p in "$@"; do
+		proc_gone "$p" && continue
+		for t in /proc/"$p"/task/*; do
+			note "pid $p tid ${t##*/} ($(cat "$t/comm" 2>/dev/null)):" \
+			     "state $(sed 's/^.*) //' "$t/stat" 2>/dev/null |
+				      cut -d' ' -f1)," \
+			     "wchan $(cat "$t/wchan" 2>/dev/null)"
+			sed 's/^/#     /' "$t/stack" 2>/dev/null | head -12
+		done
+	done
+	note "dmesg since the test began (fuse, io_uring, hung tasks; last 20):"
+	dmesg 2>/dev/null | awk -v t="${DMESG_SINCE:-0}" '
+		{ s = $0; sub(/^\[ */, "", s); sub(/\].*/, "", s) }
+		s + 0 >= t && tolower($0) ~ /fuse|uring|hung|blocked for/' |
+		tail -20 | sed 's/^/#   /'
+}
+
+# dmesg_mark: report_stuck shows only kernel lines from now on.
+dmesg_mark() {
+	DMESG_SINCE=$(cut -d' ' -f1 /proc/uptime)
+}
+
+# release_hung MNT PID...: PID... (a killed daemon, processes using MNT)
+# are still there: print what they wait for and the kernel's FUSE lines,
+# abort MNT's connection through fusectl, wait again and say whether that
+# released them, then kill them and detach MNT. For a test about to fail;
+# it never waits more than 10 s.
+release_hung() {
+	local mnt=$1 dev
+	shift
+	report_stuck "$@"
+	dev=$(mount_devno "$mnt")
+	if [ -z "$dev" ]; then
+		note "no mount left at $mnt to abort"
+	elif fuse_abort "$dev"; then
+		if wait_gone 10 "$@"; then
+			note "released by aborting connection ${dev#*:} (fusectl)"
+		else
+			note "NOT released 10 s after aborting connection" \
+			     "${dev#*:} (fusectl):"
+			report_stuck "$@"
+		fi
+	fi
+	kill -9 "$@" 2>/dev/null
+	# Detach in the background: if a request is still stuck, the last
+	# reference to the mount waits for it forever (even with -l), and
+	# lib_cleanup must not try a plain unmount of it either.
+	umount -c -l "$mnt" < /dev/null > /dev/null 2>&1 &
+	disown $!
+	for _ in $(seq 100); do
+		[ -z "$(mount_devno "$mnt")" ] && break
+		sleep 0.02
+	done
+	local m keep=()
+	for m in "${MOUNTS[@]}"; do
+		[ "$m" = "$mnt" ] || keep+=("$m")
+	done
+	MOUNTS=("${keep[@]}")
+	unset "DAEMON_PID[$mnt]"
 }

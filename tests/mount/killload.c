@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * killload.c - the load of the kill-safety test (killsafe.sh).
+ *
+ *   killload DIR ID
+ *
+ * Creates, stats and unlinks files DIR/kID.N as fast as it can, N taking
+ * 64 values in turn, so the tree stays small however long it runs. It is
+ * started as soon as the mount appears, before the daemon has answered
+ * anything, and its purpose is to have requests of every kind in flight
+ * (queued, being read, being served) when the daemon is killed.
+ *
+ * Exits 0 when an operation fails with ENOTCONN or ECONNABORTED (the
+ * daemon is gone: what the test waits for), 1 on any other error than
+ * ENOENT (printed), and 2 after 60 s without either (the daemon was never
+ * killed). It never blocks on anything but the mount itself.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NAMES 64
+
+static int gone(const char *what, const char *path)
+{
+	if (errno == ENOTCONN || errno == ECONNABORTED)
+		return 0;
+	fprintf(stderr, "killload: %s %s: %s\n", what, path, strerror(errno));
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	char path[4096], other[4096];
+	struct stat st;
+	time_t end;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: killload DIR ID\n");
+		return 2;
+	}
+	end = time(NULL) + 60;
+	for (unsigned long i = 0; time(NULL) < end; i++) {
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/k%s.%lu", argv[1], argv[2],
+			 i % NAMES);
+		snprintf(other, sizeof(other), "%s/k%s.%lu", argv[1], argv[2],
+			 (i + NAMES / 2) % NAMES);
+		fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+		if (fd < 0)
+			return gone("create", path);
+		if (close(fd) < 0)
+			return gone("close", path);
+		if (stat(other, &st) < 0 && errno != ENOENT)
+			return gone("stat", other);
+		if (i % 4 == 3 && unlink(other) < 0 && errno != ENOENT)
+			return gone("unlink", other);
+	}
+	return 2;
+}
