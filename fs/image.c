@@ -394,6 +394,56 @@ static int replay(struct mapfs_fs *fs, void *base, uint64_t size, int fd,
 	return err;
 }
 
+/*
+ * The superblock and the group headers are checked when the image is
+ * attached, before the journal is replayed. A daemon killed while it
+ * replayed or checkpointed the journal leaves one of them half written:
+ * replay copies a record's ranges home one by one (a counter, then the
+ * checksum), a checkpoint page by page. The records that write the rest
+ * are still in the ring: the header moves past them only once a replay
+ * or a commit has completed. So when the strict attach has refused the
+ * image, attach it again checking every field but no checksum, replay,
+ * and attach strictly once more (replay does): the open succeeds only if
+ * the replay repaired what was refused; otherwise the first refusal
+ * stands. fsck opens (MAPFS_OPEN_FSCK) report such damage instead.
+ */
+static int attach_after_replay(struct mapfs_fs *fs, void *base,
+			       uint64_t size, int fd,
+			       const struct mapfs_region *r, int flags,
+			       mapfs_log_fn log, void *log_arg, char *why,
+			       size_t whylen)
+{
+	char first[256], lwhy[256] = "";
+	int err;
+
+	snprintf(first, sizeof(first), "%s", why && whylen ? why : "");
+	if (mapfs_fs_attach(fs, base, size, flags | MAPFS_OPEN_FSCK |
+			    MAPFS_OPEN_SB_NOCRC, 0, log, log_arg, lwhy,
+			    sizeof(lwhy)) < 0)
+		return -EUCLEAN;	/* why: the strict refusal */
+	fs->fd = fd;
+	fs->img_off = r ? r->offset : 0;
+	err = 0;
+	if (fs->feat_incompat & MAPFS_FEAT_INCOMPAT_JOURNAL)
+		err = replay(fs, base, size, fd, r, flags, 0, log, log_arg,
+			     lwhy, sizeof(lwhy));
+	if (err == 0 && fs->replayed > 0) {
+		mapfs_log(fs, MAPFS_LOG_WARN, "%s: repaired by replaying the "
+			  "journal (a daemon killed while writing it home)",
+			  first);
+		return 0;
+	}
+	/* Still attached leniently, unless the strict attach after a
+	 * replay refused (and detached) itself. */
+	if (fs->cg)
+		mapfs_fs_detach(fs);
+	if (err < 0)
+		WHY("%s; after replaying the journal: %s", first, lwhy);
+	else
+		WHY("%s", first);
+	return -EUCLEAN;
+}
+
 int mapfs_fs_open(const char *path, int flags, uint64_t sb_group,
 		  mapfs_log_fn log, void *log_arg, struct mapfs_fs **fsp,
 		  char *why, size_t whylen)
@@ -426,11 +476,19 @@ int mapfs_fs_open_region(const char *path, int flags,
 	}
 	err = mapfs_fs_attach(fs, base, size, flags, sb_group, log, log_arg,
 			      why, whylen);
-	if (err < 0)
+	if (err == -EUCLEAN && sb_group == 0 && !(flags & MAPFS_OPEN_FSCK)) {
+		err = attach_after_replay(fs, base, size, fd, r, flags, log,
+					  log_arg, why, whylen);
+		if (err < 0)
+			goto fail;
+	} else if (err < 0) {
 		goto fail;
-	fs->fd = fd;
-	fs->img_off = r ? r->offset : 0;
-	if (fs->feat_incompat & MAPFS_FEAT_INCOMPAT_JOURNAL) {
+	} else {
+		fs->fd = fd;
+		fs->img_off = r ? r->offset : 0;
+	}
+	if ((fs->feat_incompat & MAPFS_FEAT_INCOMPAT_JOURNAL) &&
+	    fs->replayed == 0) {
 		err = replay(fs, base, size, fd, r, flags, sb_group, log,
 			     log_arg, why, whylen);
 		if (err < 0)
