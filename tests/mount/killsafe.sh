@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 #
-# killsafe.sh MKFS FSCK MAPFS KILLLOAD
+# killsafe.sh MKFS FSCK MAPFS KILLLOAD RINGHOLD
 #
 # A daemon killed at any instant never leaves a hung mount. For each
 # request transport (/dev/fuse with -o nouring; FUSE over io_uring with the
@@ -18,18 +18,27 @@
 # Otherwise the test FAILS, never hangs: it prints every remaining
 # thread's state and kernel stack and the kernel's FUSE lines, aborts the
 # connection through fusectl (says whether that released it), kills what
-# it started and detaches the mount. After each transport's kills the
-# image is mounted (journal replay), unmounted, and fsck -n -f must find
-# it clean. Nothing here makes a system call on the mount under test
+# it started and detaches the mount. On io_uring, one more kill while
+# ringhold keeps the daemon's rings open (as a daemon thread blocked on
+# its own mount would, through the daemon's file table): a stat from each
+# CPU, whose requests go to the rings of dead threads, must end within
+# the wait all the same (fs/fuse/uring.c: no DEFER_TASKRUN); else the
+# test fails, then closes the rings (which releases them). After each
+# transport's kills the image is mounted (journal replay), unmounted, and
+# fsck -n -f must find it clean. Nothing here makes a system call on the mount under test
 # except the load: mounts are found in /proc/self/mountinfo.
 # MAPFS_KILLSAFE_SEED picks the instants (printed); MAPFS_KILLSAFE_MODES
 # ("devfuse uring") the transports.
 . "$(dirname "$0")/lib.sh"
 
-[ $# = 4 ] || { echo "usage: $0 MKFS FSCK MAPFS KILLLOAD" >&2; exit 2; }
+[ $# = 5 ] || {
+	echo "usage: $0 MKFS FSCK MAPFS KILLLOAD RINGHOLD" >&2
+	exit 2
+}
 lib_init "$1" "$2" "$3"
 dmesg_mark
 LOAD=$4
+RINGHOLD=$5
 KILLS=${MAPFS_KILLSAFE_KILLS:-300}
 WAIT=${MAPFS_KILLSAFE_WAIT:-10}
 SEED=${MAPFS_KILLSAFE_SEED:-$(( $(date +%s) % 100000 ))}
@@ -130,6 +139,49 @@ kill_one() {
 		fail "$mode kill $i: cannot unmount $MNT"
 }
 
+# The daemon killed while its rings stay open (held by ringhold): the
+# requests the kernel then hands to the rings of its dead queue threads
+# must still end (ECANCELED), not wait for a thread that will never run.
+dead_rings() {
+	local dpid hpid c i sp=()
+	mount_fs "$IMG" "$MNT"
+	dpid=${DAEMON_PID[$MNT]}
+	: > "$MNT/held" || fail "create through the rings"
+	"$RINGHOLD" "$dpid" < /dev/null > "$T/ringhold.out" 2>&1 &
+	hpid=$!
+	for ((i = 0; i < 250; i++)); do
+		grep -q holding "$T/ringhold.out" && break
+		proc_gone $hpid && break
+		nap 0.02
+	done
+	grep -q holding "$T/ringhold.out" ||
+		fail "ringhold: $(cat "$T/ringhold.out")"
+	kill -9 "$dpid"
+	wait_gone "$WAIT" "$dpid" || hang "uring kill with rings held" "$dpid"
+	unset "DAEMON_PID[$MNT]"
+	for ((c = 0; c < $(nproc); c++)); do
+		taskset -c $c stat "$MNT/held" < /dev/null > /dev/null 2>&1 &
+		sp+=($!)
+		disown $!
+	done
+	if ! wait_gone "$WAIT" "${sp[@]}"; then
+		echo "not ok - requests given to the rings of killed queue" \
+		     "threads still waited ${WAIT}s later ($(cat "$T/ringhold.out"))"
+		report_stuck "${sp[@]}"
+		kill $hpid
+		if wait_gone "$WAIT" "${sp[@]}"; then
+			note "they ended when the rings were closed"
+		fi
+		release_hung "$MNT" "${sp[@]}"
+		fail "a request waited on the ring of a dead queue thread"
+	fi
+	kill $hpid
+	wait $hpid 2> /dev/null
+	detach
+	note "uring: with the rings of the killed daemon held open, a stat" \
+	     "from each of $(nproc) CPUs ended at once"
+}
+
 for mode in $MODES; do
 	early=0 rings=0
 	case $mode in
@@ -158,6 +210,7 @@ for mode in $MODES; do
 	done
 	note "$mode: $KILLS kills ($early in the first 30 ms of the daemon," \
 	     "queue threads up at $rings), none hung; $((SECONDS - start)) s"
+	[ "$mode" = uring ] && dead_rings
 	# What the kills left: replayed at the next mount, then clean.
 	MAPFS_EXPECT_TRANSPORT=$expect
 	mount_fs "$IMG" "$MNT" "${opts[@]}"
