@@ -2,10 +2,15 @@
 /*
  * killload.c - the load of the kill-safety test (killsafe.sh).
  *
- *   killload DIR ID
+ *   killload DIR ID [seek]
  *
  * Creates, stats and unlinks files DIR/kID.N as fast as it can, N taking
- * 64 values in turn, so the tree stays small however long it runs. It is
+ * 64 values in turn, so the tree stays small however long it runs. With
+ * "seek" it writes 64 KiB at a time into DIR/sID (4 MiB, buffered) and
+ * asks lseek(SEEK_DATA) after each write instead: with the writeback
+ * cache the daemon then waits, in the kernel, for its own mount's
+ * write-back (ops.c, op_lseek: see docs/DESIGN.md, "Killing the
+ * daemon"). It is
  * started as soon as the mount appears, before the daemon has answered
  * anything, and its purpose is to have requests of every kind in flight
  * (queued, being read, being served) when the daemon is killed.
@@ -33,17 +38,42 @@ static int gone(const char *what, const char *path)
 	return 1;
 }
 
+/* Write and ask where the data is, until an error or END. */
+static int seek_load(const char *dir, const char *id, time_t end)
+{
+	static char buf[65536];
+	char path[4096];
+	int fd;
+
+	memset(buf, 'k', sizeof(buf));
+	snprintf(path, sizeof(path), "%s/s%s", dir, id);
+	fd = open(path, O_CREAT | O_RDWR, 0644);
+	if (fd < 0)
+		return gone("create", path);
+	for (unsigned i = 0; time(NULL) < end; i++) {
+		off_t off = (off_t)(i * 2654435761u % 64) * (off_t)sizeof(buf);
+
+		if (pwrite(fd, buf, sizeof(buf), off) < 0)
+			return gone("write", path);
+		if (lseek(fd, 0, SEEK_DATA) < 0 && errno != ENXIO)
+			return gone("lseek", path);
+	}
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
 	char path[4096], other[4096];
 	struct stat st;
 	time_t end;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: killload DIR ID\n");
+	if (argc != 3 && !(argc == 4 && strcmp(argv[3], "seek") == 0)) {
+		fprintf(stderr, "usage: killload DIR ID [seek]\n");
 		return 2;
 	}
 	end = time(NULL) + 60;
+	if (argc == 4)
+		return seek_load(argv[1], argv[2], end);
 	for (unsigned long i = 0; time(NULL) < end; i++) {
 		int fd;
 
