@@ -16,9 +16,9 @@
  * daemon's files open after the daemon is killed, so /dev/fuse is never
  * released, the connection never ended, and the mount hangs until it is
  * aborted by hand (docs/DESIGN.md, "Killing the daemon"). So:
- *   - the device number comes from /proc/self/mountinfo, read right after
- *     the mount (the last line with our mount point and type fuse.mapfs),
- *     not from stat() of the mount point;
+ *   - the device number comes from /proc/self/mountinfo (fs/mounts.c),
+ *     read right after the mount (the last line with our mount point and
+ *     type fuse.mapfs), not from stat() of the mount point;
  *   - the value is written by the thread that sent the INIT reply, once
  *     its write to /dev/fuse has returned. The kernel processes a reply
  *     inside that write (fuse_dev_do_write ends the request; INIT's end
@@ -33,101 +33,52 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "mapfs.h"
 
 /* The read_ahead_kb file, "" when not armed. Written before the session
  * loop starts, read by a loop thread. */
 static char ra_path[64];
 static atomic_bool ra_done;
 
-/* Undo mountinfo's escapes in place: the kernel writes space, tab,
- * newline and backslash as \ and three octal digits ("a\040b" is "a b"). */
-static void unescape(char *s)
+struct ours {
+	const char *dir;
+	unsigned maj, min;
+	bool found;
+};
+
+/* Our mount: type fuse.mapfs at the mount point; the last such line is
+ * the newest mount there, the one just made (on top of any older one). */
+static int find_ours(const struct mapfs_mountent *m, void *arg)
 {
-	char *out = s;
+	struct ours *o = arg;
 
-	while (*s) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
-		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*out++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
-					(s[3] - '0'));
-			s += 4;
-		} else {
-			*out++ = *s++;
-		}
+	if (!strcmp(m->fstype, "fuse.mapfs") && !strcmp(m->dir, o->dir)) {
+		o->maj = m->major;
+		o->min = m->minor;
+		o->found = true;
 	}
-	*out = 0;
-}
-
-/* One line: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - TYPE
- * SOURCE SUPEROPTS". True when it is MNT of type FSTYPE; its device into
- * *maj, *min. Worked example: "45 27 0:40 / /tmp/m rw - fuse.mapfs
- * /img rw" is /tmp/m, fuse.mapfs, 0:40. */
-static bool line_matches(char *line, const char *mnt, const char *fstype,
-			 unsigned *maj, unsigned *min)
-{
-	char *save = NULL, *tok, *dev = NULL, *mp = NULL;
-	int field = 0;
-	bool dash = false;
-
-	line[strcspn(line, "\n")] = 0;
-	for (tok = strtok_r(line, " ", &save); tok;
-	     tok = strtok_r(NULL, " ", &save), field++) {
-		if (field == 2)
-			dev = tok;
-		else if (field == 4)
-			mp = tok;
-		else if (field >= 6 && !dash && strcmp(tok, "-") == 0)
-			dash = true;
-		else if (dash)
-			break;	/* tok is the type */
-	}
-	if (!tok || !dev || !mp || strcmp(tok, fstype) != 0)
-		return false;
-	unescape(mp);
-	if (strcmp(mp, mnt) != 0)
-		return false;
-	return sscanf(dev, "%u:%u", maj, min) == 2;
-}
-
-int bdi_find_devno(FILE *f, const char *mnt, const char *fstype,
-		   unsigned *maj, unsigned *min)
-{
-	char *line = NULL;
-	size_t cap = 0;
-	unsigned a, b;
-	int err = -ENOENT;
-
-	while (getline(&line, &cap, f) > 0) {
-		if (line_matches(line, mnt, fstype, &a, &b)) {
-			*maj = a;
-			*min = b;
-			err = 0;	/* keep going: the last one wins */
-		}
-	}
-	free(line);
-	return err;
+	return 0;
 }
 
 int bdi_arm(const char *mountpoint)
 {
-	FILE *f;
-	unsigned maj, min;
+	struct ours o = { mountpoint, 0, 0, false };
 	int err;
 
 	if (geteuid() != 0)
 		return 0;
-	f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return -errno;
-	err = bdi_find_devno(f, mountpoint, "fuse.mapfs", &maj, &min);
-	fclose(f);
+	err = mapfs_mounts_each(find_ours, &o);
 	if (err < 0)
 		return err;
+	if (!o.found)
+		return -ENOENT;
 	snprintf(ra_path, sizeof(ra_path),
-		 "/sys/class/bdi/%u:%u/read_ahead_kb", maj, min);
+		 "/sys/class/bdi/%u:%u/read_ahead_kb", o.maj, o.min);
 	return 0;
 }
 

@@ -3,18 +3,8 @@
 #ifndef MAPFS_BDI_H
 #define MAPFS_BDI_H
 
-#include <stdio.h>
-
 /* The read-ahead window a root daemon gives its mount (KiB). */
 #define BDI_READ_AHEAD_KB 1024
-
-/* Find the device number (MAJ:MIN) of the mount at MNT (a canonical path;
- * mountinfo's octal escapes are undone before comparing) with file system
- * type FSTYPE in F, a /proc/PID/mountinfo; the last such line wins (the
- * newest mount, on top of any older one there). Returns 0, or -ENOENT
- * when no line matches. Reads nothing but F. */
-int bdi_find_devno(FILE *f, const char *mnt, const char *fstype,
-		   unsigned *maj, unsigned *min);
 
 /* Right after the mount, as root: find our mount (fstype fuse.mapfs) in
  * /proc/self/mountinfo and remember its read_ahead_kb file for

@@ -8,8 +8,8 @@
  * 64 values in turn, so the tree stays small however long it runs. With
  * "seek" it writes 64 KiB at a time into DIR/sID (4 MiB, buffered) and
  * asks lseek(SEEK_DATA) after each write instead: with the writeback
- * cache the daemon then waits, in the kernel, for its own mount's
- * write-back (ops.c, op_lseek: see docs/DESIGN.md, "Killing the
+ * cache (-o writeback) the daemon then waits, in the kernel, for its own
+ * mount's write-back (ops.c, op_lseek: see docs/DESIGN.md, "Killing the
  * daemon"). It is
  * started as soon as the mount appears, before the daemon has answered
  * anything, and its purpose is to have requests of every kind in flight

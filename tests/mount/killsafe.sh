@@ -28,10 +28,10 @@
 # fsck -n -f must find it clean. Nothing here makes a system call on the mount under test
 # except the load: mounts are found in /proc/self/mountinfo.
 # MAPFS_KILLSAFE_SEED picks the instants (printed); MAPFS_KILLSAFE_MODES
-# ("devfuse uring") the transports. MAPFS_KILLSAFE_SEEK=1 makes the second
-# load process write and lseek(SEEK_DATA) instead: that kill still hangs
-# until the fusectl abort (docs/DESIGN.md, "Killing the daemon"), so it is
-# not in the default run.
+# ("devfuse uring") the transports. MAPFS_KILLSAFE_SEEK=1 mounts with
+# -o writeback and makes the second load process write and
+# lseek(SEEK_DATA) instead: that kill still hangs until the fusectl abort
+# (docs/DESIGN.md, "Killing the daemon"), so it is not in the default run.
 . "$(dirname "$0")/lib.sh"
 
 [ $# = 5 ] || {
@@ -98,6 +98,7 @@ hang() {
 kill_one() {
 	local mode=$1 i=$2 dpid dev= r w d j lp=() opts=()
 	[ "$mode" = devfuse ] && opts=(-o nouring)
+	[ "${MAPFS_KILLSAFE_SEEK:-0}" = 1 ] && opts+=(-o writeback)
 	"$MAPFS" "$IMG" "$MNT" -f "${opts[@]}" < /dev/null > "$T/daemon.log" 2>&1 &
 	dpid=$!
 	# Out of the job table: no "Killed" notices; bash still reaps it.
