@@ -13,6 +13,9 @@
 #                                 # fsck.mapfs -n -f must exit 0
 #   fail MSG / skip MSG / note MSG
 #   t DESCRIPTION EXPR            # one TAP check (counts in n, FAILED)
+#   wait_gone SECS PID...         # after a kill: bounded wait for every
+#                                 # thread to go (see "Kill safety" below)
+#   release_hung MNT PID...       # report, fusectl abort, kill, detach
 #
 # The EXIT trap always unmounts (fusermount3 -u, then umount -l), kills
 # daemons still running and removes $T, whatever way the test ends. Set
