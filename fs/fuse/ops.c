@@ -1748,16 +1748,15 @@ static void op_lseek(fuse_req_t req, fuse_ino_t nodeid, off_t off,
 	if (d->writeback) {
 		/* The kernel does not write back dirty pages before asking
 		 * (Linux 6.18), and the block map knows only what reached
-		 * us. Invalidating the file's pages launders the dirty ones
-		 * first: their writes are served by other threads while we
-		 * wait here, without the lock. One thread cannot do that:
-		 * then answer ENOSYS once, and the kernel falls back to
-		 * "all data up to EOF" for good, which is correct. */
-		if (d->single) {
-			fuse_reply_err(req, ENOSYS);
-			return;
-		}
-		fuse_lowlevel_notify_inval_inode(d->se, nodeid, 0, 0);
+		 * us. Making it write them back from here (invalidating the
+		 * file's pages) would have this thread wait, inside the
+		 * kernel, for its own mount: a daemon killed meanwhile hung
+		 * the mount until a fusectl abort (docs/DESIGN.md, "Killing
+		 * the daemon"). So with the writeback cache answer ENOSYS,
+		 * once: the kernel then treats every byte up to EOF as data
+		 * for good, which POSIX allows (holes are optional). */
+		fuse_reply_err(req, ENOSYS);
+		return;
 	}
 	rlock(d);
 	err = bus_check(mapfs_op_seek(d->fs, ino_of(nodeid), (uint64_t)off,

@@ -7,10 +7,10 @@
  * Creates, stats and unlinks files DIR/kID.N as fast as it can, N taking
  * 64 values in turn, so the tree stays small however long it runs. With
  * "seek" it writes 64 KiB at a time into DIR/sID (4 MiB, buffered) and
- * asks lseek(SEEK_DATA) after each write instead: with the writeback
- * cache (-o writeback) the daemon then waits, in the kernel, for its own
- * mount's write-back (ops.c, op_lseek: see docs/DESIGN.md, "Killing the
- * daemon"). It is
+ * asks lseek(SEEK_DATA) after each write instead (with the writeback
+ * cache, -o writeback, the daemon used to wait there, in the kernel, for
+ * its own mount's write-back: docs/DESIGN.md, "Killing the daemon"),
+ * and looks up a new name, which reaches the daemon. It is
  * started as soon as the mount appears, before the daemon has answered
  * anything, and its purpose is to have requests of every kind in flight
  * (queued, being read, being served) when the daemon is killed.
@@ -52,11 +52,19 @@ static int seek_load(const char *dir, const char *id, time_t end)
 		return gone("create", path);
 	for (unsigned i = 0; time(NULL) < end; i++) {
 		off_t off = (off_t)(i * 2654435761u % 64) * (off_t)sizeof(buf);
+		char absent[4096];
+		struct stat st;
 
 		if (pwrite(fd, buf, sizeof(buf), off) < 0)
 			return gone("write", path);
 		if (lseek(fd, 0, SEEK_DATA) < 0 && errno != ENXIO)
 			return gone("lseek", path);
+		/* Writes into cached pages and (once the daemon has said
+		 * ENOSYS) lseek stay in the kernel: a lookup of a new name
+		 * reaches the daemon, and tells when it is gone. */
+		snprintf(absent, sizeof(absent), "%s/n%s.%u", dir, id, i);
+		if (stat(absent, &st) < 0 && errno != ENOENT)
+			return gone("stat", absent);
 	}
 	return 2;
 }

@@ -30,8 +30,9 @@
 # MAPFS_KILLSAFE_SEED picks the instants (printed); MAPFS_KILLSAFE_MODES
 # ("devfuse uring") the transports. MAPFS_KILLSAFE_SEEK=1 mounts with
 # -o writeback and makes the second load process write and
-# lseek(SEEK_DATA) instead: that kill still hangs until the fusectl abort
-# (docs/DESIGN.md, "Killing the daemon"), so it is not in the default run.
+# lseek(SEEK_DATA) instead (meson test killsafe-writeback): the daemon
+# used to launder its own mount's pages there, and a kill then hung
+# (docs/DESIGN.md, "Killing the daemon").
 . "$(dirname "$0")/lib.sh"
 
 [ $# = 5 ] || {
