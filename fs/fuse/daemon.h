@@ -19,6 +19,8 @@ struct daemon {
 	bool ro;
 	bool noatime;		/* -o noatime: never update atime */
 	bool nosync;		/* -o nosync: fsync does nothing */
+	bool async_dio;		/* -o async_dio: the kernel may send direct
+				 * requests of one aio call in parallel */
 	/* The kernel opens directories itself (FUSE_NO_OPENDIR_SUPPORT):
 	 * opendir answers ENOSYS once, and no OPENDIR or RELEASEDIR is
 	 * sent after that. */

@@ -35,6 +35,7 @@ struct conf {
 	int writeback;
 	int nowriteback;
 	int nosync;
+	int async_dio;
 	int nouring;
 	int fakeroot;
 	int allow_other;
@@ -55,6 +56,7 @@ static const struct fuse_opt conf_opts[] = {
 	CONF_OPT("writeback", writeback),
 	CONF_OPT("nowriteback", nowriteback),
 	CONF_OPT("nosync", nosync),
+	CONF_OPT("async_dio", async_dio),
 	CONF_OPT("nouring", nouring),
 	CONF_OPT("fakeroot", fakeroot),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
@@ -189,6 +191,11 @@ static void usage(FILE *f)
 "  nosync          fsync and fsyncdir return at once without making\n"
 "                  anything durable: for throwaway data only; a power\n"
 "                  loss can lose everything since the last commit\n"
+"  async_dio       let the kernel send the O_DIRECT requests of one\n"
+"                  io_submit or io_uring call in parallel (much faster\n"
+"                  at queue depths above 1), when no program reads the\n"
+"                  same files through the page cache while they are\n"
+"                  written directly: such a reader may keep old bytes\n"
 "  nouring         take requests from /dev/fuse even when the kernel offers\n"
 "                  FUSE over io_uring (by default used when the fuse\n"
 "                  module's enable_uring parameter is Y)\n"
@@ -432,6 +439,7 @@ int main(int argc, char *argv[])
 	d.ro = conf.ro;
 	d.noatime = conf.noatime;
 	d.nosync = conf.nosync;
+	d.async_dio = conf.async_dio;
 	/* Write-through unless asked: see "Writes and a full filesystem"
 	 * in docs/DESIGN.md. */
 	d.writeback = conf.writeback && !conf.nowriteback;

@@ -552,15 +552,19 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* Let the kernel clear setuid/setgid on write, truncate and chown
 	 * (it sends us the new mode); we do not implement killpriv. */
 	conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV;
-	/* Asynchronous direct I/O (io_submit of O_DIRECT requests) off:
-	 * the kernel drops the page cache of a range after a direct write
-	 * only when the write completes synchronously, not in the
-	 * completion of an asynchronous one, so a buffered read racing
-	 * with an aio write could cache the old bytes for good (xfstests
-	 * generic/451). Without it io_submit serves each direct request
-	 * before it returns, and the invalidation follows every write.
-	 * io_uring's workers still run direct requests in parallel. */
-	conn->want &= ~(unsigned)FUSE_CAP_ASYNC_DIO;
+	/* Asynchronous direct I/O (io_submit or io_uring of O_DIRECT
+	 * requests) off unless -o async_dio: the kernel (6.18) drops the
+	 * page cache of a range after a direct write only when the write
+	 * completes synchronously, not in the completion of an
+	 * asynchronous one, so a buffered read racing with an aio write
+	 * could cache the old bytes for good (xfstests generic/451).
+	 * Without it each direct request is served before the submitting
+	 * call returns, and the invalidation follows every write. The
+	 * daemon cannot invalidate in its place: that waits, in the
+	 * kernel, for reads of the range that only the daemon can answer
+	 * (docs/DESIGN.md, "Writes and a full filesystem"). */
+	if (!d->async_dio)
+		conn->want &= ~(unsigned)FUSE_CAP_ASYNC_DIO;
 	/* We reply to reads from memory; splicing memory buffers copies. */
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_WRITE;
