@@ -948,12 +948,14 @@ int mapfs_op_setattr(struct mapfs_fs *fs, mapfs_ino_t ino,
 
 /* What Linux does to a regular file that is written or truncated
  * (file_remove_privs): setuid goes, setgid too when group-execute makes
- * it a real setgid bit (only with suidgid: the caller lacks CAP_FSETID),
- * and security.capability goes whoever writes. ctime moves when
- * something did. The FUSE kernel leaves this to us once we take
+ * it a real setgid bit (MAPFS_KILL_SUIDGID: the caller lacks CAP_FSETID)
+ * or when the caller is outside the file's group (MAPFS_KILL_SGID: the
+ * daemon knows the caller's groups, the core does not), and
+ * security.capability goes whoever writes. ctime moves when something
+ * did. The FUSE kernel leaves this to us once we take
  * FUSE_HANDLE_KILLPRIV_V2 (fs/fuse/ops.c). Returns 1 if the inode
  * changed, 0 if not, or a negative errno. */
-int mapfs_op_killpriv(struct mapfs_fs *fs, mapfs_ino_t ino, bool suidgid,
+int mapfs_op_killpriv(struct mapfs_fs *fs, mapfs_ino_t ino, unsigned kill,
 		      struct mapfs_inode *ip)
 {
 	static const char cap[] = "security.capability";
@@ -966,11 +968,13 @@ int mapfs_op_killpriv(struct mapfs_fs *fs, mapfs_ino_t ino, bool suidgid,
 	if ((ip->mode & MAPFS_IFMT) != MAPFS_IFREG || is_immutable(ip))
 		return 0;
 	mode = ip->mode;
-	if (suidgid) {
+	if (kill & MAPFS_KILL_SUIDGID) {
 		mode &= ~(uint32_t)S_ISUID;
 		if (mode & S_IXGRP)
 			mode &= ~(uint32_t)S_ISGID;
 	}
+	if (kill & MAPFS_KILL_SGID)
+		mode &= ~(uint32_t)S_ISGID;
 	if (has_xattrs(fs, ip)) {
 		/* removing an absent name changes nothing: -ENODATA */
 		err = mapfs_xattr_set(fs, ip, cap, NULL, 0, 0, true);

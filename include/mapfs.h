@@ -989,10 +989,14 @@ int mapfs_op_setattr(struct mapfs_fs *fs, mapfs_ino_t ino,
 		     const struct mapfs_setattr *sa, bool use_reserve,
 		     struct mapfs_inode *ip);
 /* After a write or truncation of a regular file: clear setuid, and
- * setgid with group-execute (suidgid: the caller lacks CAP_FSETID), and
- * remove security.capability, as Linux's file_remove_privs does; ctime
- * moves if anything changed. 1 changed, 0 nothing to do, or -errno. */
-int mapfs_op_killpriv(struct mapfs_fs *fs, mapfs_ino_t ino, bool suidgid,
+ * setgid with group-execute (MAPFS_KILL_SUIDGID: the caller lacks
+ * CAP_FSETID), setgid in any case (MAPFS_KILL_SGID: the caller is also
+ * outside the file's group), and remove security.capability, as Linux's
+ * file_remove_privs does; ctime moves if anything changed. 1 changed,
+ * 0 nothing to do, or -errno. */
+#define MAPFS_KILL_SUIDGID	0x1u
+#define MAPFS_KILL_SGID		0x2u
+int mapfs_op_killpriv(struct mapfs_fs *fs, mapfs_ino_t ino, unsigned kill,
 		      struct mapfs_inode *ip);
 /* write: data, then size/mtime/ctime; returns bytes or negative errno. */
 ssize_t mapfs_op_write(struct mapfs_fs *fs, mapfs_ino_t ino, uint64_t off,

@@ -20,6 +20,7 @@
  * referenced is kept (the core asks daemon_busy) and freed when the last
  * reference goes (mapfs_op_reap), or at unmount.
  */
+#include "caller.h"
 #include "daemon.h"
 #include "uring.h"
 
@@ -528,7 +529,35 @@ static int killpriv(struct daemon *d, mapfs_ino_t ino, bool suidgid,
 {
 	if (!uring_killpriv())
 		return -ENOSYS;
-	return mapfs_op_killpriv(d->fs, ino, suidgid, ip);
+	return mapfs_op_killpriv(d->fs, ino, suidgid ? MAPFS_KILL_SUIDGID : 0,
+				 ip);
+}
+
+/* killpriv for a change of the file's data by req's caller (write,
+ * truncate, fallocate, copy_file_range): with suidgid, setgid without
+ * group-execute goes too when the caller is outside the file's group
+ * and lacks CAP_FSETID, as Linux's setattr_should_drop_sgid; the kernel's
+ * FUSE client never asks for that (it tests group-execute only). */
+static int killpriv_req(struct daemon *d, fuse_req_t req, mapfs_ino_t ino,
+			bool suidgid, struct mapfs_inode *ip)
+{
+	unsigned kill = suidgid ? MAPFS_KILL_SUIDGID : 0;
+	int err;
+
+	if (!uring_killpriv())
+		return -ENOSYS;
+	if (suidgid) {
+		struct mapfs_cred cr = cred_of(req);
+
+		err = mapfs_inode_load(d->fs, ino, ip);
+		if (err < 0)
+			return err;
+		if ((ip->mode & (S_ISGID | S_IXGRP)) == S_ISGID &&
+		    !caller_in_group_or_capable(fuse_req_ctx(req)->pid,
+						cr.uid, cr.gid, ip->gid))
+			kill |= MAPFS_KILL_SGID;
+	}
+	return mapfs_op_killpriv(d->fs, ino, kill, ip);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -755,7 +784,13 @@ static void op_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr,
 					      MAPFS_SET_GID)))) {
 		struct mapfs_inode now;
 
-		if (killpriv(d, ino_of(nodeid), kill, &now) > 0)
+		/* truncate by req's caller: the group rule too; chown
+		 * keeps Linux's chown_common rule (group-execute only) */
+		int kp = (sa.valid & (MAPFS_SET_UID | MAPFS_SET_GID)) ?
+			 killpriv(d, ino_of(nodeid), kill, &now) :
+			 killpriv_req(d, req, ino_of(nodeid), kill, &now);
+
+		if (kp > 0)
 			ip = now;
 	}
 	if (err == 0)
@@ -1014,8 +1049,9 @@ again:
 		sa.valid = MAPFS_SET_SIZE;
 		err = mapfs_op_setattr(d->fs, ino, &sa, true, &ip);
 		if (err == 0)
-			killed = killpriv(d, ino, uring_req_kill_suidgid(),
-					  &ip) > 0;
+			killed = killpriv_req(d, req, ino,
+					      uring_req_kill_suidgid(),
+					      &ip) > 0;
 	}
 	err = bus_check(err);
 	if (err == 0) {
@@ -1310,8 +1346,8 @@ static void op_write(fuse_req_t req, fuse_ino_t nodeid, const char *buf,
 	}
 	if (n > 0) {
 		/* killpriv leaves the inode in ip: no second load below */
-		int kp = killpriv(d, ino_of(nodeid), uring_req_kill_suidgid(),
-				  &ip);
+		int kp = killpriv_req(d, req, ino_of(nodeid),
+				      uring_req_kill_suidgid(), &ip);
 
 		atomic_store(&d->data_written, true);
 		killed = kp > 0;
@@ -1721,8 +1757,8 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t nodeid, int mode,
 			struct mapfs_inode ip;
 
 			atomic_store(&d->data_written, true);
-			(void)killpriv(d, ino_of(nodeid),
-				       fuse_req_ctx(req)->uid != 0, &ip);
+			(void)killpriv_req(d, req, ino_of(nodeid),
+					   fuse_req_ctx(req)->uid != 0, &ip);
 		}
 		wunlock(d);
 	}
@@ -1800,8 +1836,8 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 		struct mapfs_inode ip;
 
 		atomic_store(&d->data_written, true);
-		(void)killpriv(d, ino_of(ino_out),
-			       fuse_req_ctx(req)->uid != 0, &ip);
+		(void)killpriv_req(d, req, ino_of(ino_out),
+				   fuse_req_ctx(req)->uid != 0, &ip);
 	}
 	if (bus_check(0))
 		n = -EIO;

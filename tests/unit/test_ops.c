@@ -302,17 +302,17 @@ static void test_killpriv(void **state)
 	 * no change, not even ctime */
 	ip = get(fs, f);
 	t0 = ip.ctime;
-	assert_int_equal(mapfs_op_killpriv(fs, f, false, &ip), 0);
+	assert_int_equal(mapfs_op_killpriv(fs, f, 0, &ip), 0);
 	assert_int_equal(ip.mode & 07777, 06755);
 	/* setuid goes; setgid too, with group-execute */
-	assert_int_equal(mapfs_op_killpriv(fs, f, true, &ip), 1);
+	assert_int_equal(mapfs_op_killpriv(fs, f, MAPFS_KILL_SUIDGID, &ip), 1);
 	assert_int_equal(get(fs, f).mode & 07777, 0755);
-	assert_int_equal(mapfs_op_killpriv(fs, f, true, &ip), 0);
+	assert_int_equal(mapfs_op_killpriv(fs, f, MAPFS_KILL_SUIDGID, &ip), 0);
 	/* setgid without group-execute stays (a mandatory-lock mark) */
-	assert_int_equal(mapfs_op_killpriv(fs, g, true, &ip), 0);
+	assert_int_equal(mapfs_op_killpriv(fs, g, MAPFS_KILL_SUIDGID, &ip), 0);
 	assert_int_equal(get(fs, g).mode & 07777, 02745);
 	/* directories are never touched */
-	assert_int_equal(mapfs_op_killpriv(fs, d, true, &ip), 0);
+	assert_int_equal(mapfs_op_killpriv(fs, d, MAPFS_KILL_SUIDGID, &ip), 0);
 	assert_int_equal(get(fs, d).mode & 07777, 06755);
 	/* a capability goes whoever writes; other names stay */
 	assert_int_equal(mapfs_op_setxattr(fs, g, cap, capv, sizeof(capv),
@@ -323,13 +323,20 @@ static void test_killpriv(void **state)
 	t0 = ip.ctime;
 	ip.ctime.sec -= 100;		/* so a new ctime shows */
 	mapfs_inode_store(fs, &ip);
-	assert_int_equal(mapfs_op_killpriv(fs, g, false, &ip), 1);
+	assert_int_equal(mapfs_op_killpriv(fs, g, 0, &ip), 1);
 	ip = get(fs, g);
 	assert_int_equal(ip.mode & 07777, 02745);
 	assert_true(ip.ctime.sec >= t0.sec);
 	assert_int_equal(mapfs_op_getxattr(fs, g, cap, NULL, 0), -ENODATA);
 	assert_int_equal(mapfs_op_getxattr(fs, g, "user.keep", NULL, 0), 1);
-	assert_int_equal(mapfs_op_killpriv(fs, g, false, &ip), 0);
+	assert_int_equal(mapfs_op_killpriv(fs, g, 0, &ip), 0);
+	/* a caller outside the file's group: setgid goes without
+	 * group-execute too (Linux's setattr_should_drop_sgid) */
+	assert_int_equal(mapfs_op_killpriv(fs, g, MAPFS_KILL_SUIDGID |
+					   MAPFS_KILL_SGID, &ip), 1);
+	assert_int_equal(get(fs, g).mode & 07777, 0745);
+	assert_int_equal(mapfs_op_killpriv(fs, d, MAPFS_KILL_SGID, &ip), 0);
+	assert_int_equal(get(fs, d).mode & 07777, 06755);
 	assert_int_equal(atomic_load(&fs->error), 0);
 	test_fs_free(fs);
 }
