@@ -1158,10 +1158,12 @@ static int set_access_acl(struct mapfs_fs *fs, struct mapfs_inode *ip,
 			  int flags, bool use_reserve)
 {
 	uint32_t perm;
+	bool kill_sgid = flags & MAPFS_XATTR_KILL_SGID;
 	int err, r = mapfs_acl_equiv_mode(value, len, &perm);
 
 	if (r < 0)
 		return r;
+	flags &= ~MAPFS_XATTR_KILL_SGID;
 	if (r == 0) {
 		err = mapfs_xattr_set(fs, ip, name, NULL, 0, 0, use_reserve);
 		if (err == -ENODATA)
@@ -1173,6 +1175,8 @@ static int set_access_acl(struct mapfs_fs *fs, struct mapfs_inode *ip,
 	if (err < 0)
 		return err;
 	ip->mode = (ip->mode & ~0777u) | perm;
+	if (kill_sgid)
+		ip->mode &= ~(uint32_t)S_ISGID;
 	return 0;
 }
 
@@ -1185,11 +1189,14 @@ int mapfs_op_setxattr(struct mapfs_fs *fs, mapfs_ino_t ino, const char *name,
 	const char *suffix;
 	int err;
 
-	if (flags & ~(MAPFS_XATTR_CREATE | MAPFS_XATTR_REPLACE))
+	if (flags & ~(MAPFS_XATTR_CREATE | MAPFS_XATTR_REPLACE |
+		      MAPFS_XATTR_KILL_SGID))
 		return -EINVAL;
 	err = mapfs_xattr_parse_name(name, &index, &suffix, &nlen);
 	if (err < 0)
 		return err;
+	if (index != MAPFS_XATTR_INDEX_ACL_ACCESS)
+		flags &= ~MAPFS_XATTR_KILL_SGID;
 	err = mapfs_inode_load(fs, ino, &ip);
 	if (err < 0)
 		return err;

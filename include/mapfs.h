@@ -881,6 +881,10 @@ static inline uint32_t mapfs_mode_to_dt(uint32_t mode)
 /* ------------------------------------------------------------------ */
 #define MAPFS_XATTR_CREATE	0x1	/* fail if the name exists */
 #define MAPFS_XATTR_REPLACE	0x2	/* fail if it does not */
+/* mapfs_op_setxattr of system.posix_acl_access only: clear setgid too
+ * (the caller is outside the file's group and lacks CAP_FSETID, as in
+ * Linux's posix_acl_update_mode). */
+#define MAPFS_XATTR_KILL_SGID	0x4
 /* Split a full name into its index (MAPFS_XATTR_INDEX_*) and the part
  * stored on disk. -EOPNOTSUPP for an unknown namespace, -ENAMETOOLONG
  * past 255 bytes, -EINVAL for an empty name after a prefix. */

@@ -1630,6 +1630,23 @@ static int change_begin(struct daemon *d)
 	return 0;
 }
 
+/* Setting an access ACL clears setgid when the caller is outside the
+ * file's group and lacks CAP_FSETID (Linux's posix_acl_update_mode; the
+ * kernel's FUSE_SETXATTR_ACL_KILL_SGID says so only to a daemon that
+ * takes FUSE_SETXATTR_EXT, which libfuse 3.14 cannot parse): the flag
+ * for mapfs_op_setxattr, or 0. Under the write lock. */
+static int acl_kill_sgid(struct daemon *d, fuse_req_t req, mapfs_ino_t ino)
+{
+	struct mapfs_cred cr = cred_of(req);
+	struct mapfs_inode ip;
+
+	if (mapfs_inode_load(d->fs, ino, &ip) < 0 || !(ip.mode & S_ISGID) ||
+	    caller_in_group_or_capable(fuse_req_ctx(req)->pid, cr.uid,
+				       cr.gid, ip.gid))
+		return 0;
+	return MAPFS_XATTR_KILL_SGID;
+}
+
 static void op_setxattr(fuse_req_t req, fuse_ino_t nodeid, const char *name,
 			const char *value, size_t size, int flags)
 {
@@ -1646,6 +1663,8 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t nodeid, const char *name,
 	}
 	err = change_begin(d);
 	if (err == 0) {
+		if (acl_on && !strcmp(name, "system.posix_acl_access"))
+			mf |= acl_kill_sgid(d, req, ino_of(nodeid));
 		err = bus_check(mapfs_op_setxattr(d->fs, ino_of(nodeid), name,
 						  value, size, mf,
 						  fuse_req_ctx(req)->uid == 0));

@@ -417,6 +417,27 @@ static void acl_user_checks(void)
 		close(fd);
 }
 
+/* Setting an access ACL as the owner, outside the file's group (and
+ * without CAP_FSETID), clears setgid; in the group it stays (Linux's
+ * posix_acl_update_mode, xfstests generic/375). Files prepared by
+ * group_acl. */
+static void acl_sgid_user_checks(void)
+{
+	static const char *const names[] = { "acl.sg", "acl.sgd", "acl.sgm" };
+	static const mode_t want[] = { 0777, 0777, 02777 };
+
+	for (int i = 0; i < 3; i++) {
+		const char *f = P(names[i]);
+		mode_t m;
+
+		tap(sh("setfacl -m u::rwx,g::rwx,o::rwx '%s'", f) == 0,
+		    "as owner: setfacl on %s", names[i]);
+		m = st_of(f).st_mode & 07777;
+		tap(m == want[i], "%s: mode %o after setfacl (want %o)",
+		    names[i], m, want[i]);
+	}
+}
+
 static void group_acl(void)
 {
 	struct stat a, b;
@@ -503,6 +524,18 @@ static void group_acl(void)
 		    b.st_mode & 07777);
 	}
 	as_user(acl_user_checks);
+	/* setgid: a file and a directory of group 0, a file of the
+	 * user's own group */
+	make_file(P("acl.sg"), 10, 's', 0644);
+	mkdir(P("acl.sgd"), 0755);
+	make_file(P("acl.sgm"), 10, 's', 0644);
+	chown(P("acl.sg"), NOBODY, 0);
+	chown(P("acl.sgd"), NOBODY, 0);
+	chown(P("acl.sgm"), NOBODY, NOBODY);
+	chmod(P("acl.sg"), 02755);
+	chmod(P("acl.sgd"), 02755);
+	chmod(P("acl.sgm"), 02755);
+	as_user(acl_sgid_user_checks);
 	tap(sh("getfacl -n '%s' 2>/dev/null | grep -q '^user:%d:rwx'",
 	       P("acl.d/byuser"), NOBODY) == 0,
 	    "the user's file inherited the ACL too");
