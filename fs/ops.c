@@ -874,15 +874,18 @@ int mapfs_op_setattr(struct mapfs_fs *fs, mapfs_ino_t ino,
 	if (err < 0)
 		return err;
 	/* Linux's notify_change: nothing changes on an immutable inode;
-	 * an append-only one keeps its mode, owner and size. Times stay
-	 * settable on it because the kernel's writeback cache sends the
-	 * mtime and ctime of appended data this way. */
+	 * an append-only one keeps its mode, owner and size, and takes no
+	 * explicit times but "now" (utimensat(NULL)). Times stay settable
+	 * on it because the kernel's writeback cache sends the mtime and
+	 * ctime of appended data this way. */
 	if (is_immutable(ip) && v)
 		return -EPERM;
 	if ((ip->flags & MAPFS_FL_APPEND) &&
 	    ((v & (MAPFS_SET_MODE | MAPFS_SET_UID | MAPFS_SET_GID |
-		   MAPFS_SET_SIZE | MAPFS_SET_ATIME)) ||
-	     ((v & MAPFS_SET_MTIME) && !(v & MAPFS_SET_CTIME))))
+		   MAPFS_SET_SIZE)) ||
+	     ((v & MAPFS_SET_ATIME) && !(v & MAPFS_SET_TIMES_NOW)) ||
+	     ((v & MAPFS_SET_MTIME) &&
+	      !(v & (MAPFS_SET_CTIME | MAPFS_SET_TIMES_NOW)))))
 		return -EPERM;
 	if (v & MAPFS_SET_SIZE) {
 		if (is_dir(ip))

@@ -983,6 +983,10 @@ ssize_t mapfs_op_readlink(struct mapfs_fs *fs, mapfs_ino_t ino, char *buf,
 #define MAPFS_SET_ATIME_NOW	0x40u
 #define MAPFS_SET_MTIME_NOW	0x80u
 #define MAPFS_SET_CTIME		0x100u	/* to ctime */
+/* atime and mtime given are the caller's present time (utimensat with
+ * UTIME_NOW, stamped by the kernel's clock under its writeback cache):
+ * allowed on an append-only inode, as the _NOW flags are. */
+#define MAPFS_SET_TIMES_NOW	0x200u
 struct mapfs_setattr {
 	unsigned valid;
 	uint32_t mode, uid, gid;

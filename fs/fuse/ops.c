@@ -748,8 +748,9 @@ static void op_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr,
 		/* utimensat(NULL) under the writeback cache: the kernel
 		 * keeps mtime itself and sends its "now" as an explicit
 		 * mtime, with the same instant as atime. Take that instant,
-		 * or atime (our clock) and mtime (the kernel's) differ. */
-		sa.valid |= MAPFS_SET_ATIME;
+		 * or atime (our clock) and mtime (the kernel's) differ.
+		 * Both are "now": allowed on an append-only file. */
+		sa.valid |= MAPFS_SET_ATIME | MAPFS_SET_TIMES_NOW;
 		sa.atime.sec = attr->st_atim.tv_sec;
 		sa.atime.nsec = (uint32_t)attr->st_atim.tv_nsec;
 	} else if (to_set & FUSE_SET_ATTR_ATIME_NOW) {

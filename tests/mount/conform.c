@@ -890,6 +890,17 @@ static void group_flags(void)
 	FAILS(rename(g, P("fl.x")), EPERM, "+a: rename");
 	FAILS(chmod(g, 0600), EPERM, "+a: chmod");
 	FAILS(setxattr(g, "user.x", "1", 1, 0), EPERM, "+a: setxattr");
+	/* times: "now" is allowed (xfstests generic/079), explicit not */
+	WORKS(utimensat(AT_FDCWD, g, NULL, 0), "+a: utimensat(NULL)");
+	{
+		struct timespec ts[2] = { { 0, UTIME_NOW }, { 0, UTIME_NOW } };
+
+		WORKS(utimensat(AT_FDCWD, g, ts, 0), "+a: UTIME_NOW both");
+		ts[0].tv_sec = ts[1].tv_sec = 1000;
+		ts[0].tv_nsec = ts[1].tv_nsec = 0;
+		FAILS(utimensat(AT_FDCWD, g, ts, 0), EPERM,
+		      "+a: explicit times");
+	}
 	fd = open(g, O_RDWR | O_APPEND);
 	FAILS(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 10),
 	      EPERM, "+a: punch hole");
