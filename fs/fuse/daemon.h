@@ -18,6 +18,8 @@ struct daemon {
 	bool writeback;		/* kernel writeback cache (-o nowriteback: off) */
 	bool ro;
 	bool noatime;		/* -o noatime: never update atime */
+	bool strictatime;	/* -o strictatime: every read (else relatime) */
+	bool nodiratime;	/* -o nodiratime: never a directory's atime */
 	bool nosync;		/* -o nosync: fsync does nothing */
 	bool async_dio;		/* -o async_dio: the kernel may send direct
 				 * requests of one aio call in parallel */

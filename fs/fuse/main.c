@@ -32,6 +32,8 @@ struct conf {
 	int force;
 	int ro;
 	int noatime;
+	int strictatime;
+	int nodiratime;
 	int writeback;
 	int nowriteback;
 	int nosync;
@@ -47,8 +49,9 @@ struct conf {
 	double timeout;
 };
 
-enum { KEY_HELP, KEY_VERSION, KEY_RO, KEY_NOATIME, KEY_DISCARD,
-       KEY_ALLOW_OTHER, KEY_AUTO_UNMOUNT };
+enum { KEY_HELP, KEY_VERSION, KEY_RO, KEY_NOATIME, KEY_ATIME,
+       KEY_STRICTATIME, KEY_RELATIME, KEY_NODIRATIME, KEY_DIRATIME,
+       KEY_DISCARD, KEY_ALLOW_OTHER, KEY_AUTO_UNMOUNT };
 
 #define CONF_OPT(t, p) { t, offsetof(struct conf, p), 1 }
 static const struct fuse_opt conf_opts[] = {
@@ -71,7 +74,21 @@ static const struct fuse_opt conf_opts[] = {
 	FUSE_OPT_KEY("-V", KEY_VERSION),
 	FUSE_OPT_KEY("--version", KEY_VERSION),
 	FUSE_OPT_KEY("ro", KEY_RO),
+	/* atime, as mount(8) writes it (the last word wins): the kernel
+	 * leaves atime to FUSE filesystems (ops.c, atime_due). */
 	FUSE_OPT_KEY("noatime", KEY_NOATIME),
+	FUSE_OPT_KEY("atime", KEY_ATIME),
+	FUSE_OPT_KEY("strictatime", KEY_STRICTATIME),
+	FUSE_OPT_KEY("nostrictatime", KEY_RELATIME),
+	FUSE_OPT_KEY("relatime", KEY_RELATIME),
+	/* Linux keeps relatime unless strictatime is given */
+	FUSE_OPT_KEY("norelatime", KEY_DISCARD),
+	FUSE_OPT_KEY("nodiratime", KEY_NODIRATIME),
+	FUSE_OPT_KEY("diratime", KEY_DIRATIME),
+	/* lazytime delays writing times to the disk: ours are in the
+	 * image's memory at once, written with everything else */
+	FUSE_OPT_KEY("lazytime", KEY_DISCARD),
+	FUSE_OPT_KEY("nolazytime", KEY_DISCARD),
 	/* fstab and mount(8) words that mean nothing to FUSE. */
 	FUSE_OPT_KEY("defaults", KEY_DISCARD),
 	FUSE_OPT_KEY("auto", KEY_DISCARD),
@@ -81,9 +98,6 @@ static const struct fuse_opt conf_opts[] = {
 	FUSE_OPT_KEY("user", KEY_DISCARD),
 	FUSE_OPT_KEY("users", KEY_DISCARD),
 	FUSE_OPT_KEY("nouser", KEY_DISCARD),
-	FUSE_OPT_KEY("relatime", KEY_DISCARD),
-	FUSE_OPT_KEY("strictatime", KEY_DISCARD),
-	FUSE_OPT_KEY("lazytime", KEY_DISCARD),
 	FUSE_OPT_KEY("x-systemd.", KEY_DISCARD),
 	/* Ours to set (below): the subtype names the filesystem type
 	 * (fuse.mapfs), fsname is the image's real path, which the tools
@@ -121,7 +135,23 @@ static int conf_proc(void *data, const char *arg, int key,
 		return 1;	/* the kernel needs it too */
 	case KEY_NOATIME:
 		c->noatime = 1;
-		return 1;
+		return 1;	/* shown in the mount table */
+	case KEY_ATIME:
+		c->noatime = 0;
+		return 1;	/* libfuse clears MS_NOATIME */
+	case KEY_STRICTATIME:	/* Linux: it overrides noatime */
+		c->strictatime = 1;
+		c->noatime = 0;
+		return 0;
+	case KEY_RELATIME:
+		c->strictatime = 0;
+		return 0;
+	case KEY_NODIRATIME:
+		c->nodiratime = 1;
+		return 0;
+	case KEY_DIRATIME:
+		c->nodiratime = 0;
+		return 0;
 	case KEY_DISCARD:
 		return 0;
 	case KEY_ALLOW_OTHER:
@@ -175,7 +205,13 @@ static void usage(FILE *f)
 "\n"
 "mapfs options (-o):\n"
 "  ro              mount read-only\n"
-"  noatime         never update access times (default: relatime)\n"
+"  noatime         never update access times (default: relatime: a read\n"
+"                  updates atime once after each change, or after a day)\n"
+"  strictatime     every read updates atime (each open then drops the\n"
+"                  file's cached pages); relatime, nostrictatime, atime,\n"
+"                  norelatime: back to the default\n"
+"  nodiratime      never update the access time of directories (diratime:\n"
+"                  do); lazytime, nolazytime: accepted, no effect\n"
 "  writeback       let the kernel cache writes and send them later (faster\n"
 "                  small writes; but a full filesystem then fails the\n"
 "                  write-back, not write(): the error comes at fsync or\n"
@@ -438,6 +474,8 @@ int main(int argc, char *argv[])
 	}
 	d.ro = conf.ro;
 	d.noatime = conf.noatime;
+	d.strictatime = conf.strictatime;
+	d.nodiratime = conf.nodiratime;
 	d.nosync = conf.nosync;
 	d.async_dio = conf.async_dio;
 	/* Write-through unless asked: see "Writes and a full filesystem"

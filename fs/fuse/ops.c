@@ -1005,6 +1005,8 @@ static void op_link(fuse_req_t req, fuse_ino_t nodeid, fuse_ino_t newparent,
 	wunlock(d);
 }
 
+static bool atime_due(const struct daemon *d, const struct mapfs_inode *ip);
+
 static void op_open(fuse_req_t req, fuse_ino_t nodeid,
 		    struct fuse_file_info *fi)
 {
@@ -1013,7 +1015,7 @@ static void op_open(fuse_req_t req, fuse_ino_t nodeid,
 	struct mapfs_inode ip;
 	/* Only O_TRUNC and reopening an unlinked file change anything:
 	 * other opens share the lock (a read-only check and a count). */
-	bool excl = fi->flags & O_TRUNC, killed = false;
+	bool excl = fi->flags & O_TRUNC, killed = false, read_due = false;
 	struct ref *r;
 	int err;
 
@@ -1055,6 +1057,8 @@ again:
 					      &ip) > 0;
 	}
 	err = bus_check(err);
+	if (err == 0 && (fi->flags & O_ACCMODE) != O_WRONLY)
+		read_due = atime_due(d, &ip);
 	if (err == 0) {
 		pthread_mutex_lock(&d->ref_lock);
 		r = ref_get(d, ino);
@@ -1075,8 +1079,13 @@ again:
 	if (killed)	/* the mode the kernel has is stale */
 		fuse_lowlevel_notify_inval_inode(d->se, nodeid, -1, 0);
 	/* We are the only writer of the image: the kernel's page cache of
-	 * this file stays valid across opens. */
-	fi->keep_cache = 1;
+	 * this file stays valid across opens. But FUSE inodes are
+	 * S_NOATIME: a read the kernel serves from its cache never reaches
+	 * us, and atime would not move. When a read is due to update atime
+	 * (relatime: once after each change, or a day; strictatime: every
+	 * open), the open drops the cached pages, so the first read comes
+	 * to op_read, which updates it. */
+	fi->keep_cache = !read_due;
 	ofile_new(fi);
 	if (fuse_reply_open(req, fi) != 0) {
 		bool dead;
@@ -1113,20 +1122,28 @@ static void op_release(fuse_req_t req, fuse_ino_t nodeid,
 
 /* relatime (Linux's default): a read updates atime only when it is older
  * than mtime or ctime, or more than a day old. One exclusive lock per file
- * per day, not per read. */
+ * per day, not per read. strictatime: every read; noatime, a read-only
+ * mount, chattr +A: never; nodiratime: never for directories. */
 static bool atime_due(const struct daemon *d, const struct mapfs_inode *ip)
 {
 	struct mapfs_timespec now;
 
 	if (d->ro || d->noatime || (ip->flags & MAPFS_FL_NOATIME))
 		return false;
+	if (d->nodiratime && (ip->mode & MAPFS_IFMT) == MAPFS_IFDIR)
+		return false;
+	now = mapfs_now();
+	if (d->strictatime)	/* at the kernel's coarse clock's pace: a
+				 * stream of reads updates every 10 ms */
+		return (now.sec - ip->atime.sec) * 1000000000ll +
+		       ((int64_t)now.nsec - (int64_t)ip->atime.nsec) >=
+		       10000000ll;
 	if (ip->atime.sec < ip->mtime.sec ||
 	    (ip->atime.sec == ip->mtime.sec && ip->atime.nsec <= ip->mtime.nsec))
 		return true;
 	if (ip->atime.sec < ip->ctime.sec ||
 	    (ip->atime.sec == ip->ctime.sec && ip->atime.nsec <= ip->ctime.nsec))
 		return true;
-	now = mapfs_now();
 	return now.sec - ip->atime.sec >= 24 * 3600;
 }
 

@@ -21,8 +21,8 @@
 #     removes it by itself;
 #   - SIGTERM and SIGINT to mapfs -f unmount cleanly (exit 0, image
 #     clean, data kept), and so does umount(8);
-#   - mounting through mount.fuse3: mount -t fuse.mapfs and an fstab
-#     line (mount --fstab FILE MNT);
+#   - mounting through mount.fuse3: mount -t fuse.mapfs (also with every
+#     atime option) and an fstab line (mount --fstab FILE MNT);
 #   - truncated and foreign images are refused by mapfs and fsck;
 #   - an image truncated while mounted: reads fail with EIO, the daemon
 #     lives on and exits after the unmount, fsck then finds problems;
@@ -567,6 +567,9 @@ try_mount() {
 
 try_mount "mount -t fuse.mapfs IMG MNT -o allow_other" \
 	mount -t fuse.mapfs "$IMG" "$MNT" -o allow_other
+# the atime words as mount(8) users write them (xfstests generic/003)
+try_mount "mount -t fuse.mapfs -o nodiratime,relatime,lazytime,..." \
+	mount -t fuse.mapfs "$IMG" "$MNT" -o allow_other,nodiratime,relatime,lazytime,strictatime,norelatime,nostrictatime,diratime,nolazytime,atime
 if mount --help 2>&1 | grep -q -- '--fstab'; then
 	try_mount "mount --fstab FILE MNT" mount --fstab "$FSTAB" "$MNT"
 else
