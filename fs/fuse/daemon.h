@@ -16,7 +16,8 @@ struct daemon {
 	struct mapfs_fs *fs;
 	struct fuse_session *se;
 	bool writeback;		/* kernel writeback cache (-o nowriteback: off) */
-	bool ro;
+	bool ro;		/* requests answer EROFS (-o ro, or remounted) */
+	bool image_rw;		/* the image is open and mapped read-write */
 	bool noatime;		/* -o noatime: never update atime */
 	bool strictatime;	/* -o strictatime: every read (else relatime) */
 	bool nodiratime;	/* -o nodiratime: never a directory's atime */
@@ -62,6 +63,12 @@ int daemon_busy(void *arg, mapfs_ino_t ino);
 void daemon_refs_free(struct daemon *d);
 /* Make everything so far durable (the commit timer). */
 int daemon_commit(struct daemon *d);
+/* mount -o remount,ro / remount,rw (remount.c): read-only writes
+ * everything home, marks the image clean and shares the image lock;
+ * read-write takes the lock back (-EBUSY while another holds it) and
+ * marks the image mounted. -EROFS for rw when the image was opened
+ * read-only. 0 or -errno. */
+int daemon_set_ro(struct daemon *d, bool ro);
 /* Turn SIGBUS on the mapping into EIO (see ops.c). */
 void daemon_catch_sigbus(struct daemon *d);
 

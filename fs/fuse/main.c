@@ -11,6 +11,7 @@
 #include "bdi.h"
 #include "daemon.h"
 #include "mountpoint.h"
+#include "remount.h"
 #include "uring.h"
 
 #include <errno.h>
@@ -32,6 +33,7 @@ struct conf {
 	int force;
 	int ro;
 	int noatime;
+	int remount;
 	int strictatime;
 	int nodiratime;
 	int writeback;
@@ -74,6 +76,8 @@ static const struct fuse_opt conf_opts[] = {
 	FUSE_OPT_KEY("-V", KEY_VERSION),
 	FUSE_OPT_KEY("--version", KEY_VERSION),
 	FUSE_OPT_KEY("ro", KEY_RO),
+	/* mount -o remount,... through mount.fuse3 (remount.c) */
+	{"remount", offsetof(struct conf, remount), 1},
 	/* atime, as mount(8) writes it (the last word wins): the kernel
 	 * leaves atime to FUSE filesystems (ops.c, atime_due). */
 	FUSE_OPT_KEY("noatime", KEY_NOATIME),
@@ -371,6 +375,13 @@ int main(int argc, char *argv[])
 		ret = 2;
 		goto out_args;
 	}
+	if (conf.remount) {	/* no daemon: the mount's own switches */
+		ret = remount_run(conf.image, conf.mnt, conf.ro, why,
+				  sizeof(why)) < 0;
+		if (ret)
+			fprintf(stderr, "mapfs: %s\n", why);
+		goto out_args;
+	}
 	if (!realpath(conf.image, path)) {
 		fprintf(stderr, "mapfs: %s: %s\n", conf.image, strerror(errno));
 		goto out_args;
@@ -473,6 +484,7 @@ int main(int argc, char *argv[])
 			"anyway\n", conf.image, state_name(d.fs->state));
 	}
 	d.ro = conf.ro;
+	d.image_rw = !conf.ro;
 	d.noatime = conf.noatime;
 	d.strictatime = conf.strictatime;
 	d.nodiratime = conf.nodiratime;
@@ -583,6 +595,9 @@ int main(int argc, char *argv[])
 	if (!d.ro && d.fs->j && conf.commit > 0 &&
 	    commit_start(&d, conf.commit) != 0)
 		log_fn(NULL, MAPFS_LOG_WARN, "cannot start the commit timer");
+	if (remount_listen(&d, d.fs->fd) < 0)
+		log_fn(NULL, MAPFS_LOG_WARN, "cannot listen for remounts: "
+		       "mount -o remount will fail");
 	/* The mount's read-ahead window, raised once INIT is done (bdi.c;
 	 * never through a system call on the mount itself). */
 	if (bdi_arm(cmd.mountpoint) < 0)
@@ -618,6 +633,7 @@ int main(int argc, char *argv[])
 		log_fn(NULL, MAPFS_LOG_INFO, msg);
 	}
 	commit_stop();
+	remount_stop();
 
 out_unmount:
 	fuse_session_unmount(se);

@@ -33,6 +33,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -1412,7 +1413,55 @@ int daemon_commit(struct daemon *d)
 	int err;
 
 	wlock(d);
-	err = d->broken ? -EIO : bus_check(mapfs_fs_commit(d->fs));
+	/* remounted read-only: everything was written then */
+	err = d->broken ? -EIO : d->ro ? 0 : bus_check(mapfs_fs_commit(d->fs));
+	wunlock(d);
+	return err;
+}
+
+int daemon_set_ro(struct daemon *d, bool ro)
+{
+	struct mapfs_fs *fs = d->fs;
+	int err = 0;
+
+	wlock(d);
+	if (d->broken) {
+		err = -EIO;
+	} else if (ro && !d->ro) {
+		/* Requests that change anything answer EROFS from here on
+		 * (the kernel refuses them first, the superblock being
+		 * read-only by now); then everything goes home, the
+		 * image is marked clean, and the lock becomes shared, so
+		 * fsck -n may read the image while it stays mounted. */
+		d->ro = true;
+		err = bus_check(mapfs_fs_sync(fs));
+		if (err == 0) {
+			fs->state = atomic_load(&fs->error) ? MAPFS_STATE_ERROR
+							    : MAPFS_STATE_CLEAN;
+			fs->write_time = mapfs_now().sec;
+			err = bus_check(mapfs_fs_sync(fs));
+		}
+		if (err == 0 && fs->fd >= 0 && flock(fs->fd, LOCK_SH) < 0)
+			err = -errno;
+		if (err < 0)
+			d->ro = false;
+	} else if (!ro && d->ro) {
+		/* Back to read-write: only a daemon that opened the image
+		 * read-write (the mapping is writable), and only when no
+		 * fsck holds the image meanwhile. */
+		if (!d->image_rw)
+			err = -EROFS;
+		else if (fs->fd >= 0 && flock(fs->fd, LOCK_EX | LOCK_NB) < 0)
+			err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		if (err == 0) {
+			fs->state = MAPFS_STATE_MOUNTED;
+			fs->write_time = mapfs_now().sec;
+			mapfs_super_store(fs);
+			err = bus_check(mapfs_fs_commit(fs));
+		}
+		if (err == 0)
+			d->ro = false;
+	}
 	wunlock(d);
 	return err;
 }
