@@ -16,7 +16,7 @@ struct daemon {
 	struct mapfs_fs *fs;
 	struct fuse_session *se;
 	bool writeback;		/* kernel writeback cache (-o nowriteback: off) */
-	bool ro;		/* requests answer EROFS (-o ro, or remounted) */
+	bool ro;		/* requests answer EROFS (-o ro, remount) */
 	bool image_rw;		/* the image is open and mapped read-write */
 	bool noatime;		/* -o noatime: never update atime */
 	bool strictatime;	/* -o strictatime: every read (else relatime) */
