@@ -1058,7 +1058,8 @@ again:
 					      &ip) > 0;
 	}
 	err = bus_check(err);
-	if (err == 0 && (fi->flags & O_ACCMODE) != O_WRONLY)
+	if (err == 0 && (fi->flags & O_ACCMODE) != O_WRONLY &&
+	    !(fi->flags & O_NOATIME))
 		read_due = atime_due(d, &ip);
 	if (err == 0) {
 		pthread_mutex_lock(&d->ref_lock);
