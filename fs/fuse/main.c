@@ -595,7 +595,7 @@ int main(int argc, char *argv[])
 	if (!d.ro && d.fs->j && conf.commit > 0 &&
 	    commit_start(&d, conf.commit) != 0)
 		log_fn(NULL, MAPFS_LOG_WARN, "cannot start the commit timer");
-	if (remount_listen(&d, d.fs->fd) < 0)
+	if (remount_listen(&d, cmd.mountpoint) < 0)
 		log_fn(NULL, MAPFS_LOG_WARN, "cannot listen for remounts: "
 		       "mount -o remount will fail");
 	/* The mount's read-ahead window, raised once INIT is done (bdi.c;

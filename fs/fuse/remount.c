@@ -20,8 +20,8 @@
  * then the superblock; a superblock that refuses sends the daemon back to
  * read-only.
  *
- * The control socket is an abstract unix socket named after the image
- * file's device and inode numbers, so both sides find it from the image
+ * The control socket is an abstract unix socket named after the mount's
+ * device numbers in mountinfo, so both sides find it from the mount table
  * alone; the daemon answers only root and its own user (SO_PEERCRED). Its
  * thread only accepts, reads one word and answers: it never makes a
  * system call on the mount.
@@ -50,17 +50,36 @@
 
 #define WHY(...) snprintf(why, whylen, __VA_ARGS__)
 
-/* The control socket's address for the image file st. */
-static socklen_t ctl_addr(const struct stat *st, struct sockaddr_un *sa)
+/* The control socket's address for the mount whose device numbers (as
+ * mountinfo shows them) are maj:min: unique per mount, also for two
+ * regions (-o offset) of one image file. */
+static socklen_t ctl_addr(unsigned maj, unsigned min, struct sockaddr_un *sa)
 {
 	int n;
 
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
 	n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1,
-		     "mapfs-ctl-%llx-%llx", (unsigned long long)st->st_dev,
-		     (unsigned long long)st->st_ino);
+		     "mapfs-ctl-%u:%u", maj, min);
 	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+}
+
+struct find {
+	const char *dir;
+	struct mapfs_mountent m;
+	bool found;
+};
+
+static int find_mount(const struct mapfs_mountent *m, void *arg)
+{
+	struct find *f = arg;
+
+	/* the last entry at dir is the one on top */
+	if (mapfs_mount_is_mapfs(m) && !strcmp(m->dir, f->dir)) {
+		f->m = *m;
+		f->found = true;
+	}
+	return 0;
 }
 
 /* ------------------------------------------------ the daemon's side */
@@ -113,16 +132,20 @@ static void *serve(void *arg)
 	return NULL;
 }
 
-int remount_listen(struct daemon *d, int image_fd)
+int remount_listen(struct daemon *d, const char *mountpoint)
 {
+	struct find f = { .dir = mountpoint };
 	struct sockaddr_un sa;
-	struct stat st;
 	socklen_t len;
 	int err;
 
-	if (image_fd < 0 || fstat(image_fd, &st) < 0)
-		return -EINVAL;
-	len = ctl_addr(&st, &sa);
+	/* our mount in mountinfo (never a call on the mount itself) */
+	err = mapfs_mounts_each(find_mount, &f);
+	if (err < 0)
+		return err;
+	if (!f.found)
+		return -ENOENT;
+	len = ctl_addr(f.m.major, f.m.minor, &sa);
 	srv.fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (srv.fd < 0)
 		return -errno;
@@ -158,30 +181,12 @@ void remount_stop(void)
 
 /* ------------------------------------------ the remount command's side */
 
-struct find {
-	const char *dir;
-	struct mapfs_mountent m;
-	bool found;
-};
-
-static int find_mount(const struct mapfs_mountent *m, void *arg)
-{
-	struct find *f = arg;
-
-	/* the last entry at dir is the one on top */
-	if (mapfs_mount_is_mapfs(m) && !strcmp(m->dir, f->dir)) {
-		f->m = *m;
-		f->found = true;
-	}
-	return 0;
-}
-
-/* Ask the daemon of the image st to switch; its answer (0 or -errno). */
-static int ask_daemon(const struct stat *st, bool ro)
+/* Ask the daemon of the mount m to switch; its answer (0 or -errno). */
+static int ask_daemon(const struct mapfs_mountent *m, bool ro)
 {
 	struct timeval tv = { .tv_sec = 120 };
 	struct sockaddr_un sa;
-	socklen_t len = ctl_addr(st, &sa);
+	socklen_t len = ctl_addr(m->major, m->minor, &sa);
 	int32_t res;
 	int fd, err;
 
@@ -221,7 +226,6 @@ int remount_run(const char *image, const char *mnt, bool ro, char *why,
 {
 	char dir[PATH_MAX];
 	struct find f = { .dir = dir };
-	struct stat st;
 	int err;
 
 	(void)image;	/* the mount table names the image in use */
@@ -240,25 +244,20 @@ int remount_run(const char *image, const char *mnt, bool ro, char *why,
 		WHY("remount: %s is not a mapfs mount", dir);
 		return -EINVAL;
 	}
-	if (stat(f.m.source, &st) < 0) {
-		err = -errno;
-		WHY("remount: image %s: %s", f.m.source, strerror(-err));
-		return err;
-	}
 	if (ro) {
 		err = reconfigure(dir, true);
 		if (err < 0) {
 			WHY("remount: %s read-only: %s", dir, strerror(-err));
 			return err;
 		}
-		err = ask_daemon(&st, true);
+		err = ask_daemon(&f.m, true);
 		if (err < 0)
 			WHY("remount: %s is read-only, but its daemon could "
 			    "not write everything back: %s", dir,
 			    strerror(-err));
 		return err;
 	}
-	err = ask_daemon(&st, false);
+	err = ask_daemon(&f.m, false);
 	if (err < 0) {
 		WHY("remount: the daemon of %s refuses read-write: %s%s", dir,
 		    strerror(-err), err == -EROFS ? " (mounted with -o ro: "
@@ -269,7 +268,7 @@ int remount_run(const char *image, const char *mnt, bool ro, char *why,
 	err = reconfigure(dir, false);
 	if (err < 0) {
 		WHY("remount: %s read-write: %s", dir, strerror(-err));
-		(void)ask_daemon(&st, true);
+		(void)ask_daemon(&f.m, true);
 	}
 	return err;
 }

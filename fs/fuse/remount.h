@@ -16,11 +16,12 @@ struct daemon;
 int remount_run(const char *image, const char *mnt, bool ro, char *why,
 		size_t whylen);
 
-/* In the daemon, once mounted: listen on the control socket of the
- * image (an abstract unix socket named after the image file's device and
- * inode) for remount_run's requests, on a thread of its own that never
- * touches the mount. 0 or -errno. */
-int remount_listen(struct daemon *d, int image_fd);
+/* In the daemon, once mounted at mountpoint (as resolved before the
+ * mount): listen on the mount's control socket (an abstract unix socket
+ * named after the mount's device numbers in mountinfo) for remount_run's
+ * requests, on a thread of its own that never touches the mount. 0 or
+ * -errno. */
+int remount_listen(struct daemon *d, const char *mountpoint);
 /* Stop that thread (before the daemon exits). */
 void remount_stop(void);
 
