@@ -209,6 +209,8 @@ static void usage(FILE *f)
 "\n"
 "mapfs options (-o):\n"
 "  ro              mount read-only\n"
+"  remount         with ro or rw: switch the running mount at MOUNTPOINT\n"
+"                  (what mount -o remount,ro runs); starts no daemon\n"
 "  noatime         never update access times (default: relatime: a read\n"
 "                  updates atime once after each change, or after a day)\n"
 "  strictatime     every read updates atime (each open then drops the\n"
