@@ -1442,10 +1442,17 @@ int daemon_set_ro(struct daemon *d, bool ro)
 			fs->write_time = mapfs_now().sec;
 			err = bus_check(mapfs_fs_sync(fs));
 		}
-		if (err == 0 && fs->fd >= 0 && flock(fs->fd, LOCK_SH) < 0)
-			err = -errno;
-		if (err < 0)
+		if (err < 0) {
+			fs->state = MAPFS_STATE_MOUNTED;
 			d->ro = false;
+		} else if (fs->fd >= 0 &&
+			   flock(fs->fd, LOCK_SH | LOCK_NB) < 0) {
+			/* Not atomic (flock drops, then takes): never
+			 * wait here, under the filesystem lock, for
+			 * whoever got in between. The image is clean and
+			 * stays read-only; rw asks for the lock again. */
+			err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		}
 	} else if (!ro && d->ro) {
 		/* Back to read-write: only a daemon that opened the image
 		 * read-write (the mapping is writable), and only when no
