@@ -341,6 +341,8 @@ struct mapfs_mountent {
 	char source[PATH_MAX];	/* for mapfs: the image's real path */
 	char fstype[64];	/* "fuse.mapfs" for a mapfs mount */
 	unsigned major, minor;	/* st_dev of the mounted filesystem */
+	unsigned long flags;	/* per-mount MS_RDONLY, MS_NOSUID, ... */
+	bool super_ro;		/* the filesystem itself is read-only */
 };
 /* Call fn for each mount, in the table's order (a later entry at the same
  * point is mounted over an earlier one); stop at the first non-zero
