@@ -24,7 +24,8 @@
 #     directory to rebuild);
 #   - applies local hooks to the copy's common/rc, for FSTYP=fuse
 #     (which xfstests cannot format or check on its own):
-#       _scratch_mkfs and _test_mkfs run mkfs.mapfs -F -q on the image;
+#       _scratch_mkfs and _test_mkfs run mkfs.mapfs -F -q on the image,
+#       _scratch_mkfs_sized formats its first SIZE bytes (-o offset=0,size=);
 #       the consistency check after each test unmounts the image, runs
 #       fsck.mapfs -n -f (any finding fails the test) and mounts it again;
 #       _fs_type reports the mount's type fuse.mapfs as fuse (= FSTYP);
@@ -97,6 +98,15 @@ _mapfs_mkfs()
 	mkfs.mapfs -F -q "$1"
 }
 
+# A filesystem of SIZE bytes at the start of the (larger) image file;
+# block sizes below mapfs's 4096 become 4096.
+_mapfs_mkfs_sized()
+{
+	local bs=$2
+	[ "$bs" -ge 4096 ] 2>/dev/null || bs=4096
+	mkfs.mapfs -F -q -b "$bs" -o offset=0,size="$1" "$SCRATCH_DEV"
+}
+
 _mapfs_check()
 {
 	local dev=$1 mnt ok=0
@@ -145,6 +155,14 @@ s = s.replace('    fuse)\n\t# no way to check consistency for fuse\n\t;;',
               '    fuse)\n\t_mapfs_check "$TEST_DEV"\n\t;;', 1)
 s = s.replace('    fuse)\n\t# no way to check consistency for fuse\n\t;;',
               '    fuse)\n\t_mapfs_check "$device"\n\t;;', 1)
+# _scratch_mkfs_sized: the first SIZE bytes of the image
+old = '''	*)
+		_notrun "Filesystem $FSTYP not supported in _scratch_mkfs_sized"'''
+assert old in s, "_scratch_mkfs_sized default case not found"
+s = s.replace(old, '''	fuse)
+		_mapfs_mkfs_sized "$fssize" "$blocksize"
+		;;
+''' + old, 1)
 # _fs_type: the mount shows as fuse.mapfs, FSTYP is fuse
 old = "-e 's/fuse.ceph-fuse/ceph-fuse/'"
 assert old in s, "_fs_type sed not found"
@@ -186,6 +204,8 @@ EOF
 # ---- run, in a private mount namespace
 log=$work/check.log
 set +e
+# findmnt escapes odd characters in paths (\x20): such mount points of
+# other programs are left, as they are in every private namespace.
 # The mounts check leaves (TEST_DIR stays mounted) are unmounted before
 # the namespace ends: a daemon keeps its namespace alive, so a mount left
 # there would hold the image locked.
@@ -197,6 +217,11 @@ unshare -m --propagation private bash -c '
 			xargs -r -n1 umount
 	}
 	trap release EXIT
+	# The namespace starts with a copy of every mount, FUSE mounts of
+	# other programs too; a copy would keep their daemons alive after
+	# their own unmount. Detach them here (the host keeps its own).
+	findmnt -rn -o TARGET,FSTYPE | awk "\$2 ~ /^fuse/ { print \$1 }" |
+		grep -v "^/sys/fs/fuse" | tac | xargs -r -n1 umount -l
 	mount --bind "$work/bin" /usr/local/sbin || exit 1
 	export PATH="$work/bin:$PATH"
 	cd "$xt" && ./check "$@"
