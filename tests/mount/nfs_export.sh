@@ -11,12 +11,15 @@
 # running ganesha and the same client session goes on: the kept handle
 # names the same file (inode, size, including a change made meanwhile
 # through the new mount), paths resolve, writes, lists, renames work.
+# Two rounds, each with its own client in its own directory: a clean
+# restart, then a crash (SIGKILL) and a new daemon.
 #
 # The restart, as ganesha allows it (README, "Sharing an image over
 # NFS"): ganesha holds descriptors on the mount (its root and open
 # files), so the export is withdrawn first (SIGHUP with a configuration
-# without it), then the mount is unmounted cleanly, checked (fsck),
-# mounted again by a new daemon, and the export put back (SIGHUP). NFS
+# without it), then the mount is unmounted cleanly and checked (fsck),
+# or after the kill detached, mounted again by a new daemon (on another
+# device number), and the export put back (SIGHUP). NFS
 # handles survive because ganesha's VFS handle is (fsid, kernel handle):
 # the kernel handle holds the node id (the inode number) and the
 # generation, which mapfs keeps on disk, and `fsid_type = Major64` in
@@ -74,7 +77,6 @@ for ((i = 0; i < 50; i++)); do
 	PORT=$((20000 + (RANDOM % 10000)))
 	(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || break
 done
-URL="nfs://127.0.0.1/mapfs?version=4&nfsport=$PORT"
 
 cat > "$G/core.conf" <<EOF
 NFS_CORE_PARAM {
@@ -138,49 +140,77 @@ grep -q "NFS SERVER INITIALIZED" "$G/log" 2>/dev/null || {
 }
 note "ganesha (pid $GPID) serves $MNT as 127.0.0.1:$PORT/mapfs"
 
-timeout 200 "$CLIENT" "$URL" "$T/ready" "$T/go" > "$T/client.out" 2>&1 &
-CPID=$!
-for ((i = 0; i < 600; i++)); do
-	[ -e "$T/ready" ] && break
-	pid_alive "$CPID" || break
-	sleep 0.1
-done
-[ -e "$T/ready" ] || { cat "$T/client.out"; fail "the client did not get ready"; }
+# round NAME clean|kill: a client session in $MNT/NAME, a restart of the
+# daemon under it, then the same session goes on (nfs_client.c).
+nreload=0
+round() {
+	local dir=$1 how=$2 pid rc dev1 dev2 i
+	mkdir "$MNT/$dir" || fail "mkdir $dir"
+	rm -f "$T/ready" "$T/go"
+	timeout 200 "$CLIENT" "nfs://127.0.0.1/mapfs/$dir?version=4&nfsport=$PORT" \
+		"$T/ready" "$T/go" > "$T/client.$dir" 2>&1 &
+	CPID=$!
+	for ((i = 0; i < 600; i++)); do
+		[ -e "$T/ready" ] && break
+		pid_alive "$CPID" || break
+		sleep 0.1
+	done
+	[ -e "$T/ready" ] ||
+		{ cat "$T/client.$dir"; fail "$dir: the client did not get ready"; }
+	dev1=$(stat -c %d "$MNT")
+	if [ "$how" = kill ]; then
+		# The daemon dies under ganesha; its mount answers ENOTCONN
+		# (and ganesha NFS4ERR_SERVERFAULT) until the export is
+		# withdrawn and the image mounted again, which replays the
+		# journal.
+		pid=${DAEMON_PID[$MNT]}
+		kill -KILL "$pid"
+		wait_gone 10 "$pid" || fail "$dir: daemon still there after SIGKILL"
+		wait "$pid" 2>/dev/null
+		unset "DAEMON_PID[$MNT]"
+		cp "$G/core.conf" "$G/ganesha.conf"
+		reload $((nreload += 1))
+		umount -l "$MNT" || fail "$dir: cannot detach the dead mount"
+	else
+		# Withdraw the export (ganesha closes its descriptors on the
+		# mount), unmount cleanly, fsck.
+		cp "$G/core.conf" "$G/ganesha.conf"
+		reload $((nreload += 1))
+		unmount_and_fsck "$IMG" "$MNT"
+	fi
+	# The kernel would give the new mount the device number just freed
+	# (the lowest free one): small tmpfs mounts take numbers until one
+	# has it, so the new mount gets another, as on a machine where
+	# mounts come and go.
+	for ((i = 0; i < 32; i++)); do
+		mkdir -p "$T/hold.$dir.$i"
+		mount -t tmpfs -o size=64k mapfs-test-hold "$T/hold.$dir.$i" ||
+			break
+		HOLD="$HOLD $T/hold.$dir.$i"
+		[ "$(stat -c %d "$T/hold.$dir.$i")" = "$dev1" ] && break
+	done
+	mount_fs "$IMG" "$MNT"
+	dev2=$(stat -c %d "$MNT")
+	note "$dir ($how): device of the mount $((dev1 >> 8)):$((dev1 & 255))" \
+	     "before, $((dev2 >> 8)):$((dev2 & 255)) after the restart"
+	# A change the kept handle must see: only the new daemon knows it.
+	printf '+local' >> "$MNT/$dir/held" || fail "$dir: append to held"
+	# Nothing in the kernel's caches either: the handle must be
+	# resolved by the new daemon (LOOKUP of "." in the node).
+	sync
+	echo 3 > /proc/sys/vm/drop_caches
+	cat "$G/core.conf" "$G/export.conf" > "$G/ganesha.conf"
+	reload $((nreload += 1))
+	touch "$T/go"
+	wait "$CPID"
+	rc=$?
+	CPID=
+	sed "s/^/$dir: /" "$T/client.$dir"
+	[ "$rc" = 0 ] || fail "$dir ($how): the NFS client failed (exit $rc)"
+}
 
-# The restart: withdraw the export, unmount, fsck, mount, export again.
-cp "$G/core.conf" "$G/ganesha.conf"
-reload 1
-DEV1=$(stat -c %d "$MNT")
-unmount_and_fsck "$IMG" "$MNT"
-# The kernel would give the new mount the device number just freed (the
-# lowest free one): small tmpfs mounts take numbers until one has it, so
-# the new mount gets another, as on a machine where mounts come and go.
-for ((i = 0; i < 32; i++)); do
-	mkdir -p "$T/hold$i"
-	mount -t tmpfs -o size=64k mapfs-test-hold "$T/hold$i" || break
-	HOLD="$HOLD $T/hold$i"
-	[ "$(stat -c %d "$T/hold$i")" = "$DEV1" ] && break
-done
-mount_fs "$IMG" "$MNT"
-DEV2=$(stat -c %d "$MNT")
-note "device of the mount: $((DEV1 >> 8)):$((DEV1 & 255)) before," \
-     "$((DEV2 >> 8)):$((DEV2 & 255)) after the restart"
-# A change the kept handle must see: served from the new daemon, not
-# from anything ganesha remembered.
-printf '+local' >> "$MNT/held" || fail "append to held"
-# and nothing in the kernel's caches either: the handle must be resolved
-# by the new daemon (LOOKUP of "." in the node), not found in memory.
-sync
-echo 3 > /proc/sys/vm/drop_caches
-cat "$G/core.conf" "$G/export.conf" > "$G/ganesha.conf"
-reload 2
-touch "$T/go"
-
-wait "$CPID"
-rc=$?
-CPID=
-cat "$T/client.out"
-[ "$rc" = 0 ] || fail "the NFS client failed (exit $rc)"
+round clean clean
+round killed kill
 stop_pid "$GPID"
 GPID=
 unmount_and_fsck "$IMG" "$MNT"
