@@ -4,6 +4,8 @@
  *
  * Node ids are inode numbers, except FUSE_ROOT_ID (1), which is our root
  * (inode 2); ino_of()/nodeid_of() are the only places that map them.
+ * File handles hold node id and generation, so any node id may come
+ * back in a LOOKUP of "." (lookup_self), from any earlier run.
  *
  * Concurrency. libfuse runs these from several threads. Two locks:
  *  - d->lock, a filesystem-wide rwlock: shared by operations that only

@@ -36,7 +36,7 @@ struct h {
 	char name[32];		/* path under MNT ("." for the root) */
 	bool stale;		/* expected ESTALE */
 	ino_t ino;
-	char data[64];		/* a file's contents ("" for a directory) */
+	char data[64];		/* a file's contents ("" if a directory) */
 	union {
 		struct file_handle fh;
 		char buf[sizeof(struct file_handle) + MAX_HANDLE_SZ];
@@ -172,7 +172,8 @@ static void check(const struct h *hs, int n, const char *when)
 	for (int i = 0; i < n; i++) {
 		int r = hs[i].stale ? use_stale(&hs[i]) : use(&hs[i]);
 		snprintf(what, sizeof(what), "%s: %s by handle (%s)", when,
-			 hs[i].stale ? "ESTALE" : "opens", strerror(r < 0 ? -r : 0));
+			 hs[i].stale ? "ESTALE" : "opens",
+			 strerror(r < 0 ? -r : 0));
 		ok(hs[i].stale ? r == -ESTALE : r == 0, what, hs[i].name);
 	}
 }
