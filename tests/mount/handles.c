@@ -36,7 +36,7 @@ struct h {
 	char name[32];		/* path under MNT ("." for the root) */
 	bool stale;		/* expected ESTALE */
 	ino_t ino;
-	char data[64];		/* a file's contents ("" if a directory) */
+	char data[64];		/* contents ("" for a directory) */
 	union {
 		struct file_handle fh;
 		char buf[sizeof(struct file_handle) + MAX_HANDLE_SZ];
