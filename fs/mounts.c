@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 
 /* Copy the next space-separated field of *sp into out (unescaping \ooo),
  * advance *sp past it. Returns false at the end of the line or if the
@@ -52,10 +53,38 @@ static bool field(char **sp, char *out, size_t len)
 	return true;
 }
 
+/* The MS_* flags that a comma-separated option list names. */
+static unsigned long opt_flags(const char *opts)
+{
+	static const struct {
+		const char *name;
+		unsigned long flag;
+	} known[] = {
+		{ "ro", MS_RDONLY },	     { "nosuid", MS_NOSUID },
+		{ "nodev", MS_NODEV },	     { "noexec", MS_NOEXEC },
+		{ "noatime", MS_NOATIME },   { "nodiratime", MS_NODIRATIME },
+		{ "relatime", MS_RELATIME }, { "strictatime", MS_STRICTATIME },
+	};
+	unsigned long flags = 0;
+
+	for (const char *o = opts; *o;) {
+		size_t n = strcspn(o, ",");
+
+		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			if (strlen(known[i].name) == n &&
+			    !strncmp(o, known[i].name, n))
+				flags |= known[i].flag;
+		o += n;
+		if (*o == ',')
+			o++;
+	}
+	return flags;
+}
+
 /* Decode one mountinfo line into *m. */
 static bool parse_line(char *line, struct mapfs_mountent *m)
 {
-	char tmp[64], *s = line;
+	char tmp[64], opts[1024], *s = line;
 
 	/* id, parent id */
 	if (!field(&s, tmp, sizeof(tmp)) || !field(&s, tmp, sizeof(tmp)))
@@ -68,12 +97,20 @@ static bool parse_line(char *line, struct mapfs_mountent *m)
 	    !field(&s, m->dir, sizeof(m->dir)))
 		return false;
 	/* per-mount options, then optional fields up to "-" */
+	if (!field(&s, m->source, sizeof(m->source)))
+		return false;
+	m->flags = opt_flags(m->source);
 	do {
 		if (!field(&s, m->source, sizeof(m->source)))
 			return false;
 	} while (strcmp(m->source, "-") != 0);
-	return field(&s, m->fstype, sizeof(m->fstype)) &&
-	       field(&s, m->source, sizeof(m->source));
+	if (!field(&s, m->fstype, sizeof(m->fstype)) ||
+	    !field(&s, m->source, sizeof(m->source)))
+		return false;
+	/* the superblock's options (absent on some old kernels) */
+	m->super_ro = field(&s, opts, sizeof(opts)) &&
+		      (opt_flags(opts) & MS_RDONLY);
+	return true;
 }
 
 int mapfs_mounts_each(int (*fn)(const struct mapfs_mountent *m, void *arg),

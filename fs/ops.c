@@ -112,6 +112,26 @@ int mapfs_op_lookup(struct mapfs_fs *fs, mapfs_ino_t dir, const char *name,
 	return mapfs_dir_lookup(fs, &d, name, (uint32_t)len, inop, &type);
 }
 
+/*
+ * A node named by its number alone: a file handle (FUSE asks LOOKUP of
+ * "." in the node itself, with export support). The number comes from
+ * outside (a handle made by any earlier run, or forged): it must name a
+ * slot a file may use (inside the inode table, not a reserved inode;
+ * the root is allowed) that holds an allocated inode, else -ESTALE. An
+ * inode whose link count is zero is returned as is: only the caller
+ * knows whether something still holds it. Read-only.
+ */
+int mapfs_op_lookup_ino(struct mapfs_fs *fs, mapfs_ino_t ino,
+			struct mapfs_inode *ip)
+{
+	int err;
+
+	if (!mapfs_ino_valid(&fs->g, ino))
+		return -ESTALE;
+	err = mapfs_inode_load(fs, ino, ip);
+	return err == -ENOENT ? -ESTALE : err;
+}
+
 /* Whether ip has extended attributes (in its inode or in a block). */
 static bool has_xattrs(const struct mapfs_fs *fs, const struct mapfs_inode *ip)
 {

@@ -341,6 +341,8 @@ struct mapfs_mountent {
 	char source[PATH_MAX];	/* for mapfs: the image's real path */
 	char fstype[64];	/* "fuse.mapfs" for a mapfs mount */
 	unsigned major, minor;	/* st_dev of the mounted filesystem */
+	unsigned long flags;	/* per-mount MS_RDONLY, MS_NOSUID, ... */
+	bool super_ro;		/* the filesystem itself is read-only */
 };
 /* Call fn for each mount, in the table's order (a later entry at the same
  * point is mounted over an earlier one); stop at the first non-zero
@@ -946,6 +948,10 @@ struct mapfs_timespec mapfs_now(void);
 
 int mapfs_op_lookup(struct mapfs_fs *fs, mapfs_ino_t dir, const char *name,
 		    mapfs_ino_t *inop);
+/* A node by number (a file handle): -ESTALE unless ino is a slot files
+ * may use holding an allocated inode; the link count may be zero. */
+int mapfs_op_lookup_ino(struct mapfs_fs *fs, mapfs_ino_t ino,
+			struct mapfs_inode *ip);
 /* Create a non-directory node (regular, fifo, socket, chr, blk) or a
  * directory (mode has IFDIR) named name in dir; new owner from cred,
  * group from the directory when it is setgid. *ip gets the new inode. */

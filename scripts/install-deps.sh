@@ -6,6 +6,9 @@ pkgs="gcc meson ninja-build pkg-config libfuse3-dev fuse3 libcmocka-dev libblkid
 # tests: mount/umount, fuzzing, setfacl/chattr, rsync -aAX, JSON checks,
 # partition tables for mkfs's refusals (sfdisk)
 pkgs="$pkgs util-linux fdisk clang libclang-rt-14-dev acl attr e2fsprogs rsync jq"
+# tests: NFS export of a mount (nfs_export.sh): the NFS server with its
+# VFS backend, the user-space client library (and its command-line tools)
+pkgs="$pkgs nfs-ganesha nfs-ganesha-vfs libnfs-dev libnfs-utils"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -393,6 +393,15 @@ int main(int argc, char *argv[])
 	if (strncmp(conf.mnt, "/dev/fd/", 8) &&
 	    mountpoint_prepare(conf.mnt, path) < 0)
 		goto out_args;
+	/* Mounted elsewhere by a live daemon: one more view of it. */
+	if (strncmp(conf.mnt, "/dev/fd/", 8)) {
+		int shared = mountpoint_share(conf.mnt, path, conf.ro);
+
+		if (shared != 0) {
+			ret = shared < 0;
+			goto out_args;
+		}
+	}
 	fuse_opt_add_arg(&args, "-osubtype=mapfs");
 	{
 		/* -o takes comma-separated options: escape commas (and

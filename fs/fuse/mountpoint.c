@@ -198,6 +198,81 @@ int mountpoint_prepare(const char *mnt, const char *image_real)
 }
 
 /*
+ * A second mount of an image already served by a live daemon is what a
+ * second mount of a block device is to a disk filesystem: another view of
+ * the same filesystem (the kernel's sget() finds the mounted superblock),
+ * so renames between the two mount points and every other operation see
+ * one filesystem, and the daemon ends when the last of them goes. A
+ * second daemon cannot serve it (the image lock: two writers of one
+ * image), so mapfs makes the view itself: a bind mount of the existing
+ * mount at the new mount point. Only root may bind-mount; an ordinary
+ * user's second mount is refused by the image lock as before. As with a
+ * block device, the read-only state belongs to the filesystem: a
+ * read-write view of a read-only mount is refused (EBUSY), a read-only
+ * view of a read-write one is a read-only bind mount.
+ */
+struct share_look {
+	const char *image;
+	struct mapfs_mountent m;
+	bool found;
+};
+
+static int share_find(const struct mapfs_mountent *m, void *arg)
+{
+	struct share_look *l = arg;
+
+	if (!mapfs_mount_is_mapfs(m) || strcmp(m->source, l->image))
+		return 0;
+	l->m = *m;
+	l->found = true;
+	return 1;
+}
+
+int mountpoint_share(const char *mnt, const char *image_real, bool ro)
+{
+	struct share_look l = { .image = image_real };
+	char real[PATH_MAX];
+
+	if (geteuid() != 0 || mapfs_mounts_each(share_find, &l) != 1 ||
+	    image_unlocked(image_real))
+		return 0;	/* not mounted, or its daemon is gone */
+	if (!realpath(mnt, real)) {
+		fprintf(stderr, "mapfs: bad mount point %s: %s\n", mnt,
+			strerror(errno));
+		return -1;
+	}
+	if (!strcmp(real, l.m.dir))
+		return 0;	/* the lock refuses it, naming the mount */
+	if (l.m.super_ro && !ro) {
+		fprintf(stderr, "mapfs: %s is mounted read-only at %s: a "
+			"read-write mount of it is refused (mount it with -o "
+			"ro, or first mount -o remount,rw %s)\n", image_real,
+			l.m.dir, l.m.dir);
+		return -1;
+	}
+	if (mount(l.m.dir, real, NULL, MS_BIND, NULL) < 0) {
+		fprintf(stderr, "mapfs: %s is mounted at %s; showing it at %s "
+			"too (a bind mount) failed: %s\n", image_real,
+			l.m.dir, real, strerror(errno));
+		return -1;
+	}
+	/* A bind mount keeps the source's nosuid, nodev...; a read-only
+	 * view adds MS_RDONLY to them (remounting sets them all). */
+	if (ro && !(l.m.flags & MS_RDONLY) &&
+	    mount(NULL, real, NULL,
+		  MS_REMOUNT | MS_BIND | MS_RDONLY | (l.m.flags & ~MS_RDONLY),
+		  NULL) < 0) {
+		int err = errno;
+
+		umount2(real, MNT_DETACH);
+		fprintf(stderr, "mapfs: cannot make the view of %s at %s "
+			"read-only: %s\n", image_real, real, strerror(err));
+		return -1;
+	}
+	return 1;
+}
+
+/*
  * -o auto_unmount. libfuse's own (fusermount3's helper) decides whether
  * the mount is dead by opening the mount point, which the kernel refuses
  * to a setuid helper (EACCES, not ENOTCONN) when an ordinary user

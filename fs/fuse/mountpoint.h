@@ -3,11 +3,21 @@
 #ifndef MAPFS_MOUNTPOINT_H
 #define MAPFS_MOUNTPOINT_H
 
+#include <stdbool.h>
+
 /* Make mnt ready for a mount of the image at image_real (its real path):
  * clear dead mapfs mounts left there by killed daemons, refuse a mount
  * point that is the image or contains it. Prints the reason and returns
  * -1 when mnt cannot be used; 0 when it can. */
 int mountpoint_prepare(const char *mnt, const char *image_real);
+
+/* A second mount of an image that a live daemon serves at another mount
+ * point: as root, show the same filesystem at mnt too (a bind mount;
+ * read-only if ro), as a second mount of a block device does. 1 when
+ * done (no daemon is needed), 0 when it does not apply (not root, not
+ * mounted, its daemon gone, or the same mount point), -1 with a message
+ * when it applies and failed. */
+int mountpoint_share(const char *mnt, const char *image_real, bool ro);
 
 /* -o auto_unmount: start a guard process that, once this daemon has
  * exited in any way (SIGKILL included), unmounts mnt if a dead mount of

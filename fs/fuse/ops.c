@@ -4,6 +4,8 @@
  *
  * Node ids are inode numbers, except FUSE_ROOT_ID (1), which is our root
  * (inode 2); ino_of()/nodeid_of() are the only places that map them.
+ * File handles hold node id and generation, so any node id may come
+ * back in a LOOKUP of "." (lookup_self), from any earlier run.
  *
  * Concurrency. libfuse runs these from several threads. Two locks:
  *  - d->lock, a filesystem-wide rwlock: shared by operations that only
@@ -367,6 +369,19 @@ static bool ref_known(struct daemon *d, mapfs_ino_t ino)
 	return known;
 }
 
+/* Does anything still hold ino (a lookup reference or an open)? */
+static bool ref_held(struct daemon *d, mapfs_ino_t ino)
+{
+	struct ref *r;
+	bool held;
+
+	pthread_mutex_lock(&d->ref_lock);
+	r = ref_find(d, ino);
+	held = r && (r->nlookup || r->nopen);
+	pthread_mutex_unlock(&d->ref_lock);
+	return held;
+}
+
 static void ref_lookup_inc(struct daemon *d, mapfs_ino_t ino)
 {
 	struct ref *r;
@@ -474,7 +489,9 @@ static void fill_entry(struct daemon *d, const struct mapfs_inode *ip,
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = nodeid_of(ip->ino);
-	e->generation = ip->gen;
+	/* The kernel made the root's inode with generation 0 at mount and
+	 * expects 0 in every entry naming it (file handles compare it). */
+	e->generation = ip->ino == MAPFS_ROOT_INO ? 0 : ip->gen;
 	e->attr_timeout = d->timeout;
 	e->entry_timeout = d->timeout;
 	fill_stat(d->fs, ip, &e->attr);
@@ -622,6 +639,35 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_IOCTL_DIR;
 }
 
+/*
+ * LOOKUP of "." in a node: the kernel resolving a file handle
+ * (open_by_handle_at, an NFS server) for a node id it does not hold,
+ * which this run may never have named: handles hold node id and
+ * generation, and node ids are inode numbers, so they outlive the
+ * daemon. The kernel compares the generation itself. Node id 2 is
+ * never handed out (the root is FUSE_ROOT_ID): stale. An inode whose
+ * link count is zero is answered only while something here still holds
+ * it (an unlinked file open elsewhere), else it is being freed: stale.
+ * ".." needs nothing special: every directory has its entry.
+ */
+static void lookup_self(fuse_req_t req, struct daemon *d, fuse_ino_t nodeid)
+{
+	struct mapfs_inode ip;
+	int err = -ESTALE;
+
+	rlock(d);
+	if (nodeid == FUSE_ROOT_ID || ino_of(nodeid) != MAPFS_ROOT_INO)
+		err = mapfs_op_lookup_ino(d->fs, ino_of(nodeid), &ip);
+	err = bus_check(err);
+	if (err == 0 && ip.nlink == 0 && !ref_held(d, ip.ino))
+		err = -ESTALE;
+	if (err == 0)
+		reply_entry(req, d, &ip);
+	else
+		fuse_reply_err(req, -err);
+	pthread_rwlock_unlock(&d->lock);
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct daemon *d = dmn(req);
@@ -629,6 +675,10 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	mapfs_ino_t ino;
 	int err;
 
+	if (strcmp(name, ".") == 0) {
+		lookup_self(req, d, parent);
+		return;
+	}
 	rlock(d);
 	err = mapfs_op_lookup(d->fs, ino_of(parent), name, &ino);
 	if (err == 0)

@@ -9,8 +9,10 @@
 #   - mkfs refusals (too small, bad -b, an existing image without -F,
 #     any filesystem, partition table or swap libblkid recognizes,
 #     named) and -n writing nothing; -F wipes the foreign signature;
-#   - a mounted image is locked: a second mapfs, mkfs -F and fsck -n
-#     are refused with "in use" and the mount point;
+#   - a mounted image is locked: mkfs -F, fsck -n and a second mapfs at
+#     the same point are refused with "in use" and the mount point; a
+#     second mapfs elsewhere shows the same filesystem there (a bind
+#     mount, read-only with -o ro), with no second daemon;
 #   - the mount point: the image itself, or a directory holding it, is
 #     refused;
 #   - unclean shutdown (kill -9): fsck -n -f survives it, a plain mount
@@ -285,12 +287,32 @@ make_image "$IMG" 64M
 mount_fs "$IMG" "$MNT"
 echo "locked data" > "$MNT/file"
 track "$MNT2"
+# A second mount elsewhere (root) is one more view of the same filesystem,
+# as for a block device (xfstests generic/732): no second daemon.
+ndaemons() { pgrep -c -f -- "$(realpath "$IMG")" || true; }
+nd=$(ndaemons)
 run "$MAPFS" "$IMG" "$MNT2"
-check "second mapfs IMG MNT2: refused, 'in use'" \
-	eval 'refused && has "^mapfs: .*in use" && ! is_mounted "$MNT2"'
+check "second mapfs IMG MNT2: the same filesystem shown there" \
+	eval '[ "$RC" = 0 ] && is_mounted "$MNT2" &&
+	      [ "$(cat "$MNT2/file")" = "locked data" ]'
+check "second mapfs IMG MNT2: no second daemon" eval '[ "$(ndaemons)" = "$nd" ]'
+mkdir -p "$MNT/A" "$MNT/B" && touch "$MNT/A/f" && mv "$MNT/A/f" "$MNT/B/" &&
+	mv "$MNT2/B/f" "$MNT2/A/"
+check "renames through both mount points land in one tree" \
+	eval '[ -e "$MNT/A/f" ] && [ ! -e "$MNT/B/f" ]'
+rm -rf "$MNT/A" "$MNT/B"
+run umount "$MNT2"
+check "unmounting the second view leaves the first" \
+	eval '[ "$RC" = 0 ] && [ "$(cat "$MNT/file")" = "locked data" ]'
 run "$MAPFS" -o ro "$IMG" "$MNT2"
-check "second mapfs -o ro IMG MNT2: refused, 'in use'" \
-	eval 'refused && has "^mapfs: .*in use" && ! is_mounted "$MNT2"'
+check "second mapfs -o ro IMG MNT2: a read-only view" \
+	eval '[ "$RC" = 0 ] && [ "$(cat "$MNT2/file")" = "locked data" ] &&
+	      ! touch "$MNT2/ro-view" 2>/dev/null && touch "$MNT/rw-view" &&
+	      rm "$MNT/rw-view"'
+umount "$MNT2"
+run "$MAPFS" "$IMG" "$MNT"
+check "mapfs IMG MNT again at the same point: refused, 'in use'" \
+	eval 'refused && has "^mapfs: .*in use: mounted at"'
 run "$MKFS" -F "$IMG"
 check "mkfs.mapfs -F on the mounted image: refused, 'in use'" \
 	eval 'refused && has "^mkfs.mapfs: .*in use"'

@@ -84,6 +84,43 @@ static void test_create_kinds(void **state)
 	test_fs_free(fs);
 }
 
+/* A node by number (a file handle): only allocated inodes in slots files
+ * may use; a reused slot comes back with another generation. */
+static void test_lookup_ino(void **state)
+{
+	struct mapfs_fs *fs = test_fs_new(64ull << 20, 0, 0);
+	struct mapfs_inode ip, again;
+	mapfs_ino_t f, d;
+	uint32_t gen;
+
+	(void)state;
+	f = mk(fs, ROOT, "f", MAPFS_IFREG | 0644);
+	d = mk(fs, ROOT, "d", MAPFS_IFDIR | 0755);
+	assert_int_equal(mapfs_op_lookup_ino(fs, f, &ip), 0);
+	assert_int_equal(ip.ino, f);
+	gen = ip.gen;
+	assert_int_equal(mapfs_op_lookup_ino(fs, d, &ip), 0);
+	assert_int_equal(mapfs_op_lookup_ino(fs, ROOT, &ip), 0);
+	/* Reserved slots, 0, past the table, a free slot. */
+	assert_int_equal(mapfs_op_lookup_ino(fs, 0, &ip), -ESTALE);
+	assert_int_equal(mapfs_op_lookup_ino(fs, 1, &ip), -ESTALE);
+	assert_int_equal(mapfs_op_lookup_ino(fs, fs->g.first_ino - 1, &ip),
+			 -ESTALE);
+	assert_int_equal(mapfs_op_lookup_ino(fs, fs->g.ninodes, &ip),
+			 -ESTALE);
+	assert_int_equal(mapfs_op_lookup_ino(fs, ~0ull, &ip), -ESTALE);
+	assert_int_equal(mapfs_op_lookup_ino(fs, f + 100, &ip), -ESTALE);
+	/* Deleted: stale; reused: another generation. */
+	assert_int_equal(mapfs_op_unlink(fs, ROOT, "f"), 0);
+	assert_int_equal(mapfs_op_lookup_ino(fs, f, &ip), -ESTALE);
+	assert_int_equal(mk(fs, ROOT, "g", MAPFS_IFREG | 0644), f);
+	assert_int_equal(mapfs_op_lookup_ino(fs, f, &again), 0);
+	assert_int_not_equal(again.gen, gen);
+	/* ".." of a directory, as the kernel reconnects one. */
+	assert_int_equal(dotdot(fs, d), ROOT);
+	test_fs_free(fs);
+}
+
 static void test_dirs_and_links(void **state)
 {
 	struct mapfs_fs *fs = test_fs_new(64ull << 20, 0, 0);
@@ -513,6 +550,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_create_kinds),
+		cmocka_unit_test(test_lookup_ino),
 		cmocka_unit_test(test_dirs_and_links),
 		cmocka_unit_test(test_symlinks),
 		cmocka_unit_test(test_rename),
