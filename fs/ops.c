@@ -334,6 +334,16 @@ static int create_finish(struct mapfs_fs *fs, struct mapfs_inode *d,
 	return 0;
 }
 
+/* The fresh inode ip becomes an O_TMPFILE: no name, link count 0, on
+ * the orphan list from birth (whoever asked for it holds it open), so
+ * that its last close frees it (mapfs_op_reap) and a crash frees it at
+ * the next mount. Its parent directory does not change. */
+static void tmpfile_finish(struct mapfs_fs *fs, struct mapfs_inode *ip)
+{
+	ip->nlink = 0;
+	orphan_push(fs, ip);
+}
+
 /*
  * Creation with POSIX ACLs (FUSE leaves inheritance to the filesystem):
  * with a default ACL on the parent, the new inode's mode is narrowed by
@@ -394,14 +404,17 @@ static int mknod_acl(struct mapfs_fs *fs, const struct mapfs_cred *cr,
 		discard_inode(fs, ip);
 		goto out;
 	}
-	err = create_finish(fs, d, name, len, ip, cr->uid == 0);
+	if (name)
+		err = create_finish(fs, d, name, len, ip, cr->uid == 0);
+	else
+		tmpfile_finish(fs, ip);
 out:
 	free(def);
 	free(acc);
 	return err;
 }
 
-#define NO_ACL UINT32_MAX	/* mknod_common: no ACL handling */
+#define NO_ACL MAPFS_NO_ACL	/* mknod_common: no ACL handling */
 
 static int mknod_common(struct mapfs_fs *fs, const struct mapfs_cred *cr,
 			mapfs_ino_t dir, const char *name, uint32_t mode,
@@ -453,6 +466,31 @@ int mapfs_op_mknod_acl(struct mapfs_fs *fs, const struct mapfs_cred *cr,
 			    ip);
 }
 
+int mapfs_op_tmpfile(struct mapfs_fs *fs, const struct mapfs_cred *cr,
+		     mapfs_ino_t dir, uint32_t mode, uint32_t umask,
+		     struct mapfs_inode *ip)
+{
+	struct mapfs_inode d;
+	int err;
+
+	if ((mode & MAPFS_IFMT) != 0 && (mode & MAPFS_IFMT) != MAPFS_IFREG)
+		return -EINVAL;
+	mode = MAPFS_IFREG | (mode & 07777);
+	err = load_dir(fs, dir, &d);
+	if (err < 0)
+		return err;
+	if (d.nlink == 0)
+		return -ENOENT;		/* directory being removed */
+	if (umask != NO_ACL)
+		return mknod_acl(fs, cr, &d, NULL, 0, mode, 0, umask & 0777u,
+				 ip);
+	err = new_inode(fs, cr, &d, mode, 0, ip);
+	if (err < 0)
+		return err;
+	tmpfile_finish(fs, ip);
+	return 0;
+}
+
 int mapfs_op_symlink(struct mapfs_fs *fs, const struct mapfs_cred *cr,
 		     mapfs_ino_t dir, const char *name, const char *target,
 		     struct mapfs_inode *ip)
@@ -488,14 +526,21 @@ int mapfs_op_symlink(struct mapfs_fs *fs, const struct mapfs_cred *cr,
 	return create_finish(fs, &d, name, len, ip, cr->uid == 0);
 }
 
+static int orphan_unlink(struct mapfs_fs *fs, mapfs_ino_t ino,
+			 mapfs_ino_t next);
+
 /* Crash safety: the link count is raised and stored before the new
  * entry is written (rule 3): a kill in between leaves a count one too
- * high, never a name without its count. One journal record. */
+ * high, never a name without its count. An inode on the orphan list (an
+ * O_TMPFILE, linked by linkat; the kernel refuses any other unlinked
+ * inode, I_LINKABLE) leaves the list first, so a kill in between leaks
+ * it, which fsck -p frees. One journal record. */
 int mapfs_op_link(struct mapfs_fs *fs, mapfs_ino_t ino, mapfs_ino_t newdir,
 		  const char *name, struct mapfs_inode *ip)
 {
 	struct mapfs_timespec now = mapfs_now();
 	struct mapfs_inode d;
+	bool orphan;
 	int len, err;
 
 	err = mapfs_inode_load(fs, ino, ip);
@@ -503,13 +548,21 @@ int mapfs_op_link(struct mapfs_fs *fs, mapfs_ino_t ino, mapfs_ino_t newdir,
 		return err;
 	if (is_dir(ip) || is_pinned(ip))
 		return -EPERM;
-	if (ip->nlink == 0)
+	orphan = ip->nlink == 0 && (ip->flags & MAPFS_FL_ORPHAN);
+	if (ip->nlink == 0 && !orphan)
 		return -ENOENT;
 	if (ip->nlink >= MAPFS_LINK_MAX)
 		return -EMLINK;
 	len = create_prep(fs, newdir, name, &d);
 	if (len < 0)
 		return len;
+	if (orphan) {
+		err = orphan_unlink(fs, ino, ip->orphan_next);
+		if (err < 0)
+			return err;
+		ip->flags &= ~MAPFS_FL_ORPHAN;
+		ip->orphan_next = 0;
+	}
 	ip->nlink++;
 	touch(ip, false, now);
 	mapfs_inode_store(fs, ip);
@@ -517,7 +570,10 @@ int mapfs_op_link(struct mapfs_fs *fs, mapfs_ino_t ino, mapfs_ino_t newdir,
 			    mapfs_mode_to_dt(ip->mode), false);
 	if (err < 0) {
 		ip->nlink--;
-		mapfs_inode_store(fs, ip);
+		if (orphan)
+			orphan_push(fs, ip);
+		else
+			mapfs_inode_store(fs, ip);
 		return err;
 	}
 	touch(&d, true, now);
@@ -654,12 +710,25 @@ static int reparent(struct mapfs_fs *fs, struct mapfs_inode *mv,
 int mapfs_op_rename(struct mapfs_fs *fs, mapfs_ino_t odir, const char *oname,
 		    mapfs_ino_t ndir, const char *nname, unsigned flags)
 {
+	if (flags & MAPFS_RENAME_WHITEOUT)
+		return -EINVAL;		/* a whiteout needs an owner */
+	return mapfs_op_rename_cr(fs, NULL, odir, oname, ndir, nname, flags);
+}
+
+/* RENAME_WHITEOUT (overlayfs moving an upper entry that hides a lower
+ * one): the whiteout is made first (rule 1), then takes the old name in
+ * place of its removal; with the journal the rename and the whiteout
+ * are one record. */
+int mapfs_op_rename_cr(struct mapfs_fs *fs, const struct mapfs_cred *cr,
+		       mapfs_ino_t odir, const char *oname, mapfs_ino_t ndir,
+		       const char *nname, unsigned flags)
+{
 	struct mapfs_timespec now = mapfs_now();
-	struct mapfs_inode od, nd_store, *nd, src, dst;
+	struct mapfs_inode od, nd_store, *nd, src, dst, wh;
 	mapfs_ino_t sino, dino = 0, junk;
 	uint32_t stype, dtype = 0;
 	int olen = name_len(oname), nlen = name_len(nname), err;
-	bool have_dst, cross;
+	bool have_dst, cross, whiteout = flags & MAPFS_RENAME_WHITEOUT;
 
 	if (olen < 0)
 		return olen;
@@ -667,7 +736,10 @@ int mapfs_op_rename(struct mapfs_fs *fs, mapfs_ino_t odir, const char *oname,
 		return nlen;
 	if ((flags & MAPFS_RENAME_NOREPLACE) && (flags & MAPFS_RENAME_EXCHANGE))
 		return -EINVAL;
-	if (flags & ~(MAPFS_RENAME_NOREPLACE | MAPFS_RENAME_EXCHANGE))
+	if (whiteout && ((flags & MAPFS_RENAME_EXCHANGE) || !cr))
+		return -EINVAL;
+	if (flags & ~(MAPFS_RENAME_NOREPLACE | MAPFS_RENAME_EXCHANGE |
+		      MAPFS_RENAME_WHITEOUT))
 		return -EINVAL;
 	if (is_dot_or_dotdot(oname, olen) || is_dot_or_dotdot(nname, nlen))
 		return -EINVAL;
@@ -771,8 +843,14 @@ int mapfs_op_rename(struct mapfs_fs *fs, mapfs_ino_t odir, const char *oname,
 		return -EMLINK;
 	}
 
+	if (whiteout) {
+		err = new_inode(fs, cr, &od, MAPFS_IFCHR, 0, &wh);
+		if (err < 0)
+			return err;
+	}
 	/* Raise the link count while both names may exist, set the new
-	 * name, remove the old one, then settle the count. */
+	 * name, remove the old one (or point it at the whiteout), then
+	 * settle the count. */
 	src.nlink++;
 	mapfs_inode_store(fs, &src);
 	if (have_dst)
@@ -784,9 +862,15 @@ int mapfs_op_rename(struct mapfs_fs *fs, mapfs_ino_t odir, const char *oname,
 	if (err < 0) {
 		src.nlink--;
 		mapfs_inode_store(fs, &src);
+		if (whiteout)
+			discard_inode(fs, &wh);
 		return err;
 	}
-	err = mapfs_dir_remove(fs, &od, oname, (uint32_t)olen, &junk);
+	if (whiteout)
+		err = mapfs_dir_replace(fs, &od, oname, (uint32_t)olen, wh.ino,
+					MAPFS_DT_CHR);
+	else
+		err = mapfs_dir_remove(fs, &od, oname, (uint32_t)olen, &junk);
 	if (err < 0)
 		return err;
 	src.nlink--;

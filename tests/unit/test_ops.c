@@ -386,6 +386,158 @@ static void test_orphans(void **state)
 	test_fs_free(fs);
 }
 
+/* O_TMPFILE: no name, link count 0, on the orphan list from birth;
+ * a link names it and takes it off the list; the last reference or the
+ * next mount frees it. */
+static void test_tmpfile(void **state)
+{
+	struct mapfs_fs *fs = test_fs_new(64ull << 20, 0, 0);
+	const struct mapfs_cred cr = {5, 6};
+	uint64_t free_i = fs->free_inodes, free_b = fs->free_blocks;
+	struct mapfs_inode ip, t2, t3, g, dir0 = get(fs, ROOT);
+	mapfs_ino_t f, sd;
+	char buf[8192] = {1};
+
+	(void)state;
+	assert_int_equal(mapfs_op_tmpfile(fs, &cr, ROOT, MAPFS_IFREG | 0640,
+					  MAPFS_NO_ACL, &ip), 0);
+	ip = get(fs, ip.ino);
+	assert_int_equal(ip.mode, MAPFS_IFREG | 0640);
+	assert_int_equal(ip.nlink, 0);
+	assert_int_equal(ip.uid, 5);
+	assert_int_equal(ip.gid, 6);
+	assert_true(ip.flags & MAPFS_FL_ORPHAN);
+	assert_int_equal(fs->orphan_head, ip.ino);
+	/* The directory is not touched. */
+	assert_int_equal(get(fs, ROOT).size, dir0.size);
+	assert_int_equal(get(fs, ROOT).nlink, dir0.nlink);
+	assert_int_equal(mapfs_op_write(fs, ip.ino, 0, buf, sizeof(buf), true),
+			 (ssize_t)sizeof(buf));
+
+	/* A second one, then linkat of the first (behind it on the list). */
+	assert_int_equal(mapfs_op_tmpfile(fs, &cr, ROOT, 0600, MAPFS_NO_ACL,
+					  &t2), 0);
+	assert_int_equal(fs->orphan_head, t2.ino);
+	assert_int_equal(mapfs_op_link(fs, ip.ino, ROOT, "named", &g), 0);
+	assert_int_equal(g.nlink, 1);
+	assert_false(get(fs, ip.ino).flags & MAPFS_FL_ORPHAN);
+	assert_int_equal(get(fs, t2.ino).orphan_next, 0);
+	assert_int_equal(fs->orphan_head, t2.ino);
+	assert_int_equal(look(fs, ROOT, "named"), ip.ino);
+	assert_int_equal(get(fs, ip.ino).size, sizeof(buf));
+	/* Named: reaping it (last close) does nothing. */
+	assert_int_equal(mapfs_op_reap(fs, ip.ino), 0);
+	assert_int_equal(get(fs, ip.ino).nlink, 1);
+	/* A name taken: the link fails and t2 stays an orphan. */
+	assert_int_equal(mapfs_op_link(fs, t2.ino, ROOT, "named", &g),
+			 -EEXIST);
+	assert_int_equal(fs->orphan_head, t2.ino);
+	assert_true(get(fs, t2.ino).flags & MAPFS_FL_ORPHAN);
+	/* Closed without a name: freed. */
+	assert_int_equal(mapfs_op_reap(fs, t2.ino), 0);
+	assert_int_equal(fs->orphan_head, 0);
+	/* Open at a crash: freed at the next mount. */
+	assert_int_equal(mapfs_op_tmpfile(fs, &cr, ROOT, 0600, MAPFS_NO_ACL,
+					  &t3), 0);
+	assert_int_equal(mapfs_op_write(fs, t3.ino, 0, buf, sizeof(buf), true),
+			 (ssize_t)sizeof(buf));
+	test_fs_remount(fs);
+	assert_int_equal(fs->orphan_head, t3.ino);
+	assert_int_equal(mapfs_op_reap_orphans(fs), 0);
+	assert_int_equal(fs->orphan_head, 0);
+
+	/* Group and setgid inheritance, the umask with ACL handling. */
+	sd = mk(fs, ROOT, "sgid", MAPFS_IFDIR | 02775);
+	{
+		struct mapfs_setattr sa = {.valid = MAPFS_SET_GID, .gid = 77};
+		assert_int_equal(mapfs_op_setattr(fs, sd, &sa, true, &g), 0);
+		sa.valid = MAPFS_SET_MODE;
+		sa.mode = 02775;
+		assert_int_equal(mapfs_op_setattr(fs, sd, &sa, true, &g), 0);
+	}
+	assert_int_equal(mapfs_op_tmpfile(fs, &cr, sd, 0666, 022, &t3), 0);
+	assert_int_equal(get(fs, t3.ino).gid, 77);
+	assert_int_equal(get(fs, t3.ino).mode, MAPFS_IFREG | 0644);
+	assert_int_equal(mapfs_op_reap(fs, t3.ino), 0);
+	/* Errors: not a directory, not a regular file. */
+	f = mk(fs, ROOT, "plain", MAPFS_IFREG | 0644);
+	assert_int_equal(mapfs_op_tmpfile(fs, &cr, f, 0600, MAPFS_NO_ACL, &t3),
+			 -ENOTDIR);
+	assert_int_equal(mapfs_op_tmpfile(fs, &cr, ROOT, MAPFS_IFDIR | 0700,
+					  MAPFS_NO_ACL, &t3), -EINVAL);
+	assert_int_equal(mapfs_op_unlink(fs, ROOT, "plain"), 0);
+	assert_int_equal(mapfs_op_unlink(fs, ROOT, "named"), 0);
+	assert_int_equal(mapfs_op_rmdir(fs, ROOT, "sgid"), 0);
+	assert_int_equal(fs->free_inodes, free_i);
+	assert_int_equal(fs->free_blocks, free_b);
+	test_fs_free(fs);
+}
+
+/* RENAME_WHITEOUT: the old name becomes a character device 0/0 with
+ * mode 0, owned by the caller; link counts as for a plain rename. */
+static void test_rename_whiteout(void **state)
+{
+	struct mapfs_fs *fs = test_fs_new(64ull << 20, 0, 0);
+	const struct mapfs_cred cr = {3, 4};
+	uint64_t free_i;
+	struct mapfs_inode w;
+	mapfs_ino_t a, c, d1, d2, sub, wi;
+
+	(void)state;
+	a = mk(fs, ROOT, "a", MAPFS_IFREG | 0644);
+	c = mk(fs, ROOT, "c", MAPFS_IFREG | 0644);
+	free_i = fs->free_inodes;
+	/* Needs a credential; never with EXCHANGE. */
+	assert_int_equal(mapfs_op_rename(fs, ROOT, "a", ROOT, "b",
+					 MAPFS_RENAME_WHITEOUT), -EINVAL);
+	assert_int_equal(mapfs_op_rename_cr(fs, &cr, ROOT, "a", ROOT, "c",
+					    MAPFS_RENAME_WHITEOUT |
+					    MAPFS_RENAME_EXCHANGE), -EINVAL);
+	/* NOREPLACE on an existing name: nothing made. */
+	assert_int_equal(mapfs_op_rename_cr(fs, &cr, ROOT, "a", ROOT, "c",
+					    MAPFS_RENAME_WHITEOUT |
+					    MAPFS_RENAME_NOREPLACE), -EEXIST);
+	assert_int_equal(fs->free_inodes, free_i);
+
+	assert_int_equal(mapfs_op_rename_cr(fs, &cr, ROOT, "a", ROOT, "b",
+					    MAPFS_RENAME_WHITEOUT), 0);
+	assert_int_equal(look(fs, ROOT, "b"), a);
+	wi = look(fs, ROOT, "a");
+	assert_true(wi != 0 && wi != a);
+	w = get(fs, wi);
+	assert_int_equal(w.mode, MAPFS_IFCHR);
+	assert_int_equal(w.rdev, 0);
+	assert_int_equal(w.nlink, 1);
+	assert_int_equal(w.uid, 3);
+	assert_int_equal(w.gid, 4);
+	assert_int_equal(get(fs, a).nlink, 1);
+	assert_int_equal(fs->free_inodes, free_i - 1);
+	/* Over an existing target: it is freed, the whiteout made. */
+	assert_int_equal(mapfs_op_rename_cr(fs, &cr, ROOT, "b", ROOT, "c",
+					    MAPFS_RENAME_WHITEOUT), 0);
+	assert_int_equal(look(fs, ROOT, "c"), a);
+	assert_int_equal(mapfs_inode_load(fs, c, &w), -ENOENT);
+	assert_int_equal(get(fs, look(fs, ROOT, "b")).mode, MAPFS_IFCHR);
+	assert_int_equal(fs->free_inodes, free_i - 2 + 1);
+
+	/* A directory to another parent: counts and ".." follow. */
+	d1 = mk(fs, ROOT, "d1", MAPFS_IFDIR | 0755);
+	d2 = mk(fs, ROOT, "d2", MAPFS_IFDIR | 0755);
+	sub = mk(fs, d1, "sub", MAPFS_IFDIR | 0755);
+	assert_int_equal(get(fs, d1).nlink, 3);
+	assert_int_equal(mapfs_op_rename_cr(fs, &cr, d1, "sub", d2, "sub",
+					    MAPFS_RENAME_WHITEOUT), 0);
+	assert_int_equal(look(fs, d2, "sub"), sub);
+	assert_int_equal(dotdot(fs, sub), d2);
+	assert_int_equal(get(fs, d1).nlink, 2);
+	assert_int_equal(get(fs, d2).nlink, 3);
+	assert_int_equal(get(fs, look(fs, d1, "sub")).mode, MAPFS_IFCHR);
+	/* The whiteout is an ordinary node: unlink frees it. */
+	assert_int_equal(mapfs_op_unlink(fs, d1, "sub"), 0);
+	assert_int_equal(mapfs_op_rmdir(fs, ROOT, "d1"), 0);
+	test_fs_free(fs);
+}
+
 static void test_setgid_dir(void **state)
 {
 	struct mapfs_fs *fs = test_fs_new(64ull << 20, 0, 0);
@@ -512,6 +664,8 @@ int main(void)
 		cmocka_unit_test(test_setattr_and_data),
 		cmocka_unit_test(test_killpriv),
 		cmocka_unit_test(test_orphans),
+		cmocka_unit_test(test_tmpfile),
+		cmocka_unit_test(test_rename_whiteout),
 		cmocka_unit_test(test_setgid_dir),
 		cmocka_unit_test(test_many_and_cleanup),
 		cmocka_unit_test(test_dirhash),
