@@ -185,6 +185,10 @@ struct mapfs_fs {
 	/* The superblock's own counters as read at attach (fsck compares). */
 	uint64_t sb_free_blocks, sb_free_inodes, sb_ndirs;
 	uint64_t orphan_head;
+	/* In memory only (ops.c): each orphan's predecessor on the list,
+	 * so that taking one off does not walk the list. Built at the
+	 * first need, checked against the image at every use. */
+	struct mapfs_oidx *oidx;
 	uint32_t mount_count;
 	int64_t mkfs_time, mount_time, write_time, check_time;
 	uint8_t uuid[16];

@@ -9,6 +9,8 @@
  *                            of 1 MiB is closed unlinked
  *   tmpfile hold DIR         open a 4 MiB tmpfile in DIR, print "ready",
  *                            then sleep until killed
+ *   tmpfile many DIR N       open N tmpfiles in DIR, close them oldest
+ *                            first; prints the seconds each phase took
  *   tmpfile whiteout DIR A B renameat2(DIR/A, DIR/B, RENAME_WHITEOUT):
  *                            B has A's inode, A is a character device
  *                            0/0 with mode 0
@@ -24,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 static int failed;
@@ -112,6 +115,34 @@ static int hold(const char *dir)
 	return 0;
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* As xfstests' t_open_tmpfiles: each last close frees the oldest
+ * tmpfile, the tail of the daemon's orphan list. */
+static int many(const char *dir, int n)
+{
+	int *fds = calloc((size_t)n, sizeof(*fds));
+	double t0 = now_s(), t1;
+
+	if (!fds)
+		return 1;
+	for (int i = 0; i < n; i++)
+		fds[i] = open_tmp(dir, 0);
+	t1 = now_s();
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	printf("opened %d in %.2f s, closed in %.2f s\n", n, t1 - t0,
+	       now_s() - t1);
+	free(fds);
+	return 0;
+}
+
 static int whiteout(const char *dir, const char *a, const char *b)
 {
 	char pa[4096], pb[4096];
@@ -140,9 +171,11 @@ int main(int argc, char **argv)
 		return basic(argv[2]);
 	if (argc == 3 && !strcmp(argv[1], "hold"))
 		return hold(argv[2]);
+	if (argc == 4 && !strcmp(argv[1], "many"))
+		return many(argv[2], atoi(argv[3]));
 	if (argc == 5 && !strcmp(argv[1], "whiteout"))
 		return whiteout(argv[2], argv[3], argv[4]);
-	fprintf(stderr, "usage: tmpfile basic DIR | hold DIR | "
+	fprintf(stderr, "usage: tmpfile basic DIR | hold DIR | many DIR N | "
 		"whiteout DIR A B\n");
 	return 2;
 }

@@ -473,6 +473,76 @@ static void test_tmpfile(void **state)
 	test_fs_free(fs);
 }
 
+/* Walk the orphan list: its length, and whether it holds exactly the
+ * inodes of want[0..n) not yet reaped (gone[i]). */
+static size_t orphan_len(struct mapfs_fs *fs)
+{
+	size_t len = 0;
+
+	for (mapfs_ino_t x = fs->orphan_head; x; x = get(fs, x).orphan_next) {
+		assert_true(get(fs, x).flags & MAPFS_FL_ORPHAN);
+		assert_true(++len <= fs->g.ninodes);
+	}
+	return len;
+}
+
+/* Many orphans taken off in every order (oldest first: each at the
+ * tail; newest first; scattered), with new ones pushed in between and
+ * a remount (index gone) halfway: the list stays exact. */
+static void test_orphan_index(void **state)
+{
+	enum { N = 3000 };
+	struct mapfs_fs *fs = test_fs_new(256ull << 20, 0, 0);
+	uint64_t free_i = fs->free_inodes;
+	static mapfs_ino_t t[N];
+	struct mapfs_inode ip;
+	size_t left = N;
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(mapfs_op_tmpfile(fs, &root_cr, ROOT, 0600,
+						  MAPFS_NO_ACL, &ip), 0);
+		t[i] = ip.ino;
+	}
+	/* Oldest first (the tail each time), a tenth of them. */
+	for (int i = 0; i < N / 10; i++, left--)
+		assert_int_equal(mapfs_op_reap(fs, t[i]), 0);
+	assert_int_equal(orphan_len(fs), left);
+	/* Scattered (stride by a prime), pushing a new one now and then. */
+	for (int k = 0, i; k < N; k++) {
+		i = (int)(((unsigned)k * 1543u) % N);
+		if (i < N / 10 || !t[i])
+			continue;
+		assert_int_equal(mapfs_op_reap(fs, t[i]), 0);
+		t[i] = 0;
+		left--;
+		if (k % 97 == 0) {
+			assert_int_equal(mapfs_op_tmpfile(fs, &root_cr, ROOT,
+							  0600, MAPFS_NO_ACL,
+							  &ip), 0);
+			assert_int_equal(mapfs_op_link(fs, ip.ino, ROOT,
+							 k % 2 ? "x" : "y", &ip),
+					 k % 2 ? (look(fs, ROOT, "x") ? -EEXIST
+								      : 0)
+					       : (look(fs, ROOT, "y") ? -EEXIST
+								      : 0));
+			if (get(fs, ip.ino).nlink == 0)
+				left++;
+		}
+		if (k == N / 2) {
+			assert_int_equal(orphan_len(fs), left);
+			test_fs_remount(fs);	/* the index is gone */
+		}
+	}
+	assert_int_equal(orphan_len(fs), left);
+	assert_int_equal(mapfs_op_reap_orphans(fs), 0);
+	assert_int_equal(fs->orphan_head, 0);
+	mapfs_op_unlink(fs, ROOT, "x");
+	mapfs_op_unlink(fs, ROOT, "y");
+	assert_int_equal(fs->free_inodes, free_i);
+	test_fs_free(fs);
+}
+
 /* RENAME_WHITEOUT: the old name becomes a character device 0/0 with
  * mode 0, owned by the caller; link counts as for a plain rename. */
 static void test_rename_whiteout(void **state)
@@ -666,6 +736,7 @@ int main(void)
 		cmocka_unit_test(test_orphans),
 		cmocka_unit_test(test_tmpfile),
 		cmocka_unit_test(test_rename_whiteout),
+		cmocka_unit_test(test_orphan_index),
 		cmocka_unit_test(test_setgid_dir),
 		cmocka_unit_test(test_many_and_cleanup),
 		cmocka_unit_test(test_dirhash),
