@@ -54,6 +54,8 @@ struct mapfs_dh;
 struct mapfs_dh *mapfs_dh_acquire(struct mapfs_fs *fs,
 				  const struct mapfs_inode *dir);
 void mapfs_dh_release(struct mapfs_fs *fs);
+/* Drop the orphan list's in-memory index (ops.c; detach). */
+void mapfs_oidx_free(struct mapfs_fs *fs);
 bool mapfs_dh_building(const struct mapfs_dh *h);
 void mapfs_dh_built(struct mapfs_dh *h);
 void mapfs_dh_discard(struct mapfs_fs *fs, struct mapfs_dh *h);

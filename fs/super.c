@@ -525,6 +525,7 @@ int mapfs_fs_attach(struct mapfs_fs *fs, void *base, uint64_t size,
 void mapfs_fs_detach(struct mapfs_fs *fs)
 {
 	mapfs_dh_disable(fs);
+	mapfs_oidx_free(fs);
 	free(fs->cg);
 	fs->cg = NULL;
 	free(fs->itab_seen);

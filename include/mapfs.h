@@ -185,6 +185,10 @@ struct mapfs_fs {
 	/* The superblock's own counters as read at attach (fsck compares). */
 	uint64_t sb_free_blocks, sb_free_inodes, sb_ndirs;
 	uint64_t orphan_head;
+	/* In memory only (ops.c): each orphan's predecessor on the list,
+	 * so that taking one off does not walk the list. Built at the
+	 * first need, checked against the image at every use. */
+	struct mapfs_oidx *oidx;
 	uint32_t mount_count;
 	int64_t mkfs_time, mount_time, write_time, check_time;
 	uint8_t uuid[16];
@@ -965,17 +969,38 @@ int mapfs_op_mknod(struct mapfs_fs *fs, const struct mapfs_cred *cr,
 int mapfs_op_mknod_acl(struct mapfs_fs *fs, const struct mapfs_cred *cr,
 		       mapfs_ino_t dir, const char *name, uint32_t mode,
 		       uint64_t rdev, uint32_t umask, struct mapfs_inode *ip);
+/* O_TMPFILE: a regular file under dir (for owner, setgid group and
+ * default ACL inheritance, as mapfs_op_mknod_acl; umask MAPFS_NO_ACL
+ * for neither ACLs nor umask, as mapfs_op_mknod) with no name and link
+ * count 0, on the orphan list from birth; one journaled operation. Its
+ * last close frees it (mapfs_op_reap), a crash frees it at the next
+ * mount, mapfs_op_link gives it a name. *ip gets the new inode. */
+#define MAPFS_NO_ACL UINT32_MAX
+int mapfs_op_tmpfile(struct mapfs_fs *fs, const struct mapfs_cred *cr,
+		     mapfs_ino_t dir, uint32_t mode, uint32_t umask,
+		     struct mapfs_inode *ip);
 int mapfs_op_symlink(struct mapfs_fs *fs, const struct mapfs_cred *cr,
 		     mapfs_ino_t dir, const char *name, const char *target,
 		     struct mapfs_inode *ip);
+/* A new name for ino in newdir. An unlinked inode on the orphan list
+ * (an O_TMPFILE) leaves the list with its first name; any other inode
+ * with link count 0 gives -ENOENT. */
 int mapfs_op_link(struct mapfs_fs *fs, mapfs_ino_t ino, mapfs_ino_t newdir,
 		  const char *name, struct mapfs_inode *ip);
 int mapfs_op_unlink(struct mapfs_fs *fs, mapfs_ino_t dir, const char *name);
 int mapfs_op_rmdir(struct mapfs_fs *fs, mapfs_ino_t dir, const char *name);
 #define MAPFS_RENAME_NOREPLACE	1u
 #define MAPFS_RENAME_EXCHANGE	2u
+#define MAPFS_RENAME_WHITEOUT	4u
 int mapfs_op_rename(struct mapfs_fs *fs, mapfs_ino_t odir, const char *oname,
 		    mapfs_ino_t ndir, const char *nname, unsigned flags);
+/* rename, and with MAPFS_RENAME_WHITEOUT in flags (not with EXCHANGE)
+ * the old name is left to a whiteout: a new character device 0/0 with
+ * mode 0, owned by cr (group from odir when it is setgid), made in the
+ * same journaled operation as the rename. */
+int mapfs_op_rename_cr(struct mapfs_fs *fs, const struct mapfs_cred *cr,
+		       mapfs_ino_t odir, const char *oname, mapfs_ino_t ndir,
+		       const char *nname, unsigned flags);
 ssize_t mapfs_op_readlink(struct mapfs_fs *fs, mapfs_ino_t ino, char *buf,
 			  size_t bufsize);
 

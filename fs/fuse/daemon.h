@@ -71,5 +71,15 @@ int daemon_commit(struct daemon *d);
 int daemon_set_ro(struct daemon *d, bool ro);
 /* Turn SIGBUS on the mapping into EIO (see ops.c). */
 void daemon_catch_sigbus(struct daemon *d);
+/* O_TMPFILE in parent (extra.c): make the inode, count one lookup and
+ * one open for the reply, fill *e and *fi as a create would. Returns 0
+ * or -errno. */
+int daemon_tmpfile(struct daemon *d, fuse_ino_t parent, uint32_t uid,
+		   uint32_t gid, uint32_t mode, uint32_t umask,
+		   struct fuse_entry_param *e, struct fuse_file_info *fi);
+/* The reply of a daemon_tmpfile did not reach the kernel: drop what it
+ * counted (the inode is freed). */
+void daemon_tmpfile_undo(struct daemon *d, fuse_ino_t nodeid,
+			 struct fuse_file_info *fi);
 
 #endif

@@ -978,6 +978,74 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	wunlock(d);
 }
 
+/* O_TMPFILE for extra.c (libfuse 3.14 does not dispatch FUSE_TMPFILE):
+ * as op_create without a name. The new inode is on the orphan list and
+ * marked dead, so the last release or forget frees it unless a LINK
+ * named it first. */
+int daemon_tmpfile(struct daemon *d, fuse_ino_t parent, uint32_t uid,
+		   uint32_t gid, uint32_t mode, uint32_t umask,
+		   struct fuse_entry_param *e, struct fuse_file_info *fi)
+{
+	struct mapfs_cred cr = {fakeroot_id(uid, fake_uid),
+				fakeroot_id(gid, fake_gid)};
+	uint32_t um = acl_on ? umask : MAPFS_NO_ACL;
+	struct mapfs_inode ip;
+	struct ref *r = NULL;
+	int err = -EROFS;
+
+	mode = (mode & 07777) | S_IFREG;
+	wlock(d);
+	if (d->broken)
+		err = -EIO;
+	else if (!d->ro)
+		err = bus_check(mapfs_op_tmpfile(d->fs, &cr, ino_of(parent),
+						 mode, um, &ip));
+	if (retry_nospc(d, err))
+		err = bus_check(mapfs_op_tmpfile(d->fs, &cr, ino_of(parent),
+						 mode, um, &ip));
+	if (err == 0) {
+		pthread_mutex_lock(&d->ref_lock);
+		r = ref_get(d, ip.ino);
+		if (r) {
+			r->nlookup++;
+			r->nopen++;
+			r->dead = true;
+		}
+		pthread_mutex_unlock(&d->ref_lock);
+		if (!r) {
+			mapfs_op_reap(d->fs, ip.ino);
+			err = -ENOMEM;
+		}
+	}
+	wunlock(d);	/* the record before the reply */
+	if (err)
+		return err;
+	fill_entry(d, &ip, e);
+	fi->keep_cache = 1;
+	ofile_new(fi);
+	return 0;
+}
+
+void daemon_tmpfile_undo(struct daemon *d, fuse_ino_t nodeid,
+			 struct fuse_file_info *fi)
+{
+	mapfs_ino_t ino = ino_of(nodeid);
+	bool dead = false;
+	struct ref *r;
+
+	ofile_free(fi);
+	pthread_mutex_lock(&d->ref_lock);
+	r = ref_find(d, ino);
+	if (r && r->nlookup && r->nopen) {
+		r->nlookup--;
+		r->nopen--;
+		dead = ref_put(d, r);
+	}
+	pthread_mutex_unlock(&d->ref_lock);
+	if (dead)
+		reap(d, ino);
+}
+
 static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      bool dir)
 {
@@ -1010,6 +1078,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      unsigned int flags)
 {
 	struct daemon *d = dmn(req);
+	struct mapfs_cred cr = cred_of(req);
 	unsigned mf = 0;
 	int err = -EROFS;
 
@@ -1017,7 +1086,10 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		mf |= MAPFS_RENAME_NOREPLACE;
 	if (flags & RENAME_EXCHANGE)
 		mf |= MAPFS_RENAME_EXCHANGE;
-	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+	if (flags & RENAME_WHITEOUT)	/* overlayfs; CAP_MKNOD checked */
+		mf |= MAPFS_RENAME_WHITEOUT;
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE |
+				RENAME_WHITEOUT)) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
@@ -1025,9 +1097,9 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (d->broken)
 		err = -EIO;
 	else if (!d->ro)
-		err = bus_check(mapfs_op_rename(d->fs, ino_of(parent), name,
-						ino_of(newparent), newname,
-						mf));
+		err = bus_check(mapfs_op_rename_cr(d->fs, &cr, ino_of(parent),
+						   name, ino_of(newparent),
+						   newname, mf));
 	wunlock(d);
 	fuse_reply_err(req, -err);
 }

@@ -32,6 +32,9 @@
  *     reply belongs to this thread's entry (same unique), copies it into
  *     the entry's buffers and the thread commits it with
  *     COMMIT_AND_FETCH, which also waits for the next request.
+ * Both paths show each raw request to extra.c first, which serves the
+ * opcodes libfuse 3.14 does not dispatch (FUSE_TMPFILE) and answers
+ * through send_extra (so the reply takes the request's way back).
  * FORGETs and INTERRUPTs still come through /dev/fuse (the kernel's
  * choice), served by libfuse's own loop, as is everything before the
  * rings are ready and everything if they never are.
@@ -49,6 +52,7 @@
 
 #include "bdi.h"
 #include "daemon.h"
+#include "extra.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -389,6 +393,15 @@ static void reply_error(struct worker *w, int err)
 	w->replied = true;
 }
 
+static ssize_t io_writev(int fd, struct iovec *iov, int count, void *ud);
+
+/* extra.c's replies: by the ring when this thread serves one of its
+ * requests (io_writev tells), else on /dev/fuse. */
+static ssize_t send_extra(const struct iovec *iov, int count)
+{
+	return io_writev(U.devfd, (struct iovec *)iov, count, NULL);
+}
+
 /* Rebuild /dev/fuse's layout in front of the payload and run it. */
 static void serve(struct worker *w)
 {
@@ -415,7 +428,8 @@ static void serve(struct worker *w)
 	fb.size = ih.len;
 	peek(start, ih.len);
 	cur = w;
-	fuse_session_process_buf(U.se, &fb);
+	if (!extra_serve(U.d, start, ih.len, send_extra))
+		fuse_session_process_buf(U.se, &fb);
 	cur = NULL;
 	if (!w->replied)
 		reply_error(w, EIO);
@@ -940,12 +954,11 @@ static long long mono_ns(void)
 	return (long long)ts.tv_sec * 1000000000ll + ts.tv_nsec;
 }
 
-static ssize_t io_read(int fd, void *buf, size_t len, void *ud)
+static ssize_t io_read_one(int fd, void *buf, size_t len)
 {
 	long long wait = atomic_load(&forget_gate) - mono_ns();
 	ssize_t n;
 
-	(void)ud;
 	if (wait > 0 && wait <= FORGET_GATHER_NS)
 		nanosleep(&(struct timespec){ 0, (long)wait }, NULL);
 	n = read(fd, buf, len);
@@ -970,6 +983,19 @@ static ssize_t io_read(int fd, void *buf, size_t len, void *ud)
 			atomic_store(&U.init_unique, ih->unique + 1);
 		}
 	}
+	return n;
+}
+
+/* libfuse's read: requests extra.c serves are answered here and the
+ * next one is read in their place. */
+static ssize_t io_read(int fd, void *buf, size_t len, void *ud)
+{
+	ssize_t n;
+
+	(void)ud;
+	do
+		n = io_read_one(fd, buf, len);
+	while (n > 0 && extra_serve(U.d, buf, (size_t)n, send_extra));
 	return n;
 }
 

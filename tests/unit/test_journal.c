@@ -696,6 +696,76 @@ static void test_torn_by_killed_replay(void **state)
 	}
 }
 
+static mapfs_ino_t ino_of(struct mapfs_fs *fs, const char *name)
+{
+	mapfs_ino_t ino = 0;
+
+	assert_int_equal(mapfs_op_lookup(fs, ROOT, name, &ino), 0);
+	return ino;
+}
+
+static uint32_t mode_of(struct mapfs_fs *fs, const char *name)
+{
+	struct mapfs_inode ip;
+
+	assert_int_equal(mapfs_inode_load(fs, ino_of(fs, name), &ip), 0);
+	return ip.mode;
+}
+
+/* RENAME_WHITEOUT and O_TMPFILE are one record each: a kill before the
+ * operation ends shows the image as before it, after it the whole. */
+static void test_whiteout_tmpfile_one_record(void **state)
+{
+	struct mapfs_fs *fs;
+	struct mapfs_inode t;
+	uint64_t free_i;
+	mapfs_ino_t a;
+
+	(void)state;
+	make_image(0);
+	fs = open_fs(MAPFS_OPEN_JOURNAL);
+	create(fs, "a", 5000);
+	a = ino_of(fs, "a");
+	free_i = fs->free_inodes;
+	/* Killed inside the operation: nothing of it. */
+	assert_int_equal(mapfs_journal_op_begin(fs), 0);
+	assert_int_equal(mapfs_op_rename_cr(fs, &root_cr, ROOT, "a", ROOT,
+					    "b", MAPFS_RENAME_WHITEOUT), 0);
+	mapfs_fs_close(fs);
+	fs = open_fs(MAPFS_OPEN_JOURNAL);
+	assert_int_equal(ino_of(fs, "a"), a);
+	assert_false(exists(fs, "b"));
+	assert_int_equal(fs->free_inodes, free_i);
+	/* Ended: the rename and the whiteout both. */
+	assert_int_equal(mapfs_journal_op_begin(fs), 0);
+	assert_int_equal(mapfs_op_rename_cr(fs, &root_cr, ROOT, "a", ROOT,
+					    "b", MAPFS_RENAME_WHITEOUT), 0);
+	assert_int_equal(mapfs_journal_op_end(fs), 0);
+	mapfs_fs_close(fs);
+	fs = open_fs(MAPFS_OPEN_JOURNAL);
+	assert_true(fs->replayed >= 1);
+	assert_int_equal(ino_of(fs, "b"), a);
+	assert_int_equal(mode_of(fs, "a"), MAPFS_IFCHR);
+	assert_int_equal(fs->free_inodes, free_i - 1);
+	/* A tmpfile at a kill: on the orphan list, freed by the mount. */
+	free_i = fs->free_inodes;
+	assert_int_equal(mapfs_journal_op_begin(fs), 0);
+	assert_int_equal(mapfs_op_tmpfile(fs, &root_cr, ROOT, 0600,
+					  MAPFS_NO_ACL, &t), 0);
+	assert_int_equal(mapfs_journal_op_end(fs), 0);
+	mapfs_fs_close(fs);
+	fs = open_fs(MAPFS_OPEN_JOURNAL);
+	assert_int_equal(fs->orphan_head, t.ino);
+	assert_int_equal(fs->free_inodes, free_i - 1);
+	assert_int_equal(mapfs_journal_op_begin(fs), 0);
+	assert_int_equal(mapfs_op_reap_orphans(fs), 0);
+	assert_int_equal(mapfs_journal_op_end(fs), 0);
+	assert_int_equal(fs->orphan_head, 0);
+	assert_int_equal(fs->free_inodes, free_i);
+	mapfs_fs_close(fs);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -710,6 +780,7 @@ int main(void)
 		cmocka_unit_test(test_freed_zeroed),
 		cmocka_unit_test(test_zero_free_mark),
 		cmocka_unit_test(test_torn_by_killed_replay),
+		cmocka_unit_test(test_whiteout_tmpfile_one_record),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -430,6 +430,228 @@ static void test_orphans(void **state)
 	test_fs_free(fs);
 }
 
+/* O_TMPFILE: no name, link count 0, on the orphan list from birth;
+ * a link names it and takes it off the list; the last reference or the
+ * next mount frees it. */
+static void test_tmpfile(void **state)
+{
+	struct mapfs_fs *fs = test_fs_new(64ull << 20, 0, 0);
+	const struct mapfs_cred cr = {5, 6};
+	uint64_t free_i = fs->free_inodes, free_b = fs->free_blocks;
+	struct mapfs_inode ip, t2, t3, g, dir0 = get(fs, ROOT);
+	mapfs_ino_t f, sd;
+	char buf[8192] = {1};
+
+	(void)state;
+	assert_int_equal(mapfs_op_tmpfile(fs, &cr, ROOT, MAPFS_IFREG | 0640,
+					  MAPFS_NO_ACL, &ip), 0);
+	ip = get(fs, ip.ino);
+	assert_int_equal(ip.mode, MAPFS_IFREG | 0640);
+	assert_int_equal(ip.nlink, 0);
+	assert_int_equal(ip.uid, 5);
+	assert_int_equal(ip.gid, 6);
+	assert_true(ip.flags & MAPFS_FL_ORPHAN);
+	assert_int_equal(fs->orphan_head, ip.ino);
+	/* The directory is not touched. */
+	assert_int_equal(get(fs, ROOT).size, dir0.size);
+	assert_int_equal(get(fs, ROOT).nlink, dir0.nlink);
+	assert_int_equal(mapfs_op_write(fs, ip.ino, 0, buf, sizeof(buf), true),
+			 (ssize_t)sizeof(buf));
+
+	/* A second one, then linkat of the first (behind it on the list). */
+	assert_int_equal(mapfs_op_tmpfile(fs, &cr, ROOT, 0600, MAPFS_NO_ACL,
+					  &t2), 0);
+	assert_int_equal(fs->orphan_head, t2.ino);
+	assert_int_equal(mapfs_op_link(fs, ip.ino, ROOT, "named", &g), 0);
+	assert_int_equal(g.nlink, 1);
+	assert_false(get(fs, ip.ino).flags & MAPFS_FL_ORPHAN);
+	assert_int_equal(get(fs, t2.ino).orphan_next, 0);
+	assert_int_equal(fs->orphan_head, t2.ino);
+	assert_int_equal(look(fs, ROOT, "named"), ip.ino);
+	assert_int_equal(get(fs, ip.ino).size, sizeof(buf));
+	/* Named: reaping it (last close) does nothing. */
+	assert_int_equal(mapfs_op_reap(fs, ip.ino), 0);
+	assert_int_equal(get(fs, ip.ino).nlink, 1);
+	/* A name taken: the link fails and t2 stays an orphan. */
+	assert_int_equal(mapfs_op_link(fs, t2.ino, ROOT, "named", &g),
+			 -EEXIST);
+	assert_int_equal(fs->orphan_head, t2.ino);
+	assert_true(get(fs, t2.ino).flags & MAPFS_FL_ORPHAN);
+	/* Closed without a name: freed. */
+	assert_int_equal(mapfs_op_reap(fs, t2.ino), 0);
+	assert_int_equal(fs->orphan_head, 0);
+	/* Open at a crash: freed at the next mount. */
+	assert_int_equal(mapfs_op_tmpfile(fs, &cr, ROOT, 0600, MAPFS_NO_ACL,
+					  &t3), 0);
+	assert_int_equal(mapfs_op_write(fs, t3.ino, 0, buf, sizeof(buf), true),
+			 (ssize_t)sizeof(buf));
+	test_fs_remount(fs);
+	assert_int_equal(fs->orphan_head, t3.ino);
+	assert_int_equal(mapfs_op_reap_orphans(fs), 0);
+	assert_int_equal(fs->orphan_head, 0);
+
+	/* Group and setgid inheritance, the umask with ACL handling. */
+	sd = mk(fs, ROOT, "sgid", MAPFS_IFDIR | 02775);
+	{
+		struct mapfs_setattr sa = {.valid = MAPFS_SET_GID, .gid = 77};
+		assert_int_equal(mapfs_op_setattr(fs, sd, &sa, true, &g), 0);
+		sa.valid = MAPFS_SET_MODE;
+		sa.mode = 02775;
+		assert_int_equal(mapfs_op_setattr(fs, sd, &sa, true, &g), 0);
+	}
+	assert_int_equal(mapfs_op_tmpfile(fs, &cr, sd, 0666, 022, &t3), 0);
+	assert_int_equal(get(fs, t3.ino).gid, 77);
+	assert_int_equal(get(fs, t3.ino).mode, MAPFS_IFREG | 0644);
+	assert_int_equal(mapfs_op_reap(fs, t3.ino), 0);
+	/* Errors: not a directory, not a regular file. */
+	f = mk(fs, ROOT, "plain", MAPFS_IFREG | 0644);
+	assert_int_equal(mapfs_op_tmpfile(fs, &cr, f, 0600, MAPFS_NO_ACL, &t3),
+			 -ENOTDIR);
+	assert_int_equal(mapfs_op_tmpfile(fs, &cr, ROOT, MAPFS_IFDIR | 0700,
+					  MAPFS_NO_ACL, &t3), -EINVAL);
+	assert_int_equal(mapfs_op_unlink(fs, ROOT, "plain"), 0);
+	assert_int_equal(mapfs_op_unlink(fs, ROOT, "named"), 0);
+	assert_int_equal(mapfs_op_rmdir(fs, ROOT, "sgid"), 0);
+	assert_int_equal(fs->free_inodes, free_i);
+	assert_int_equal(fs->free_blocks, free_b);
+	test_fs_free(fs);
+}
+
+/* Walk the orphan list: its length, and whether it holds exactly the
+ * inodes of want[0..n) not yet reaped (gone[i]). */
+static size_t orphan_len(struct mapfs_fs *fs)
+{
+	size_t len = 0;
+
+	for (mapfs_ino_t x = fs->orphan_head; x; x = get(fs, x).orphan_next) {
+		assert_true(get(fs, x).flags & MAPFS_FL_ORPHAN);
+		assert_true(++len <= fs->g.ninodes);
+	}
+	return len;
+}
+
+/* Many orphans taken off in every order (oldest first: each at the
+ * tail; newest first; scattered), with new ones pushed in between and
+ * a remount (index gone) halfway: the list stays exact. */
+static void test_orphan_index(void **state)
+{
+	enum { N = 3000 };
+	struct mapfs_fs *fs = test_fs_new(256ull << 20, 0, 0);
+	uint64_t free_i = fs->free_inodes;
+	static mapfs_ino_t t[N];
+	struct mapfs_inode ip;
+	size_t left = N;
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(mapfs_op_tmpfile(fs, &root_cr, ROOT, 0600,
+						  MAPFS_NO_ACL, &ip), 0);
+		t[i] = ip.ino;
+	}
+	/* Oldest first (the tail each time), a tenth of them. */
+	for (int i = 0; i < N / 10; i++, left--)
+		assert_int_equal(mapfs_op_reap(fs, t[i]), 0);
+	assert_int_equal(orphan_len(fs), left);
+	/* Scattered (stride by a prime), pushing a new one now and then. */
+	for (int k = 0, i; k < N; k++) {
+		i = (int)(((unsigned)k * 1543u) % N);
+		if (i < N / 10 || !t[i])
+			continue;
+		assert_int_equal(mapfs_op_reap(fs, t[i]), 0);
+		t[i] = 0;
+		left--;
+		if (k % 97 == 0) {
+			/* A new one, named if its name is free. */
+			const char *nm = k % 2 ? "x" : "y";
+			int want = look(fs, ROOT, nm) ? -EEXIST : 0;
+
+			assert_int_equal(mapfs_op_tmpfile(fs, &root_cr, ROOT,
+							  0600, MAPFS_NO_ACL,
+							  &ip), 0);
+			assert_int_equal(mapfs_op_link(fs, ip.ino, ROOT, nm,
+						       &ip), want);
+			if (want)
+				left++;
+		}
+		if (k == N / 2) {
+			assert_int_equal(orphan_len(fs), left);
+			test_fs_remount(fs);	/* the index is gone */
+		}
+	}
+	assert_int_equal(orphan_len(fs), left);
+	assert_int_equal(mapfs_op_reap_orphans(fs), 0);
+	assert_int_equal(fs->orphan_head, 0);
+	mapfs_op_unlink(fs, ROOT, "x");
+	mapfs_op_unlink(fs, ROOT, "y");
+	assert_int_equal(fs->free_inodes, free_i);
+	test_fs_free(fs);
+}
+
+/* RENAME_WHITEOUT: the old name becomes a character device 0/0 with
+ * mode 0, owned by the caller; link counts as for a plain rename. */
+static void test_rename_whiteout(void **state)
+{
+	struct mapfs_fs *fs = test_fs_new(64ull << 20, 0, 0);
+	const struct mapfs_cred cr = {3, 4};
+	uint64_t free_i;
+	struct mapfs_inode w;
+	mapfs_ino_t a, c, d1, d2, sub, wi;
+
+	(void)state;
+	a = mk(fs, ROOT, "a", MAPFS_IFREG | 0644);
+	c = mk(fs, ROOT, "c", MAPFS_IFREG | 0644);
+	free_i = fs->free_inodes;
+	/* Needs a credential; never with EXCHANGE. */
+	assert_int_equal(mapfs_op_rename(fs, ROOT, "a", ROOT, "b",
+					 MAPFS_RENAME_WHITEOUT), -EINVAL);
+	assert_int_equal(mapfs_op_rename_cr(fs, &cr, ROOT, "a", ROOT, "c",
+					    MAPFS_RENAME_WHITEOUT |
+					    MAPFS_RENAME_EXCHANGE), -EINVAL);
+	/* NOREPLACE on an existing name: nothing made. */
+	assert_int_equal(mapfs_op_rename_cr(fs, &cr, ROOT, "a", ROOT, "c",
+					    MAPFS_RENAME_WHITEOUT |
+					    MAPFS_RENAME_NOREPLACE), -EEXIST);
+	assert_int_equal(fs->free_inodes, free_i);
+
+	assert_int_equal(mapfs_op_rename_cr(fs, &cr, ROOT, "a", ROOT, "b",
+					    MAPFS_RENAME_WHITEOUT), 0);
+	assert_int_equal(look(fs, ROOT, "b"), a);
+	wi = look(fs, ROOT, "a");
+	assert_true(wi != 0 && wi != a);
+	w = get(fs, wi);
+	assert_int_equal(w.mode, MAPFS_IFCHR);
+	assert_int_equal(w.rdev, 0);
+	assert_int_equal(w.nlink, 1);
+	assert_int_equal(w.uid, 3);
+	assert_int_equal(w.gid, 4);
+	assert_int_equal(get(fs, a).nlink, 1);
+	assert_int_equal(fs->free_inodes, free_i - 1);
+	/* Over an existing target: it is freed, the whiteout made. */
+	assert_int_equal(mapfs_op_rename_cr(fs, &cr, ROOT, "b", ROOT, "c",
+					    MAPFS_RENAME_WHITEOUT), 0);
+	assert_int_equal(look(fs, ROOT, "c"), a);
+	assert_int_equal(mapfs_inode_load(fs, c, &w), -ENOENT);
+	assert_int_equal(get(fs, look(fs, ROOT, "b")).mode, MAPFS_IFCHR);
+	assert_int_equal(fs->free_inodes, free_i - 2 + 1);
+
+	/* A directory to another parent: counts and ".." follow. */
+	d1 = mk(fs, ROOT, "d1", MAPFS_IFDIR | 0755);
+	d2 = mk(fs, ROOT, "d2", MAPFS_IFDIR | 0755);
+	sub = mk(fs, d1, "sub", MAPFS_IFDIR | 0755);
+	assert_int_equal(get(fs, d1).nlink, 3);
+	assert_int_equal(mapfs_op_rename_cr(fs, &cr, d1, "sub", d2, "sub",
+					    MAPFS_RENAME_WHITEOUT), 0);
+	assert_int_equal(look(fs, d2, "sub"), sub);
+	assert_int_equal(dotdot(fs, sub), d2);
+	assert_int_equal(get(fs, d1).nlink, 2);
+	assert_int_equal(get(fs, d2).nlink, 3);
+	assert_int_equal(get(fs, look(fs, d1, "sub")).mode, MAPFS_IFCHR);
+	/* The whiteout is an ordinary node: unlink frees it. */
+	assert_int_equal(mapfs_op_unlink(fs, d1, "sub"), 0);
+	assert_int_equal(mapfs_op_rmdir(fs, ROOT, "d1"), 0);
+	test_fs_free(fs);
+}
+
 static void test_setgid_dir(void **state)
 {
 	struct mapfs_fs *fs = test_fs_new(64ull << 20, 0, 0);
@@ -557,6 +779,9 @@ int main(void)
 		cmocka_unit_test(test_setattr_and_data),
 		cmocka_unit_test(test_killpriv),
 		cmocka_unit_test(test_orphans),
+		cmocka_unit_test(test_tmpfile),
+		cmocka_unit_test(test_rename_whiteout),
+		cmocka_unit_test(test_orphan_index),
 		cmocka_unit_test(test_setgid_dir),
 		cmocka_unit_test(test_many_and_cleanup),
 		cmocka_unit_test(test_dirhash),
