@@ -1026,6 +1026,23 @@ int daemon_tmpfile(struct daemon *d, fuse_ino_t parent, uint32_t uid,
 	return 0;
 }
 
+int daemon_statx(struct daemon *d, fuse_ino_t nodeid, struct stat *st,
+		 struct timespec *btime)
+{
+	struct mapfs_inode ip;
+	int err;
+
+	rlock(d);
+	err = bus_check(mapfs_inode_load(d->fs, ino_of(nodeid), &ip));
+	if (err == 0) {
+		fill_stat(d->fs, &ip, st);
+		btime->tv_sec = ip.btime.sec;
+		btime->tv_nsec = ip.btime.nsec;
+	}
+	pthread_rwlock_unlock(&d->lock);
+	return err;
+}
+
 void daemon_tmpfile_undo(struct daemon *d, fuse_ino_t nodeid,
 			 struct fuse_file_info *fi)
 {
