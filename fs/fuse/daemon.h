@@ -77,8 +77,8 @@ void daemon_catch_sigbus(struct daemon *d);
 int daemon_tmpfile(struct daemon *d, fuse_ino_t parent, uint32_t uid,
 		   uint32_t gid, uint32_t mode, uint32_t umask,
 		   struct fuse_entry_param *e, struct fuse_file_info *fi);
-/* FUSE_STATX (extra.c): the attributes of nodeid as GETATTR gives them,
- * and its birth time. 0 or -errno. */
+/* The attributes of nodeid (GETATTR) and, when btime is not NULL, its
+ * birth time (FUSE_STATX, extra.c). 0 or -errno. */
 int daemon_statx(struct daemon *d, fuse_ino_t nodeid, struct stat *st,
 		 struct timespec *btime);
 /* The reply of a daemon_tmpfile did not reach the kernel: drop what it

@@ -732,20 +732,33 @@ static void op_forget_multi(fuse_req_t req, size_t count,
 	fuse_reply_none(req);
 }
 
+int daemon_statx(struct daemon *d, fuse_ino_t nodeid, struct stat *st,
+		 struct timespec *btime)
+{
+	struct mapfs_inode ip;
+	int err;
+
+	rlock(d);
+	err = bus_check(mapfs_inode_load(d->fs, ino_of(nodeid), &ip));
+	if (err == 0)
+		fill_stat(d->fs, &ip, st);
+	if (err == 0 && btime) {
+		btime->tv_sec = ip.btime.sec;
+		btime->tv_nsec = ip.btime.nsec;
+	}
+	pthread_rwlock_unlock(&d->lock);
+	return err;
+}
+
 static void op_getattr(fuse_req_t req, fuse_ino_t nodeid,
 		       struct fuse_file_info *fi)
 {
 	struct daemon *d = dmn(req);
-	struct mapfs_inode ip;
 	struct stat st;
 	int err;
 
 	(void)fi;
-	rlock(d);
-	err = bus_check(mapfs_inode_load(d->fs, ino_of(nodeid), &ip));
-	if (err == 0)
-		fill_stat(d->fs, &ip, &st);
-	pthread_rwlock_unlock(&d->lock);
+	err = daemon_statx(d, nodeid, &st, NULL);
 	if (err)
 		fuse_reply_err(req, -err);
 	else
@@ -1024,23 +1037,6 @@ int daemon_tmpfile(struct daemon *d, fuse_ino_t parent, uint32_t uid,
 	fi->keep_cache = 1;
 	ofile_new(fi);
 	return 0;
-}
-
-int daemon_statx(struct daemon *d, fuse_ino_t nodeid, struct stat *st,
-		 struct timespec *btime)
-{
-	struct mapfs_inode ip;
-	int err;
-
-	rlock(d);
-	err = bus_check(mapfs_inode_load(d->fs, ino_of(nodeid), &ip));
-	if (err == 0) {
-		fill_stat(d->fs, &ip, st);
-		btime->tv_sec = ip.btime.sec;
-		btime->tv_nsec = ip.btime.nsec;
-	}
-	pthread_rwlock_unlock(&d->lock);
-	return err;
 }
 
 void daemon_tmpfile_undo(struct daemon *d, fuse_ino_t nodeid,

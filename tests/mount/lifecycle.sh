@@ -343,7 +343,7 @@ fsck_clean "$IMG" "after the refused mounts"
 
 # ------------------------------------------------------------------
 note "unclean shutdown: kill -9, with the journal (the default)"
-kill_daemon() { # MNT: SIGKILL its daemon and clear the dead mount
+kill_only() { # MNT: SIGKILL its daemon, leaving the dead mount
 	local pid=${DAEMON_PID[$1]}
 	# (bash reports the killed job on its own stderr: silence that)
 	exec 3>&2 2>/dev/null
@@ -351,6 +351,9 @@ kill_daemon() { # MNT: SIGKILL its daemon and clear the dead mount
 	wait "$pid"
 	exec 2>&3 3>&-
 	unset "DAEMON_PID[$1]"
+}
+kill_daemon() { # MNT: SIGKILL its daemon and clear the dead mount
+	kill_only "$1"
 	fusermount3 -u -z "$1" 2>/dev/null || umount -l "$1" 2>/dev/null
 }
 mount_fs "$IMG" "$MNT"
@@ -375,12 +378,7 @@ unmount_and_fsck "$IMG" "$MNT"
 note "kill -9, then mount again at the same point"
 mount_fs "$IMG" "$MNT"
 echo "before the kill" > "$MNT/dead"
-pid=${DAEMON_PID[$MNT]}
-exec 3>&2 2>/dev/null
-kill -KILL "$pid"
-wait "$pid"
-exec 2>&3 3>&-
-unset "DAEMON_PID[$MNT]"
+kill_only "$MNT"
 check "the dead mount is still there (nothing cleared it yet)" \
 	eval 'is_mounted "$MNT"'
 mount_fs "$IMG" "$MNT"
@@ -393,12 +391,7 @@ unmount_and_fsck "$IMG" "$MNT"
 
 note "-o auto_unmount removes the mount of a killed daemon"
 mount_fs "$IMG" "$MNT" -o auto_unmount
-pid=${DAEMON_PID[$MNT]}
-exec 3>&2 2>/dev/null
-kill -KILL "$pid"
-wait "$pid"
-exec 2>&3 3>&-
-unset "DAEMON_PID[$MNT]"
+kill_only "$MNT"
 for ((i = 0; i < 100; i++)); do is_mounted "$MNT" || break; sleep 0.05; done
 check "auto_unmount: the dead mount is gone within 5 s" eval '! is_mounted "$MNT"'
 mount_fs "$IMG" "$MNT" -o auto_unmount
