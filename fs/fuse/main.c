@@ -393,9 +393,18 @@ int main(int argc, char *argv[])
 	if (strncmp(conf.mnt, "/dev/fd/", 8) &&
 	    mountpoint_prepare(conf.mnt, path) < 0)
 		goto out_args;
+	if ((conf.offset && mapfs_parse_size(conf.offset, &region.offset)) ||
+	    (conf.size && mapfs_parse_size(conf.size, &region.size)) ||
+	    region.offset % MAPFS_PAGE_SIZE) {
+		fprintf(stderr, "mapfs: bad offset= or size= (bytes, K/M/G/T "
+			"suffixes; the offset a multiple of 4096)\n");
+		ret = 2;
+		goto out_args;
+	}
 	/* Mounted elsewhere by a live daemon: one more view of it. */
 	if (strncmp(conf.mnt, "/dev/fd/", 8)) {
-		int shared = mountpoint_share(conf.mnt, path, conf.ro);
+		int shared = mountpoint_share(conf.mnt, path, conf.ro,
+					      &region);
 
 		if (shared != 0) {
 			ret = shared < 0;
@@ -446,14 +455,6 @@ int main(int argc, char *argv[])
 	}
 	foreground = cmd.foreground;
 
-	if ((conf.offset && mapfs_parse_size(conf.offset, &region.offset)) ||
-	    (conf.size && mapfs_parse_size(conf.size, &region.size)) ||
-	    region.offset % MAPFS_PAGE_SIZE) {
-		fprintf(stderr, "mapfs: bad offset= or size= (bytes, K/M/G/T "
-			"suffixes; the offset a multiple of 4096)\n");
-		ret = 2;
-		goto out_args;
-	}
 	err = mapfs_fs_open_region(path, conf.ro ? MAPFS_OPEN_RDONLY
 						 : MAPFS_OPEN_JOURNAL,
 				   &region, 0, log_fn, NULL, &d.fs, why,
@@ -462,6 +463,9 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "mapfs: %s: %s\n", conf.image, why);
 		goto out_args;
 	}
+	/* For a later second mount of the image (mountpoint_share). */
+	if (d.fs->fd >= 0)
+		(void)mountpoint_claim_region(d.fs->fd, &region);
 	{
 		/* Without a usable root nothing can be served: refuse. */
 		struct mapfs_inode root;

@@ -210,11 +210,22 @@ int mountpoint_prepare(const char *mnt, const char *image_real)
  * block device, the read-only state belongs to the filesystem: a
  * read-write view of a read-only mount is refused (EBUSY), a read-only
  * view of a read-write one is a read-only bind mount.
+ *
+ * An image may hold several filesystems (-o offset=,size=), and the mount
+ * table names only the image. So each daemon records the region it serves
+ * as an OFD read lock on exactly that byte range of the image
+ * (mountpoint_claim_region); the lock goes when the last descriptor of
+ * the daemon's open image goes, as the image lock does. A view is made
+ * only of a daemon whose recorded region is the one asked for, and only
+ * when every mount of the image is one filesystem (one device number);
+ * another region of a mounted image is refused with the reason (two
+ * read-only mounts excepted: they share the image lock, each has its own
+ * daemon).
  */
 struct share_look {
 	const char *image;
 	struct mapfs_mountent m;
-	bool found;
+	int nfs;		/* mounts of the image with another st_dev */
 };
 
 static int share_find(const struct mapfs_mountent *m, void *arg)
@@ -223,19 +234,81 @@ static int share_find(const struct mapfs_mountent *m, void *arg)
 
 	if (!mapfs_mount_is_mapfs(m) || strcmp(m->source, l->image))
 		return 0;
-	l->m = *m;
-	l->found = true;
-	return 1;
+	if (l->nfs == 0)
+		l->m = *m;
+	else if (m->major == l->m.major && m->minor == l->m.minor)
+		return 0;
+	l->nfs++;
+	return 0;
 }
 
-int mountpoint_share(const char *mnt, const char *image_real, bool ro)
+int mountpoint_claim_region(int fd, const struct mapfs_region *r)
+{
+	struct flock fl = {
+		.l_type = F_RDLCK, .l_whence = SEEK_SET,
+		.l_start = (off_t)r->offset, .l_len = (off_t)r->size,
+	};
+
+	return fcntl(fd, F_OFD_SETLK, &fl) < 0 ? -errno : 0;
+}
+
+/* The region the live daemon of image_real recorded: 1 with it in *r, 0
+ * if none is recorded (no daemon, or one that records none). */
+static int live_region(const char *image_real, struct mapfs_region *r)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	int fd, ret = 0;
+
+	fd = open(image_real, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return 0;
+	if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK &&
+	    fl.l_start >= 0 && fl.l_len >= 0) {
+		r->offset = (uint64_t)fl.l_start;
+		r->size = (uint64_t)fl.l_len;
+		ret = 1;
+	}
+	close(fd);
+	return ret;
+}
+
+static void region_str(const struct mapfs_region *r, char *out, size_t len)
+{
+	if (r->offset == 0 && r->size == 0)
+		snprintf(out, len, "the whole image");
+	else if (r->size == 0)
+		snprintf(out, len, "offset=%llu (to the end)",
+			 (unsigned long long)r->offset);
+	else
+		snprintf(out, len, "offset=%llu,size=%llu",
+			 (unsigned long long)r->offset,
+			 (unsigned long long)r->size);
+}
+
+int mountpoint_share(const char *mnt, const char *image_real, bool ro,
+		     const struct mapfs_region *want)
 {
 	struct share_look l = { .image = image_real };
-	char real[PATH_MAX];
+	struct mapfs_region have;
+	char real[PATH_MAX], a[80], b[80];
 
-	if (geteuid() != 0 || mapfs_mounts_each(share_find, &l) != 1 ||
-	    image_unlocked(image_real))
+	if (geteuid() != 0 || mapfs_mounts_each(share_find, &l) < 0 ||
+	    l.nfs == 0 || image_unlocked(image_real))
 		return 0;	/* not mounted, or its daemon is gone */
+	if (l.nfs > 1 || !live_region(image_real, &have))
+		return 0;	/* which is which is unknown: the lock decides */
+	if (have.offset != want->offset || have.size != want->size) {
+		if (ro && l.m.super_ro)
+			return 0;	/* two readers: a daemon each */
+		region_str(&have, a, sizeof(a));
+		region_str(want, b, sizeof(b));
+		fprintf(stderr, "mapfs: %s is mounted at %s with %s; %s of "
+			"it cannot be mounted while that filesystem is "
+			"mounted read-write, or read-write while it is "
+			"mounted at all (unmount %s first)\n", image_real,
+			l.m.dir, a, b, l.m.dir);
+		return -1;
+	}
 	if (!realpath(mnt, real)) {
 		fprintf(stderr, "mapfs: bad mount point %s: %s\n", mnt,
 			strerror(errno));

@@ -9,7 +9,8 @@
 # written and read back, fsck.mapfs -o ... checks it (clean, and a second
 # filesystem at another offset in the same file too), and the bytes
 # outside each region are exactly the pattern they were. Bad offsets are
-# refused with a clear message. Prints TAP.
+# refused with a clear message. As root, a second mount of the mounted
+# image is a view of it only for the same region. Prints TAP.
 . "$(dirname "$0")/lib.sh"
 
 [ $# = 3 ] || { echo "usage: $0 MKFS FSCK MAPFS" >&2; exit 2; }
@@ -47,6 +48,40 @@ t "files written inside the region read back" \
 	'cmp -s "$T/data" "$MNT/data" && [ "$(cat "$MNT/a/b/c")" = hello ]'
 t "df sees a 48 MiB filesystem" \
 	'[ "$(stat -f -c "%b" "$MNT")" -le $((48 * 256)) ]'
+# A second mount of the image (root: a bind mount of the live one) is
+# made only of the same region: another region of it, or the whole
+# file, is refused with the reason, never shown as the mounted one.
+if [ "$(id -u)" = 0 ]; then
+	M2=$T/mnt2
+	mkdir -p "$M2"
+	MOUNTS+=("$M2")
+	clear_m2() {	# a wrong view (several, stacked) must not stay
+		local i
+		for ((i = 0; i < 5; i++)); do
+			is_mounted "$M2" || return 0
+			umount -l "$M2"
+		done
+	}
+	second() {
+		clear_m2
+		timeout 30 "$MAPFS" "$C" "$M2" "$@" > "$T/out" 2>&1
+	}
+	refused() {
+		[ "$1" != 0 ] && ! is_mounted "$M2" &&
+			grep -q "offset=16777216,size=50331648" "$T/out"
+	}
+	second -o offset=72M; rc=$?
+	t "a second mount of another region of the image is refused" \
+		'refused $rc'
+	second -o offset=72M,ro; rc=$?
+	t "... read-only too (the mounted one is read-write)" 'refused $rc'
+	second; rc=$?
+	t "... and of the whole file" 'refused $rc'
+	second -o offset=16M,size=48M; rc=$?
+	t "a second mount of the same region shows the same filesystem" \
+		'[ $rc = 0 ] && is_mounted "$M2" && cmp -s "$T/data" "$M2/data"'
+	clear_m2
+fi
 unmount_only "$MNT"
 "$FSCK" -n -f -o offset=16M,size=48M "$C" > "$T/out" 2>&1; rc=$?
 t "after unmounting: fsck clean" '[ $rc = 0 ]'
