@@ -35,29 +35,6 @@ static void unorphan(struct fsck_ctx *c, mapfs_ino_t ino)
 		e->flags &= ~FI_ORPHAN_FL;
 }
 
-void fsck_mark_orphans(struct fsck_ctx *c)
-{
-	struct mapfs_fs *fs = c->fs;
-	mapfs_ino_t x = fs->orphan_head;
-	uint64_t steps = 0;
-
-	/* Stops where walk_orphans reports a bad list: an invalid or free
-	 * inode, a loop, a next pointer that cannot be trusted. */
-	while (x != 0 && steps++ <= fs->g.ninodes &&
-	       mapfs_ino_valid(&fs->g, x)) {
-		struct fsck_ino *e = fsck_ino_get(c, x);
-		struct mapfs_inode ip;
-
-		if (!e || e->mode == 0 || (e->flags & FI_LISTED))
-			break;
-		e->flags |= FI_LISTED;
-		if (!(e->flags & FI_LOADED) ||
-		    mapfs_inode_load(fs, x, &ip) < 0)
-			break;
-		x = ip.orphan_next;
-	}
-}
-
 /*
  * The orphan list. Repairing, every inode on it is dealt with as the
  * daemon does at mount after a crash: freed when it has neither links

@@ -2,8 +2,8 @@
 /*
  * fuzz_fsck.c - fsck.mapfs's checker and repairs on a damaged image.
  *
- * fsck's passes (fsck/pass*.c, problem.c, util.c) are compiled into this
- * target; this file does what fsck/main.c does around them, on a private
+ * fsck's passes (fsck/pass*.c, problem.c, tables.c, repair.c) are
+ * compiled into this target; this file does what fsck/main.c does around them, on a private
  * in-memory copy instead of a mapped file: attach in fsck mode (read-only
  * for -n, read-write for -y and -p), fall back to the superblock copy in
  * group 1 when the primary is bad, note a bad primary, run every pass with
