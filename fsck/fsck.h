@@ -177,7 +177,9 @@ struct fsck_dup {		/* a (block, owner) pair for pass 1b */
 };
 
 struct fsck_ctx {
-	const char *image;
+	const char *image;	/* the file, or a name for messages */
+	void *mem;		/* if set: check this image in memory */
+	uint64_t mem_size;	/* (its size) */
 	struct mapfs_fs *fs;
 	enum fsck_answer answer;
 	bool force;
@@ -219,6 +221,21 @@ struct fsck_ctx {
 	uint64_t free_blocks;	/* data blocks free, from pass 5 */
 	bool oom;		/* ran out of memory: operational error */
 };
+
+/* check.c: the driver. A check is fsck_open, fsck_check, fsck_close, on
+ * a zeroed context with image (or mem), answer, force, verbose, progress,
+ * sb_group and region set. */
+/* Open the filesystem (read-only for -n), from superblock copy
+ * c->sb_group if explicit_sb, else the primary or, when it is bad, the
+ * copy in group 1; then report a bad primary and a bad journal header.
+ * 0, or -1 after saying why on stderr (exit FSCK_EXIT_OPERROR). */
+int fsck_open(struct fsck_ctx *c, bool explicit_sb);
+/* Skip a clean filesystem unless forced; else run the passes, print the
+ * summary and, read-write, store the superblock and sync. Returns the
+ * exit code (FSCK_EXIT_*). */
+int fsck_check(struct fsck_ctx *c);
+/* Free the tables and close the filesystem (does not sync). */
+void fsck_close(struct fsck_ctx *c);
 
 /* problem.c */
 /* Report problem `code`; fmt says where and what (no trailing period).
