@@ -272,6 +272,11 @@ void fsck_progress_end(struct fsck_ctx *c);
 /* tables.c */
 /* calloc that records running out of memory in c->oom. */
 void *fsck_calloc(struct fsck_ctx *c, size_t n, size_t size);
+/* Room for element n of array v (*cap elements of size bytes, doubled
+ * when full, first when empty): v, or the grown array with *cap updated,
+ * or NULL when memory ran out (v is then unchanged and still owned by the
+ * caller). */
+void *fsck_grow(void *v, size_t n, size_t *cap, size_t size, size_t first);
 /* Table entry for ino, or NULL if it was not scanned (out of range, in
  * an unused group or at or past the high-water mark). */
 struct fsck_ino *fsck_ino_get(struct fsck_ctx *c, mapfs_ino_t ino);
@@ -285,6 +290,9 @@ static inline bool fsck_is_dir(const struct fsck_ino *e)
 /* Mark data block bno claimed; returns true if it already was. */
 bool fsck_claim_block(struct fsck_ctx *c, mapfs_bno_t bno);
 bool fsck_block_claimed(const struct fsck_ctx *c, mapfs_bno_t bno);
+/* The tables after in-use inode ino (entry e) stopped being in use: the
+ * counts lose it and e is zeroed. */
+void fsck_ino_gone(struct fsck_ctx *c, mapfs_ino_t ino, struct fsck_ino *e);
 /* Forget that bno is claimed (its owner no longer maps it). */
 void fsck_unclaim_block(struct fsck_ctx *c, mapfs_bno_t bno);
 /* Record bno as claimed twice (pass 1b resolves the owners). */

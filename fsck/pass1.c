@@ -79,18 +79,14 @@ static uint64_t level_span(const struct mapfs_geom *g, int level)
 static int clear_ptr(struct walk1 *w, const struct mapfs_blkvisit *v)
 {
 	const struct mapfs_geom *g = &w->c->fs->g;
+	struct ptrfix *fix;
 
-	if (w->nfix == w->fixcap) {
-		size_t cap = w->fixcap ? 2 * w->fixcap : 16;
-		struct ptrfix *n = realloc(w->fix, cap * sizeof(*n));
-
-		if (!n) {
-			w->c->oom = true;
-			return -ENOMEM;
-		}
-		w->fix = n;
-		w->fixcap = cap;
+	fix = fsck_grow(w->fix, w->nfix, &w->fixcap, sizeof(*fix), 16);
+	if (!fix) {
+		w->c->oom = true;
+		return -ENOMEM;
 	}
+	w->fix = fix;
 	w->fix[w->nfix].parent = v->parent;
 	w->fix[w->nfix].slot = v->slot;
 	w->nfix++;
@@ -312,7 +308,6 @@ static void clear_inode(struct fsck_ctx *c, mapfs_ino_t ino,
 			struct fsck_ino *e, struct walk1 *claimed)
 {
 	const struct mapfs_geom *g = &c->fs->g;
-	struct fsck_group *grp = &c->grp[mapfs_ino_group(g, ino)];
 	bool dir = (e->mode & MAPFS_IFMT) == MAPFS_IFDIR;
 	struct mapfs_inode ip;
 	struct walk1 w;
@@ -338,15 +333,7 @@ static void clear_inode(struct fsck_ctx *c, mapfs_ino_t ino,
 		}
 	}
 	mapfs_inode_clear(c->fs, ino);
-	if ((e->mode & MAPFS_IFMT) == MAPFS_IFDIR) {
-		grp->dirs--;
-		c->ndirs--;
-	} else {
-		c->nfiles--;
-	}
-	if (ino >= g->first_ino)
-		grp->used_inodes--;
-	memset(e, 0, sizeof(*e));
+	fsck_ino_gone(c, ino, e);
 	/* fsck_prepare frees it in the bitmap and the counts. */
 	e->flags = FI_CLEARED | (dir ? FI_WAS_DIR : 0);
 }
@@ -694,20 +681,16 @@ struct walk1b {
 static int walk1b_cb(void *arg, const struct mapfs_blkvisit *v)
 {
 	struct walk1b *w = arg;
+	struct fsck_dup *pairs;
 
 	if (!v->valid || v->bno == 0 || !fsck_is_dup(w->c, v->bno))
 		return 0;
-	if (w->npairs == w->cap) {
-		size_t cap = w->cap ? 2 * w->cap : 64;
-		struct fsck_dup *n = realloc(w->pairs, cap * sizeof(*n));
-
-		if (!n) {
-			w->oom = true;
-			return -ENOMEM;
-		}
-		w->pairs = n;
-		w->cap = cap;
+	pairs = fsck_grow(w->pairs, w->npairs, &w->cap, sizeof(*pairs), 64);
+	if (!pairs) {
+		w->oom = true;
+		return -ENOMEM;
 	}
+	w->pairs = pairs;
 	w->pairs[w->npairs].bno = v->bno;
 	w->pairs[w->npairs].ino = w->ino;
 	w->npairs++;

@@ -106,18 +106,14 @@ static void walk_orphans(struct fsck_ctx *c)
 					"list: unlinked while open",
 					(unsigned long long)x,
 					fsck_type_name(e->mode))) {
-			if (ngone == cap) {
-				size_t ncap = cap ? 2 * cap : 16;
-				mapfs_ino_t *n = realloc(gone,
-							 ncap * sizeof(*n));
+			mapfs_ino_t *n = fsck_grow(gone, ngone, &cap,
+						   sizeof(*n), 16);
 
-				if (!n) {
-					c->oom = true;
-					break;
-				}
-				gone = n;
-				cap = ncap;
+			if (!n) {
+				c->oom = true;
+				break;
 			}
+			gone = n;
 			gone[ngone++] = x;
 		}
 		x = next;
@@ -201,27 +197,15 @@ int fsck_pass4(struct fsck_ctx *c)
 			}
 			if (want > MAPFS_LINK_MAX)
 				want = MAPFS_LINK_MAX;
-			if (e->nlink > want) {
-				if (fsck_problem(c, P4_NLINK_HIGH,
-						 "inode %llu (%s): link count "
-						 "%u, should be %llu",
-						 (unsigned long long)ino,
-						 fsck_type_name(e->mode),
-						 e->nlink,
-						 (unsigned long long)want))
-					(void)fsck_set_nlink(c, ino,
-							     (uint32_t)want);
-			} else if (e->nlink < want) {
-				if (fsck_problem(c, P4_NLINK_LOW,
-						 "inode %llu (%s): link count "
-						 "%u, should be %llu",
-						 (unsigned long long)ino,
-						 fsck_type_name(e->mode),
-						 e->nlink,
-						 (unsigned long long)want))
-					(void)fsck_set_nlink(c, ino,
-							     (uint32_t)want);
-			}
+			if (e->nlink != want &&
+			    fsck_problem(c, e->nlink > want ? P4_NLINK_HIGH :
+							      P4_NLINK_LOW,
+					 "inode %llu (%s): link count %u, "
+					 "should be %llu",
+					 (unsigned long long)ino,
+					 fsck_type_name(e->mode), e->nlink,
+					 (unsigned long long)want))
+				(void)fsck_set_nlink(c, ino, (uint32_t)want);
 		}
 	}
 	return 0;

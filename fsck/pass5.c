@@ -232,34 +232,47 @@ static void check_inode_bitmap(struct fsck_ctx *c, uint64_t cg)
 	run_flush(c, &r);
 }
 
+/* The three counts a group header and the superblock keep. */
+static const struct {
+	const char *what;
+	enum fsck_pr cg_code, sb_code;
+} counts[3] = {
+	{ "free block", P5_CG_FREE_BLOCKS, P5_SB_FREE_BLOCKS },
+	{ "free inode", P5_CG_FREE_INODES, P5_SB_FREE_INODES },
+	{ "directory", P5_CG_NDIRS, P5_SB_NDIRS },
+};
+
+/* Report each count (free blocks, free inodes, directories) that `where`
+ * (a group, or the superblock if sb) holds as have[i] but should be
+ * want[i]. True if any is to be repaired. */
+static bool report_counts(struct fsck_ctx *c, const char *where, bool sb,
+			  const uint64_t have[3], const uint64_t want[3])
+{
+	bool fix = false;
+
+	for (int i = 0; i < 3; i++)
+		if (have[i] != want[i])
+			fix |= fsck_problem(c, sb ? counts[i].sb_code :
+						    counts[i].cg_code,
+					    "%s: %s count is %llu, should be "
+					    "%llu", where, counts[i].what,
+					    (unsigned long long)have[i],
+					    (unsigned long long)want[i]);
+	return fix;
+}
+
 static void check_counts(struct fsck_ctx *c, uint64_t cg, uint64_t fb,
 			 uint64_t fi, uint64_t nd)
 {
 	const struct mapfs_cgmem *m = &c->fs->cg[cg];
+	const uint64_t have[3] = { m->free_blocks, m->free_inodes, m->ndirs };
+	const uint64_t want[3] = { fb, fi, nd };
+	char where[32];
 
 	/* The repairs rewrite the header with the counts
 	 * (fsck_rebuild_group). */
-	if (m->free_blocks != fb)
-		fsck_problem(c, P5_CG_FREE_BLOCKS,
-			     "group %llu: free block count is %llu, should "
-			     "be %llu",
-			     (unsigned long long)cg,
-			     (unsigned long long)m->free_blocks,
-			     (unsigned long long)fb);
-	if (m->free_inodes != fi)
-		fsck_problem(c, P5_CG_FREE_INODES,
-			     "group %llu: free inode count is %llu, should "
-			     "be %llu",
-			     (unsigned long long)cg,
-			     (unsigned long long)m->free_inodes,
-			     (unsigned long long)fi);
-	if (m->ndirs != nd)
-		fsck_problem(c, P5_CG_NDIRS,
-			     "group %llu: directory count is %llu, should be "
-			     "%llu",
-			     (unsigned long long)cg,
-			     (unsigned long long)m->ndirs,
-			     (unsigned long long)nd);
+	snprintf(where, sizeof(where), "group %llu", (unsigned long long)cg);
+	(void)report_counts(c, where, false, have, want);
 }
 
 static void check_sb_copies(struct fsck_ctx *c)
@@ -361,24 +374,9 @@ int fsck_pass5(struct fsck_ctx *c)
 	sfb = fs->sb_free_blocks + (fs->free_blocks - c->open_free_blocks);
 	sfi = fs->sb_free_inodes + (fs->free_inodes - c->open_free_inodes);
 	snd = fs->sb_ndirs + (fs->ndirs - c->open_ndirs);
-	if (sfb != tfb)
-		fix_sb |= fsck_problem(c, P5_SB_FREE_BLOCKS,
-				       "superblock: free block count is %llu, "
-				       "should be %llu",
-				       (unsigned long long)sfb,
-				       (unsigned long long)tfb);
-	if (sfi != tfi)
-		fix_sb |= fsck_problem(c, P5_SB_FREE_INODES,
-				       "superblock: free inode count is %llu, "
-				       "should be %llu",
-				       (unsigned long long)sfi,
-				       (unsigned long long)tfi);
-	if (snd != tnd)
-		fix_sb |= fsck_problem(c, P5_SB_NDIRS,
-				       "superblock: directory count is %llu, "
-				       "should be %llu",
-				       (unsigned long long)snd,
-				       (unsigned long long)tnd);
+	fix_sb = report_counts(c, "superblock", true,
+			       (const uint64_t[3]){ sfb, sfi, snd },
+			       (const uint64_t[3]){ tfb, tfi, tnd });
 	check_sb_copies(c);
 out:
 	/* The totals the superblock gets (main.c stores it). */

@@ -52,23 +52,21 @@ static void disk_free_block(struct fsck_ctx *c, mapfs_bno_t bno)
 
 void fsck_drop_block(struct fsck_ctx *c, mapfs_bno_t bno, bool unclaim)
 {
+	mapfs_bno_t *n;
+
 	if (unclaim)
 		fsck_unclaim_block(c, bno);
 	if (c->prepared) {
 		disk_free_block(c, bno);
 		return;
 	}
-	if (c->npending == c->pending_cap) {
-		size_t cap = c->pending_cap ? 2 * c->pending_cap : 64;
-		mapfs_bno_t *n = realloc(c->pending, cap * sizeof(*n));
-
-		if (!n) {
-			c->oom = true;
-			return;
-		}
-		c->pending = n;
-		c->pending_cap = cap;
+	n = fsck_grow(c->pending, c->npending, &c->pending_cap, sizeof(*n),
+		      64);
+	if (!n) {
+		c->oom = true;
+		return;
 	}
+	c->pending = n;
 	c->pending[c->npending++] = bno;
 }
 
@@ -259,24 +257,6 @@ static int free_cb(void *arg, const struct mapfs_blkvisit *v)
 	return 0;
 }
 
-/* The tables after inode ino stopped being in use. */
-static void model_inode_gone(struct fsck_ctx *c, mapfs_ino_t ino,
-			     struct fsck_ino *e)
-{
-	const struct mapfs_geom *g = &c->fs->g;
-	struct fsck_group *grp = &c->grp[mapfs_ino_group(g, ino)];
-
-	if ((e->mode & MAPFS_IFMT) == MAPFS_IFDIR) {
-		grp->dirs--;
-		c->ndirs--;
-	} else {
-		c->nfiles--;
-	}
-	if (ino >= g->first_ino)
-		grp->used_inodes--;
-	memset(e, 0, sizeof(*e));
-}
-
 void fsck_free_inode(struct fsck_ctx *c, mapfs_ino_t ino)
 {
 	struct mapfs_fs *fs = c->fs;
@@ -298,7 +278,7 @@ void fsck_free_inode(struct fsck_ctx *c, mapfs_ino_t ino)
 			fsck_drop_block(c, ip.xattr, true);
 	}
 	mapfs_inode_clear(fs, ino);
-	model_inode_gone(c, ino, e);
+	fsck_ino_gone(c, ino, e);
 	if (c->prepared && group_usable(c, cg) &&
 	    mapfs_bit_test(mapfs_cg_ibm(fs, cg), ino % g->ipg))
 		(void)mapfs_free_inode(fs, ino, dir);

@@ -24,6 +24,20 @@ void *fsck_calloc(struct fsck_ctx *c, size_t n, size_t size)
 	return p;
 }
 
+void *fsck_grow(void *v, size_t n, size_t *cap, size_t size, size_t first)
+{
+	size_t ncap;
+	void *p;
+
+	if (n < *cap)
+		return v;
+	ncap = *cap ? 2 * *cap : first;
+	p = realloc(v, ncap * size);
+	if (p)
+		*cap = ncap;
+	return p;
+}
+
 struct fsck_ino *fsck_ino_get(struct fsck_ctx *c, mapfs_ino_t ino)
 {
 	const struct mapfs_geom *g = &c->fs->g;
@@ -81,17 +95,14 @@ bool fsck_block_claimed(const struct fsck_ctx *c, mapfs_bno_t bno)
 
 void fsck_add_dup(struct fsck_ctx *c, mapfs_bno_t bno)
 {
-	if (c->ndups == c->dups_cap) {
-		size_t cap = c->dups_cap ? 2 * c->dups_cap : 64;
-		mapfs_bno_t *n = realloc(c->dups, cap * sizeof(*n));
+	mapfs_bno_t *n = fsck_grow(c->dups, c->ndups, &c->dups_cap,
+				   sizeof(*n), 64);
 
-		if (!n) {
-			c->oom = true;
-			return;
-		}
-		c->dups = n;
-		c->dups_cap = cap;
+	if (!n) {
+		c->oom = true;
+		return;
 	}
+	c->dups = n;
 	c->dups[c->ndups++] = bno;
 }
 
@@ -163,4 +174,21 @@ void fsck_group_counts(const struct fsck_ctx *c, uint64_t cg, uint64_t *fb,
 	*fb = ndata >= grp->nclaimed ? ndata - grp->nclaimed : 0;
 	*fi = g->ipg >= used_ino ? g->ipg - used_ino : 0;
 	*nd = grp->dirs;
+}
+
+/* The tables after inode ino stopped being in use. */
+void fsck_ino_gone(struct fsck_ctx *c, mapfs_ino_t ino, struct fsck_ino *e)
+{
+	const struct mapfs_geom *g = &c->fs->g;
+	struct fsck_group *grp = &c->grp[mapfs_ino_group(g, ino)];
+
+	if ((e->mode & MAPFS_IFMT) == MAPFS_IFDIR) {
+		grp->dirs--;
+		c->ndirs--;
+	} else {
+		c->nfiles--;
+	}
+	if (ino >= g->first_ino)
+		grp->used_inodes--;
+	memset(e, 0, sizeof(*e));
 }
