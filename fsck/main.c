@@ -8,12 +8,11 @@
  * Exit codes (fsck(8)): 0 clean, 1 errors corrected, 4 errors left
  * uncorrected, 8 operational error, 16 usage error.
  */
+#include "args.h"
 #include "fsck.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -46,35 +45,6 @@ static void usage(FILE *f)
 		"uncorrected,\n8 operational error, 16 usage error.\n");
 }
 
-/* -b GROUP: a group that holds a superblock copy. */
-static bool parse_sb_group(struct fsck_ctx *c, const char *arg)
-{
-	char *end;
-
-	errno = 0;
-	c->sb_group = strtoull(arg, &end, 10);
-	if (errno || *end || arg[0] == '-' || c->sb_group == 0 ||
-	    !mapfs_group_has_sb(c->sb_group)) {
-		fprintf(stderr, FSCK_PROG ": bad superblock group '%s': "
-			"copies are in groups 1 and the powers of 3, 5 and 7"
-			"\n", arg);
-		return false;
-	}
-	return true;
-}
-
-/* -o offset=BYTES[,size=BYTES] */
-static bool parse_region(struct fsck_ctx *c, const char *arg)
-{
-	char why[160] = "";
-
-	if (mapfs_region_parse(arg, &c->region, why, sizeof(why)) < 0) {
-		fprintf(stderr, FSCK_PROG ": -o %s: %s\n", arg, why);
-		return false;
-	}
-	return true;
-}
-
 /*
  * The command line into c (and *explicit_sb for -b). Returns -1 to go on
  * with the check, else the exit code to end with now: 0 after --help or
@@ -103,12 +73,13 @@ static int parse(struct fsck_ctx *c, bool *explicit_sb, int argc,
 		case 'v': c->verbose++; break;
 		case 'C': c->progress = true; break;
 		case 'b':
-			if (!parse_sb_group(c, optarg))
+			if (!mapfs_cli_sb_group(FSCK_PROG, optarg,
+						&c->sb_group))
 				return FSCK_EXIT_USAGE;
 			*explicit_sb = true;
 			break;
 		case 'o':
-			if (!parse_region(c, optarg))
+			if (!mapfs_cli_region(FSCK_PROG, optarg, &c->region))
 				return FSCK_EXIT_USAGE;
 			break;
 		case 'h':
