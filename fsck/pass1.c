@@ -33,6 +33,14 @@ struct ptrfix {
 	uint32_t slot;
 };
 
+/* A subtree of a block map that a walk passes over: what a cleared (or
+ * unreadable) indirect pointer mapped. */
+struct skip {
+	bool on;
+	int level;		/* of the pointer */
+	uint64_t end;		/* first logical block past that subtree */
+};
+
 struct walk1 {
 	struct fsck_ctx *c;
 	mapfs_ino_t ino;
@@ -47,9 +55,7 @@ struct walk1 {
 	struct ptrfix *fix;	/* pointers to clear after the walk */
 	size_t nfix, fixcap;
 	uint64_t cleared;	/* blocks the cleared pointers held */
-	bool skipping;		/* inside the subtree of a cleared pointer */
-	int skip_level;
-	uint64_t skip_end;	/* first logical block past that subtree */
+	struct skip skip;	/* the subtree of a cleared pointer */
 	mapfs_bno_t dupv[FSCK_MAX_BAD_PER_INODE]; /* blocks found claimed */
 	uint32_t ndupv;
 	bool kill;		/* clear the inode (too many bad blocks) */
@@ -74,6 +80,25 @@ static uint64_t level_span(const struct mapfs_geom *g, int level)
 	return span;
 }
 
+/* Pass over the subtree under v, an indirect pointer. */
+static void skip_start(struct skip *s, const struct mapfs_geom *g,
+		       const struct mapfs_blkvisit *v)
+{
+	s->on = true;
+	s->level = v->level;
+	s->end = v->lbn + level_span(g, v->level);
+}
+
+/* True if v lies in the subtree being passed over; the first visit past
+ * it ends the skip. */
+static bool skip_inside(struct skip *s, const struct mapfs_blkvisit *v)
+{
+	if (s->on && v->level < s->level && v->lbn < s->end)
+		return true;
+	s->on = false;
+	return false;
+}
+
 /* Clear the pointer to v's block after the walk; its subtree (if an
  * indirect block) is skipped and what it maps is dropped. */
 static int clear_ptr(struct walk1 *w, const struct mapfs_blkvisit *v)
@@ -92,9 +117,7 @@ static int clear_ptr(struct walk1 *w, const struct mapfs_blkvisit *v)
 	w->nfix++;
 	w->cleared++;
 	if (v->level > 0 && v->valid) {
-		w->skipping = true;
-		w->skip_level = v->level;
-		w->skip_end = v->lbn + level_span(g, v->level);
+		skip_start(&w->skip, g, v);
 	}
 	return 0;
 }
@@ -105,16 +128,13 @@ static int walk1_cb(void *arg, const struct mapfs_blkvisit *v)
 	struct fsck_ctx *c = w->c;
 
 	w->visits++;
-	if (w->skipping) {
-		if (v->level < w->skip_level && v->lbn < w->skip_end) {
-			/* Mapped only through a cleared pointer. */
-			w->count++;
-			w->cleared++;
-			if (v->valid)
-				fsck_drop_block(c, v->bno, false);
-			return c->oom ? -ENOMEM : 0;
-		}
-		w->skipping = false;
+	if (skip_inside(&w->skip, v)) {
+		/* Mapped only through a cleared pointer. */
+		w->count++;
+		w->cleared++;
+		if (v->valid)
+			fsck_drop_block(c, v->bno, false);
+		return c->oom ? -ENOMEM : 0;
 	}
 	if (v->bno == 0)
 		return 0;
@@ -263,17 +283,12 @@ static int drop_bad_cb(void *arg, const struct mapfs_blkvisit *v)
 
 	if (++w->visits > w->c->fs->g.nblocks)
 		return 1;
-	if (w->skipping) {
-		if (v->level < w->skip_level && v->lbn < w->skip_end)
-			return 0;
-		w->skipping = false;
-	}
+	if (skip_inside(&w->skip, v))
+		return 0;
 	if (!v->valid)
 		return 0;
 	if (v->level > 0 && !v->crc_ok) {
-		w->skipping = true;
-		w->skip_level = v->level;
-		w->skip_end = v->lbn + level_span(&w->c->fs->g, v->level);
+		skip_start(&w->skip, &w->c->fs->g, v);
 		return 0;
 	}
 	fsck_drop_block(w->c, v->bno, false);
@@ -730,9 +745,7 @@ struct walk1d {
 	bool cleared;		/* a pointer was cleared: recount */
 	mapfs_bno_t copy[MAPFS_NIADDR + 2]; /* per level: copy of the
 					     * indirect block being walked */
-	bool skipping;
-	int skip_level;
-	uint64_t skip_end;
+	struct skip skip;	/* the subtree of a cleared pointer */
 };
 
 static int clone_cb(void *arg, const struct mapfs_blkvisit *v)
@@ -745,11 +758,8 @@ static int clone_cb(void *arg, const struct mapfs_blkvisit *v)
 	size_t lo = 0, hi = c->ndups;
 	int err;
 
-	if (w->skipping) {
-		if (v->level < w->skip_level && v->lbn < w->skip_end)
-			return 0;
-		w->skipping = false;
-	}
+	if (skip_inside(&w->skip, v))
+		return 0;
 	if (!v->valid)
 		return 0;
 	/* The block holding this pointer: the inode, the indirect block
@@ -795,9 +805,7 @@ static int clone_cb(void *arg, const struct mapfs_blkvisit *v)
 			  (unsigned long long)v->lbn);
 		w->cleared = true;
 		if (v->level > 0) {
-			w->skipping = true;
-			w->skip_level = v->level;
-			w->skip_end = v->lbn + level_span(g, v->level);
+			skip_start(&w->skip, g, v);
 		}
 	}
 	if (where == 0) {
