@@ -281,7 +281,8 @@ static int run_passes(struct fsck_ctx *c)
 			fsck_verbose(c, "  %" PRIu64 " files, %" PRIu64
 				     " directories, %" PRIu64
 				     " blocks claimed, %zu claimed twice",
-				     c->nfiles, c->ndirs, c->nclaimed, c->ndups);
+				     c->nfiles, c->ndirs, c->nclaimed,
+				     c->ndups);
 	}
 	fsck_progress_end(c);
 	return 0;
