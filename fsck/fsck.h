@@ -165,7 +165,7 @@ struct fsck_group {
 	uint64_t nclaimed;	/* blocks claimed (each counted once) */
 	uint64_t used_inodes;	/* in-use inodes at or past first_ino */
 	uint64_t dirs;		/* in-use directories */
-	/* Repairs (see util.c, fsck_prepare): */
+	/* Repairs (see repair.c, fsck_prepare): */
 	uint8_t *bbm_pre;	/* bits fsck set in the block bitmap early */
 	uint8_t *ibm_pre;	/* same for the inode bitmap */
 	bool forced_bad;	/* kept from the allocator while repairing */
@@ -177,7 +177,9 @@ struct fsck_dup {		/* a (block, owner) pair for pass 1b */
 };
 
 struct fsck_ctx {
-	const char *image;
+	const char *image;	/* the file, or a name for messages */
+	void *mem;		/* if set: check this image in memory */
+	uint64_t mem_size;	/* (its size) */
 	struct mapfs_fs *fs;
 	enum fsck_answer answer;
 	bool force;
@@ -220,6 +222,21 @@ struct fsck_ctx {
 	bool oom;		/* ran out of memory: operational error */
 };
 
+/* check.c: the driver. A check is fsck_open, fsck_check, fsck_close, on
+ * a zeroed context with image (or mem), answer, force, verbose, progress,
+ * sb_group and region set. */
+/* Open the filesystem (read-only for -n), from superblock copy
+ * c->sb_group if explicit_sb, else the primary or, when it is bad, the
+ * copy in group 1; then report a bad primary and a bad journal header.
+ * 0, or -1 after saying why on stderr (exit FSCK_EXIT_OPERROR). */
+int fsck_open(struct fsck_ctx *c, bool explicit_sb);
+/* Skip a clean filesystem unless forced; else run the passes, print the
+ * summary and, read-write, store the superblock and sync. Returns the
+ * exit code (FSCK_EXIT_*). */
+int fsck_check(struct fsck_ctx *c);
+/* Free the tables and close the filesystem (does not sync). */
+void fsck_close(struct fsck_ctx *c);
+
 /* problem.c */
 /* Report problem `code`; fmt says where and what (no trailing period).
  * Prints "<pass>: <text> [<code>]" then "  fixed" or "  not fixed".
@@ -244,48 +261,70 @@ const char *fsck_name(const char *name, uint32_t namelen, char *buf,
 /* "regular file", "directory", ... */
 const char *fsck_type_name(uint32_t mode);
 
-/* util.c */
+/* A line on stdout, printed only with -v. */
+void fsck_verbose(const struct fsck_ctx *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Progress display: done of total units of the running pass. */
+#define FSCK_NPASSES 6
+void fsck_progress(struct fsck_ctx *c, uint64_t done, uint64_t total);
+void fsck_progress_end(struct fsck_ctx *c);
+
+/* tables.c */
+/* calloc that records running out of memory in c->oom. */
+void *fsck_calloc(struct fsck_ctx *c, size_t n, size_t size);
+/* Room for element n of array v (*cap elements of size bytes, doubled
+ * when full, first when empty): v, or the grown array with *cap updated,
+ * or NULL when memory ran out (v is then unchanged and still owned by the
+ * caller). */
+void *fsck_grow(void *v, size_t n, size_t *cap, size_t size, size_t first);
 /* Table entry for ino, or NULL if it was not scanned (out of range, in
  * an unused group or at or past the high-water mark). */
 struct fsck_ino *fsck_ino_get(struct fsck_ctx *c, mapfs_ino_t ino);
 /* True if ino was scanned and is in use. */
 bool fsck_ino_in_use(struct fsck_ctx *c, mapfs_ino_t ino);
+/* True if the entry is a scanned directory (e may be NULL). */
+static inline bool fsck_is_dir(const struct fsck_ino *e)
+{
+	return e && (e->mode & MAPFS_IFMT) == MAPFS_IFDIR;
+}
 /* Mark data block bno claimed; returns true if it already was. */
 bool fsck_claim_block(struct fsck_ctx *c, mapfs_bno_t bno);
 bool fsck_block_claimed(const struct fsck_ctx *c, mapfs_bno_t bno);
+/* The tables after in-use inode ino (entry e) stopped being in use: the
+ * counts lose it and e is zeroed. */
+void fsck_ino_gone(struct fsck_ctx *c, mapfs_ino_t ino, struct fsck_ino *e);
+/* Forget that bno is claimed (its owner no longer maps it). */
+void fsck_unclaim_block(struct fsck_ctx *c, mapfs_bno_t bno);
 /* Record bno as claimed twice (pass 1b resolves the owners). */
 void fsck_add_dup(struct fsck_ctx *c, mapfs_bno_t bno);
 /* True if bno is in the (sorted) duplicate list. */
 bool fsck_is_dup(const struct fsck_ctx *c, mapfs_bno_t bno);
-void *fsck_calloc(struct fsck_ctx *c, size_t n, size_t size);
-void fsck_verbose(const struct fsck_ctx *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 /* Blocks per pass-1 walk that may be bad or duplicate before the walk of
  * that inode stops (a garbage indirect block would otherwise flood). */
 #define FSCK_MAX_BAD_PER_INODE	32u
+/* Mark FI_LISTED on the in-use inodes the orphan list reaches, changing
+ * nothing: pass 3 leaves an empty unnamed directory on it to pass 4,
+ * which frees it as the daemon would at mount. */
+void fsck_mark_orphans(struct fsck_ctx *c);
+/* Group cg's free blocks, free inodes and directories as the tables
+ * count them. */
+void fsck_group_counts(const struct fsck_ctx *c, uint64_t cg, uint64_t *fb,
+		       uint64_t *fi, uint64_t *nd);
 
-/* Repairs (util.c). Blocks and inodes are allocated with the core's
+/* repair.c. Blocks and inodes are allocated with the core's
  * allocator once fsck_prepare made it safe (every block pass 1 saw in use
  * is marked used on disk; groups whose header or bitmaps are bad are kept
  * from it until pass 5 rebuilds them). */
 void fsck_prepare(struct fsck_ctx *c);
+void fsck_unprepare(struct fsck_ctx *c);
 /* Rewrite group cg's bitmaps and header from what the passes found, with
  * the counts fsck_group_counts gives (pass 5, and early when repairs need
  * to allocate in a damaged group). */
 void fsck_rebuild_group(struct fsck_ctx *c, uint64_t cg, uint64_t fb,
 			uint64_t fi, uint64_t nd);
-void fsck_group_counts(const struct fsck_ctx *c, uint64_t cg, uint64_t *fb,
-		       uint64_t *fi, uint64_t *nd);
 /* After -ENOSPC from the core's allocator during a repair: rebuild the
  * damaged groups kept from it, so the caller can retry. True if any. */
 bool fsck_rebuild_early(struct fsck_ctx *c);
-/* Progress display: done of total units of the running pass. */
-#define FSCK_NPASSES 6
-void fsck_progress(struct fsck_ctx *c, uint64_t done, uint64_t total);
-void fsck_progress_end(struct fsck_ctx *c);
-void fsck_unprepare(struct fsck_ctx *c);
-/* Forget that bno is claimed (its owner no longer maps it). */
-void fsck_unclaim_block(struct fsck_ctx *c, mapfs_bno_t bno);
 /* bno is no longer mapped by the inode being repaired: free it on disk
  * unless someone else claims it (before fsck_prepare, remember it and
  * decide then). unclaim: it was claimed for that inode. */
@@ -305,14 +344,12 @@ int fsck_dir_add(struct fsck_ctx *c, struct mapfs_inode *dir,
 		 const char *name, mapfs_ino_t ino, uint32_t type);
 /* Set ino's link count on disk and in the table. */
 int fsck_set_nlink(struct fsck_ctx *c, mapfs_ino_t ino, uint32_t nlink);
+/* Add delta to directory dir's link count (a subdirectory's '..' came or
+ * went), on disk and in the table; nothing if it would leave the range. */
+void fsck_adjust_nlink(struct fsck_ctx *c, mapfs_ino_t dir, int delta);
 /* Name ino "#INO" in /lost+found (pass 3 for directories, pass 4 for
  * files); updates counts and, for a directory, its '..'. */
 int fsck_reconnect(struct fsck_ctx *c, mapfs_ino_t ino);
-
-/* Mark FI_LISTED on the in-use inodes the orphan list reaches, changing
- * nothing: pass 3 leaves an empty unnamed directory on it to pass 4,
- * which frees it as the daemon would at mount. */
-void fsck_mark_orphans(struct fsck_ctx *c);
 
 /* The passes. Each returns 0, or a negative errno on an operational
  * failure (out of memory). */

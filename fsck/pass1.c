@@ -33,6 +33,14 @@ struct ptrfix {
 	uint32_t slot;
 };
 
+/* A subtree of a block map that a walk passes over: what a cleared (or
+ * unreadable) indirect pointer mapped. */
+struct skip {
+	bool on;
+	int level;		/* of the pointer */
+	uint64_t end;		/* first logical block past that subtree */
+};
+
 struct walk1 {
 	struct fsck_ctx *c;
 	mapfs_ino_t ino;
@@ -47,9 +55,7 @@ struct walk1 {
 	struct ptrfix *fix;	/* pointers to clear after the walk */
 	size_t nfix, fixcap;
 	uint64_t cleared;	/* blocks the cleared pointers held */
-	bool skipping;		/* inside the subtree of a cleared pointer */
-	int skip_level;
-	uint64_t skip_end;	/* first logical block past that subtree */
+	struct skip skip;	/* the subtree of a cleared pointer */
 	mapfs_bno_t dupv[FSCK_MAX_BAD_PER_INODE]; /* blocks found claimed */
 	uint32_t ndupv;
 	bool kill;		/* clear the inode (too many bad blocks) */
@@ -74,31 +80,44 @@ static uint64_t level_span(const struct mapfs_geom *g, int level)
 	return span;
 }
 
+/* Pass over the subtree under v, an indirect pointer. */
+static void skip_start(struct skip *s, const struct mapfs_geom *g,
+		       const struct mapfs_blkvisit *v)
+{
+	s->on = true;
+	s->level = v->level;
+	s->end = v->lbn + level_span(g, v->level);
+}
+
+/* True if v lies in the subtree being passed over; the first visit past
+ * it ends the skip. */
+static bool skip_inside(struct skip *s, const struct mapfs_blkvisit *v)
+{
+	if (s->on && v->level < s->level && v->lbn < s->end)
+		return true;
+	s->on = false;
+	return false;
+}
+
 /* Clear the pointer to v's block after the walk; its subtree (if an
  * indirect block) is skipped and what it maps is dropped. */
 static int clear_ptr(struct walk1 *w, const struct mapfs_blkvisit *v)
 {
 	const struct mapfs_geom *g = &w->c->fs->g;
+	struct ptrfix *fix;
 
-	if (w->nfix == w->fixcap) {
-		size_t cap = w->fixcap ? 2 * w->fixcap : 16;
-		struct ptrfix *n = realloc(w->fix, cap * sizeof(*n));
-
-		if (!n) {
-			w->c->oom = true;
-			return -ENOMEM;
-		}
-		w->fix = n;
-		w->fixcap = cap;
+	fix = fsck_grow(w->fix, w->nfix, &w->fixcap, sizeof(*fix), 16);
+	if (!fix) {
+		w->c->oom = true;
+		return -ENOMEM;
 	}
+	w->fix = fix;
 	w->fix[w->nfix].parent = v->parent;
 	w->fix[w->nfix].slot = v->slot;
 	w->nfix++;
 	w->cleared++;
 	if (v->level > 0 && v->valid) {
-		w->skipping = true;
-		w->skip_level = v->level;
-		w->skip_end = v->lbn + level_span(g, v->level);
+		skip_start(&w->skip, g, v);
 	}
 	return 0;
 }
@@ -109,16 +128,13 @@ static int walk1_cb(void *arg, const struct mapfs_blkvisit *v)
 	struct fsck_ctx *c = w->c;
 
 	w->visits++;
-	if (w->skipping) {
-		if (v->level < w->skip_level && v->lbn < w->skip_end) {
-			/* Mapped only through a cleared pointer. */
-			w->count++;
-			w->cleared++;
-			if (v->valid)
-				fsck_drop_block(c, v->bno, false);
-			return c->oom ? -ENOMEM : 0;
-		}
-		w->skipping = false;
+	if (skip_inside(&w->skip, v)) {
+		/* Mapped only through a cleared pointer. */
+		w->count++;
+		w->cleared++;
+		if (v->valid)
+			fsck_drop_block(c, v->bno, false);
+		return c->oom ? -ENOMEM : 0;
 	}
 	if (v->bno == 0)
 		return 0;
@@ -267,17 +283,12 @@ static int drop_bad_cb(void *arg, const struct mapfs_blkvisit *v)
 
 	if (++w->visits > w->c->fs->g.nblocks)
 		return 1;
-	if (w->skipping) {
-		if (v->level < w->skip_level && v->lbn < w->skip_end)
-			return 0;
-		w->skipping = false;
-	}
+	if (skip_inside(&w->skip, v))
+		return 0;
 	if (!v->valid)
 		return 0;
 	if (v->level > 0 && !v->crc_ok) {
-		w->skipping = true;
-		w->skip_level = v->level;
-		w->skip_end = v->lbn + level_span(&w->c->fs->g, v->level);
+		skip_start(&w->skip, &w->c->fs->g, v);
 		return 0;
 	}
 	fsck_drop_block(w->c, v->bno, false);
@@ -312,7 +323,6 @@ static void clear_inode(struct fsck_ctx *c, mapfs_ino_t ino,
 			struct fsck_ino *e, struct walk1 *claimed)
 {
 	const struct mapfs_geom *g = &c->fs->g;
-	struct fsck_group *grp = &c->grp[mapfs_ino_group(g, ino)];
 	bool dir = (e->mode & MAPFS_IFMT) == MAPFS_IFDIR;
 	struct mapfs_inode ip;
 	struct walk1 w;
@@ -338,15 +348,7 @@ static void clear_inode(struct fsck_ctx *c, mapfs_ino_t ino,
 		}
 	}
 	mapfs_inode_clear(c->fs, ino);
-	if ((e->mode & MAPFS_IFMT) == MAPFS_IFDIR) {
-		grp->dirs--;
-		c->ndirs--;
-	} else {
-		c->nfiles--;
-	}
-	if (ino >= g->first_ino)
-		grp->used_inodes--;
-	memset(e, 0, sizeof(*e));
+	fsck_ino_gone(c, ino, e);
 	/* fsck_prepare frees it in the bitmap and the counts. */
 	e->flags = FI_CLEARED | (dir ? FI_WAS_DIR : 0);
 }
@@ -694,20 +696,16 @@ struct walk1b {
 static int walk1b_cb(void *arg, const struct mapfs_blkvisit *v)
 {
 	struct walk1b *w = arg;
+	struct fsck_dup *pairs;
 
 	if (!v->valid || v->bno == 0 || !fsck_is_dup(w->c, v->bno))
 		return 0;
-	if (w->npairs == w->cap) {
-		size_t cap = w->cap ? 2 * w->cap : 64;
-		struct fsck_dup *n = realloc(w->pairs, cap * sizeof(*n));
-
-		if (!n) {
-			w->oom = true;
-			return -ENOMEM;
-		}
-		w->pairs = n;
-		w->cap = cap;
+	pairs = fsck_grow(w->pairs, w->npairs, &w->cap, sizeof(*pairs), 64);
+	if (!pairs) {
+		w->oom = true;
+		return -ENOMEM;
 	}
+	w->pairs = pairs;
 	w->pairs[w->npairs].bno = v->bno;
 	w->pairs[w->npairs].ino = w->ino;
 	w->npairs++;
@@ -747,9 +745,7 @@ struct walk1d {
 	bool cleared;		/* a pointer was cleared: recount */
 	mapfs_bno_t copy[MAPFS_NIADDR + 2]; /* per level: copy of the
 					     * indirect block being walked */
-	bool skipping;
-	int skip_level;
-	uint64_t skip_end;
+	struct skip skip;	/* the subtree of a cleared pointer */
 };
 
 static int clone_cb(void *arg, const struct mapfs_blkvisit *v)
@@ -762,11 +758,8 @@ static int clone_cb(void *arg, const struct mapfs_blkvisit *v)
 	size_t lo = 0, hi = c->ndups;
 	int err;
 
-	if (w->skipping) {
-		if (v->level < w->skip_level && v->lbn < w->skip_end)
-			return 0;
-		w->skipping = false;
-	}
+	if (skip_inside(&w->skip, v))
+		return 0;
 	if (!v->valid)
 		return 0;
 	/* The block holding this pointer: the inode, the indirect block
@@ -812,9 +805,7 @@ static int clone_cb(void *arg, const struct mapfs_blkvisit *v)
 			  (unsigned long long)v->lbn);
 		w->cleared = true;
 		if (v->level > 0) {
-			w->skipping = true;
-			w->skip_level = v->level;
-			w->skip_end = v->lbn + level_span(g, v->level);
+			skip_start(&w->skip, g, v);
 		}
 	}
 	if (where == 0) {

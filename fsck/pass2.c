@@ -39,22 +39,18 @@ struct dblks {
 static int collect_cb(void *arg, const struct mapfs_blkvisit *v)
 {
 	struct dblks *b = arg;
+	struct dblk *n;
 
 	/* Pass 1 reported bad pointers, blocks past the size and blocks
 	 * claimed twice; here only readable data blocks matter. */
 	if (v->level != 0 || !v->valid || v->bno == 0 || v->lbn >= b->nlbn)
 		return 0;
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? 2 * b->cap : 16;
-		struct dblk *n = realloc(b->v, cap * sizeof(*n));
-
-		if (!n) {
-			b->oom = true;
-			return -ENOMEM;
-		}
-		b->v = n;
-		b->cap = cap;
+	n = fsck_grow(b->v, b->n, &b->cap, sizeof(*n), 16);
+	if (!n) {
+		b->oom = true;
+		return -ENOMEM;
 	}
+	b->v = n;
 	b->v[b->n].lbn = v->lbn;
 	b->v[b->n].bno = v->bno;
 	b->n++;
@@ -103,6 +99,7 @@ static int entry_cb(void *arg, uint32_t pos, const struct mapfs_dirrec *r)
 	mapfs_ino_t ino = r->ino;
 	uint32_t type = r->type;
 	struct fsck_ino *e;
+	bool valid;
 	char nb[300];
 
 	fsck_name(r->name, r->namelen, nb, sizeof(nb));
@@ -127,23 +124,16 @@ static int entry_cb(void *arg, uint32_t pos, const struct mapfs_dirrec *r)
 		return 0;
 	}
 
-	if (!mapfs_ino_valid(g, ino)) {
-		if (fsck_problem(c, P2_DIRENT_BAD_INO,
-				 "directory inode %llu, chunk %llu: entry "
-				 "'%s' names invalid inode %llu",
-				 (unsigned long long)s->dir,
-				 (unsigned long long)s->chunk_idx, nb,
-				 (unsigned long long)ino))
-			remove_rec(s, pos);
-		return 0;
-	}
-	e = fsck_ino_get(c, ino);
+	valid = mapfs_ino_valid(g, ino);
+	e = valid ? fsck_ino_get(c, ino) : NULL;
 	if (!e || e->mode == 0) {
-		if (fsck_problem(c, P2_DIRENT_FREE_INODE,
+		if (fsck_problem(c, valid ? P2_DIRENT_FREE_INODE :
+					    P2_DIRENT_BAD_INO,
 				 "directory inode %llu, chunk %llu: entry "
-				 "'%s' names free inode %llu",
+				 "'%s' names %s inode %llu",
 				 (unsigned long long)s->dir,
 				 (unsigned long long)s->chunk_idx, nb,
+				 valid ? "free" : "invalid",
 				 (unsigned long long)ino))
 			remove_rec(s, pos);
 		return 0;

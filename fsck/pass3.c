@@ -27,11 +27,6 @@
 
 enum { MARK_UNKNOWN, MARK_REACHED, MARK_CUT, MARK_WALKING };
 
-static bool is_dir(const struct fsck_ino *e)
-{
-	return e && (e->mode & MAPFS_IFMT) == MAPFS_IFDIR;
-}
-
 /* Find the name dir gives to ino (for breaking a loop). */
 struct find_name {
 	mapfs_ino_t ino;
@@ -51,55 +46,6 @@ static int find_name_cb(void *arg, const char *name, uint32_t namelen,
 	memcpy(f->name, name, namelen);
 	f->name[namelen] = 0;
 	return 1;
-}
-
-/* Add to a directory's link count (a subdirectory's '..' came or went),
- * on disk and in the table. */
-static void adjust_nlink(struct fsck_ctx *c, mapfs_ino_t dir, int delta)
-{
-	struct fsck_ino *e = fsck_ino_get(c, dir);
-
-	if (e && (int64_t)e->nlink + delta >= 0 &&
-	    e->nlink + delta <= MAPFS_LINK_MAX)
-		(void)fsck_set_nlink(c, dir, (uint32_t)(e->nlink + delta));
-}
-
-int fsck_reconnect(struct fsck_ctx *c, mapfs_ino_t ino)
-{
-	struct mapfs_fs *fs = c->fs;
-	struct fsck_ino *e = fsck_ino_get(c, ino);
-	struct fsck_ino *lf = fsck_ino_get(c, c->lost_found);
-	struct mapfs_inode lip, ip;
-	char name[32];
-	int err;
-
-	if (!e || !is_dir(lf) || !(lf->flags & FI_LOADED))
-		return -ENOENT;
-	err = mapfs_inode_load(fs, c->lost_found, &lip);
-	if (err < 0)
-		return err;
-	snprintf(name, sizeof(name), "#%llu", (unsigned long long)ino);
-	err = fsck_dir_add(c, &lip, name, ino, mapfs_mode_to_dt(e->mode));
-	if (err < 0)
-		return err;
-	lf->flags |= FI_HAS_ENTRIES;
-	e->refs++;
-	if (!is_dir(e))
-		return 0;
-	/* A directory: lost+found gains a subdirectory (its '..'), and the
-	 * directory's '..' names lost+found. */
-	e->parent = c->lost_found;
-	lf->subdirs++;
-	adjust_nlink(c, c->lost_found, 1);
-	err = mapfs_inode_load(fs, ino, &ip);
-	if (err == 0)
-		err = mapfs_dir_replace(fs, &ip, "..", 2, c->lost_found,
-					MAPFS_DT_DIR);
-	if (err == 0) {
-		e->flags |= FI_DOTDOT;
-		e->dotdot = c->lost_found;
-	}
-	return err;
 }
 
 /* Take the directory x out of the loop it is in: remove the entry its
@@ -228,7 +174,7 @@ static bool check_root(struct fsck_ctx *c)
 	struct mapfs_inode ip;
 	int err;
 
-	if (!is_dir(root)) {
+	if (!fsck_is_dir(root)) {
 		if (!fsck_problem(c, P3_NO_ROOT,
 				  "root inode %u is not an in-use directory%s",
 				  MAPFS_ROOT_INO,
@@ -278,7 +224,7 @@ static void check_lost_found(struct fsck_ctx *c)
 			return;
 	} else {
 		lf = fsck_ino_get(c, c->lost_found);
-		if (is_dir(lf))
+		if (fsck_is_dir(lf))
 			return;
 		if (!fsck_problem(c, P3_LOSTFOUND_NOT_DIR,
 				  "lost+found (inode %llu) is not a "
@@ -320,7 +266,7 @@ static void check_lost_found(struct fsck_ctx *c)
 	root = fsck_ino_get(c, MAPFS_ROOT_INO);
 	root->subdirs++;
 	root->flags |= FI_HAS_ENTRIES;
-	adjust_nlink(c, MAPFS_ROOT_INO, 1);
+	fsck_adjust_nlink(c, MAPFS_ROOT_INO, 1);
 	fsck_note(c, "created /lost+found (inode %llu)",
 		  (unsigned long long)ip.ino);
 }
@@ -344,7 +290,7 @@ int fsck_pass3(struct fsck_ctx *c)
 		     c->grp[cg].ino && slot < c->grp[cg].hiwater; slot++) {
 			struct fsck_ino *e = &c->grp[cg].ino[slot];
 
-			if (is_dir(e) && e->mark == MARK_UNKNOWN)
+			if (fsck_is_dir(e) && e->mark == MARK_UNKNOWN)
 				walk_up(c, cg * g->ipg + slot, path,
 					c->ndirs + 1);
 		}
@@ -361,7 +307,7 @@ int fsck_pass3(struct fsck_ctx *c)
 			struct mapfs_inode ip;
 			int err;
 
-			if (!is_dir(e) || ino == MAPFS_ROOT_INO ||
+			if (!fsck_is_dir(e) || ino == MAPFS_ROOT_INO ||
 			    e->parent == 0 || !(e->flags & FI_DOTDOT))
 				continue;
 			if (e->dotdot == e->parent ||

@@ -35,29 +35,6 @@ static void unorphan(struct fsck_ctx *c, mapfs_ino_t ino)
 		e->flags &= ~FI_ORPHAN_FL;
 }
 
-void fsck_mark_orphans(struct fsck_ctx *c)
-{
-	struct mapfs_fs *fs = c->fs;
-	mapfs_ino_t x = fs->orphan_head;
-	uint64_t steps = 0;
-
-	/* Stops where walk_orphans reports a bad list: an invalid or free
-	 * inode, a loop, a next pointer that cannot be trusted. */
-	while (x != 0 && steps++ <= fs->g.ninodes &&
-	       mapfs_ino_valid(&fs->g, x)) {
-		struct fsck_ino *e = fsck_ino_get(c, x);
-		struct mapfs_inode ip;
-
-		if (!e || e->mode == 0 || (e->flags & FI_LISTED))
-			break;
-		e->flags |= FI_LISTED;
-		if (!(e->flags & FI_LOADED) ||
-		    mapfs_inode_load(fs, x, &ip) < 0)
-			break;
-		x = ip.orphan_next;
-	}
-}
-
 /*
  * The orphan list. Repairing, every inode on it is dealt with as the
  * daemon does at mount after a crash: freed when it has neither links
@@ -129,18 +106,14 @@ static void walk_orphans(struct fsck_ctx *c)
 					"list: unlinked while open",
 					(unsigned long long)x,
 					fsck_type_name(e->mode))) {
-			if (ngone == cap) {
-				size_t ncap = cap ? 2 * cap : 16;
-				mapfs_ino_t *n = realloc(gone,
-							 ncap * sizeof(*n));
+			mapfs_ino_t *n = fsck_grow(gone, ngone, &cap,
+						   sizeof(*n), 16);
 
-				if (!n) {
-					c->oom = true;
-					break;
-				}
-				gone = n;
-				cap = ncap;
+			if (!n) {
+				c->oom = true;
+				break;
 			}
+			gone = n;
 			gone[ngone++] = x;
 		}
 		x = next;
@@ -224,27 +197,15 @@ int fsck_pass4(struct fsck_ctx *c)
 			}
 			if (want > MAPFS_LINK_MAX)
 				want = MAPFS_LINK_MAX;
-			if (e->nlink > want) {
-				if (fsck_problem(c, P4_NLINK_HIGH,
-						 "inode %llu (%s): link count "
-						 "%u, should be %llu",
-						 (unsigned long long)ino,
-						 fsck_type_name(e->mode),
-						 e->nlink,
-						 (unsigned long long)want))
-					(void)fsck_set_nlink(c, ino,
-							     (uint32_t)want);
-			} else if (e->nlink < want) {
-				if (fsck_problem(c, P4_NLINK_LOW,
-						 "inode %llu (%s): link count "
-						 "%u, should be %llu",
-						 (unsigned long long)ino,
-						 fsck_type_name(e->mode),
-						 e->nlink,
-						 (unsigned long long)want))
-					(void)fsck_set_nlink(c, ino,
-							     (uint32_t)want);
-			}
+			if (e->nlink != want &&
+			    fsck_problem(c, e->nlink > want ? P4_NLINK_HIGH :
+							      P4_NLINK_LOW,
+					 "inode %llu (%s): link count %u, "
+					 "should be %llu",
+					 (unsigned long long)ino,
+					 fsck_type_name(e->mode), e->nlink,
+					 (unsigned long long)want))
+				(void)fsck_set_nlink(c, ino, (uint32_t)want);
 		}
 	}
 	return 0;

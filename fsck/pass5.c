@@ -232,34 +232,47 @@ static void check_inode_bitmap(struct fsck_ctx *c, uint64_t cg)
 	run_flush(c, &r);
 }
 
+/* The three counts a group header and the superblock keep. */
+static const struct {
+	const char *what;
+	enum fsck_pr cg_code, sb_code;
+} counts[3] = {
+	{ "free block", P5_CG_FREE_BLOCKS, P5_SB_FREE_BLOCKS },
+	{ "free inode", P5_CG_FREE_INODES, P5_SB_FREE_INODES },
+	{ "directory", P5_CG_NDIRS, P5_SB_NDIRS },
+};
+
+/* Report each count (free blocks, free inodes, directories) that `where`
+ * (a group, or the superblock if sb) holds as have[i] but should be
+ * want[i]. True if any is to be repaired. */
+static bool report_counts(struct fsck_ctx *c, const char *where, bool sb,
+			  const uint64_t have[3], const uint64_t want[3])
+{
+	bool fix = false;
+
+	for (int i = 0; i < 3; i++)
+		if (have[i] != want[i])
+			fix |= fsck_problem(c, sb ? counts[i].sb_code :
+						    counts[i].cg_code,
+					    "%s: %s count is %llu, should be "
+					    "%llu", where, counts[i].what,
+					    (unsigned long long)have[i],
+					    (unsigned long long)want[i]);
+	return fix;
+}
+
 static void check_counts(struct fsck_ctx *c, uint64_t cg, uint64_t fb,
 			 uint64_t fi, uint64_t nd)
 {
 	const struct mapfs_cgmem *m = &c->fs->cg[cg];
+	const uint64_t have[3] = { m->free_blocks, m->free_inodes, m->ndirs };
+	const uint64_t want[3] = { fb, fi, nd };
+	char where[32];
 
 	/* The repairs rewrite the header with the counts
 	 * (fsck_rebuild_group). */
-	if (m->free_blocks != fb)
-		fsck_problem(c, P5_CG_FREE_BLOCKS,
-			     "group %llu: free block count is %llu, should "
-			     "be %llu",
-			     (unsigned long long)cg,
-			     (unsigned long long)m->free_blocks,
-			     (unsigned long long)fb);
-	if (m->free_inodes != fi)
-		fsck_problem(c, P5_CG_FREE_INODES,
-			     "group %llu: free inode count is %llu, should "
-			     "be %llu",
-			     (unsigned long long)cg,
-			     (unsigned long long)m->free_inodes,
-			     (unsigned long long)fi);
-	if (m->ndirs != nd)
-		fsck_problem(c, P5_CG_NDIRS,
-			     "group %llu: directory count is %llu, should be "
-			     "%llu",
-			     (unsigned long long)cg,
-			     (unsigned long long)m->ndirs,
-			     (unsigned long long)nd);
+	snprintf(where, sizeof(where), "group %llu", (unsigned long long)cg);
+	(void)report_counts(c, where, false, have, want);
 }
 
 static void check_sb_copies(struct fsck_ctx *c)
@@ -300,95 +313,6 @@ static void check_sb_copies(struct fsck_ctx *c)
 				     (unsigned long long)cg))
 			c->write_copies = true;
 	}
-}
-
-/* The group's inode high-water mark as pass 5 rewrites it: kept for a
- * good header; for a rebuilt one, past the last inode in use (pass 1
- * scanned and cleaned every slot of such a group). */
-static uint32_t new_hiwater(const struct fsck_ctx *c, uint64_t cg)
-{
-	const struct mapfs_geom *g = &c->fs->g;
-	const struct fsck_group *grp = &c->grp[cg];
-	const struct mapfs_dcg *h = mapfs_cg_hdr(c->fs, cg);
-	uint32_t hw = cg == 0 ? (uint32_t)g->first_ino : 0;
-
-	if (!c->fs->cg[cg].bad && h && le32toh(h->cg_magic) == MAPFS_CG_MAGIC &&
-	    le32toh(h->cg_ihiwater) <= g->ipg)
-		return le32toh(h->cg_ihiwater) > hw ? le32toh(h->cg_ihiwater)
-						    : hw;
-	for (uint32_t s = grp->hiwater; s > hw; s--)
-		if (grp->ino[s - 1].mode)
-			return s;
-	return hw;
-}
-
-/*
- * Write group cg as passes 1-4 left it: both bitmaps from the tables
- * (metadata and reserved inodes included), the counts, and a header
- * rebuilt around them. Done for every initialized group that differs in
- * anything; what differed was reported (a repair's own consequences,
- * such as the bit of an inode pass 1 cleared, are part of that repair).
- */
-void fsck_rebuild_group(struct fsck_ctx *c, uint64_t cg, uint64_t fb,
-			uint64_t fi, uint64_t nd)
-{
-	struct mapfs_fs *fs = c->fs;
-	const struct mapfs_geom *g = &fs->g;
-	const struct fsck_group *grp = &c->grp[cg];
-	uint32_t nb = mapfs_group_nblocks(g, cg);
-	uint32_t ibytes = mapfs_cg_bitmap_pages(fs, cg, true) * MAPFS_PAGE_SIZE;
-	uint32_t bbytes = mapfs_cg_bitmap_pages(fs, cg, false) *
-			  MAPFS_PAGE_SIZE;
-	uint8_t *ibm = mapfs_cg_ibm(fs, cg), *bbm = mapfs_cg_bbm(fs, cg);
-	uint8_t *ni, *nbm;
-	uint32_t hw = new_hiwater(c, cg);
-	bool unused, same;
-	char why[64];
-
-	ni = fsck_calloc(c, ibytes, 1);
-	nbm = fsck_calloc(c, bbytes, 1);
-	if (!ni || !nbm)
-		goto out;
-	for (uint32_t s = 0; s < g->ipg; s++)
-		if (cg * g->ipg + s < g->first_ino ||
-		    (s < grp->hiwater && s < hw && grp->ino[s].mode))
-			mapfs_bit_set(ni, s);
-	for (uint32_t b = 0; b < nb; b++)
-		if (b < g->data_off ||
-		    (grp->claimed && mapfs_bit_test(grp->claimed, b)))
-			mapfs_bit_set(nbm, b);
-	same = !memcmp(ni, ibm, ibytes) && !memcmp(nbm, bbm, bbytes) &&
-	       fs->cg[cg].free_blocks == fb && fs->cg[cg].free_inodes == fi &&
-	       fs->cg[cg].ndirs == nd && !fs->cg[cg].bad &&
-	       mapfs_cg_check(fs, cg, &unused, why, sizeof(why)) == 0 &&
-	       le32toh(mapfs_cg_hdr(fs, cg)->cg_ihiwater) == hw;
-	if (same)
-		goto out;
-	/* Blocks this frees were not zeroed in the host. */
-	if (mapfs_fs_unzeroed(fs) < 0)
-		goto out;
-	memcpy(ibm, ni, ibytes);
-	memcpy(bbm, nbm, bbytes);
-	fs->cg[cg].free_blocks = fb;
-	fs->cg[cg].free_inodes = fi;
-	fs->cg[cg].ndirs = nd;
-	mapfs_cg_rebuild(fs, cg, hw);
-out:
-	free(ni);
-	free(nbm);
-}
-
-void fsck_group_counts(const struct fsck_ctx *c, uint64_t cg, uint64_t *fb,
-		       uint64_t *fi, uint64_t *nd)
-{
-	const struct mapfs_geom *g = &c->fs->g;
-	const struct fsck_group *grp = &c->grp[cg];
-	uint64_t ndata = mapfs_group_ndata(g, cg);
-	uint64_t used_ino = grp->used_inodes + (cg == 0 ? g->first_ino : 0);
-
-	*fb = ndata >= grp->nclaimed ? ndata - grp->nclaimed : 0;
-	*fi = g->ipg >= used_ino ? g->ipg - used_ino : 0;
-	*nd = grp->dirs;
 }
 
 int fsck_pass5(struct fsck_ctx *c)
@@ -450,24 +374,9 @@ int fsck_pass5(struct fsck_ctx *c)
 	sfb = fs->sb_free_blocks + (fs->free_blocks - c->open_free_blocks);
 	sfi = fs->sb_free_inodes + (fs->free_inodes - c->open_free_inodes);
 	snd = fs->sb_ndirs + (fs->ndirs - c->open_ndirs);
-	if (sfb != tfb)
-		fix_sb |= fsck_problem(c, P5_SB_FREE_BLOCKS,
-				       "superblock: free block count is %llu, "
-				       "should be %llu",
-				       (unsigned long long)sfb,
-				       (unsigned long long)tfb);
-	if (sfi != tfi)
-		fix_sb |= fsck_problem(c, P5_SB_FREE_INODES,
-				       "superblock: free inode count is %llu, "
-				       "should be %llu",
-				       (unsigned long long)sfi,
-				       (unsigned long long)tfi);
-	if (snd != tnd)
-		fix_sb |= fsck_problem(c, P5_SB_NDIRS,
-				       "superblock: directory count is %llu, "
-				       "should be %llu",
-				       (unsigned long long)snd,
-				       (unsigned long long)tnd);
+	fix_sb = report_counts(c, "superblock", true,
+			       (const uint64_t[3]){ sfb, sfi, snd },
+			       (const uint64_t[3]){ tfb, tfi, tnd });
 	check_sb_copies(c);
 out:
 	/* The totals the superblock gets (main.c stores it). */

@@ -13,6 +13,9 @@
  * and left alone, and the run exits 4. Each problem line is followed by
  * "  fixed" or "  not fixed".
  *
+ * The rest of what the passes print is here too: -v lines (stdout) and
+ * the -C progress percentage (stderr).
+ *
  * docs/FSCK.md copies this table; keep them together.
  */
 #include "fsck.h"
@@ -341,4 +344,43 @@ const char *fsck_type_name(uint32_t mode)
 	case MAPFS_IFSOCK: return "socket";
 	default: return "unknown type";
 	}
+}
+
+void fsck_verbose(const struct fsck_ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!c->verbose)
+		return;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+/* "-C"-style progress on stderr: the whole run as one percentage (each
+ * pass an equal share), redrawn in place when its tenth changes. */
+void fsck_progress(struct fsck_ctx *c, uint64_t done, uint64_t total)
+{
+	int tenth;
+
+	if (!c->progress)
+		return;
+	if (total == 0 || done > total)
+		done = total = 1;
+	tenth = (int)((c->progress_pass * 1000 +
+		       (int)(done * 1000 / total)) / FSCK_NPASSES);
+	if (tenth == c->progress_last)
+		return;
+	c->progress_last = tenth;
+	fprintf(stderr, "\r%s: %d.%d%% ", c->image, tenth / 10, tenth % 10);
+	fflush(stderr);
+}
+
+void fsck_progress_end(struct fsck_ctx *c)
+{
+	if (!c->progress)
+		return;
+	fprintf(stderr, "\r%*s\r", 60, "");
+	fflush(stderr);
 }

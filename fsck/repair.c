@@ -1,150 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * util.c - fsck's in-memory tables: per-inode state, claimed blocks,
- * duplicate blocks.
+ * repair.c - the repairs the passes share: making the core's allocator
+ * safe to use (fsck_prepare), allocating and dropping blocks, freeing and
+ * making inodes and directories, names in lost+found, link counts, and
+ * rewriting a group's bitmaps and header from the tables (pass 5, and
+ * early when a repair needs room in a damaged group).
  *
- * Sizes come from the validated geometry (ngroups, ipg, bpg, all checked
- * by mapfs_super_decode against the image size) and from the group
- * high-water mark clamped to ipg, never from an unchecked on-disk count.
+ * Every change to the image goes through the core; each repair also keeps
+ * fsck's tables (tables.c) in step, so later passes see the repaired
+ * state. Only called after fsck_problem() said to repair.
  */
 #include "fsck.h"
 
 #include <endian.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-void *fsck_calloc(struct fsck_ctx *c, size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size);
-
-	if (!p)
-		c->oom = true;
-	return p;
-}
-
-void fsck_verbose(const struct fsck_ctx *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!c->verbose)
-		return;
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-}
-
-struct fsck_ino *fsck_ino_get(struct fsck_ctx *c, mapfs_ino_t ino)
-{
-	const struct mapfs_geom *g = &c->fs->g;
-	uint64_t cg, slot;
-
-	if (ino >= g->ninodes)
-		return NULL;
-	cg = mapfs_ino_group(g, ino);
-	slot = ino % g->ipg;
-	if (!c->grp[cg].ino || slot >= c->grp[cg].hiwater)
-		return NULL;
-	return &c->grp[cg].ino[slot];
-}
-
-bool fsck_ino_in_use(struct fsck_ctx *c, mapfs_ino_t ino)
-{
-	struct fsck_ino *e = fsck_ino_get(c, ino);
-
-	return e && e->mode != 0;
-}
-
-bool fsck_claim_block(struct fsck_ctx *c, mapfs_bno_t bno)
-{
-	const struct mapfs_geom *g = &c->fs->g;
-	struct fsck_group *grp;
-	uint64_t bit;
-
-	if (bno >= g->nblocks)
-		return false;
-	grp = &c->grp[mapfs_bno_group(g, bno)];
-	bit = bno % g->bpg;
-	if (!grp->claimed) {
-		grp->claimed = fsck_calloc(c, (g->bpg + 7) / 8, 1);
-		if (!grp->claimed)
-			return false;
-	}
-	if (mapfs_bit_test(grp->claimed, bit))
-		return true;
-	mapfs_bit_set(grp->claimed, bit);
-	grp->nclaimed++;
-	c->nclaimed++;
-	return false;
-}
-
-bool fsck_block_claimed(const struct fsck_ctx *c, mapfs_bno_t bno)
-{
-	const struct mapfs_geom *g = &c->fs->g;
-	const struct fsck_group *grp;
-
-	if (bno >= g->nblocks)
-		return false;
-	grp = &c->grp[mapfs_bno_group(g, bno)];
-	return grp->claimed && mapfs_bit_test(grp->claimed, bno % g->bpg);
-}
-
-void fsck_add_dup(struct fsck_ctx *c, mapfs_bno_t bno)
-{
-	if (c->ndups == c->dups_cap) {
-		size_t cap = c->dups_cap ? 2 * c->dups_cap : 64;
-		mapfs_bno_t *n = realloc(c->dups, cap * sizeof(*n));
-
-		if (!n) {
-			c->oom = true;
-			return;
-		}
-		c->dups = n;
-		c->dups_cap = cap;
-	}
-	c->dups[c->ndups++] = bno;
-}
-
-bool fsck_is_dup(const struct fsck_ctx *c, mapfs_bno_t bno)
-{
-	size_t lo = 0, hi = c->ndups;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (c->dups[mid] == bno)
-			return true;
-		if (c->dups[mid] < bno)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
-}
-
 /* ------------------------------------------------------------------ */
 /* Repairs: claims, allocation, freeing                                 */
 /* ------------------------------------------------------------------ */
-
-void fsck_unclaim_block(struct fsck_ctx *c, mapfs_bno_t bno)
-{
-	const struct mapfs_geom *g = &c->fs->g;
-	struct fsck_group *grp;
-	uint64_t bit;
-
-	if (bno >= g->nblocks)
-		return;
-	grp = &c->grp[mapfs_bno_group(g, bno)];
-	bit = bno % g->bpg;
-	if (!grp->claimed || !mapfs_bit_test(grp->claimed, bit))
-		return;
-	mapfs_bit_clear(grp->claimed, bit);
-	grp->nclaimed--;
-	c->nclaimed--;
-}
 
 /* May the core's allocator work in group cg (and may fsck free bits in
  * it)? Not while its header or bitmaps are bad: pass 5 rebuilds them. */
@@ -176,23 +52,21 @@ static void disk_free_block(struct fsck_ctx *c, mapfs_bno_t bno)
 
 void fsck_drop_block(struct fsck_ctx *c, mapfs_bno_t bno, bool unclaim)
 {
+	mapfs_bno_t *n;
+
 	if (unclaim)
 		fsck_unclaim_block(c, bno);
 	if (c->prepared) {
 		disk_free_block(c, bno);
 		return;
 	}
-	if (c->npending == c->pending_cap) {
-		size_t cap = c->pending_cap ? 2 * c->pending_cap : 64;
-		mapfs_bno_t *n = realloc(c->pending, cap * sizeof(*n));
-
-		if (!n) {
-			c->oom = true;
-			return;
-		}
-		c->pending = n;
-		c->pending_cap = cap;
+	n = fsck_grow(c->pending, c->npending, &c->pending_cap, sizeof(*n),
+		      64);
+	if (!n) {
+		c->oom = true;
+		return;
 	}
+	c->pending = n;
 	c->pending[c->npending++] = bno;
 }
 
@@ -383,24 +257,6 @@ static int free_cb(void *arg, const struct mapfs_blkvisit *v)
 	return 0;
 }
 
-/* The tables after inode ino stopped being in use. */
-static void model_inode_gone(struct fsck_ctx *c, mapfs_ino_t ino,
-			     struct fsck_ino *e)
-{
-	const struct mapfs_geom *g = &c->fs->g;
-	struct fsck_group *grp = &c->grp[mapfs_ino_group(g, ino)];
-
-	if ((e->mode & MAPFS_IFMT) == MAPFS_IFDIR) {
-		grp->dirs--;
-		c->ndirs--;
-	} else {
-		c->nfiles--;
-	}
-	if (ino >= g->first_ino)
-		grp->used_inodes--;
-	memset(e, 0, sizeof(*e));
-}
-
 void fsck_free_inode(struct fsck_ctx *c, mapfs_ino_t ino)
 {
 	struct mapfs_fs *fs = c->fs;
@@ -422,7 +278,7 @@ void fsck_free_inode(struct fsck_ctx *c, mapfs_ino_t ino)
 			fsck_drop_block(c, ip.xattr, true);
 	}
 	mapfs_inode_clear(fs, ino);
-	model_inode_gone(c, ino, e);
+	fsck_ino_gone(c, ino, e);
 	if (c->prepared && group_usable(c, cg) &&
 	    mapfs_bit_test(mapfs_cg_ibm(fs, cg), ino % g->ipg))
 		(void)mapfs_free_inode(fs, ino, dir);
@@ -550,29 +406,127 @@ int fsck_set_nlink(struct fsck_ctx *c, mapfs_ino_t ino, uint32_t nlink)
 	return 0;
 }
 
-/* "-C"-style progress on stderr: the whole run as one percentage (each
- * pass an equal share), redrawn in place when its tenth changes. */
-void fsck_progress(struct fsck_ctx *c, uint64_t done, uint64_t total)
+/* Add to a directory's link count (a subdirectory's '..' came or went),
+ * on disk and in the table. */
+void fsck_adjust_nlink(struct fsck_ctx *c, mapfs_ino_t dir, int delta)
 {
-	int tenth;
+	struct fsck_ino *e = fsck_ino_get(c, dir);
 
-	if (!c->progress)
-		return;
-	if (total == 0 || done > total)
-		done = total = 1;
-	tenth = (int)((c->progress_pass * 1000 +
-		       (int)(done * 1000 / total)) / FSCK_NPASSES);
-	if (tenth == c->progress_last)
-		return;
-	c->progress_last = tenth;
-	fprintf(stderr, "\r%s: %d.%d%% ", c->image, tenth / 10, tenth % 10);
-	fflush(stderr);
+	if (e && (int64_t)e->nlink + delta >= 0 &&
+	    e->nlink + delta <= MAPFS_LINK_MAX)
+		(void)fsck_set_nlink(c, dir, (uint32_t)(e->nlink + delta));
 }
 
-void fsck_progress_end(struct fsck_ctx *c)
+int fsck_reconnect(struct fsck_ctx *c, mapfs_ino_t ino)
 {
-	if (!c->progress)
-		return;
-	fprintf(stderr, "\r%*s\r", 60, "");
-	fflush(stderr);
+	struct mapfs_fs *fs = c->fs;
+	struct fsck_ino *e = fsck_ino_get(c, ino);
+	struct fsck_ino *lf = fsck_ino_get(c, c->lost_found);
+	struct mapfs_inode lip, ip;
+	char name[32];
+	int err;
+
+	if (!e || !fsck_is_dir(lf) || !(lf->flags & FI_LOADED))
+		return -ENOENT;
+	err = mapfs_inode_load(fs, c->lost_found, &lip);
+	if (err < 0)
+		return err;
+	snprintf(name, sizeof(name), "#%llu", (unsigned long long)ino);
+	err = fsck_dir_add(c, &lip, name, ino, mapfs_mode_to_dt(e->mode));
+	if (err < 0)
+		return err;
+	lf->flags |= FI_HAS_ENTRIES;
+	e->refs++;
+	if (!fsck_is_dir(e))
+		return 0;
+	/* A directory: lost+found gains a subdirectory (its '..'), and the
+	 * directory's '..' names lost+found. */
+	e->parent = c->lost_found;
+	lf->subdirs++;
+	fsck_adjust_nlink(c, c->lost_found, 1);
+	err = mapfs_inode_load(fs, ino, &ip);
+	if (err == 0)
+		err = mapfs_dir_replace(fs, &ip, "..", 2, c->lost_found,
+					MAPFS_DT_DIR);
+	if (err == 0) {
+		e->flags |= FI_DOTDOT;
+		e->dotdot = c->lost_found;
+	}
+	return err;
+}
+
+/* The group's inode high-water mark as pass 5 rewrites it: kept for a
+ * good header; for a rebuilt one, past the last inode in use (pass 1
+ * scanned and cleaned every slot of such a group). */
+static uint32_t new_hiwater(const struct fsck_ctx *c, uint64_t cg)
+{
+	const struct mapfs_geom *g = &c->fs->g;
+	const struct fsck_group *grp = &c->grp[cg];
+	const struct mapfs_dcg *h = mapfs_cg_hdr(c->fs, cg);
+	uint32_t hw = cg == 0 ? (uint32_t)g->first_ino : 0;
+
+	if (!c->fs->cg[cg].bad && h && le32toh(h->cg_magic) == MAPFS_CG_MAGIC &&
+	    le32toh(h->cg_ihiwater) <= g->ipg)
+		return le32toh(h->cg_ihiwater) > hw ? le32toh(h->cg_ihiwater)
+						    : hw;
+	for (uint32_t s = grp->hiwater; s > hw; s--)
+		if (grp->ino[s - 1].mode)
+			return s;
+	return hw;
+}
+
+/*
+ * Write group cg as passes 1-4 left it: both bitmaps from the tables
+ * (metadata and reserved inodes included), the counts, and a header
+ * rebuilt around them. Done for every initialized group that differs in
+ * anything; what differed was reported (a repair's own consequences,
+ * such as the bit of an inode pass 1 cleared, are part of that repair).
+ */
+void fsck_rebuild_group(struct fsck_ctx *c, uint64_t cg, uint64_t fb,
+			uint64_t fi, uint64_t nd)
+{
+	struct mapfs_fs *fs = c->fs;
+	const struct mapfs_geom *g = &fs->g;
+	const struct fsck_group *grp = &c->grp[cg];
+	uint32_t nb = mapfs_group_nblocks(g, cg);
+	uint32_t ibytes = mapfs_cg_bitmap_pages(fs, cg, true) * MAPFS_PAGE_SIZE;
+	uint32_t bbytes = mapfs_cg_bitmap_pages(fs, cg, false) *
+			  MAPFS_PAGE_SIZE;
+	uint8_t *ibm = mapfs_cg_ibm(fs, cg), *bbm = mapfs_cg_bbm(fs, cg);
+	uint8_t *ni, *nbm;
+	uint32_t hw = new_hiwater(c, cg);
+	bool unused, same;
+	char why[64];
+
+	ni = fsck_calloc(c, ibytes, 1);
+	nbm = fsck_calloc(c, bbytes, 1);
+	if (!ni || !nbm)
+		goto out;
+	for (uint32_t s = 0; s < g->ipg; s++)
+		if (cg * g->ipg + s < g->first_ino ||
+		    (s < grp->hiwater && s < hw && grp->ino[s].mode))
+			mapfs_bit_set(ni, s);
+	for (uint32_t b = 0; b < nb; b++)
+		if (b < g->data_off ||
+		    (grp->claimed && mapfs_bit_test(grp->claimed, b)))
+			mapfs_bit_set(nbm, b);
+	same = !memcmp(ni, ibm, ibytes) && !memcmp(nbm, bbm, bbytes) &&
+	       fs->cg[cg].free_blocks == fb && fs->cg[cg].free_inodes == fi &&
+	       fs->cg[cg].ndirs == nd && !fs->cg[cg].bad &&
+	       mapfs_cg_check(fs, cg, &unused, why, sizeof(why)) == 0 &&
+	       le32toh(mapfs_cg_hdr(fs, cg)->cg_ihiwater) == hw;
+	if (same)
+		goto out;
+	/* Blocks this frees were not zeroed in the host. */
+	if (mapfs_fs_unzeroed(fs) < 0)
+		goto out;
+	memcpy(ibm, ni, ibytes);
+	memcpy(bbm, nbm, bbytes);
+	fs->cg[cg].free_blocks = fb;
+	fs->cg[cg].free_inodes = fi;
+	fs->cg[cg].ndirs = nd;
+	mapfs_cg_rebuild(fs, cg, hw);
+out:
+	free(ni);
+	free(nbm);
 }
