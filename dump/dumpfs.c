@@ -28,6 +28,7 @@
  * nothing: the document is built in memory and written at the end.
  */
 #include "mapfs.h"
+#include "mapfs_cli.h"
 #include "out.h"
 
 #include <endian.h>

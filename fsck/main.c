@@ -18,6 +18,7 @@
  * uncorrected, 8 operational error, 16 usage error.
  */
 #include "fsck.h"
+#include "mapfs_cli.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -301,18 +301,6 @@ void mapfs_fs_close(struct mapfs_fs *fs);
 struct mapfs_region {
 	uint64_t offset, size;
 };
-/* Parse "offset=BYTES[,size=BYTES]" (K, M, G, T suffixes) into *r. */
-int mapfs_region_parse(const char *opts, struct mapfs_region *r, char *why,
-		       size_t whylen);
-/* "16M" -> 16777216: K, M, G, T (optionally with "B" or "iB") are powers
- * of 1024; no suffix means bytes. -EINVAL or -ERANGE. */
-int mapfs_parse_size(const char *s, uint64_t *out);
-/* The tools' message for getopt's '?' (opterr = 0): a missing argument
- * or an unknown option (arg: the word getopt stopped at). */
-void mapfs_opt_error(const char *prog, const char *optstring,
-		     const char *arg);
-/* "512.0 MiB" (powers of 1024; "123 B" below 1 KiB) into out. */
-void mapfs_human_size(uint64_t bytes, char *out, size_t len);
 /* mapfs_fs_open for the region r of path (NULL: the whole file). */
 int mapfs_fs_open_region(const char *path, int flags,
 			 const struct mapfs_region *r, uint64_t sb_group,

@@ -13,6 +13,7 @@
 #include "mountpoint.h"
 #include "remount.h"
 #include "uring.h"
+#include "mapfs_cli.h"
 
 #include <errno.h>
 #include <limits.h>
