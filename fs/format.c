@@ -216,7 +216,7 @@ int mapfs_format(void *base, uint64_t size, const struct mapfs_format_opts *o,
 	memset(sb, 0, MAPFS_PAGE_SIZE);
 	sb->sb_magic = htole32(MAPFS_SB_MAGIC_MKFS);
 
-	err = mapfs_fs_init_geom(&fs, base, size, g);
+	err = mapfs_fs_init(&fs, base, size, g);
 	if (err < 0) {
 		WHY("out of memory");
 		return err;

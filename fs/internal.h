@@ -14,9 +14,24 @@
  * pages_per_block, maxfilesize. Returns false if they do not fit. */
 bool mapfs_geom_derive(struct mapfs_geom *g);
 
-/* Set up fs (without reading the image's superblock) for geometry g. */
+/* Set up fs (without reading the image's superblock) for geometry g:
+ * the superblock's part (super.c). */
 int mapfs_fs_init_geom(struct mapfs_fs *fs, void *base, uint64_t size,
 		       const struct mapfs_geom *g);
+/* mapfs_fs_init_geom and the services above the superblock that every
+ * attached fs has (mount.c): what mkfs's in-memory fs uses. */
+int mapfs_fs_init(struct mapfs_fs *fs, void *base, uint64_t size,
+		  const struct mapfs_geom *g);
+/* super.c's part of mapfs_fs_attach: decode and check the superblock
+ * (primary, or the copy of group sb_group), size fs for its geometry and
+ * load its fields; nothing about groups. mapfs_super_detach frees what
+ * it allocated. mount.c composes both. */
+int mapfs_super_attach(struct mapfs_fs *fs, void *base, uint64_t size,
+		       int flags, uint64_t sb_group, mapfs_log_fn log,
+		       void *log_arg, char *why, size_t whylen);
+void mapfs_super_detach(struct mapfs_fs *fs);
+/* fdatasync of the image file (image.c; 0 for a memory image). */
+int mapfs_fs_datasync(struct mapfs_fs *fs);
 
 /* Inode-table read-ahead (inode.c): bytes of a group's inode table asked
  * for at once, the first time an inode in them is loaded. */

@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 bool mapfs_group_has_sb(uint64_t cg)
 {
@@ -373,7 +372,6 @@ int mapfs_fs_init_geom(struct mapfs_fs *fs, void *base, uint64_t size,
 	fs->cg = calloc(g->ngroups, sizeof(*fs->cg));
 	if (!fs->cg)
 		return -ENOMEM;
-	mapfs_itab_ahead_init(fs);
 	return 0;
 }
 
@@ -402,11 +400,9 @@ static const struct mapfs_dsuper *find_copy(const uint8_t *base,
 	return NULL;
 }
 
-#define HDR_AHEAD 64	/* group header pages asked for ahead at attach */
-
-int mapfs_fs_attach(struct mapfs_fs *fs, void *base, uint64_t size,
-		    int flags, uint64_t sb_group, mapfs_log_fn log,
-		    void *log_arg, char *why, size_t whylen)
+int mapfs_super_attach(struct mapfs_fs *fs, void *base, uint64_t size,
+		       int flags, uint64_t sb_group, mapfs_log_fn log,
+		       void *log_arg, char *why, size_t whylen)
 {
 	const struct mapfs_dsuper *d = base;
 	struct mapfs_geom g;
@@ -464,70 +460,21 @@ int mapfs_fs_attach(struct mapfs_fs *fs, void *base, uint64_t size,
 	fs->feat_incompat = le32toh(d->sb_feat_incompat);
 	fs->free_zero_mark = le32toh(d->sb_free_zeroed) ==
 			     MAPFS_FREE_ZEROED_MAGIC;
-
-	/* Validate every group header; sum the counts. Bitmap pages are
-	 * verified when the allocator first uses a group, so attaching
-	 * costs one header page per group whatever the image holds. */
-	for (uint64_t cg = 0; cg < g.ngroups; cg++) {
-		struct mapfs_cgmem *m = &fs->cg[cg];
-		char gwhy[200] = "";
-		bool unused;
-
-		/* One synchronous read per header page otherwise (the
-		 * mapping is MADV_RANDOM): keep HDR_AHEAD of them in
-		 * flight. */
-		for (uint64_t a = cg ? cg + HDR_AHEAD - 1 : 0;
-		     a < g.ngroups && a < cg + HDR_AHEAD; a++) {
-			void *h = mapfs_cg_hdr(fs, a);
-
-			if (h)	/* NULL: past a truncated image's end */
-				(void)madvise(h, MAPFS_PAGE_SIZE,
-					      MADV_WILLNEED);
-		}
-		err = mapfs_cg_check_hdr(fs, cg, &unused, gwhy, sizeof(gwhy));
-		if (err < 0) {
-			if (!(flags & MAPFS_OPEN_FSCK)) {
-				WHY("group %llu: %s", (unsigned long long)cg,
-				    gwhy);
-				mapfs_fs_detach(fs);
-				return err;
-			}
-			m->bad = true;
-			m->init = true;
-			continue;
-		}
-		if (unused) {
-			m->free_blocks = mapfs_group_ndata(&g, cg);
-			m->free_inodes = g.ipg;
-			m->ndirs = 0;
-		} else {
-			const struct mapfs_dcg *h = mapfs_cg_hdr(fs, cg);
-			m->init = true;
-			m->free_blocks = le64toh(h->cg_free_blocks);
-			m->free_inodes = le64toh(h->cg_free_inodes);
-			m->ndirs = le64toh(h->cg_ndirs);
-		}
-		fs->free_blocks += m->free_blocks;
-		fs->free_inodes += m->free_inodes;
-		fs->ndirs += m->ndirs;
-	}
-	if (fs->orphan_head && !mapfs_ino_valid(&g, fs->orphan_head)) {
-		if (!(flags & MAPFS_OPEN_FSCK)) {
-			WHY("orphan list head %llu out of range",
-			    (unsigned long long)fs->orphan_head);
-			mapfs_fs_detach(fs);
-			return -EUCLEAN;
-		}
-	}
 	return 0;
 }
 
-void mapfs_fs_detach(struct mapfs_fs *fs)
+void mapfs_super_detach(struct mapfs_fs *fs)
 {
-	mapfs_dh_disable(fs);
-	mapfs_oidx_free(fs);
 	free(fs->cg);
 	fs->cg = NULL;
 	free(fs->itab_seen);
 	fs->itab_seen = NULL;
+}
+
+int mapfs_fs_unzeroed(struct mapfs_fs *fs)
+{
+	if (!fs->free_zero_mark || (fs->flags & MAPFS_OPEN_RDONLY))
+		return 0;
+	mapfs_super_clear_free_zeroed(fs);
+	return mapfs_fs_datasync(fs);
 }
