@@ -210,6 +210,10 @@ struct mapfs_fs {
 		uint32_t page;
 		uint64_t a, b;		/* group; or owner, block */
 	} pend[32];
+	/* Who seals each kind (mapfs_seal_register); last: after the
+	 * others. */
+	void (*sealer[4])(struct mapfs_fs *fs, const struct mapfs_pend *e);
+	bool seal_last[4];
 
 	/* In-memory index of large directories (dirhash.c); NULL = off. */
 	struct mapfs_dhcache *dh;
@@ -581,13 +585,24 @@ int mapfs_cg_check(const struct mapfs_fs *fs, uint64_t cg, bool *unused,
 void mapfs_cg_init(struct mapfs_fs *fs, uint64_t cg);
 /* Recompute the CRC of the bitmap page holding bit `bit` of the inode
  * (ibm) or block (bbm) bitmap, and the header CRC. */
-enum { MAPFS_PEND_BM = 1, MAPFS_PEND_CG, MAPFS_PEND_IND };
+enum { MAPFS_PEND_BM = 1, MAPFS_PEND_CG, MAPFS_PEND_IND, MAPFS_PEND_KINDS };
+/* seal.c: the owner of a kind of deferred seal registers the function
+ * that seals one entry; kinds registered last are sealed after the
+ * others. */
+typedef void (*mapfs_sealer_fn)(struct mapfs_fs *fs,
+				const struct mapfs_pend *e);
+void mapfs_seal_register(struct mapfs_fs *fs, uint8_t kind,
+			 mapfs_sealer_fn fn, bool last);
+/* cg.c's sealers: a bitmap page's CRC; a group header (last). */
+void mapfs_cg_seal_bm(struct mapfs_fs *fs, const struct mapfs_pend *e);
+void mapfs_cg_seal_hdr(struct mapfs_fs *fs, const struct mapfs_pend *e);
 /* Put off the seals of mapfs_cg_bitmap_changed and of indirect pages
  * until the matching mapfs_seal_flush (nests). Only for code that reads
  * no checksum it may have changed in between (one file write). */
 void mapfs_seal_defer(struct mapfs_fs *fs);
 void mapfs_seal_flush(struct mapfs_fs *fs);
-/* Queue one deferred seal (cg.c); false: not deferring, seal now. */
+/* Queue one deferred seal (seal.c); false: not deferring (or no sealer
+ * registered for kind), seal now. */
 bool mapfs_seal_pend(struct mapfs_fs *fs, uint8_t kind, bool ibm,
 		     uint32_t page, uint64_t a, uint64_t b);
 /* Seal page `page` of indirect block bno, owned by owner (inode.c). */
