@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cg.c - cylinder group headers and their bitmaps.
+ * cg.c - cylinder group headers and their bitmaps; the slot of each
+ * inode in its group's inode table (mapfs_dinode).
  *
- * Layer 3. A group's header (block hdr_off of the group, first page) holds
+ * Layer: above crc, mounts, image, journal, seal and super; below alloc
+ * and the rest (tests/layering.sh). Its deferred seals go through
+ * seal.c's list (sealers mapfs_cg_seal_bm/_hdr, registered at attach).
+ * A group's header (block hdr_off of the group, first page) holds
  * its summary counts and the CRC of every 4 KiB page of its two bitmaps.
  * An all-zero header page marks an unused group: everything in it is free
  * and its bitmaps are zero; mapfs_cg_init turns it into a used one the
@@ -32,6 +36,29 @@ uint8_t *mapfs_cg_ibm(const struct mapfs_fs *fs, uint64_t cg)
 uint8_t *mapfs_cg_bbm(const struct mapfs_fs *fs, uint64_t cg)
 {
 	return mapfs_block(fs, mapfs_group_start(&fs->g, cg) + fs->g.bbm_off);
+}
+
+/* Pointer to inode ino's slot in its group's inode table, or NULL when
+ * ino >= ninodes or the slot would lie past the end of the image. */
+struct mapfs_dinode *mapfs_dinode(const struct mapfs_fs *fs, mapfs_ino_t ino)
+{
+	const struct mapfs_geom *g = &fs->g;
+	uint64_t cg, slot, bno, off;
+
+	if (ino >= g->ninodes || g->ipg == 0 || g->inodes_per_block == 0)
+		return NULL;
+	cg = ino / g->ipg;
+	slot = ino % g->ipg;
+	bno = mapfs_group_start(g, cg) + g->itab_off +
+	      slot / g->inodes_per_block;
+	if (bno >= g->nblocks)
+		return NULL;
+	off = (bno << g->bshift) +
+	      (slot % g->inodes_per_block) * (uint64_t)g->inode_size;
+	if (off > fs->size || fs->size - off < g->inode_size ||
+	    fs->size - off < sizeof(struct mapfs_dinode))
+		return NULL;
+	return (struct mapfs_dinode *)(fs->base + off);
 }
 
 /* Number of 4 KiB pages the bitmap of nbits bits occupies. */

@@ -111,22 +111,6 @@ static uint64_t align8(uint64_t n)
 	return (n + 7) & ~(uint64_t)7;
 }
 
-bool mapfs_journal_geom_ok(const struct mapfs_geom *g)
-{
-	uint64_t cg, end;
-
-	if (g->jblocks == 0 || g->jstart >= g->nblocks ||
-	    g->jblocks > g->nblocks - g->jstart)
-		return false;
-	if (g->jblocks > (UINT64_MAX >> g->bshift) ||
-	    (g->jblocks << g->bshift) < MAPFS_JOURNAL_MIN_BYTES)
-		return false;
-	cg = g->jstart / g->bpg;
-	end = g->jstart + g->jblocks;
-	return g->jstart % g->bpg >= g->data_off &&
-	       end <= mapfs_group_start(g, cg) + mapfs_group_nblocks(g, cg);
-}
-
 static uint64_t journal_off(const struct mapfs_fs *fs)
 {
 	return fs->g.jstart << fs->g.bshift;

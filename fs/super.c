@@ -2,7 +2,14 @@
 /*
  * super.c - decode, validate and store the superblock; attach to an image.
  *
- * Layer 2. The superblock is the first 4 KiB page of the image; copies sit
+ * Layer: above crc, mounts, image, journal and seal; below cg and the
+ * rest (tests/layering.sh). It makes no system call on the image and
+ * calls nothing about groups: mount.c composes mapfs_fs_attach from
+ * mapfs_super_attach and cg.c's header checks. Also owns the checks of
+ * superblock fields others use: the journal's location
+ * (mapfs_super_journal_geom_ok), the free-zeroed mark (mapfs_fs_unzeroed).
+ *
+ * The superblock is the first 4 KiB page of the image; copies sit
  * in the same page of block 0 of groups 1 and the powers of 3, 5 and 7
  * (ext4's sparse_super set), written by mkfs and whenever the static fields
  * change, never on ordinary updates. Geometry is decoded once into a
@@ -32,6 +39,22 @@ bool mapfs_group_has_sb(uint64_t cg)
 			return true;
 	}
 	return false;
+}
+
+bool mapfs_super_journal_geom_ok(const struct mapfs_geom *g)
+{
+	uint64_t cg, end;
+
+	if (g->jblocks == 0 || g->jstart >= g->nblocks ||
+	    g->jblocks > g->nblocks - g->jstart)
+		return false;
+	if (g->jblocks > (UINT64_MAX >> g->bshift) ||
+	    (g->jblocks << g->bshift) < MAPFS_JOURNAL_MIN_BYTES)
+		return false;
+	cg = g->jstart / g->bpg;
+	end = g->jstart + g->jblocks;
+	return g->jstart % g->bpg >= g->data_off &&
+	       end <= mapfs_group_start(g, cg) + mapfs_group_nblocks(g, cg);
 }
 
 static bool is_pow2(uint64_t x)
@@ -199,7 +222,7 @@ static int super_decode(const struct mapfs_dsuper *d, uint64_t image_bytes,
 	if (le32toh(d->sb_feat_incompat) & MAPFS_FEAT_INCOMPAT_JOURNAL) {
 		t.jstart = le64toh(d->sb_journal_start);
 		t.jblocks = le64toh(d->sb_journal_blocks);
-		if (!mapfs_journal_geom_ok(&t)) {
+		if (!mapfs_super_journal_geom_ok(&t)) {
 			WHY("bad journal location (blocks %llu+%llu)",
 			    (unsigned long long)t.jstart,
 			    (unsigned long long)t.jblocks);

@@ -455,8 +455,8 @@ static inline void *mapfs_data_block(const struct mapfs_fs *fs,
 /* ------------------------------------------------------------------ */
 /* True when [jstart, jstart + jblocks) is a usable journal location for
  * geometry g: inside one group's data area, at least
- * MAPFS_JOURNAL_MIN_BYTES. */
-bool mapfs_journal_geom_ok(const struct mapfs_geom *g);
+ * MAPFS_JOURNAL_MIN_BYTES (super.c: a check of superblock fields). */
+bool mapfs_super_journal_geom_ok(const struct mapfs_geom *g);
 
 /* Record that [p, p + len) of fs->base (metadata) was changed by the
  * operation in progress. Every store to metadata is followed by one. */
@@ -709,7 +709,8 @@ struct mapfs_inode {		/* host-order copy of a dinode */
 	};
 };
 
-/* Pointer to the on-disk inode ino, or NULL if ino >= ninodes. */
+/* Pointer to the on-disk inode ino (its slot in its group's inode
+ * table: cg.c), or NULL if ino >= ninodes. */
 struct mapfs_dinode *mapfs_dinode(const struct mapfs_fs *fs, mapfs_ino_t ino);
 /* Validate an in-use on-disk inode: known type, nlink, size within
  * maxfilesize, nanoseconds < 1e9, block pointers data blocks or 0,
