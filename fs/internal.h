@@ -87,6 +87,16 @@ int mapfs_dh_set_room(struct mapfs_fs *fs, struct mapfs_dh *h, uint64_t c,
 int64_t mapfs_dh_find_room(const struct mapfs_dh *h, uint32_t need);
 uint32_t mapfs_dh_name_hash(const char *name, uint32_t len);
 
+/* journal.c, for txn.c: keep room in the ring for the operation about
+ * to run (may commit); whether the operation in progress changed
+ * metadata; append its record (its ranges, merged) to the ring. */
+int mapfs_journal_make_room(struct mapfs_fs *fs);
+bool mapfs_journal_has_changes(const struct mapfs_fs *fs);
+int mapfs_journal_write_op(struct mapfs_fs *fs);
+/* seal.c, for txn.c: an operation ends; seal whatever is still pending
+ * (nothing is, outside a deferring write). */
+void mapfs_seal_end_op(struct mapfs_fs *fs);
+
 #define WHY(...) do { if (why && whylen) snprintf(why, whylen, __VA_ARGS__); \
 	} while (0)
 

@@ -317,7 +317,7 @@ static int oidx_build(struct mapfs_fs *fs)
 
 /* fs->orphan_head changed. Without the journal the superblock is stored
  * at once (after the inode it points to: soft-updates order). With it,
- * mapfs_journal_op_end stores it once, in the operation's record, when
+ * mapfs_op_end stores it once, in the operation's record, when
  * the head differs from what it last stored: an unlink and the forget
  * that frees the inode would otherwise encode and checksum the 4 KiB
  * superblock twice more each. */

@@ -83,6 +83,12 @@ bool mapfs_seal_pend(struct mapfs_fs *fs, uint8_t kind, bool ibm,
 	return true;
 }
 
+void mapfs_seal_end_op(struct mapfs_fs *fs)
+{
+	if (fs->seal_defer == 0 && fs->npend > 0)
+		seal_all(fs);
+}
+
 void mapfs_seal_settle_ind(struct mapfs_fs *fs, uint64_t bno, uint32_t page)
 {
 	for (unsigned i = 0; i < fs->npend; i++)

@@ -243,6 +243,13 @@ struct mapfs_fs {
 	 * forget_n), extended while frees are contiguous. */
 	mapfs_bno_t forget_lo;
 	uint64_t forget_n;
+	/* The operation bracket (txn.c): open brackets; the superblock's
+	 * counters and state as an operation last stored them (stored
+	 * again only when they moved; op_sb_known false: never yet). */
+	unsigned op_depth;
+	bool op_sb_known;
+	uint64_t op_sb_fb, op_sb_fi, op_sb_nd, op_sb_orphan;
+	uint32_t op_sb_state;
 	bool data_shared;	/* dbase is a shared, writable file mapping */
 	bool resv_unsupported;	/* host cannot fallocate: don't try */
 	bool zero_unsupported;	/* host cannot FALLOC_FL_ZERO_RANGE */
@@ -381,7 +388,7 @@ void mapfs_fs_fresh_data(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
  * pages are what reclaim and drop_caches leave alone; a deleted file's
  * would otherwise stay for the life of the mount. Runs under 64 KiB are
  * left as they are. Best effort. mapfs_free_block collects contiguous
- * frees; mapfs_journal_op_end hands over the last run. */
+ * frees; mapfs_op_end hands over the last run. */
 void mapfs_fs_forget_blocks(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
 /* Blocks [bno, bno + n), free and not quarantined (mapfs_free_run), are
  * likely the next ones a file written sequentially gets: zero them in the
@@ -419,13 +426,14 @@ void mapfs_fs_readahead(struct mapfs_fs *fs, const void *p, size_t len);
  * (MADV_POPULATE_WRITE). 0, or the negative errno of the populate (EINVAL
  * before Linux 5.14); the caller may go on and fault page by page. */
 int mapfs_fs_prepare_write(struct mapfs_fs *fs, void *p, size_t len);
-/* Store the in-memory superblock fields and sync the whole image; with a
- * journal, also write every staged page home and empty the ring
- * (unmount). */
+/* txn.c. Store the in-memory superblock fields and sync the whole image;
+ * with a journal, also write every staged page home and empty the ring
+ * (unmount). Inside an operation, the operation so far is written and
+ * stays open. */
 int mapfs_fs_sync(struct mapfs_fs *fs);
-/* Make everything done so far durable: with a journal one flush (plus a
- * checkpoint), without one the same as mapfs_fs_sync. fsync, fsyncdir
- * and the periodic commit use it. */
+/* txn.c. Make everything done so far durable: with a journal one flush
+ * (plus a checkpoint), without one the same as mapfs_fs_sync. fsync,
+ * fsyncdir and the periodic commit use it. */
 int mapfs_fs_commit(struct mapfs_fs *fs);
 
 /* Pointer to block bno, or NULL when bno is outside the image. */
@@ -469,14 +477,24 @@ static inline void mapfs_jdirty(const struct mapfs_fs *fs, const void *p,
 		mapfs_journal_dirty(fs, p, len);
 }
 
-/* Before an operation that may change metadata: keep room in the ring
- * (may commit). 0 or a negative errno. No-op without a journal. */
-int mapfs_journal_op_begin(struct mapfs_fs *fs);
-/* End of one operation: append a record with its changes to the ring
- * (through the shared mapping, so a daemon crash keeps it). No flush.
- * Call before replying. 0 or a negative errno (then the filesystem is
- * in trouble: stop writing). No-op without a journal. */
-int mapfs_journal_op_end(struct mapfs_fs *fs);
+/* The operation bracket (txn.c). Every change to metadata runs between
+ * mapfs_op_begin and mapfs_op_end (they nest: only the outermost counts),
+ * the filesystem held exclusively. begin keeps room in the journal's ring
+ * (may commit); end seals what was deferred, unmaps the blocks the
+ * operation freed, stores the superblock if its counters moved and
+ * appends the operation's record to the ring (through the shared
+ * mapping, so a daemon crash keeps it; no flush): call it before
+ * replying. 0 or a negative errno (then the filesystem is in trouble:
+ * stop writing). Without a journal only the unmapping is left. */
+int mapfs_op_begin(struct mapfs_fs *fs);
+int mapfs_op_end(struct mapfs_fs *fs);
+/* An operation failed with err while blocks freed by operations not yet
+ * durable wait for a commit (the journal does not reuse them before):
+ * for -ENOSPC with such frees, end the operation, commit fully and begin
+ * again; true if a retry may succeed. *jerr gets the first error of the
+ * journal on the way (0: none); the operation is open again in any case.
+ * The daemon's ENOSPC policy. */
+bool mapfs_op_retry_nospc(struct mapfs_fs *fs, int err, int *jerr);
 /* Make every ended operation durable (one fdatasync of the image), then
  * copy the changed metadata to its home locations (checkpoint). With
  * full, also empty the ring (three flushes): unmount does that. */
