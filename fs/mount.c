@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * mount.c - the sequence that opens an image and closes it: open, lock,
- * map, attach (superblock, then every group header), replay the journal,
- * start it; sync, commit, close.
+ * map, attach (the superblock, then every group header), replay the
+ * journal, start it; detach, unmap, close. (The commits, mapfs_fs_sync
+ * and mapfs_fs_commit, are txn.c's: they end operations.)
  *
- * The top of the core's stack (tests/layering.sh holds the order): it may
- * call every other file of the core and none calls it. It composes what
- * the layers below own: super.c decodes and attaches the superblock,
- * cg.c checks group headers, the journal replays and starts, inode.c's
- * read-ahead state and the sealers of seal.c are set up here, and txn.c
- * writes the operation in progress before a commit.
+ * The top of the core's stack (tests/layering.sh holds the order; only
+ * format.c, which uses its mapfs_fs_init and mapfs_fs_detach, and
+ * grow.c come after it): it may call every file below it. It composes what the
+ * layers below own: super.c decodes and attaches the superblock, cg.c
+ * checks group headers, the journal replays and starts, inode.c's
+ * read-ahead state and the sealers of seal.c are set up here.
  *
  * System calls on the image: this file opens, locks (flock), maps
  * (mmap, mprotect, madvise of the mappings it makes) and closes it;

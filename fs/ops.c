@@ -2,7 +2,9 @@
 /*
  * ops.c - whole filesystem operations by inode number.
  *
- * Layer 7: what the daemon calls, one function per POSIX operation. Each
+ * Layer: above dir, xattr and everything below them; below txn, mount,
+ * format, grow (tests/layering.sh). What the daemon calls (inside
+ * mapfs_op_begin/mapfs_op_end), one function per POSIX operation. Each
  * validates names, loads what it needs (validated by inode.c), and changes
  * the image through the layers below. Errors are POSIX's: -ENOENT,
  * -EEXIST, -ENOTDIR, -EISDIR, -ENOTEMPTY, -ENAMETOOLONG, -EMLINK, -EINVAL.

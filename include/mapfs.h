@@ -3,7 +3,7 @@
  * mapfs.h - the core API, used by the daemon, mkfs, fsck and the tests.
  *
  * The core works on a base pointer and a length (struct mapfs_fs); opening
- * and mmapping an image file is one small function on top (image.c), so
+ * and mmapping an image file is one small function on top (mount.c), so
  * tests can hand the core a zeroed buffer.
  *
  * Conventions:
@@ -297,7 +297,7 @@ int mapfs_fs_attach(struct mapfs_fs *fs, void *base, uint64_t size,
 /* Free what attach allocated (not the memory at base). */
 void mapfs_fs_detach(struct mapfs_fs *fs);
 
-/* image.c: open path (regular file or block device), lock it (exclusive
+/* mount.c: open path (regular file or block device), lock it (exclusive
  * for read-write, shared for read-only; -EBUSY if held elsewhere), mmap it
  * MAP_SHARED and attach. *fsp is allocated; close with mapfs_fs_close. */
 int mapfs_fs_open(const char *path, int flags, uint64_t sb_group,
