@@ -28,6 +28,7 @@
  * nothing: the document is built in memory and written at the end.
  */
 #include "mapfs.h"
+#include "mapfs_cli.h"
 #include "out.h"
 
 #include <endian.h>
@@ -1346,33 +1347,15 @@ int main(int argc, char **argv)
 		case 'i': arg_i = optarg; break;
 		case 'd': arg_d = optarg; break;
 		case 'm': arg_m = optarg; break;
-		case 'b': {
-			char *end;
-
-			errno = 0;
-			d.sb_group = strtoull(optarg, &end, 10);
-			if (errno || *end || !optarg[0] || optarg[0] == '-' ||
-			    d.sb_group == 0 ||
-			    !mapfs_group_has_sb(d.sb_group)) {
-				fprintf(stderr, PROG ": bad superblock group "
-					"'%s': copies are in groups 1 and the "
-					"powers of 3, 5 and 7\n", optarg);
+		case 'b':
+			if (!mapfs_cli_sb_group(PROG, optarg, &d.sb_group))
 				return EXIT_USAGE;
-			}
 			explicit_sb = true;
 			break;
-		}
-		case 'o': {
-			char why[160] = "";
-
-			if (mapfs_region_parse(optarg, &d.region, why,
-					       sizeof(why)) < 0) {
-				fprintf(stderr, PROG ": -o %s: %s\n", optarg,
-					why);
+		case 'o':
+			if (!mapfs_cli_region(PROG, optarg, &d.region))
 				return EXIT_USAGE;
-			}
 			break;
-		}
 		case 'h':
 			usage(stdout);
 			return EXIT_CLEAN;

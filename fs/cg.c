@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cg.c - cylinder group headers and their bitmaps.
+ * cg.c - cylinder group headers and their bitmaps; the slot of each
+ * inode in its group's inode table (mapfs_dinode).
  *
- * Layer 3. A group's header (block hdr_off of the group, first page) holds
+ * Layer: above crc, mounts, image, journal, seal and super; below alloc
+ * and the rest (tests/layering.sh). Its deferred seals go through
+ * seal.c's list (sealers mapfs_cg_seal_bm/_hdr, registered at attach).
+ * A group's header (block hdr_off of the group, first page) holds
  * its summary counts and the CRC of every 4 KiB page of its two bitmaps.
  * An all-zero header page marks an unused group: everything in it is free
  * and its bitmaps are zero; mapfs_cg_init turns it into a used one the
@@ -32,6 +36,29 @@ uint8_t *mapfs_cg_ibm(const struct mapfs_fs *fs, uint64_t cg)
 uint8_t *mapfs_cg_bbm(const struct mapfs_fs *fs, uint64_t cg)
 {
 	return mapfs_block(fs, mapfs_group_start(&fs->g, cg) + fs->g.bbm_off);
+}
+
+/* Pointer to inode ino's slot in its group's inode table, or NULL when
+ * ino >= ninodes or the slot would lie past the end of the image. */
+struct mapfs_dinode *mapfs_dinode(const struct mapfs_fs *fs, mapfs_ino_t ino)
+{
+	const struct mapfs_geom *g = &fs->g;
+	uint64_t cg, slot, bno, off;
+
+	if (ino >= g->ninodes || g->ipg == 0 || g->inodes_per_block == 0)
+		return NULL;
+	cg = ino / g->ipg;
+	slot = ino % g->ipg;
+	bno = mapfs_group_start(g, cg) + g->itab_off +
+	      slot / g->inodes_per_block;
+	if (bno >= g->nblocks)
+		return NULL;
+	off = (bno << g->bshift) +
+	      (slot % g->inodes_per_block) * (uint64_t)g->inode_size;
+	if (off > fs->size || fs->size - off < g->inode_size ||
+	    fs->size - off < sizeof(struct mapfs_dinode))
+		return NULL;
+	return (struct mapfs_dinode *)(fs->base + off);
 }
 
 /* Number of 4 KiB pages the bitmap of nbits bits occupies. */
@@ -200,7 +227,7 @@ void mapfs_cg_init(struct mapfs_fs *fs, uint64_t cg)
 }
 
 /* ------------------------------------------------------------------ */
-/* Deferred seals                                                      */
+/* Seals (deferred ones are queued by seal.c)                          */
 /* ------------------------------------------------------------------ */
 
 static void bm_seal(struct mapfs_fs *fs, uint64_t cg, bool inode_bm,
@@ -215,76 +242,17 @@ static void bm_seal(struct mapfs_fs *fs, uint64_t cg, bool inode_bm,
 		h->cg_bbm_crc[page] = htole32(crc);
 }
 
-void mapfs_seal_defer(struct mapfs_fs *fs)
+/* The sealers cg.c registers with seal.c (mount.c does it at attach): a
+ * deferred bitmap page's CRC into its header, then (last) the header's
+ * counts and CRC. */
+void mapfs_cg_seal_bm(struct mapfs_fs *fs, const struct mapfs_pend *e)
 {
-	fs->seal_defer++;
+	bm_seal(fs, e->a, e->ibm, e->page);
 }
 
-static void seal_all(struct mapfs_fs *fs)
+void mapfs_cg_seal_hdr(struct mapfs_fs *fs, const struct mapfs_pend *e)
 {
-	/* Bitmap pages and indirect pages first: a header's own CRC
-	 * covers its bitmap CRCs. */
-	for (unsigned i = 0; i < fs->npend; i++) {
-		struct mapfs_pend *e = &fs->pend[i];
-
-		if (e->kind == MAPFS_PEND_BM)
-			bm_seal(fs, e->a, e->ibm, e->page);
-		else if (e->kind == MAPFS_PEND_IND)
-			mapfs_ind_seal_now(fs, (mapfs_ino_t)e->a, e->b,
-					   e->page);
-	}
-	for (unsigned i = 0; i < fs->npend; i++) {
-		struct mapfs_pend *e = &fs->pend[i];
-
-		if (e->kind == MAPFS_PEND_CG) {
-			struct mapfs_dcg *h = mapfs_cg_hdr(fs, e->a);
-
-			hdr_put_counts(fs, e->a, h);
-			hdr_seal(fs, e->a, h);
-		}
-	}
-	fs->npend = 0;
-}
-
-void mapfs_seal_flush(struct mapfs_fs *fs)
-{
-	if (fs->seal_defer > 0 && --fs->seal_defer > 0)
-		return;
-	seal_all(fs);
-}
-
-bool mapfs_seal_pend(struct mapfs_fs *fs, uint8_t kind, bool ibm,
-		     uint32_t page, uint64_t a, uint64_t b)
-{
-	struct mapfs_pend *e;
-
-	if (!fs->seal_defer)
-		return false;
-	for (unsigned i = fs->npend; i-- > 0;) {
-		e = &fs->pend[i];
-		if (e->kind == kind && e->ibm == ibm && e->page == page &&
-		    e->a == a && e->b == b)
-			return true;
-	}
-	if (fs->npend == sizeof(fs->pend) / sizeof(fs->pend[0]))
-		seal_all(fs);
-	e = &fs->pend[fs->npend++];
-	e->kind = kind;
-	e->ibm = ibm;
-	e->page = page;
-	e->a = a;
-	e->b = b;
-	return true;
-}
-
-void mapfs_seal_settle_ind(struct mapfs_fs *fs, uint64_t bno, uint32_t page)
-{
-	for (unsigned i = 0; i < fs->npend; i++)
-		if (fs->pend[i].kind == MAPFS_PEND_IND && fs->pend[i].b == bno &&
-		    fs->pend[i].page == page) {
-			seal_all(fs);
-			return;
-		}
+	mapfs_cg_store(fs, e->a);
 }
 
 void mapfs_cg_bitmap_changed(struct mapfs_fs *fs, uint64_t cg, bool inode_bm,

@@ -2,7 +2,9 @@
 /*
  * format.c - lay out a fresh filesystem (mkfs and the tests).
  *
- * Layer 8. mapfs_format_plan is pure arithmetic; mapfs_format writes only
+ * Layer: above mount.c (its in-memory fs is set up by mapfs_fs_init and
+ * torn down by mapfs_fs_detach) and everything below; only grow.c is
+ * after it (tests/layering.sh). mapfs_format_plan is pure arithmetic; mapfs_format writes only
  * metadata: the primary superblock, its copies, group 0 (header, bitmaps,
  * the root and lost+found) and zeroes stale group headers left by an
  * earlier filesystem. Every other group stays "unused" (an all-zero
@@ -216,7 +218,7 @@ int mapfs_format(void *base, uint64_t size, const struct mapfs_format_opts *o,
 	memset(sb, 0, MAPFS_PAGE_SIZE);
 	sb->sb_magic = htole32(MAPFS_SB_MAGIC_MKFS);
 
-	err = mapfs_fs_init_geom(&fs, base, size, g);
+	err = mapfs_fs_init(&fs, base, size, g);
 	if (err < 0) {
 		WHY("out of memory");
 		return err;

@@ -104,29 +104,6 @@ static bool map_writable(const struct mapfs_inode *ip)
 /* Inodes                                                              */
 /* ------------------------------------------------------------------ */
 
-/* Pointer to inode ino's slot in its group's inode table, or NULL when
- * ino >= ninodes or the slot would lie past the end of the image. */
-struct mapfs_dinode *mapfs_dinode(const struct mapfs_fs *fs, mapfs_ino_t ino)
-{
-	const struct mapfs_geom *g = &fs->g;
-	uint64_t cg, slot, bno, off;
-
-	if (ino >= g->ninodes || g->ipg == 0 || g->inodes_per_block == 0)
-		return NULL;
-	cg = ino / g->ipg;
-	slot = ino % g->ipg;
-	bno = mapfs_group_start(g, cg) + g->itab_off +
-	      slot / g->inodes_per_block;
-	if (bno >= g->nblocks)
-		return NULL;
-	off = (bno << g->bshift) +
-	      (slot % g->inodes_per_block) * (uint64_t)g->inode_size;
-	if (off > fs->size || fs->size - off < g->inode_size ||
-	    fs->size - off < sizeof(struct mapfs_dinode))
-		return NULL;
-	return (struct mapfs_dinode *)(fs->base + off);
-}
-
 /*
  * CRC of an on-disk inode: crc32c(seed, le64 ino, le32 gen) continued over
  * bytes 0..251. di_gen is already little-endian in the dinode.

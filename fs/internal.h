@@ -14,9 +14,24 @@
  * pages_per_block, maxfilesize. Returns false if they do not fit. */
 bool mapfs_geom_derive(struct mapfs_geom *g);
 
-/* Set up fs (without reading the image's superblock) for geometry g. */
+/* Set up fs (without reading the image's superblock) for geometry g:
+ * the superblock's part (super.c). */
 int mapfs_fs_init_geom(struct mapfs_fs *fs, void *base, uint64_t size,
 		       const struct mapfs_geom *g);
+/* mapfs_fs_init_geom and the services above the superblock that every
+ * attached fs has (mount.c): what mkfs's in-memory fs uses. */
+int mapfs_fs_init(struct mapfs_fs *fs, void *base, uint64_t size,
+		  const struct mapfs_geom *g);
+/* super.c's part of mapfs_fs_attach: decode and check the superblock
+ * (primary, or the copy of group sb_group), size fs for its geometry and
+ * load its fields; nothing about groups. mapfs_super_detach frees what
+ * it allocated. mount.c composes both. */
+int mapfs_super_attach(struct mapfs_fs *fs, void *base, uint64_t size,
+		       int flags, uint64_t sb_group, mapfs_log_fn log,
+		       void *log_arg, char *why, size_t whylen);
+void mapfs_super_detach(struct mapfs_fs *fs);
+/* fdatasync of the image file (image.c; 0 for a memory image). */
+int mapfs_fs_datasync(struct mapfs_fs *fs);
 
 /* Inode-table read-ahead (inode.c): bytes of a group's inode table asked
  * for at once, the first time an inode in them is loaded. */
@@ -71,6 +86,16 @@ int mapfs_dh_set_room(struct mapfs_fs *fs, struct mapfs_dh *h, uint64_t c,
 /* First chunk that can take a record of need bytes, or -1. */
 int64_t mapfs_dh_find_room(const struct mapfs_dh *h, uint32_t need);
 uint32_t mapfs_dh_name_hash(const char *name, uint32_t len);
+
+/* journal.c, for txn.c: keep room in the ring for the operation about
+ * to run (may commit); whether the operation in progress changed
+ * metadata; append its record (its ranges, merged) to the ring. */
+int mapfs_journal_make_room(struct mapfs_fs *fs);
+bool mapfs_journal_has_changes(const struct mapfs_fs *fs);
+int mapfs_journal_write_op(struct mapfs_fs *fs);
+/* seal.c, for txn.c: an operation ends; seal whatever is still pending
+ * (nothing is, outside a deferring write). */
+void mapfs_seal_end_op(struct mapfs_fs *fs);
 
 #define WHY(...) do { if (why && whylen) snprintf(why, whylen, __VA_ARGS__); \
 	} while (0)

@@ -3,7 +3,16 @@
  * journal.c - the metadata journal: redo records of byte ranges, staged
  * metadata in a private mapping, checkpoints to home locations.
  *
- * Layer 2 (next to image.c). The problem (docs/DURABILITY.md): the kernel
+ * Layer: above crc, mounts and image; below seal, super and the rest
+ * (tests/layering.sh). One of the three files that make system calls on
+ * the image: fdatasync (a commit) and madvise (dropping staged private
+ * pages after a checkpoint); the mapping itself is mount.c's and
+ * image.c's. The journal is the consumer of the operation bracket txn.c
+ * owns: it records the ranges stores dirty, keeps room for an operation
+ * and writes its record; the superblock store and the unmapping of freed
+ * blocks at an operation's end are txn.c's.
+ *
+ * The problem (docs/DURABILITY.md): the kernel
  * writes dirty pages of a MAP_SHARED mapping back at any time and in any
  * order, so metadata changed in place can reach the disk half done, and
  * a power cut leaves a mix of old and new pages. The answer here:
@@ -13,8 +22,8 @@
  *    kernel never writes to the file. fs->dbase is the MAP_SHARED mapping
  *    (file data, the journal).
  *  - Every metadata store is followed by mapfs_jdirty(p, len). At the end
- *    of each operation (the daemon calls mapfs_journal_op_end before it
- *    replies) the changed ranges, with their new bytes, go into one
+ *    of each operation (mapfs_op_end, txn.c: the daemon calls it before
+ *    it replies) the changed ranges, with their new bytes, go into one
  *    record in the ring through the shared mapping: the page cache has
  *    it, so a daemon crash loses no completed operation; a sequence
  *    number and a CRC let replay find where a torn ring ends.
@@ -93,10 +102,6 @@ struct mapfs_journal {
 	uint64_t nquar;		/* blocks in quarantine */
 	uint64_t nflush;	/* flushes completed */
 
-	/* The superblock counters as last stored (op_end stores them only
-	 * when they moved). */
-	uint64_t sb_fb, sb_fi, sb_nd, sb_orphan;
-	uint32_t sb_state;
 	bool verify;		/* MAPFS_JOURNAL_VERIFY: check at checkpoints */
 	bool big_warned;
 	struct mapfs_journal_stats st;
@@ -109,22 +114,6 @@ struct mapfs_journal {
 static uint64_t align8(uint64_t n)
 {
 	return (n + 7) & ~(uint64_t)7;
-}
-
-bool mapfs_journal_geom_ok(const struct mapfs_geom *g)
-{
-	uint64_t cg, end;
-
-	if (g->jblocks == 0 || g->jstart >= g->nblocks ||
-	    g->jblocks > g->nblocks - g->jstart)
-		return false;
-	if (g->jblocks > (UINT64_MAX >> g->bshift) ||
-	    (g->jblocks << g->bshift) < MAPFS_JOURNAL_MIN_BYTES)
-		return false;
-	cg = g->jstart / g->bpg;
-	end = g->jstart + g->jblocks;
-	return g->jstart % g->bpg >= g->data_off &&
-	       end <= mapfs_group_start(g, cg) + mapfs_group_nblocks(g, cg);
 }
 
 static uint64_t journal_off(const struct mapfs_fs *fs)
@@ -438,6 +427,10 @@ void mapfs_journal_dirty(const struct mapfs_fs *fs, const void *p,
 
 	assert((const uint8_t *)p >= fs->base && off < fs->size &&
 	       len <= fs->size - off);
+	/* A metadata store outside an operation (txn.c): its range would
+	 * join whichever operation ends next, or be written home by a
+	 * checkpoint without a record. */
+	assert(fs->op_depth > 0);
 	while (len > 0) {
 		uint64_t page = off / JPAGE;
 		uint32_t n = (uint32_t)(JPAGE - off % JPAGE);
@@ -889,7 +882,7 @@ static uint64_t ring_free(const struct mapfs_journal *j)
 	return j->rbytes - (j->head - j->tail_durable);
 }
 
-int mapfs_journal_op_begin(struct mapfs_fs *fs)
+int mapfs_journal_make_room(struct mapfs_fs *fs)
 {
 	struct mapfs_journal *j = fs->j;
 	int err;
@@ -907,7 +900,7 @@ int mapfs_journal_op_begin(struct mapfs_fs *fs)
 	return err;
 }
 
-/* An operation whose record does not fit in the room op_begin kept
+/* An operation whose record does not fit in the room make_room kept
  * (truncating a file of many terabytes touches thousands of bitmap
  * pages): make everything before it durable, then write its pages home
  * with the rest and flush. A power cut during that last flush can leave
@@ -968,29 +961,13 @@ static void ring_ahead(struct mapfs_fs *fs, uint64_t need)
 	mapfs_fs_readahead(fs, j->ring + pos, len);
 }
 
-int mapfs_journal_op_end(struct mapfs_fs *fs)
+int mapfs_journal_write_op(struct mapfs_fs *fs)
 {
 	struct mapfs_journal *j = fs->j;
 	uint64_t need, pos;
 
-	mapfs_fs_forget_blocks(fs, fs->forget_lo, fs->forget_n);
-	fs->forget_n = 0;
 	if (!j || j->nrg == 0)
 		return 0;
-	/* The superblock's counters follow every operation that moves
-	 * them (a few bytes), so a replayed image has them right; so does
-	 * the error state (mapfs_super_store sets it when fs->error is). */
-	if (fs->free_blocks != j->sb_fb || fs->free_inodes != j->sb_fi ||
-	    fs->ndirs != j->sb_nd || fs->orphan_head != j->sb_orphan ||
-	    fs->state != j->sb_state ||
-	    (atomic_load(&fs->error) && fs->state != MAPFS_STATE_ERROR)) {
-		mapfs_super_store(fs);
-		j->sb_fb = fs->free_blocks;
-		j->sb_fi = fs->free_inodes;
-		j->sb_nd = fs->ndirs;
-		j->sb_orphan = fs->orphan_head;
-		j->sb_state = fs->state;
-	}
 	merge_ranges(j);
 	need = REC_HDR + j->nrg * RANGE_SZ;
 	for (size_t i = 0; i < j->nrg; i++)
@@ -1012,6 +989,11 @@ int mapfs_journal_op_end(struct mapfs_fs *fs)
 	put_record(fs, j->ring + pos, (uint32_t)need, 0);
 	j->nrg = 0;
 	return 0;
+}
+
+bool mapfs_journal_has_changes(const struct mapfs_fs *fs)
+{
+	return fs->j && fs->j->nrg > 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1096,7 +1078,6 @@ int mapfs_journal_start(struct mapfs_fs *fs)
 	 * ring byte 0, and make the header durable before any record. */
 	j->seq = j->ckpt_seq = next_epoch(seq);
 	j->head = j->ckpt = j->tail_written = j->tail_durable = 0;
-	j->sb_fb = j->sb_fi = j->sb_nd = j->sb_orphan = UINT64_MAX;
 	fs->j = j;
 	hdr_write(fs, j->seq, 0);
 	err = flush(fs);

@@ -2,7 +2,9 @@
 /*
  * ops.c - whole filesystem operations by inode number.
  *
- * Layer 7: what the daemon calls, one function per POSIX operation. Each
+ * Layer: above dir, xattr and everything below them; below txn, mount,
+ * format, grow (tests/layering.sh). What the daemon calls (inside
+ * mapfs_op_begin/mapfs_op_end), one function per POSIX operation. Each
  * validates names, loads what it needs (validated by inode.c), and changes
  * the image through the layers below. Errors are POSIX's: -ENOENT,
  * -EEXIST, -ENOTDIR, -EISDIR, -ENOTEMPTY, -ENAMETOOLONG, -EMLINK, -EINVAL.
@@ -317,7 +319,7 @@ static int oidx_build(struct mapfs_fs *fs)
 
 /* fs->orphan_head changed. Without the journal the superblock is stored
  * at once (after the inode it points to: soft-updates order). With it,
- * mapfs_journal_op_end stores it once, in the operation's record, when
+ * mapfs_op_end stores it once, in the operation's record, when
  * the head differs from what it last stored: an unlink and the forget
  * that frees the inode would otherwise encode and checksum the 4 KiB
  * superblock twice more each. */

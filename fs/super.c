@@ -2,7 +2,14 @@
 /*
  * super.c - decode, validate and store the superblock; attach to an image.
  *
- * Layer 2. The superblock is the first 4 KiB page of the image; copies sit
+ * Layer: above crc, mounts, image, journal and seal; below cg and the
+ * rest (tests/layering.sh). It makes no system call on the image and
+ * calls nothing about groups: mount.c composes mapfs_fs_attach from
+ * mapfs_super_attach and cg.c's header checks. Also owns the checks of
+ * superblock fields others use: the journal's location
+ * (mapfs_super_journal_geom_ok), the free-zeroed mark (mapfs_fs_unzeroed).
+ *
+ * The superblock is the first 4 KiB page of the image; copies sit
  * in the same page of block 0 of groups 1 and the powers of 3, 5 and 7
  * (ext4's sparse_super set), written by mkfs and whenever the static fields
  * change, never on ordinary updates. Geometry is decoded once into a
@@ -17,7 +24,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 bool mapfs_group_has_sb(uint64_t cg)
 {
@@ -33,6 +39,22 @@ bool mapfs_group_has_sb(uint64_t cg)
 			return true;
 	}
 	return false;
+}
+
+bool mapfs_super_journal_geom_ok(const struct mapfs_geom *g)
+{
+	uint64_t cg, end;
+
+	if (g->jblocks == 0 || g->jstart >= g->nblocks ||
+	    g->jblocks > g->nblocks - g->jstart)
+		return false;
+	if (g->jblocks > (UINT64_MAX >> g->bshift) ||
+	    (g->jblocks << g->bshift) < MAPFS_JOURNAL_MIN_BYTES)
+		return false;
+	cg = g->jstart / g->bpg;
+	end = g->jstart + g->jblocks;
+	return g->jstart % g->bpg >= g->data_off &&
+	       end <= mapfs_group_start(g, cg) + mapfs_group_nblocks(g, cg);
 }
 
 static bool is_pow2(uint64_t x)
@@ -200,7 +222,7 @@ static int super_decode(const struct mapfs_dsuper *d, uint64_t image_bytes,
 	if (le32toh(d->sb_feat_incompat) & MAPFS_FEAT_INCOMPAT_JOURNAL) {
 		t.jstart = le64toh(d->sb_journal_start);
 		t.jblocks = le64toh(d->sb_journal_blocks);
-		if (!mapfs_journal_geom_ok(&t)) {
+		if (!mapfs_super_journal_geom_ok(&t)) {
 			WHY("bad journal location (blocks %llu+%llu)",
 			    (unsigned long long)t.jstart,
 			    (unsigned long long)t.jblocks);
@@ -373,7 +395,6 @@ int mapfs_fs_init_geom(struct mapfs_fs *fs, void *base, uint64_t size,
 	fs->cg = calloc(g->ngroups, sizeof(*fs->cg));
 	if (!fs->cg)
 		return -ENOMEM;
-	mapfs_itab_ahead_init(fs);
 	return 0;
 }
 
@@ -402,11 +423,9 @@ static const struct mapfs_dsuper *find_copy(const uint8_t *base,
 	return NULL;
 }
 
-#define HDR_AHEAD 64	/* group header pages asked for ahead at attach */
-
-int mapfs_fs_attach(struct mapfs_fs *fs, void *base, uint64_t size,
-		    int flags, uint64_t sb_group, mapfs_log_fn log,
-		    void *log_arg, char *why, size_t whylen)
+int mapfs_super_attach(struct mapfs_fs *fs, void *base, uint64_t size,
+		       int flags, uint64_t sb_group, mapfs_log_fn log,
+		       void *log_arg, char *why, size_t whylen)
 {
 	const struct mapfs_dsuper *d = base;
 	struct mapfs_geom g;
@@ -464,70 +483,21 @@ int mapfs_fs_attach(struct mapfs_fs *fs, void *base, uint64_t size,
 	fs->feat_incompat = le32toh(d->sb_feat_incompat);
 	fs->free_zero_mark = le32toh(d->sb_free_zeroed) ==
 			     MAPFS_FREE_ZEROED_MAGIC;
-
-	/* Validate every group header; sum the counts. Bitmap pages are
-	 * verified when the allocator first uses a group, so attaching
-	 * costs one header page per group whatever the image holds. */
-	for (uint64_t cg = 0; cg < g.ngroups; cg++) {
-		struct mapfs_cgmem *m = &fs->cg[cg];
-		char gwhy[200] = "";
-		bool unused;
-
-		/* One synchronous read per header page otherwise (the
-		 * mapping is MADV_RANDOM): keep HDR_AHEAD of them in
-		 * flight. */
-		for (uint64_t a = cg ? cg + HDR_AHEAD - 1 : 0;
-		     a < g.ngroups && a < cg + HDR_AHEAD; a++) {
-			void *h = mapfs_cg_hdr(fs, a);
-
-			if (h)	/* NULL: past a truncated image's end */
-				(void)madvise(h, MAPFS_PAGE_SIZE,
-					      MADV_WILLNEED);
-		}
-		err = mapfs_cg_check_hdr(fs, cg, &unused, gwhy, sizeof(gwhy));
-		if (err < 0) {
-			if (!(flags & MAPFS_OPEN_FSCK)) {
-				WHY("group %llu: %s", (unsigned long long)cg,
-				    gwhy);
-				mapfs_fs_detach(fs);
-				return err;
-			}
-			m->bad = true;
-			m->init = true;
-			continue;
-		}
-		if (unused) {
-			m->free_blocks = mapfs_group_ndata(&g, cg);
-			m->free_inodes = g.ipg;
-			m->ndirs = 0;
-		} else {
-			const struct mapfs_dcg *h = mapfs_cg_hdr(fs, cg);
-			m->init = true;
-			m->free_blocks = le64toh(h->cg_free_blocks);
-			m->free_inodes = le64toh(h->cg_free_inodes);
-			m->ndirs = le64toh(h->cg_ndirs);
-		}
-		fs->free_blocks += m->free_blocks;
-		fs->free_inodes += m->free_inodes;
-		fs->ndirs += m->ndirs;
-	}
-	if (fs->orphan_head && !mapfs_ino_valid(&g, fs->orphan_head)) {
-		if (!(flags & MAPFS_OPEN_FSCK)) {
-			WHY("orphan list head %llu out of range",
-			    (unsigned long long)fs->orphan_head);
-			mapfs_fs_detach(fs);
-			return -EUCLEAN;
-		}
-	}
 	return 0;
 }
 
-void mapfs_fs_detach(struct mapfs_fs *fs)
+void mapfs_super_detach(struct mapfs_fs *fs)
 {
-	mapfs_dh_disable(fs);
-	mapfs_oidx_free(fs);
 	free(fs->cg);
 	fs->cg = NULL;
 	free(fs->itab_seen);
 	fs->itab_seen = NULL;
+}
+
+int mapfs_fs_unzeroed(struct mapfs_fs *fs)
+{
+	if (!fs->free_zero_mark || (fs->flags & MAPFS_OPEN_RDONLY))
+		return 0;
+	mapfs_super_clear_free_zeroed(fs);
+	return mapfs_fs_datasync(fs);
 }

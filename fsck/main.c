@@ -8,8 +8,8 @@
  * Exit codes (fsck(8)): 0 clean, 1 errors corrected, 4 errors left
  * uncorrected, 8 operational error, 16 usage error.
  */
-#include "args.h"
 #include "fsck.h"
+#include "mapfs_cli.h"
 
 #include <getopt.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * mapfs.h - the core API, used by the daemon, mkfs, fsck and the tests.
  *
  * The core works on a base pointer and a length (struct mapfs_fs); opening
- * and mmapping an image file is one small function on top (image.c), so
+ * and mmapping an image file is one small function on top (mount.c), so
  * tests can hand the core a zeroed buffer.
  *
  * Conventions:
@@ -210,6 +210,10 @@ struct mapfs_fs {
 		uint32_t page;
 		uint64_t a, b;		/* group; or owner, block */
 	} pend[32];
+	/* Who seals each kind (mapfs_seal_register); last: after the
+	 * others. */
+	void (*sealer[4])(struct mapfs_fs *fs, const struct mapfs_pend *e);
+	bool seal_last[4];
 
 	/* In-memory index of large directories (dirhash.c); NULL = off. */
 	struct mapfs_dhcache *dh;
@@ -239,6 +243,13 @@ struct mapfs_fs {
 	 * forget_n), extended while frees are contiguous. */
 	mapfs_bno_t forget_lo;
 	uint64_t forget_n;
+	/* The operation bracket (txn.c): open brackets; the superblock's
+	 * counters and state as an operation last stored them (stored
+	 * again only when they moved; op_sb_known false: never yet). */
+	unsigned op_depth;
+	bool op_sb_known;
+	uint64_t op_sb_fb, op_sb_fi, op_sb_nd, op_sb_orphan;
+	uint32_t op_sb_state;
 	bool data_shared;	/* dbase is a shared, writable file mapping */
 	bool resv_unsupported;	/* host cannot fallocate: don't try */
 	bool zero_unsupported;	/* host cannot FALLOC_FL_ZERO_RANGE */
@@ -286,7 +297,7 @@ int mapfs_fs_attach(struct mapfs_fs *fs, void *base, uint64_t size,
 /* Free what attach allocated (not the memory at base). */
 void mapfs_fs_detach(struct mapfs_fs *fs);
 
-/* image.c: open path (regular file or block device), lock it (exclusive
+/* mount.c: open path (regular file or block device), lock it (exclusive
  * for read-write, shared for read-only; -EBUSY if held elsewhere), mmap it
  * MAP_SHARED and attach. *fsp is allocated; close with mapfs_fs_close. */
 int mapfs_fs_open(const char *path, int flags, uint64_t sb_group,
@@ -301,18 +312,6 @@ void mapfs_fs_close(struct mapfs_fs *fs);
 struct mapfs_region {
 	uint64_t offset, size;
 };
-/* Parse "offset=BYTES[,size=BYTES]" (K, M, G, T suffixes) into *r. */
-int mapfs_region_parse(const char *opts, struct mapfs_region *r, char *why,
-		       size_t whylen);
-/* "16M" -> 16777216: K, M, G, T (optionally with "B" or "iB") are powers
- * of 1024; no suffix means bytes. -EINVAL or -ERANGE. */
-int mapfs_parse_size(const char *s, uint64_t *out);
-/* The tools' message for getopt's '?' (opterr = 0): a missing argument
- * or an unknown option (arg: the word getopt stopped at). */
-void mapfs_opt_error(const char *prog, const char *optstring,
-		     const char *arg);
-/* "512.0 MiB" (powers of 1024; "123 B" below 1 KiB) into out. */
-void mapfs_human_size(uint64_t bytes, char *out, size_t len);
 /* mapfs_fs_open for the region r of path (NULL: the whole file). */
 int mapfs_fs_open_region(const char *path, int flags,
 			 const struct mapfs_region *r, uint64_t sb_group,
@@ -389,7 +388,7 @@ void mapfs_fs_fresh_data(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
  * pages are what reclaim and drop_caches leave alone; a deleted file's
  * would otherwise stay for the life of the mount. Runs under 64 KiB are
  * left as they are. Best effort. mapfs_free_block collects contiguous
- * frees; mapfs_journal_op_end hands over the last run. */
+ * frees; mapfs_op_end hands over the last run. */
 void mapfs_fs_forget_blocks(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
 /* Blocks [bno, bno + n), free and not quarantined (mapfs_free_run), are
  * likely the next ones a file written sequentially gets: zero them in the
@@ -427,13 +426,14 @@ void mapfs_fs_readahead(struct mapfs_fs *fs, const void *p, size_t len);
  * (MADV_POPULATE_WRITE). 0, or the negative errno of the populate (EINVAL
  * before Linux 5.14); the caller may go on and fault page by page. */
 int mapfs_fs_prepare_write(struct mapfs_fs *fs, void *p, size_t len);
-/* Store the in-memory superblock fields and sync the whole image; with a
- * journal, also write every staged page home and empty the ring
- * (unmount). */
+/* txn.c. Store the in-memory superblock fields and sync the whole image;
+ * with a journal, also write every staged page home and empty the ring
+ * (unmount). Inside an operation, the operation so far is written and
+ * stays open. */
 int mapfs_fs_sync(struct mapfs_fs *fs);
-/* Make everything done so far durable: with a journal one flush (plus a
- * checkpoint), without one the same as mapfs_fs_sync. fsync, fsyncdir
- * and the periodic commit use it. */
+/* txn.c. Make everything done so far durable: with a journal one flush
+ * (plus a checkpoint), without one the same as mapfs_fs_sync. fsync,
+ * fsyncdir and the periodic commit use it. */
 int mapfs_fs_commit(struct mapfs_fs *fs);
 
 /* Pointer to block bno, or NULL when bno is outside the image. */
@@ -463,8 +463,8 @@ static inline void *mapfs_data_block(const struct mapfs_fs *fs,
 /* ------------------------------------------------------------------ */
 /* True when [jstart, jstart + jblocks) is a usable journal location for
  * geometry g: inside one group's data area, at least
- * MAPFS_JOURNAL_MIN_BYTES. */
-bool mapfs_journal_geom_ok(const struct mapfs_geom *g);
+ * MAPFS_JOURNAL_MIN_BYTES (super.c: a check of superblock fields). */
+bool mapfs_super_journal_geom_ok(const struct mapfs_geom *g);
 
 /* Record that [p, p + len) of fs->base (metadata) was changed by the
  * operation in progress. Every store to metadata is followed by one. */
@@ -477,14 +477,24 @@ static inline void mapfs_jdirty(const struct mapfs_fs *fs, const void *p,
 		mapfs_journal_dirty(fs, p, len);
 }
 
-/* Before an operation that may change metadata: keep room in the ring
- * (may commit). 0 or a negative errno. No-op without a journal. */
-int mapfs_journal_op_begin(struct mapfs_fs *fs);
-/* End of one operation: append a record with its changes to the ring
- * (through the shared mapping, so a daemon crash keeps it). No flush.
- * Call before replying. 0 or a negative errno (then the filesystem is
- * in trouble: stop writing). No-op without a journal. */
-int mapfs_journal_op_end(struct mapfs_fs *fs);
+/* The operation bracket (txn.c). Every change to metadata runs between
+ * mapfs_op_begin and mapfs_op_end (they nest: only the outermost counts),
+ * the filesystem held exclusively. begin keeps room in the journal's ring
+ * (may commit); end seals what was deferred, unmaps the blocks the
+ * operation freed, stores the superblock if its counters moved and
+ * appends the operation's record to the ring (through the shared
+ * mapping, so a daemon crash keeps it; no flush): call it before
+ * replying. 0 or a negative errno (then the filesystem is in trouble:
+ * stop writing). Without a journal only the unmapping is left. */
+int mapfs_op_begin(struct mapfs_fs *fs);
+int mapfs_op_end(struct mapfs_fs *fs);
+/* An operation failed with err while blocks freed by operations not yet
+ * durable wait for a commit (the journal does not reuse them before):
+ * for -ENOSPC with such frees, end the operation, commit fully and begin
+ * again; true if a retry may succeed. *jerr gets the first error of the
+ * journal on the way (0: none); the operation is open again in any case.
+ * The daemon's ENOSPC policy. */
+bool mapfs_op_retry_nospc(struct mapfs_fs *fs, int err, int *jerr);
 /* Make every ended operation durable (one fdatasync of the image), then
  * copy the changed metadata to its home locations (checkpoint). With
  * full, also empty the ring (three flushes): unmount does that. */
@@ -593,13 +603,24 @@ int mapfs_cg_check(const struct mapfs_fs *fs, uint64_t cg, bool *unused,
 void mapfs_cg_init(struct mapfs_fs *fs, uint64_t cg);
 /* Recompute the CRC of the bitmap page holding bit `bit` of the inode
  * (ibm) or block (bbm) bitmap, and the header CRC. */
-enum { MAPFS_PEND_BM = 1, MAPFS_PEND_CG, MAPFS_PEND_IND };
+enum { MAPFS_PEND_BM = 1, MAPFS_PEND_CG, MAPFS_PEND_IND, MAPFS_PEND_KINDS };
+/* seal.c: the owner of a kind of deferred seal registers the function
+ * that seals one entry; kinds registered last are sealed after the
+ * others. */
+typedef void (*mapfs_sealer_fn)(struct mapfs_fs *fs,
+				const struct mapfs_pend *e);
+void mapfs_seal_register(struct mapfs_fs *fs, uint8_t kind,
+			 mapfs_sealer_fn fn, bool last);
+/* cg.c's sealers: a bitmap page's CRC; a group header (last). */
+void mapfs_cg_seal_bm(struct mapfs_fs *fs, const struct mapfs_pend *e);
+void mapfs_cg_seal_hdr(struct mapfs_fs *fs, const struct mapfs_pend *e);
 /* Put off the seals of mapfs_cg_bitmap_changed and of indirect pages
  * until the matching mapfs_seal_flush (nests). Only for code that reads
  * no checksum it may have changed in between (one file write). */
 void mapfs_seal_defer(struct mapfs_fs *fs);
 void mapfs_seal_flush(struct mapfs_fs *fs);
-/* Queue one deferred seal (cg.c); false: not deferring, seal now. */
+/* Queue one deferred seal (seal.c); false: not deferring (or no sealer
+ * registered for kind), seal now. */
 bool mapfs_seal_pend(struct mapfs_fs *fs, uint8_t kind, bool ibm,
 		     uint32_t page, uint64_t a, uint64_t b);
 /* Seal page `page` of indirect block bno, owned by owner (inode.c). */
@@ -706,7 +727,8 @@ struct mapfs_inode {		/* host-order copy of a dinode */
 	};
 };
 
-/* Pointer to the on-disk inode ino, or NULL if ino >= ninodes. */
+/* Pointer to the on-disk inode ino (its slot in its group's inode
+ * table: cg.c), or NULL if ino >= ninodes. */
 struct mapfs_dinode *mapfs_dinode(const struct mapfs_fs *fs, mapfs_ino_t ino);
 /* Validate an in-use on-disk inode: known type, nlink, size within
  * maxfilesize, nanoseconds < 1e9, block pointers data blocks or 0,

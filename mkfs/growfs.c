@@ -19,6 +19,7 @@
  * 2 usage error.
  */
 #include "mapfs.h"
+#include "mapfs_cli.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -12,6 +12,7 @@
  * Exit codes: 0 success, 1 runtime error, 2 usage error.
  */
 #include "mapfs.h"
+#include "mapfs_cli.h"
 
 #include <blkid/blkid.h>
 #include <ctype.h>

@@ -13,6 +13,7 @@
 #include "mountpoint.h"
 #include "remount.h"
 #include "uring.h"
+#include "mapfs_cli.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -572,6 +573,9 @@ int main(int argc, char *argv[])
 			if (!known)
 				log_fn(NULL, MAPFS_LOG_INFO, msg);
 		}
+		/* One operation: the superblock stores, the commit, the
+		 * orphans reaped (the ring is empty: begin cannot fail). */
+		(void)mapfs_op_begin(d.fs);
 		d.fs->state = MAPFS_STATE_MOUNTED;
 		d.fs->mount_count++;
 		d.fs->mount_time = d.fs->write_time = now.sec;
@@ -584,7 +588,7 @@ int main(int argc, char *argv[])
 		}
 		/* Unlinked files that were open at a crash. */
 		mapfs_op_reap_orphans(d.fs);
-		err = mapfs_journal_op_end(d.fs);
+		err = mapfs_op_end(d.fs);
 		if (err < 0) {
 			fprintf(stderr, "mapfs: %s: cannot write the journal: "
 				"%s\n", conf.image, strerror(-err));

@@ -221,14 +221,14 @@ static void wlock(struct daemon *d)
 	pthread_rwlock_wrlock(&d->lock);
 locked:
 	atomic_store_explicit(&wlock_cpu, sched_getcpu(), memory_order_relaxed);
-	err = mapfs_journal_op_begin(d->fs);
+	err = mapfs_op_begin(d->fs);
 	if (err < 0)
 		journal_failed(d, err);
 }
 
 static void wend(struct daemon *d)
 {
-	int err = mapfs_journal_op_end(d->fs);
+	int err = mapfs_op_end(d->fs);
 
 	if (err < 0)
 		journal_failed(d, err);
@@ -242,20 +242,16 @@ static void wunlock(struct daemon *d)
 }
 
 /* An allocation failed while blocks freed by operations not yet durable
- * wait for a commit (journal.c does not reuse them before): commit and
- * say whether to try again. Caller holds the lock exclusively. */
+ * wait for a commit: the core's policy (mapfs_op_retry_nospc) says
+ * whether to try again. Caller holds the lock exclusively. */
 static bool retry_nospc(struct daemon *d, int err)
 {
-	if (err != -ENOSPC || !mapfs_journal_frees_pending(d->fs))
-		return false;
-	wend(d);
-	/* A full commit: the ring emptied, every quarantined block free. */
-	err = mapfs_fs_sync(d->fs);
-	if (err < 0) {
-		journal_failed(d, err);
-		return false;
-	}
-	return true;
+	int jerr;
+	bool again = mapfs_op_retry_nospc(d->fs, err, &jerr);
+
+	if (jerr < 0)
+		journal_failed(d, jerr);
+	return again;
 }
 
 /* Touch every page an iovec list points to, so that a page the host

@@ -6,7 +6,7 @@
  *   powersim FSCK DIR ace [MAXLEN]
  *
  * Runs workloads through the core (the same mapfs_op_* calls the daemon
- * makes, each between mapfs_journal_op_begin and _op_end as the daemon
+ * makes, each between mapfs_op_begin and _op_end as the daemon
  * brackets them) on a journaled image in DIR. It keeps "the disk": a copy
  * of the image as of the last flush (the core's flush hook), and builds
  * crash images from it plus a random subset of the 4 KiB pages that
@@ -550,7 +550,7 @@ static void open_image(void)
 	 * durable by the commit that marks the image mounted (a cut may
 	 * come during its flush). */
 	(void)mapfs_alloc_zero_free(fs);
-	if (mapfs_journal_op_begin(fs) < 0 || mapfs_fs_commit(fs) < 0)
+	if (mapfs_op_begin(fs) < 0 || mapfs_fs_commit(fs) < 0)
 		die("mount commit");
 }
 
@@ -610,7 +610,7 @@ static void random_op(void)
 
 	if (!d || !d2)
 		d = d2 = MAPFS_ROOT_INO;
-	if (mapfs_journal_op_begin(fs) < 0)
+	if (mapfs_op_begin(fs) < 0)
 		die("op_begin");
 	if (op < 18) {
 		if (mapfs_op_mknod(fs, &root, d, f, MAPFS_IFREG | 0644, 0,
@@ -658,25 +658,25 @@ static void random_op(void)
 		char *t;
 
 		(void)mapfs_op_unlink(fs, d, f);
-		if (mapfs_journal_op_end(fs) < 0)
+		if (mapfs_op_end(fs) < 0)
 			die("op_end");
 		t = tree(fs);
 		if (!t)
 			die("%s: the live tree is unreadable", scenario);
 		states_push(t);
-		if (mapfs_journal_op_begin(fs) < 0)
+		if (mapfs_op_begin(fs) < 0)
 			die("op_begin");
 		if (mapfs_op_mknod(fs, &root, d, f, MAPFS_IFREG | 0644, 0,
 				   &ip) == 0)
 			do_write(ip.ino, 0, 4096 + rnd(40000));
 	}
-	if (mapfs_journal_op_end(fs) < 0)
+	if (mapfs_op_end(fs) < 0)
 		die("op_end");
 }
 
 static void fsync_barrier(void)
 {
-	if (mapfs_journal_op_begin(fs) < 0 || mapfs_fs_commit(fs) < 0)
+	if (mapfs_op_begin(fs) < 0 || mapfs_fs_commit(fs) < 0)
 		die("commit");
 	states_reset(tree(fs));
 }
@@ -769,7 +769,7 @@ static void ace_op(int a)
 
 	a_ino = look(MAPFS_ROOT_INO, "A");
 	b_ino = look(MAPFS_ROOT_INO, "B");
-	if (mapfs_journal_op_begin(fs) < 0)
+	if (mapfs_op_begin(fs) < 0)
 		die("op_begin");
 	switch (a) {
 	case 0:
@@ -827,7 +827,7 @@ static void ace_op(int a)
 				      "D2", 0);
 		break;
 	}
-	if (mapfs_journal_op_end(fs) < 0)
+	if (mapfs_op_end(fs) < 0)
 		die("op_end");
 }
 
@@ -853,7 +853,7 @@ static void ace_setup(void)
 	if (mapfs_op_mknod(fs, &root, d, "C", MAPFS_IFREG | 0644, 0, &ip) < 0)
 		die("setup");
 	do_write(ip.ino, 0, 10000);
-	if (mapfs_journal_op_end(fs) < 0)
+	if (mapfs_op_end(fs) < 0)
 		die("setup");
 	fsync_barrier();
 }

@@ -7,7 +7,7 @@
  *    the host (so their pages are not read from the disk), but leaves
  *    pages the host still holds alone: overwriting those reads nothing.
  *  - Freed blocks leave the daemon's mapping (mapfs_fs_forget_blocks, via
- *    mapfs_free_block and mapfs_journal_op_end), so that reclaim and
+ *    mapfs_free_block and mapfs_op_end), so that reclaim and
  *    drop_caches can take a deleted file's pages.
  *
  * Residency comes from mincore(2), mapping from /proc/self/pagemap (bit
@@ -164,14 +164,14 @@ static void test_forget_freed(void **state)
 	struct fx *f = *state;
 	uint8_t *last = f->blk + (f->n - 1) * f->fs->g.bsize;
 
-	assert_int_equal(mapfs_journal_op_end(f->fs), 0);
+	assert_int_equal(mapfs_op_end(f->fs), 0);
 	assert_true(mapped(f->blk));
 	assert_true(mapped(last));
-	assert_int_equal(mapfs_journal_op_begin(f->fs), 0);
+	assert_int_equal(mapfs_op_begin(f->fs), 0);
 	assert_int_equal(mapfs_op_unlink(f->fs, ROOT, "f"), 0);
 	/* The last run freed waits for the operation's end. */
 	assert_true(f->fs->forget_n > 0);
-	assert_int_equal(mapfs_journal_op_end(f->fs), 0);
+	assert_int_equal(mapfs_op_end(f->fs), 0);
 	assert_int_equal(f->fs->forget_n, 0);
 	assert_false(mapped(f->blk));
 	assert_false(mapped(last));

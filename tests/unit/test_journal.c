@@ -49,14 +49,14 @@ static void create(struct mapfs_fs *fs, const char *name, size_t len)
 	struct mapfs_inode ip;
 	char buf[8192];
 
-	assert_int_equal(mapfs_journal_op_begin(fs), 0);
+	assert_int_equal(mapfs_op_begin(fs), 0);
 	assert_int_equal(mapfs_op_mknod(fs, &root_cr, ROOT, name,
 					MAPFS_IFREG | 0644, 0, &ip), 0);
 	memset(buf, name[0], sizeof(buf));
 	if (len)
 		assert_int_equal(mapfs_op_write(fs, ip.ino, 0, buf, len, true),
 				 (ssize_t)len);
-	assert_int_equal(mapfs_journal_op_end(fs), 0);
+	assert_int_equal(mapfs_op_end(fs), 0);
 }
 
 static bool exists(struct mapfs_fs *fs, const char *name)
@@ -120,9 +120,9 @@ static void test_error_state_journaled(void **state)
 	memset(&sa, 0, sizeof(sa));
 	sa.valid = MAPFS_SET_MODE;
 	sa.mode = 0600;
-	assert_int_equal(mapfs_journal_op_begin(fs), 0);
+	assert_int_equal(mapfs_op_begin(fs), 0);
 	assert_int_equal(mapfs_op_setattr(fs, ino, &sa, true, &ip), 0);
-	assert_int_equal(mapfs_journal_op_end(fs), 0);
+	assert_int_equal(mapfs_op_end(fs), 0);
 	mapfs_fs_close(fs);		/* the "kill": no commit */
 
 	fs = open_fs(MAPFS_OPEN_RDONLY);
@@ -184,11 +184,11 @@ static void test_quarantine(void **state)
 	freed = ip.blk[0];
 	assert_int_equal(mapfs_fs_commit(fs), 0);
 
-	assert_int_equal(mapfs_journal_op_begin(fs), 0);
+	assert_int_equal(mapfs_op_begin(fs), 0);
 	memset(&sa, 0, sizeof(sa));
 	sa.valid = MAPFS_SET_SIZE;
 	assert_int_equal(mapfs_op_setattr(fs, ino, &sa, true, &ip), 0);
-	assert_int_equal(mapfs_journal_op_end(fs), 0);
+	assert_int_equal(mapfs_op_end(fs), 0);
 	assert_true(mapfs_journal_frees_pending(fs));
 
 	create(fs, "y", 4096);
@@ -234,24 +234,24 @@ static void test_freed_zeroed(void **state)
 	assert_int_equal(mapfs_inode_load(fs, ino, &ip), 0);
 	x0 = ip.blk[0];
 	x1 = ip.blk[1];
-	assert_int_equal(mapfs_journal_op_begin(fs), 0);
+	assert_int_equal(mapfs_op_begin(fs), 0);
 	assert_int_equal(mapfs_op_mknod(fs, &root_cr, ROOT, "d",
 					MAPFS_IFDIR | 0755, 0, &dp), 0);
 	dino = dp.ino;
 	assert_int_equal(mapfs_op_mknod(fs, &root_cr, dino, "e",
 					MAPFS_IFREG | 0644, 0, &ip), 0);
 	eino = ip.ino;
-	assert_int_equal(mapfs_journal_op_end(fs), 0);
+	assert_int_equal(mapfs_op_end(fs), 0);
 	assert_int_equal(mapfs_inode_load(fs, dino, &dp), 0);
 	chunk = dp.blk[0];
 	assert_int_equal(mapfs_fs_commit(fs), 0);
 
 	/* One window: the chunk is changed (staged), then freed. */
-	assert_int_equal(mapfs_journal_op_begin(fs), 0);
+	assert_int_equal(mapfs_op_begin(fs), 0);
 	assert_int_equal(mapfs_op_unlink(fs, dino, "e"), 0);
 	assert_int_equal(mapfs_op_rmdir(fs, ROOT, "d"), 0);
 	assert_int_equal(mapfs_op_unlink(fs, ROOT, "x"), 0);
-	assert_int_equal(mapfs_journal_op_end(fs), 0);
+	assert_int_equal(mapfs_op_end(fs), 0);
 	(void)eino;
 	/* Not at the free: the unlink is not durable yet. */
 	assert_false(block_zero(fs, x0));
@@ -434,11 +434,11 @@ static void test_write_ahead(void **state)
 	 * right after its last one are prepared, and the next request
 	 * gets blocks the hook was told of. */
 	for (int i = 0; i < 4; i++) {
-		assert_int_equal(mapfs_journal_op_begin(fs), 0);
+		assert_int_equal(mapfs_op_begin(fs), 0);
 		assert_int_equal(mapfs_op_write(fs, ino, i * mib,
 						buf + i * mib, mib, true),
 				 (ssize_t)mib);
-		assert_int_equal(mapfs_journal_op_end(fs), 0);
+		assert_int_equal(mapfs_op_end(fs), 0);
 		assert_int_equal(mapfs_inode_load(fs, ino, &ip), 0);
 		if (i == 0) {
 			assert_int_equal(ah.calls, 1);
@@ -455,11 +455,11 @@ static void test_write_ahead(void **state)
 			assert_int_equal(mapfs_op_lookup(fs, ROOT, "small",
 							 &sino), 0);
 			fill(small, sizeof(small), 0, 9);
-			assert_int_equal(mapfs_journal_op_begin(fs), 0);
+			assert_int_equal(mapfs_op_begin(fs), 0);
 			assert_int_equal(mapfs_op_write(fs, sino, 0, small,
 							sizeof(small), true),
 					 (ssize_t)sizeof(small));
-			assert_int_equal(mapfs_journal_op_end(fs), 0);
+			assert_int_equal(mapfs_op_end(fs), 0);
 		}
 	}
 	assert_int_equal(mapfs_file_read(fs, &ip, 0, got, 4 * mib),
@@ -484,9 +484,9 @@ static void test_write_ahead(void **state)
 	assert_int_equal(mapfs_op_lookup(fs, ROOT, "gone", &sino), 0);
 	assert_int_equal(mapfs_inode_load(fs, sino, &sp), 0);
 	q = sp.blk[0];
-	assert_int_equal(mapfs_journal_op_begin(fs), 0);
+	assert_int_equal(mapfs_op_begin(fs), 0);
 	assert_int_equal(mapfs_op_unlink(fs, ROOT, "gone"), 0);
-	assert_int_equal(mapfs_journal_op_end(fs), 0);
+	assert_int_equal(mapfs_op_end(fs), 0);
 	assert_true(mapfs_journal_frees_pending(fs));
 	assert_int_equal(mapfs_free_run(fs, q, 2), 0);
 	assert_int_equal(mapfs_fs_sync(fs), 0);
@@ -558,18 +558,18 @@ static void test_overwrite_no_record(void **state)
 	memset(buf, 'z', sizeof(buf));
 	mapfs_journal_get_stats(fs, &before);
 	for (int i = 0; i < 10; i++) {
-		assert_int_equal(mapfs_journal_op_begin(fs), 0);
+		assert_int_equal(mapfs_op_begin(fs), 0);
 		assert_int_equal(mapfs_op_write(fs, ino, 4000 + 10 * (uint64_t)i,
 						buf, sizeof(buf), true),
 				 (ssize_t)sizeof(buf));
-		assert_int_equal(mapfs_journal_op_end(fs), 0);
+		assert_int_equal(mapfs_op_end(fs), 0);
 	}
 	mapfs_journal_get_stats(fs, &after);
 	assert_int_equal(after.records, before.records);
-	assert_int_equal(mapfs_journal_op_begin(fs), 0);
+	assert_int_equal(mapfs_op_begin(fs), 0);
 	assert_int_equal(mapfs_op_write(fs, ino, 8192, buf, sizeof(buf), true),
 			 (ssize_t)sizeof(buf));
-	assert_int_equal(mapfs_journal_op_end(fs), 0);
+	assert_int_equal(mapfs_op_end(fs), 0);
 	mapfs_journal_get_stats(fs, &after);
 	assert_int_equal(after.records, before.records + 1);
 	mapfs_fs_close(fs);		/* crash: the data and the size stay */
@@ -728,7 +728,7 @@ static void test_whiteout_tmpfile_one_record(void **state)
 	a = ino_of(fs, "a");
 	free_i = fs->free_inodes;
 	/* Killed inside the operation: nothing of it. */
-	assert_int_equal(mapfs_journal_op_begin(fs), 0);
+	assert_int_equal(mapfs_op_begin(fs), 0);
 	assert_int_equal(mapfs_op_rename_cr(fs, &root_cr, ROOT, "a", ROOT,
 					    "b", MAPFS_RENAME_WHITEOUT), 0);
 	mapfs_fs_close(fs);
@@ -737,10 +737,10 @@ static void test_whiteout_tmpfile_one_record(void **state)
 	assert_false(exists(fs, "b"));
 	assert_int_equal(fs->free_inodes, free_i);
 	/* Ended: the rename and the whiteout both. */
-	assert_int_equal(mapfs_journal_op_begin(fs), 0);
+	assert_int_equal(mapfs_op_begin(fs), 0);
 	assert_int_equal(mapfs_op_rename_cr(fs, &root_cr, ROOT, "a", ROOT,
 					    "b", MAPFS_RENAME_WHITEOUT), 0);
-	assert_int_equal(mapfs_journal_op_end(fs), 0);
+	assert_int_equal(mapfs_op_end(fs), 0);
 	mapfs_fs_close(fs);
 	fs = open_fs(MAPFS_OPEN_JOURNAL);
 	assert_true(fs->replayed >= 1);
@@ -749,17 +749,17 @@ static void test_whiteout_tmpfile_one_record(void **state)
 	assert_int_equal(fs->free_inodes, free_i - 1);
 	/* A tmpfile at a kill: on the orphan list, freed by the mount. */
 	free_i = fs->free_inodes;
-	assert_int_equal(mapfs_journal_op_begin(fs), 0);
+	assert_int_equal(mapfs_op_begin(fs), 0);
 	assert_int_equal(mapfs_op_tmpfile(fs, &root_cr, ROOT, 0600,
 					  MAPFS_NO_ACL, &t), 0);
-	assert_int_equal(mapfs_journal_op_end(fs), 0);
+	assert_int_equal(mapfs_op_end(fs), 0);
 	mapfs_fs_close(fs);
 	fs = open_fs(MAPFS_OPEN_JOURNAL);
 	assert_int_equal(fs->orphan_head, t.ino);
 	assert_int_equal(fs->free_inodes, free_i - 1);
-	assert_int_equal(mapfs_journal_op_begin(fs), 0);
+	assert_int_equal(mapfs_op_begin(fs), 0);
 	assert_int_equal(mapfs_op_reap_orphans(fs), 0);
-	assert_int_equal(mapfs_journal_op_end(fs), 0);
+	assert_int_equal(mapfs_op_end(fs), 0);
 	assert_int_equal(fs->orphan_head, 0);
 	assert_int_equal(fs->free_inodes, free_i);
 	mapfs_fs_close(fs);
