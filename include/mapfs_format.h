@@ -15,8 +15,8 @@
  *    at the end of this file and docs/FORMAT.md).
  *
  * The in-memory code never works on these structs directly except in the
- * module that owns them (super.c, cg.c, inode.c, dir.c), which converts
- * to host order on load and back on store.
+ * module that owns them (super.c, cg.c, inode.c, bmap.c, dir.c), which
+ * converts to host order on load and back on store.
  */
 #ifndef MAPFS_FORMAT_H
 #define MAPFS_FORMAT_H
