@@ -458,6 +458,26 @@ bool mapfs_inode_has_blocks(const struct mapfs_inode *ip)
 	return bears_blocks(ip->mode, ip->size);
 }
 
+/*
+ * The generation for a new use of slot ino (the one policy: ops.c's
+ * create and fsck's rebuilt directories). Reuse: the stored generation
+ * plus one. First use (0, or no slot): a scrambled value, so (ino,
+ * generation) pairs do not repeat across mkfs runs. Never 0. Read-only.
+ */
+uint32_t mapfs_inode_new_gen(const struct mapfs_fs *fs, mapfs_ino_t ino,
+			     struct mapfs_timespec now)
+{
+	const struct mapfs_dinode *d = mapfs_dinode(fs, ino);
+	uint32_t gen = d ? le32toh(d->di_gen) : 0;
+
+	if (gen)
+		gen++;
+	else
+		gen = (uint32_t)(now.nsec ^ (ino * 2654435761u) ^
+				 (uint64_t)now.sec);
+	return gen ? gen : 1;
+}
+
 /* ------------------------------------------------------------------ */
 /* fsck support                                                        */
 /* ------------------------------------------------------------------ */

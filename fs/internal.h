@@ -146,4 +146,9 @@ int mapfs_trim_range(struct mapfs_fs *fs, struct mapfs_inode *ip,
 		     mapfs_bno_t bno, int level, uint64_t first, uint64_t lo,
 		     uint64_t hi, bool *emptyp);
 
+/* cg.c, for alloc.c: raise group cg's inode high-water mark to hiwater
+ * and journal the field; see cg.c. */
+void mapfs_cg_raise_ihiwater(struct mapfs_fs *fs, uint64_t cg,
+			     uint32_t hiwater);
+
 #endif

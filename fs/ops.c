@@ -376,22 +376,6 @@ int mapfs_op_orphan_add(struct mapfs_fs *fs, mapfs_ino_t ino)
 	return 0;
 }
 
-static uint32_t new_generation(struct mapfs_fs *fs, mapfs_ino_t ino,
-			       struct mapfs_timespec now)
-{
-	struct mapfs_dinode *d = mapfs_dinode(fs, ino);
-	uint32_t gen = le32toh(d->di_gen);
-
-	/* Reuse: the next generation. First use: a scrambled value, so
-	 * (ino, generation) pairs do not repeat across mkfs runs. */
-	if (gen)
-		gen++;
-	else
-		gen = (uint32_t)(now.nsec ^ (ino * 2654435761u) ^
-				 (uint64_t)now.sec);
-	return gen ? gen : 1;
-}
-
 /* Allocate and initialize (but do not name) a new inode under parent. */
 static int new_inode(struct mapfs_fs *fs, const struct mapfs_cred *cr,
 		     const struct mapfs_inode *parent, uint32_t mode,
@@ -421,7 +405,7 @@ static int new_inode(struct mapfs_fs *fs, const struct mapfs_cred *cr,
 	if ((mode & MAPFS_IFMT) == MAPFS_IFCHR ||
 	    (mode & MAPFS_IFMT) == MAPFS_IFBLK)
 		ip->rdev = rdev;
-	ip->gen = new_generation(fs, ino, now);
+	ip->gen = mapfs_inode_new_gen(fs, ino, now);
 	ip->atime = ip->mtime = ip->ctime = ip->btime = now;
 	if (dir) {
 		err = mapfs_dir_init(fs, ip, parent->ino, cr->uid == 0);

@@ -42,27 +42,25 @@ static void check_header(struct fsck_ctx *c, uint64_t cg)
 
 	if (mapfs_cg_check(fs, cg, &unused, why, sizeof(why)) == 0)
 		return;
-	if (h && le32toh(h->cg_magic) == MAPFS_CG_MAGIC) {
+	if (h && mapfs_cg_magic(h) == MAPFS_CG_MAGIC) {
 		crc = mapfs_cg_hdr_crc(fs, cg, h);
-		if (crc != le32toh(h->cg_crc)) {
+		if (crc != mapfs_cg_crc(h)) {
 			fsck_problem(c, P5_CG_CRC,
 				     "group %llu: header checksum is wrong "
 				     "(stored 0x%08x, computed 0x%08x)",
 				     (unsigned long long)cg,
-				     le32toh(h->cg_crc), crc);
+				     mapfs_cg_crc(h), crc);
 			crc_reported = true;
 		}
 		for (int ibm = 0; ibm < 2; ibm++) {
 			uint64_t nbits = ibm ? fs->g.ipg :
 				mapfs_group_nblocks(&fs->g, cg);
 			uint32_t np = bm_pages(nbits);
-			const uint32_t *stored = ibm ? h->cg_ibm_crc :
-						       h->cg_bbm_crc;
 
 			for (uint32_t p = 0; p < np &&
 			     p < MAPFS_CG_MAX_BMPAGES; p++) {
 				crc = mapfs_cg_bitmap_crc(fs, cg, ibm, p);
-				if (crc == le32toh(stored[p]))
+				if (crc == mapfs_cg_bm_crc(h, ibm, p))
 					continue;
 				fsck_problem(c, ibm ? P5_IBM_CRC : P5_BBM_CRC,
 					     "group %llu: %s bitmap page %u "
@@ -312,10 +310,9 @@ static uint32_t new_hiwater(const struct fsck_ctx *c, uint64_t cg)
 	const struct mapfs_dcg *h = mapfs_cg_hdr(c->fs, cg);
 	uint32_t hw = cg == 0 ? (uint32_t)g->first_ino : 0;
 
-	if (!c->fs->cg[cg].bad && h && le32toh(h->cg_magic) == MAPFS_CG_MAGIC &&
-	    le32toh(h->cg_ihiwater) <= g->ipg)
-		return le32toh(h->cg_ihiwater) > hw ? le32toh(h->cg_ihiwater)
-						    : hw;
+	if (!c->fs->cg[cg].bad && h && mapfs_cg_magic(h) == MAPFS_CG_MAGIC &&
+	    mapfs_cg_ihiwater(h) <= g->ipg)
+		return mapfs_cg_ihiwater(h) > hw ? mapfs_cg_ihiwater(h) : hw;
 	for (uint32_t s = grp->hiwater; s > hw; s--)
 		if (grp->ino[s - 1].mode)
 			return s;
@@ -361,7 +358,7 @@ void fsck_rebuild_group(struct fsck_ctx *c, uint64_t cg, uint64_t fb,
 	       fs->cg[cg].free_blocks == fb && fs->cg[cg].free_inodes == fi &&
 	       fs->cg[cg].ndirs == nd && !fs->cg[cg].bad &&
 	       mapfs_cg_check(fs, cg, &unused, why, sizeof(why)) == 0 &&
-	       le32toh(mapfs_cg_hdr(fs, cg)->cg_ihiwater) == hw;
+	       mapfs_cg_ihiwater(mapfs_cg_hdr(fs, cg)) == hw;
 	if (same)
 		goto out;
 	/* Blocks this frees were not zeroed in the host. */

@@ -441,7 +441,7 @@ static struct fsck_ino *model_inode_new(struct fsck_ctx *c, mapfs_ino_t ino,
 
 	if (slot >= grp->hiwater) {
 		const struct mapfs_dcg *h = mapfs_cg_hdr(c->fs, cg);
-		uint32_t hw = le32toh(h->cg_ihiwater);
+		uint32_t hw = mapfs_cg_ihiwater(h);
 		struct fsck_ino *n;
 
 		if (hw <= slot || hw > g->ipg)
@@ -476,9 +476,8 @@ int fsck_make_dir(struct fsck_ctx *c, mapfs_ino_t ino, mapfs_ino_t parent,
 {
 	struct mapfs_fs *fs = c->fs;
 	struct mapfs_timespec now = mapfs_now();
-	const struct mapfs_dinode *d;
 	struct fsck_ino *e;
-	uint32_t gen = 0;
+	uint32_t gen;
 	int err;
 
 	fsck_prepare(c);
@@ -493,9 +492,7 @@ int fsck_make_dir(struct fsck_ctx *c, mapfs_ino_t ino, mapfs_ino_t parent,
 		fs->cg[0].ndirs++;
 		fs->ndirs++;
 	}
-	d = mapfs_dinode(fs, ino);
-	if (d)
-		gen = le32toh(d->di_gen) + 1;
+	gen = mapfs_inode_new_gen(fs, ino, now);
 	memset(ip, 0, sizeof(*ip));
 	ip->ino = ino;
 	ip->mode = MAPFS_IFDIR | 0755;

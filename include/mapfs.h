@@ -723,6 +723,10 @@ int mapfs_inode_load(struct mapfs_fs *fs, mapfs_ino_t ino,
 void mapfs_inode_store(struct mapfs_fs *fs, const struct mapfs_inode *ip);
 /* Zero a freed inode's slot, keeping its generation. */
 void mapfs_inode_clear(struct mapfs_fs *fs, mapfs_ino_t ino);
+/* Generation for a new use of slot ino: the stored one + 1, or a
+ * scrambled value on first use; never 0. Read-only. */
+uint32_t mapfs_inode_new_gen(const struct mapfs_fs *fs, mapfs_ino_t ino,
+			     struct mapfs_timespec now);
 /* True if ip's block pointers are in use (not a fast symlink, not a
  * device/fifo/socket). */
 bool mapfs_inode_has_blocks(const struct mapfs_inode *ip);
