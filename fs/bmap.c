@@ -660,7 +660,7 @@ bool mapfs_ind_ptrs_valid(const struct mapfs_fs *fs, mapfs_bno_t bno)
 
 /*
  * Remove from indirect block bno (of `level`, covering logical blocks
- * from `first`) every block mapping [lo, hi), as trim_ind does for
+ * from `first`) every block mapping [lo, hi), as truncation does for
  * [keep, end of file): children wholly inside the range are dropped with
  * their subtrees, children straddling an edge are trimmed inside.
  * Pointers are cleared and their page resealed before the blocks are

@@ -321,153 +321,43 @@ ssize_t mapfs_file_write(struct mapfs_fs *fs, struct mapfs_inode *ip,
 	return (ssize_t)done;
 }
 
-/*
- * Remove from indirect block bno (of `level`, covering logical blocks
- * from `first`) every block at or past logical block keep. Pointers are
- * cleared and their page resealed before the blocks they named are
- * freed. *emptyp tells whether bno holds no pointer afterwards. Only the
- * pointers from keep on are visited, and holes are skipped, so work is
- * proportional to what is allocated.
- */
-static int trim_ind(struct mapfs_fs *fs, struct mapfs_inode *ip,
-		    mapfs_bno_t bno, int level, uint64_t first, uint64_t keep,
-		    bool *emptyp)
-{
-	/* Truncation frees everything from keep on: a punch to the end. */
-	return mapfs_trim_range(fs, ip, bno, level, first, keep, UINT64_MAX,
-				emptyp);
-}
-
-/*
- * Set ip's size to new_size and store ip. Shrinking zeroes the tail of
- * the new last block, then frees every block past it and every indirect
- * block left empty. Pointers in indirect pages are cleared before their
- * blocks are freed; pointers in the inode are cleared and the inode is
- * stored before theirs are. Growing only changes the size (a hole).
- * -EINVAL for inodes without a block map (unless the size is unchanged),
- * -EFBIG past maxfilesize.
- */
-int mapfs_file_truncate(struct mapfs_fs *fs, struct mapfs_inode *ip,
-			uint64_t new_size)
-{
-	const struct mapfs_geom *g = &fs->g;
-	struct {
-		mapfs_bno_t bno;
-		int level;
-	} top[MAPFS_NADDR];
-	uint64_t keep, start, end;
-	unsigned ntop = 0, i;
-	mapfs_bno_t bno;
-	bool empty;
-	int level, err = 0, err2;
-
-	if (!mapfs_inode_has_blocks(ip))
-		return new_size == ip->size ? 0 : -EINVAL;
-	if (new_size > g->maxfilesize)
-		return -EFBIG;
-	if (new_size >= ip->size) {
-		ip->size = new_size;
-		mapfs_inode_store(fs, ip);
-		return 0;
-	}
-
-	keep = (new_size >> g->bshift) + ((new_size & (g->bsize - 1)) != 0);
-	if (new_size & (g->bsize - 1)) {
-		uint32_t boff = (uint32_t)(new_size & (g->bsize - 1));
-
-		err = mapfs_bmap(fs, ip, keep - 1, &bno);
-		if (err < 0)
-			return err;
-		if (bno)
-			memset((uint8_t *)mapfs_data_block(fs, bno) + boff, 0,
-			       g->bsize - boff);
-	}
-	ip->size = new_size;
-
-	for (i = 0; i < MAPFS_NADDR; i++) {
-		if (ip->blk[i] && !mapfs_bno_is_data(g, ip->blk[i])) {
-			err = MAPFS_CORRUPT(fs,
-					    "inode %llu: block pointer %u (%llu) outside the data area",
-					    ull(ip->ino), i, ull(ip->blk[i]));
-			goto out;
-		}
-	}
-	for (i = 0; i < MAPFS_NDADDR; i++) {
-		if (i >= keep && ip->blk[i]) {
-			top[ntop].bno = ip->blk[i];
-			top[ntop++].level = 0;
-			ip->blk[i] = 0;
-		}
-	}
-	for (level = 1; level <= (int)MAPFS_NIADDR; level++) {
-		i = MAPFS_NDADDR + level - 1;
-		bno = ip->blk[i];
-		if (!bno)
-			continue;
-		start = mapfs_level_start(g, level);
-		end = start + mapfs_child_span(g, level) * g->nindir;
-		if (keep >= end)
-			continue;
-		if (keep > start) {
-			err = trim_ind(fs, ip, bno, level, start, keep, &empty);
-			if (err < 0)
-				goto out;
-			if (!empty)
-				continue;
-		}
-		top[ntop].bno = bno;
-		top[ntop++].level = level;
-		ip->blk[i] = 0;
-	}
-
-out:
-	/* The inode no longer points at top[]: store it before freeing. */
-	mapfs_inode_store(fs, ip);
-	if (err < 0)
-		return err;
-	for (i = 0; i < ntop; i++) {
-		err2 = top[i].level == 0 ?
-			       mapfs_drop_block(fs, ip, top[i].bno) :
-			       mapfs_free_subtree(fs, ip, top[i].bno,
-						  top[i].level);
-		if (err2 < 0 && err == 0)
-			err = err2;
-	}
-	if (ntop)
-		mapfs_inode_store(fs, ip);
-	return err;
-}
-
 /* ------------------------------------------------------------------ */
-/* Ranges: hole punching, preallocation, SEEK_DATA/SEEK_HOLE, copies   */
+/* Freeing: truncation and hole punching                               */
 /* ------------------------------------------------------------------ */
 
-/*
- * The range version of mapfs_file_truncate's freeing: the same order
- * (pointers in the inode cleared and the inode stored before the blocks
- * they named are freed), for logical blocks [first, end).
- */
-int mapfs_file_free_range(struct mapfs_fs *fs, struct mapfs_inode *ip,
-			  uint64_t first, uint64_t end)
+/* Every pointer in ip's di_blk must be 0 or a data block; -EUCLEAN
+ * otherwise. Checked before anything is cleared. */
+static int check_roots(struct mapfs_fs *fs, const struct mapfs_inode *ip)
 {
-	const struct mapfs_geom *g = &fs->g;
-	struct {
-		mapfs_bno_t bno;
-		int level;
-	} top[MAPFS_NADDR];
-	unsigned ntop = 0, i;
-	int level, err = 0, err2;
-	bool empty;
+	unsigned i;
 
-	if (!mapfs_inode_has_blocks(ip))
-		return -EINVAL;
-	if (first >= end)
-		return 0;
 	for (i = 0; i < MAPFS_NADDR; i++)
-		if (ip->blk[i] && !mapfs_bno_is_data(g, ip->blk[i]))
+		if (ip->blk[i] && !mapfs_bno_is_data(&fs->g, ip->blk[i]))
 			return MAPFS_CORRUPT(fs,
 					     "inode %llu: block pointer %u (%llu) outside the data area",
 					     ull(ip->ino), i, ull(ip->blk[i]));
+	return 0;
+}
+
+/*
+ * Free the blocks mapping logical blocks [first, end) of ip (roots
+ * already checked) and every indirect block left empty, then store ip.
+ * Pointers in indirect pages are cleared (and the page resealed) before
+ * their blocks are freed; pointers in the inode are cleared and the
+ * inode is stored before theirs are. Truncation and hole punching.
+ */
+static int free_map(struct mapfs_fs *fs, struct mapfs_inode *ip,
+		    uint64_t first, uint64_t end)
+{
+	const struct mapfs_geom *g = &fs->g;
+	struct {
+		mapfs_bno_t bno;
+		int level;
+	} top[MAPFS_NADDR];
+	unsigned ntop = 0, i;
+	int level, err = 0, err2;
+	bool empty;
+
 	for (i = 0; i < MAPFS_NDADDR; i++) {
 		if (i >= first && i < end && ip->blk[i]) {
 			top[ntop].bno = ip->blk[i];
@@ -496,6 +386,7 @@ int mapfs_file_free_range(struct mapfs_fs *fs, struct mapfs_inode *ip,
 		top[ntop++].level = level;
 		ip->blk[i] = 0;
 	}
+	/* The inode no longer points at top[]: store it before freeing. */
 	mapfs_inode_store(fs, ip);
 	if (err < 0)
 		return err;
@@ -511,6 +402,78 @@ int mapfs_file_free_range(struct mapfs_fs *fs, struct mapfs_inode *ip,
 		mapfs_inode_store(fs, ip);
 	return err;
 }
+
+/* mapfs_file_truncate's freeing for logical blocks [first, end), the
+ * size left as it is. */
+int mapfs_file_free_range(struct mapfs_fs *fs, struct mapfs_inode *ip,
+			  uint64_t first, uint64_t end)
+{
+	int err;
+
+	if (!mapfs_inode_has_blocks(ip))
+		return -EINVAL;
+	if (first >= end)
+		return 0;
+	err = check_roots(fs, ip);
+	if (err < 0)
+		return err;
+	return free_map(fs, ip, first, end);
+}
+
+/*
+ * Set ip's size to new_size and store ip. Shrinking zeroes the tail of
+ * the new last block, then frees every block past it and every indirect
+ * block left empty. Pointers in indirect pages are cleared before their
+ * blocks are freed; pointers in the inode are cleared and the inode is
+ * stored before theirs are. Growing only changes the size (a hole).
+ * -EINVAL for inodes without a block map (unless the size is unchanged),
+ * -EFBIG past maxfilesize.
+ */
+int mapfs_file_truncate(struct mapfs_fs *fs, struct mapfs_inode *ip,
+			uint64_t new_size)
+{
+	const struct mapfs_geom *g = &fs->g;
+	uint64_t keep;
+	mapfs_bno_t bno;
+	int err;
+
+	if (!mapfs_inode_has_blocks(ip))
+		return new_size == ip->size ? 0 : -EINVAL;
+	if (new_size > g->maxfilesize)
+		return -EFBIG;
+	if (new_size >= ip->size) {
+		ip->size = new_size;
+		mapfs_inode_store(fs, ip);
+		return 0;
+	}
+
+	keep = (new_size >> g->bshift) + ((new_size & (g->bsize - 1)) != 0);
+	if (new_size & (g->bsize - 1)) {
+		uint32_t boff = (uint32_t)(new_size & (g->bsize - 1));
+
+		err = mapfs_bmap(fs, ip, keep - 1, &bno);
+		if (err < 0)
+			return err;
+		if (bno)
+			memset((uint8_t *)mapfs_data_block(fs, bno) + boff, 0,
+			       g->bsize - boff);
+	}
+	ip->size = new_size;
+	err = check_roots(fs, ip);
+	if (err < 0) {
+		mapfs_inode_store(fs, ip);
+		return err;
+	}
+	/* Truncation frees everything from keep on: a punch to the end.
+	 * Only the pointers from keep on are visited, and holes are
+	 * skipped, so work is proportional to what is allocated. */
+	return free_map(fs, ip, keep, UINT64_MAX);
+}
+
+/* ------------------------------------------------------------------ */
+/* Ranges: hole punching, preallocation, SEEK_DATA/SEEK_HOLE, copies   */
+/* ------------------------------------------------------------------ */
+
 
 int mapfs_file_alloc_range(struct mapfs_fs *fs, struct mapfs_inode *ip,
 			   uint64_t first, uint64_t end, bool use_reserve)

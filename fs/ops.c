@@ -76,6 +76,19 @@ static int load_dir(struct mapfs_fs *fs, mapfs_ino_t ino,
 	return 0;
 }
 
+/* The front of every operation on a name in directory dir: check the
+ * name and load dir into *d. The name's length, or a negative errno. */
+static int load_dir_name(struct mapfs_fs *fs, mapfs_ino_t dir,
+			 const char *name, struct mapfs_inode *d)
+{
+	int len = name_len(name), err;
+
+	if (len < 0)
+		return len;
+	err = load_dir(fs, dir, d);
+	return err < 0 ? err : len;
+}
+
 static void touch(struct mapfs_inode *ip, bool mtime,
 		  struct mapfs_timespec now)
 {
@@ -102,13 +115,10 @@ int mapfs_op_lookup(struct mapfs_fs *fs, mapfs_ino_t dir, const char *name,
 {
 	struct mapfs_inode d;
 	uint32_t type;
-	int len = name_len(name), err;
+	int len = load_dir_name(fs, dir, name, &d);
 
 	if (len < 0)
 		return len;
-	err = load_dir(fs, dir, &d);
-	if (err < 0)
-		return err;
 	return mapfs_dir_lookup(fs, &d, name, (uint32_t)len, inop, &type);
 }
 
@@ -434,13 +444,10 @@ static int create_prep(struct mapfs_fs *fs, mapfs_ino_t dir, const char *name,
 {
 	mapfs_ino_t ino;
 	uint32_t type;
-	int len = name_len(name), err;
+	int len = load_dir_name(fs, dir, name, d), err;
 
 	if (len < 0)
 		return len;
-	err = load_dir(fs, dir, d);
-	if (err < 0)
-		return err;
 	if (d->nlink == 0)
 		return -ENOENT;		/* directory being removed */
 	if (is_dot_or_dotdot(name, len))
@@ -763,13 +770,10 @@ static int remove_common(struct mapfs_fs *fs, mapfs_ino_t dir,
 	struct mapfs_inode d, victim;
 	mapfs_ino_t ino;
 	uint32_t type;
-	int len = name_len(name), err;
+	int len = load_dir_name(fs, dir, name, &d), err;
 
 	if (len < 0)
 		return len;
-	err = load_dir(fs, dir, &d);
-	if (err < 0)
-		return err;
 	if (is_dot_or_dotdot(name, len))
 		return rmdir ? (len == 1 ? -EINVAL : -ENOTEMPTY) : -EISDIR;
 	err = mapfs_dir_lookup(fs, &d, name, (uint32_t)len, &ino, &type);

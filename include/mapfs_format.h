@@ -504,6 +504,51 @@ static_assert(sizeof(struct mapfs_djrange) == 16, "journal range size");
 #include <stdbool.h>
 #include <string.h>
 
+/* Little-endian loads and stores at any alignment, for records read out
+ * of a byte buffer (directory chunks: page aligned in the mapping, but
+ * fsck and the tests may hand over any buffer). */
+static inline uint16_t mapfs_get_le16(const void *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le16toh(v);
+}
+
+static inline uint32_t mapfs_get_le32(const void *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le32toh(v);
+}
+
+static inline uint64_t mapfs_get_le64(const void *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
+}
+
+static inline void mapfs_put_le16(void *p, uint16_t v)
+{
+	v = htole16(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+static inline void mapfs_put_le32(void *p, uint32_t v)
+{
+	v = htole32(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+static inline void mapfs_put_le64(void *p, uint64_t v)
+{
+	v = htole64(v);
+	memcpy(p, &v, sizeof(v));
+}
+
 static inline uint32_t mapfs_sb_magic(const struct mapfs_dsuper *s)
 {
 	return le32toh(s->sb_magic);
@@ -613,11 +658,8 @@ static inline void mapfs_di_set_crc(struct mapfs_dinode *d, uint32_t crc)
  * alignment). */
 static inline uint32_t mapfs_dirchunk_magic(const void *buf)
 {
-	uint32_t v;
-
-	memcpy(&v, (const uint8_t *)buf + MAPFS_DIRCHUNK_USABLE +
-		   offsetof(struct mapfs_dirtail, dt_magic), sizeof(v));
-	return le32toh(v);
+	return mapfs_get_le32((const uint8_t *)buf + MAPFS_DIRCHUNK_USABLE +
+			      offsetof(struct mapfs_dirtail, dt_magic));
 }
 
 #endif /* MAPFS_FORMAT_H */
