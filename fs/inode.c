@@ -3,9 +3,10 @@
  * inode.c - the inode codec and the inode table (layer 5 of the core).
  *
  * Owns struct mapfs_dinode: decode, validate (mapfs_inode_check), encode
- * with its CRC, clear, and the inode table's read-ahead. Block maps are
- * bmap.c's, file data file.c's; everything above sees an inode as a
- * host-order struct mapfs_inode.
+ * with its CRC, clear, the generation policy (mapfs_inode_new_gen) and
+ * the inode table's read-ahead. Block maps are bmap.c's, file data
+ * file.c's; everything above sees an inode as a host-order struct
+ * mapfs_inode.
  *
  * Invariants kept:
  *  - an in-use slot carries a CRC over its first 252 bytes, seeded with
