@@ -460,8 +460,8 @@ static void dump_superblock(struct dump *d)
 	bool any_bad = false;
 
 	out_obj_begin(o, "superblock", "Superblock");
-	out_hex(o, "magic", "Magic number", le32toh(s->sb_magic));
-	out_u64(o, "version", "Format version", le32toh(s->sb_version));
+	out_hex(o, "magic", "Magic number", mapfs_sb_magic(s));
+	out_u64(o, "version", "Format version", mapfs_sb_version(s));
 	out_str(o, "state", "State", state_name(fs->state));
 	out_u64(o, "state_code", NULL, fs->state);
 	out_obj_begin(o, "features", "Features");
@@ -476,13 +476,12 @@ static void dump_superblock(struct dump *d)
 		     sizeof(incompat_names) / sizeof(incompat_names[0]));
 	out_obj_end(o);
 	out_obj_begin(o, "last_writer_features", "Features of the last writer");
-	out_hex(o, "compat", "compat", le32toh(s->sb_last_feat_compat));
-	out_hex(o, "ro_compat", "ro_compat",
-		le32toh(s->sb_last_feat_ro_compat));
-	out_hex(o, "incompat", "incompat", le32toh(s->sb_last_feat_incompat));
+	out_hex(o, "compat", "compat", mapfs_sb_last_compat(s));
+	out_hex(o, "ro_compat", "ro_compat", mapfs_sb_last_ro_compat(s));
+	out_hex(o, "incompat", "incompat", mapfs_sb_last_incompat(s));
 	out_obj_end(o);
 	out_bool(o, "free_zeroed", "Free blocks zeroed",
-		 le32toh(s->sb_free_zeroed) == MAPFS_FREE_ZEROED_MAGIC);
+		 mapfs_sb_free_zeroed(s) == MAPFS_FREE_ZEROED_MAGIC);
 	out_uuid(o, "uuid", "UUID", fs->uuid);
 	out_bytes(o, "label", "Label", fs->label, lablen);
 	out_u64(o, "block_size", "Block size", g->bsize);
@@ -511,7 +510,7 @@ static void dump_superblock(struct dump *d)
 		g->itab_blocks);
 	out_u64(o, "data", "First data block", g->data_off);
 	out_obj_end(o);
-	out_u64(o, "root_inode", "Root inode", le64toh(s->sb_root_ino));
+	out_u64(o, "root_inode", "Root inode", mapfs_sb_root_ino(s));
 	out_u64(o, "first_inode", "First inode", g->first_ino);
 	out_u64(o, "orphan_head", "Orphan list head", fs->orphan_head);
 	{
@@ -544,13 +543,13 @@ static void dump_superblock(struct dump *d)
 	out_u64(o, "mount_count", "Mounts since check", fs->mount_count);
 	out_hex(o, "checksum_seed", "Checksum seed", g->seed);
 	out_u64(o, "this_group", "Superblock of group",
-		le64toh(s->sb_this_group));
+		mapfs_sb_this_group(s));
 	out_u64(o, "max_file_size", "Maximum file size", g->maxfilesize);
 	out_u64(o, "pointers_per_indirect", "Pointers per indirect block",
 		g->nindir);
 	out_u64(o, "fast_symlink_max", "Fast symlink maximum",
-		le32toh(s->sb_maxsymlink_fast));
-	out_hex(o, "checksum", "Checksum", le32toh(s->sb_crc));
+		mapfs_sb_maxsymlink_fast(s));
+	out_hex(o, "checksum", "Checksum", mapfs_sb_crc(s));
 	dump_sb_copies(d);
 	out_obj_end(o);
 
@@ -606,7 +605,7 @@ static void dump_groups(struct dump *d)
 			status = "unused";
 		} else {
 			status = "initialized";
-			hiwater = le32toh(mapfs_cg_hdr(fs, cg)->cg_ihiwater);
+			hiwater = mapfs_cg_ihiwater(mapfs_cg_hdr(fs, cg));
 		}
 		if (o->json) {
 			out_obj_begin(o, NULL, NULL);
@@ -679,7 +678,7 @@ static int ino_allocated(const struct mapfs_fs *fs, mapfs_ino_t ino,
 	/* The bitmap page itself must be good to be believed. */
 	if (mapfs_cg_check(fs, cg, &unused, NULL, 0) < 0)
 		return -1;
-	*hiwaterp = le32toh(mapfs_cg_hdr(fs, cg)->cg_ihiwater);
+	*hiwaterp = mapfs_cg_ihiwater(mapfs_cg_hdr(fs, cg));
 	return mapfs_bit_test(mapfs_cg_ibm(fs, cg), ino % fs->g.ipg);
 }
 
@@ -767,7 +766,7 @@ static int dump_inode(struct dump *d, mapfs_ino_t ino)
 		if (!valid)
 			problem(d, "inode %" PRIu64 ": %s", ino, why);
 	}
-	stored = le32toh(di->di_crc);
+	stored = mapfs_di_crc(di);
 	computed = mapfs_inode_crc(fs, ino, di);
 	crc_ok = ip.mode ? stored == computed : stored == 0;
 	if (!reserved && alloc == 1 && ip.mode == 0)

@@ -137,7 +137,7 @@ int mapfs_alloc_reserve_metadata(struct mapfs_fs *fs)
 		if (!m->init || m->bad)
 			continue;
 		/* Attach checked the header: the mark is at most ipg. */
-		hiwater = le32toh(mapfs_cg_hdr(fs, cg)->cg_ihiwater);
+		hiwater = mapfs_cg_ihiwater(mapfs_cg_hdr(fs, cg));
 		need = itab_resv_blocks(g, hiwater);
 		/* Header, bitmaps and the table in use: one call. */
 		err = mapfs_fs_reserve(fs, mapfs_group_start(g, cg) +
@@ -291,7 +291,7 @@ int mapfs_alloc_inode(struct mapfs_fs *fs, mapfs_ino_t parent, bool is_dir,
 			continue;
 		}
 		h = mapfs_cg_hdr(fs, cg);
-		hiwater = le32toh(h->cg_ihiwater);
+		hiwater = mapfs_cg_ihiwater(h);
 		if ((uint32_t)slot >= hiwater) {
 			/* A slot never used since mkfs: its table page may
 			 * be a hole in the host; back it before the first
@@ -309,7 +309,7 @@ int mapfs_alloc_inode(struct mapfs_fs *fs, mapfs_ino_t parent, bool is_dir,
 				memset(di, 0, g->inode_size);
 				mapfs_jdirty(fs, di, g->inode_size);
 			}
-			h->cg_ihiwater = htole32((uint32_t)slot + 1);
+			mapfs_cg_raise_ihiwater(fs, cg, (uint32_t)slot + 1);
 		}
 		mapfs_bit_set(ibm, (uint64_t)slot);
 		m->free_inodes--;

@@ -332,3 +332,17 @@ void mapfs_cg_rebuild(struct mapfs_fs *fs, uint64_t cg, uint32_t ihiwater)
 		h->cg_bbm_crc[p] = htole32(mapfs_cg_bitmap_crc(fs, cg, false, p));
 	hdr_seal(fs, cg, h);
 }
+
+/* Raise group cg's inode high-water mark to hiwater (slots below it have
+ * been used) and journal the field. The header's CRC is left to the seal
+ * that follows (mapfs_cg_bitmap_changed of the same allocation). */
+void mapfs_cg_raise_ihiwater(struct mapfs_fs *fs, uint64_t cg,
+			     uint32_t hiwater)
+{
+	struct mapfs_dcg *h = mapfs_cg_hdr(fs, cg);
+
+	assert(h != NULL && hiwater <= fs->g.ipg &&
+	       hiwater > le32toh(h->cg_ihiwater));
+	h->cg_ihiwater = htole32(hiwater);
+	mapfs_jdirty(fs, &h->cg_ihiwater, sizeof(h->cg_ihiwater));
+}

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dir.c - directory records (layer 6, above inode.c).
+ * dir.c - directory records (layer 6, above file.c).
  *
  * A directory is dir->size / MAPFS_DIRCHUNK chunks of 4 KiB; chunk c is
  * page c % pages_per_block of logical block c / pages_per_block. Records
@@ -49,50 +49,6 @@ static_assert(MAPFS_DIRCHUNK_USABLE % MAPFS_DIR_ALIGN == 0, "tail aligned");
 /* A merged record must still fit de_reclen. */
 static_assert(MAPFS_DIRCHUNK_USABLE <= UINT16_MAX, "reclen is 16 bits");
 
-/* Unaligned-safe little-endian accessors: the chunk is page aligned in a
- * mapping, but fsck and tests may hand us any buffer. */
-static inline uint16_t ld16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le16toh(v);
-}
-
-static inline uint32_t ld32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le32toh(v);
-}
-
-static inline uint64_t ld64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le64toh(v);
-}
-
-static inline void st16(uint8_t *p, uint16_t v)
-{
-	v = htole16(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static inline void st32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static inline void st64(uint8_t *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, sizeof(v));
-}
-
 /* A record's header, host order. name points into the chunk. */
 struct drec {
 	uint64_t ino;
@@ -108,8 +64,8 @@ static void rec_decode(const uint8_t *chunk, uint32_t pos, struct drec *r)
 {
 	const uint8_t *p = chunk + pos;
 
-	r->ino = ld64(p + DE_INO);
-	r->reclen = ld16(p + DE_RECLEN);
+	r->ino = mapfs_get_le64(p + DE_INO);
+	r->reclen = mapfs_get_le16(p + DE_RECLEN);
 	r->type = p[DE_TYPE];
 	r->namelen = p[DE_NAMELEN];
 	r->name = p + HDR;
@@ -124,8 +80,8 @@ static void rec_write(const struct mapfs_fs *fs, uint8_t *chunk,
 
 	assert(reclen >= mapfs_dirent_size(namelen) && pos <= USABLE - reclen);
 	memset(p, 0, reclen);
-	st64(p + DE_INO, ino);
-	st16(p + DE_RECLEN, (uint16_t)reclen);
+	mapfs_put_le64(p + DE_INO, ino);
+	mapfs_put_le16(p + DE_RECLEN, (uint16_t)reclen);
 	p[DE_TYPE] = (uint8_t)type;
 	p[DE_NAMELEN] = (uint8_t)namelen;
 	memcpy(p + HDR, name, namelen);
@@ -339,11 +295,11 @@ int mapfs_dir_check_chunk(const struct mapfs_fs *fs, mapfs_ino_t dir_ino,
 	uint32_t magic, stored, crc;
 	struct recbad bad;
 
-	magic = ld32(chunk + DT_MAGIC);
+	magic = mapfs_get_le32(chunk + DT_MAGIC);
 	if (magic != MAPFS_DIRTAIL_MAGIC)
 		return mapfs_why(why, whylen,
 				 "chunk %llu: bad tail magic 0x%08x", ci, magic);
-	stored = ld32(chunk + DT_CRC);
+	stored = mapfs_get_le32(chunk + DT_CRC);
 	crc = mapfs_dir_chunk_crc(fs, dir_ino, bno, page, chunk);
 	if (crc != stored)
 		return mapfs_why(why, whylen,
@@ -504,9 +460,10 @@ void mapfs_dir_prefetch(struct mapfs_fs *fs, const struct mapfs_inode *dir)
 static void chunk_seal(struct mapfs_fs *fs, const struct mapfs_inode *dir,
 		       const struct dchunk *ch)
 {
-	st32(ch->p + DT_MAGIC, MAPFS_DIRTAIL_MAGIC);
-	st32(ch->p + DT_CRC, mapfs_dir_chunk_crc(fs, dir->ino, ch->bno,
-						 ch->page, ch->p));
+	mapfs_put_le32(ch->p + DT_MAGIC, MAPFS_DIRTAIL_MAGIC);
+	mapfs_put_le32(ch->p + DT_CRC,
+		       mapfs_dir_chunk_crc(fs, dir->ino, ch->bno, ch->page,
+					   ch->p));
 	mapfs_jdirty(fs, ch->p + USABLE, CHUNK - USABLE);
 }
 
@@ -590,14 +547,18 @@ static uint32_t chunk_room(const uint8_t *chunk)
 	return room;
 }
 
-/* Fill a fresh index from every chunk of dir. Caller holds the index. */
-static int dh_build(struct mapfs_fs *fs, const struct mapfs_inode *dir,
-		    struct mapfs_dh *h)
+/*
+ * Visit every live record of dir in order, chunk after chunk (reading
+ * ahead): rec for each, with *s filled (chunk, record, its offset and
+ * the offset of the record before it); done, if given, after each chunk.
+ * A nonzero return of either stops the walk and is returned.
+ */
+static int dir_walk(struct mapfs_fs *fs, const struct mapfs_inode *dir,
+		    int (*rec)(void *arg, const struct dslot *s),
+		    int (*done)(void *arg, const struct dchunk *ch),
+		    void *arg, struct dslot *s)
 {
-	struct dchunk ch;
-	struct drec r;
 	uint64_t c, n;
-	uint32_t pos;
 	int err;
 
 	err = dir_nchunks(fs, dir, &n);
@@ -605,22 +566,56 @@ static int dh_build(struct mapfs_fs *fs, const struct mapfs_inode *dir,
 		return err;
 	for (c = 0; c < n; c++) {
 		dir_ahead(fs, dir, c, n);
-		err = chunk_get(fs, dir, c, &ch);
+		err = chunk_get(fs, dir, c, &s->ch);
 		if (err < 0)
 			return err;
-		for (pos = 0; pos < USABLE; pos += r.reclen) {
-			rec_decode(ch.p, pos, &r);
-			if (r.ino == 0)
+		s->prev = 0;
+		for (s->pos = 0; s->pos < USABLE;
+		     s->prev = s->pos, s->pos += s->r.reclen) {
+			rec_decode(s->ch.p, s->pos, &s->r);
+			if (s->r.ino == 0)
 				continue;
-			err = mapfs_dh_add(fs, h, (const char *)r.name,
-					   r.namelen, c * CHUNK + pos);
-			if (err < 0)
+			err = rec(arg, s);
+			if (err)
 				return err;
 		}
-		err = mapfs_dh_set_room(fs, h, c, chunk_room(ch.p));
-		if (err < 0)
+		if (done && (err = done(arg, &s->ch)) != 0)
 			return err;
 	}
+	return 0;
+}
+
+struct dh_fill {
+	struct mapfs_fs *fs;
+	struct mapfs_dh *h;
+};
+
+static int dh_fill_rec(void *arg, const struct dslot *s)
+{
+	struct dh_fill *f = arg;
+
+	return mapfs_dh_add(f->fs, f->h, (const char *)s->r.name,
+			    s->r.namelen, s->ch.idx * CHUNK + s->pos);
+}
+
+static int dh_fill_room(void *arg, const struct dchunk *ch)
+{
+	struct dh_fill *f = arg;
+
+	return mapfs_dh_set_room(f->fs, f->h, ch->idx, chunk_room(ch->p));
+}
+
+/* Fill a fresh index from every chunk of dir. Caller holds the index. */
+static int dh_build(struct mapfs_fs *fs, const struct mapfs_inode *dir,
+		    struct mapfs_dh *h)
+{
+	struct dh_fill f = { fs, h };
+	struct dslot s;
+	int err;
+
+	err = dir_walk(fs, dir, dh_fill_rec, dh_fill_room, &f, &s);
+	if (err < 0)
+		return err;
 	mapfs_dh_built(h);
 	return 0;
 }
@@ -691,14 +686,27 @@ stale:
 	return 1;
 }
 
+struct dname {
+	const char *name;
+	uint32_t len;
+};
+
+/* 1 if the record of s is named want (a struct dname). */
+static int name_matches(void *want, const struct dslot *s)
+{
+	const struct dname *w = want;
+
+	return s->r.namelen == w->len &&
+	       memcmp(s->r.name, w->name, w->len) == 0;
+}
+
 /* Find the live record named name. 0, -ENOENT or an error. Read-only
  * on the image (it may build the in-memory index). */
 static int dir_find(struct mapfs_fs *fs, const struct mapfs_inode *dir,
 		    const char *name, uint32_t namelen, struct dslot *s)
 {
 	struct mapfs_dh *h = dh_get(fs, dir);
-	uint64_t c, n;
-	uint32_t pos, prev;
+	struct dname want = { name, namelen };
 	int err;
 
 	if (h) {
@@ -707,26 +715,10 @@ static int dir_find(struct mapfs_fs *fs, const struct mapfs_inode *dir,
 		if (err <= 0)
 			return err;
 	}
-	err = dir_nchunks(fs, dir, &n);
+	err = dir_walk(fs, dir, name_matches, NULL, &want, s);
 	if (err < 0)
 		return err;
-	for (c = 0; c < n; c++) {
-		dir_ahead(fs, dir, c, n);
-		err = chunk_get(fs, dir, c, &s->ch);
-		if (err < 0)
-			return err;
-		prev = 0;
-		for (pos = 0; pos < USABLE; prev = pos, pos += s->r.reclen) {
-			rec_decode(s->ch.p, pos, &s->r);
-			if (s->r.ino == 0 || s->r.namelen != namelen ||
-			    memcmp(s->r.name, name, namelen) != 0)
-				continue;
-			s->pos = pos;
-			s->prev = prev;
-			return 0;
-		}
-	}
-	return -ENOENT;
+	return err ? 0 : -ENOENT;
 }
 
 /*
@@ -860,7 +852,7 @@ int mapfs_dir_add(struct mapfs_fs *fs, struct mapfs_inode *dir,
 				continue;
 			rec_write(fs, ch.p, pos + used, r.reclen - used, ino, type,
 				  name, namelen);
-			st16(ch.p + pos + DE_RECLEN, (uint16_t)used);
+			mapfs_put_le16(ch.p + pos + DE_RECLEN, (uint16_t)used);
 			mapfs_jdirty(fs, ch.p + pos + DE_RECLEN, 2);
 			pos += used;
 			chunk_seal(fs, dir, &ch);
@@ -925,17 +917,18 @@ int mapfs_dir_remove(struct mapfs_fs *fs, struct mapfs_inode *dir,
 		/* Only chunks > 0 can get here: chunk 0 starts with ".". */
 		assert(s.ch.idx != 0);
 		memset(p + HDR, 0, s.r.reclen - HDR);
-		st64(p + DE_INO, 0);
+		mapfs_put_le64(p + DE_INO, 0);
 		p[DE_TYPE] = 0;
 		p[DE_NAMELEN] = 0;
 		mapfs_jdirty(fs, p, s.r.reclen);
 	} else {
 		uint8_t *prev = s.ch.p + s.prev;
-		uint32_t prevlen = ld16(prev + DE_RECLEN);
+		uint32_t prevlen = mapfs_get_le16(prev + DE_RECLEN);
 
 		assert(s.prev + prevlen == s.pos);
 		memset(p, 0, s.r.reclen);
-		st16(prev + DE_RECLEN, (uint16_t)(prevlen + s.r.reclen));
+		mapfs_put_le16(prev + DE_RECLEN,
+			       (uint16_t)(prevlen + s.r.reclen));
 		mapfs_jdirty(fs, p, s.r.reclen);
 		mapfs_jdirty(fs, prev + DE_RECLEN, 2);
 	}
@@ -978,7 +971,7 @@ int mapfs_dir_replace(struct mapfs_fs *fs, struct mapfs_inode *dir,
 	if (err < 0)
 		return err;
 	p = s.ch.p + s.pos;
-	st64(p + DE_INO, ino);
+	mapfs_put_le64(p + DE_INO, ino);
 	p[DE_TYPE] = (uint8_t)type;
 	mapfs_jdirty(fs, p, HDR);
 	chunk_seal(fs, dir, &s.ch);
@@ -1105,7 +1098,7 @@ void mapfs_dir_chunk_set(uint8_t *chunk, uint32_t pos, mapfs_ino_t ino,
 			 uint32_t type)
 {
 	assert(pos < USABLE && USABLE - pos >= HDR);
-	st64(chunk + pos + DE_INO, ino);
+	mapfs_put_le64(chunk + pos + DE_INO, ino);
 	chunk[pos + DE_TYPE] = (uint8_t)type;
 }
 
@@ -1130,13 +1123,13 @@ int mapfs_dir_chunk_remove(uint8_t *chunk, uint64_t chunk_idx, uint32_t pos)
 		if (chunk_idx == 0)
 			return -EINVAL;
 		memset(chunk + HDR, 0, r.reclen - HDR);
-		st64(chunk + DE_INO, 0);
+		mapfs_put_le64(chunk + DE_INO, 0);
 		chunk[DE_TYPE] = 0;
 		chunk[DE_NAMELEN] = 0;
 		return 0;
 	}
 	while (p < pos) {
-		reclen = ld16(chunk + p + DE_RECLEN);
+		reclen = mapfs_get_le16(chunk + p + DE_RECLEN);
 		if (reclen < HDR || reclen % MAPFS_DIR_ALIGN)
 			return -EINVAL;
 		prev = p;
@@ -1144,9 +1137,9 @@ int mapfs_dir_chunk_remove(uint8_t *chunk, uint64_t chunk_idx, uint32_t pos)
 	}
 	if (p != pos)
 		return -EINVAL;
-	reclen = ld16(chunk + prev + DE_RECLEN);
+	reclen = mapfs_get_le16(chunk + prev + DE_RECLEN);
 	memset(chunk + pos, 0, r.reclen);
-	st16(chunk + prev + DE_RECLEN, (uint16_t)(reclen + r.reclen));
+	mapfs_put_le16(chunk + prev + DE_RECLEN, (uint16_t)(reclen + r.reclen));
 	return 0;
 }
 
@@ -1186,17 +1179,17 @@ uint32_t mapfs_dir_chunk_salvage(const struct mapfs_fs *fs,
 				      &kind, NULL, 0) == 0)
 		return USABLE;
 	if (off == 0 ||
-	    (chunk_idx == 0 && off <= ld16(chunk + DE_RECLEN))) {
+	    (chunk_idx == 0 && off <= mapfs_get_le16(chunk + DE_RECLEN))) {
 		mapfs_dir_chunk_init(chunk, dir_ino, chunk_idx, parent);
 		return 0;
 	}
 	/* The records before off passed their checks: they tile [0, off). */
 	for (p = 0, prev = 0; p < off; p += reclen) {
-		reclen = ld16(chunk + p + DE_RECLEN);
+		reclen = mapfs_get_le16(chunk + p + DE_RECLEN);
 		prev = p;
 	}
 	memset(chunk + off, 0, USABLE - off);
-	st16(chunk + prev + DE_RECLEN, (uint16_t)(USABLE - prev));
+	mapfs_put_le16(chunk + prev + DE_RECLEN, (uint16_t)(USABLE - prev));
 	return off;
 }
 
@@ -1205,8 +1198,8 @@ uint32_t mapfs_dir_chunk_salvage(const struct mapfs_fs *fs,
 void mapfs_dir_chunk_seal(const struct mapfs_fs *fs, mapfs_ino_t dir_ino,
 			  mapfs_bno_t bno, uint32_t page, uint8_t *chunk)
 {
-	st32(chunk + DT_MAGIC, MAPFS_DIRTAIL_MAGIC);
-	st32(chunk + DT_CRC, mapfs_dir_chunk_crc(fs, dir_ino, bno, page,
-						 chunk));
+	mapfs_put_le32(chunk + DT_MAGIC, MAPFS_DIRTAIL_MAGIC);
+	mapfs_put_le32(chunk + DT_CRC,
+		       mapfs_dir_chunk_crc(fs, dir_ino, bno, page, chunk));
 	mapfs_jdirty(fs, chunk, CHUNK);
 }

@@ -154,7 +154,7 @@ int mapfs_grow(struct mapfs_fs *fs, const struct mapfs_geom *ng,
 			    (unsigned long long)last, gwhy);
 			return err;
 		}
-		ihiwater = le32toh(mapfs_cg_hdr(fs, last)->cg_ihiwater);
+		ihiwater = mapfs_cg_ihiwater(mapfs_cg_hdr(fs, last));
 	}
 	cgm = realloc(fs->cg, ng->ngroups * sizeof(*cgm));
 	if (!cgm) {

@@ -106,4 +106,74 @@ static inline bool mapfs_is_zero(const void *p, size_t len)
 	return len == 0 || (b[0] == 0 && __builtin_memcmp(b, b + 1, len - 1) == 0);
 }
 
+/* ------------------------------------------------------------------ */
+/* bmap.c, for file.c: block-map helpers (see the top of bmap.c)       */
+/* ------------------------------------------------------------------ */
+
+/* Pages already verified during one call, by path position. Within a call
+ * the image changes only through bmap.c, which reseals what it
+ * touches, so a verified page stays verified. */
+struct mapfs_ind_cache {
+	mapfs_bno_t bno[MAPFS_NIADDR + 1];
+	uint32_t page[MAPFS_NIADDR + 1];
+};
+
+/*
+ * The route to a logical block: idx[0] is the slot in di_blk, idx[1..depth]
+ * the pointer index in each indirect block on the way. With n = nindir:
+ * lbn 5 -> depth 0, {5}; lbn 12 -> depth 1, {12, 0};
+ * lbn 12 + n + 3n + 7 -> depth 2, {13, 3, 7}.
+ */
+struct mapfs_bpath {
+	int depth;
+	uint32_t idx[MAPFS_NIADDR + 1];
+};
+
+/* May we allocate through ip's map? Besides block-bearing inodes, a
+ * symlink of size 0 (its slow target is about to be written). */
+bool mapfs_map_writable(const struct mapfs_inode *ip);
+/* First logical block covered by the tree rooted at di_blk[11 + level]. */
+uint64_t mapfs_level_start(const struct mapfs_geom *g, int level);
+/* Logical blocks covered by one pointer in an indirect block of `level`
+ * (1: data blocks, 2: n, 3: n * n). */
+uint64_t mapfs_child_span(const struct mapfs_geom *g, int level);
+/* Logical blocks a file may use: ceil(maxfilesize / bsize). */
+uint64_t mapfs_lbn_limit(const struct mapfs_geom *g);
+/* The route to lbn; -EFBIG past the map's reach. */
+int mapfs_bpath_get(const struct mapfs_geom *g, uint64_t lbn,
+		    struct mapfs_bpath *bp);
+/* Follow bp through ip's map: ptr[k] gets the pointer at path position
+ * k, *kp the first position holding a hole (depth + 1: mapped). */
+int mapfs_path_lookup(struct mapfs_fs *fs, const struct mapfs_inode *ip,
+		      const struct mapfs_bpath *bp, struct mapfs_ind_cache *c,
+		      mapfs_bno_t ptr[MAPFS_NIADDR + 1], int *kp);
+/* mapfs_bmap with a page cache c (NULL: none). */
+int mapfs_bmap_cached(struct mapfs_fs *fs, const struct mapfs_inode *ip,
+		      uint64_t lbn, struct mapfs_ind_cache *c,
+		      mapfs_bno_t *bnop);
+/* mapfs_bmap_alloc with the first new block placed at pref (0: derived)
+ * and a page cache c. */
+int mapfs_bmap_alloc_pref(struct mapfs_fs *fs, struct mapfs_inode *ip,
+			  uint64_t lbn, bool use_reserve, bool will_overwrite,
+			  mapfs_bno_t pref, struct mapfs_ind_cache *c,
+			  mapfs_bno_t *bnop);
+/* Free block bno removed from ip's map (ip->blocks - 1, never below 0). */
+int mapfs_drop_block(struct mapfs_fs *fs, struct mapfs_inode *ip,
+		     mapfs_bno_t bno);
+/* Free the tree under indirect block bno of `level`, which nothing
+ * points to any more. */
+int mapfs_free_subtree(struct mapfs_fs *fs, struct mapfs_inode *ip,
+		       mapfs_bno_t bno, int level);
+/* Remove from indirect block bno (of `level`, covering logical blocks
+ * from `first`) every block mapping [lo, hi); *emptyp tells whether bno
+ * holds no pointer afterwards. */
+int mapfs_trim_range(struct mapfs_fs *fs, struct mapfs_inode *ip,
+		     mapfs_bno_t bno, int level, uint64_t first, uint64_t lo,
+		     uint64_t hi, bool *emptyp);
+
+/* cg.c, for alloc.c: raise group cg's inode high-water mark to hiwater
+ * and journal the field; see cg.c. */
+void mapfs_cg_raise_ihiwater(struct mapfs_fs *fs, uint64_t cg,
+			     uint32_t hiwater);
+
 #endif

@@ -506,9 +506,9 @@ int mapfs_fs_attach(struct mapfs_fs *fs, void *base, uint64_t size,
 		} else {
 			const struct mapfs_dcg *h = mapfs_cg_hdr(fs, cg);
 			m->init = true;
-			m->free_blocks = le64toh(h->cg_free_blocks);
-			m->free_inodes = le64toh(h->cg_free_inodes);
-			m->ndirs = le64toh(h->cg_ndirs);
+			m->free_blocks = mapfs_cg_free_blocks(h);
+			m->free_inodes = mapfs_cg_free_inodes(h);
+			m->ndirs = mapfs_cg_ndirs(h);
 		}
 		fs->free_blocks += m->free_blocks;
 		fs->free_inodes += m->free_inodes;

@@ -78,6 +78,19 @@ static int load_dir(struct mapfs_fs *fs, mapfs_ino_t ino,
 	return 0;
 }
 
+/* The front of every operation on a name in directory dir: check the
+ * name and load dir into *d. The name's length, or a negative errno. */
+static int load_dir_name(struct mapfs_fs *fs, mapfs_ino_t dir,
+			 const char *name, struct mapfs_inode *d)
+{
+	int len = name_len(name), err;
+
+	if (len < 0)
+		return len;
+	err = load_dir(fs, dir, d);
+	return err < 0 ? err : len;
+}
+
 static void touch(struct mapfs_inode *ip, bool mtime,
 		  struct mapfs_timespec now)
 {
@@ -104,13 +117,10 @@ int mapfs_op_lookup(struct mapfs_fs *fs, mapfs_ino_t dir, const char *name,
 {
 	struct mapfs_inode d;
 	uint32_t type;
-	int len = name_len(name), err;
+	int len = load_dir_name(fs, dir, name, &d);
 
 	if (len < 0)
 		return len;
-	err = load_dir(fs, dir, &d);
-	if (err < 0)
-		return err;
 	return mapfs_dir_lookup(fs, &d, name, (uint32_t)len, inop, &type);
 }
 
@@ -378,22 +388,6 @@ int mapfs_op_orphan_add(struct mapfs_fs *fs, mapfs_ino_t ino)
 	return 0;
 }
 
-static uint32_t new_generation(struct mapfs_fs *fs, mapfs_ino_t ino,
-			       struct mapfs_timespec now)
-{
-	struct mapfs_dinode *d = mapfs_dinode(fs, ino);
-	uint32_t gen = le32toh(d->di_gen);
-
-	/* Reuse: the next generation. First use: a scrambled value, so
-	 * (ino, generation) pairs do not repeat across mkfs runs. */
-	if (gen)
-		gen++;
-	else
-		gen = (uint32_t)(now.nsec ^ (ino * 2654435761u) ^
-				 (uint64_t)now.sec);
-	return gen ? gen : 1;
-}
-
 /* Allocate and initialize (but do not name) a new inode under parent. */
 static int new_inode(struct mapfs_fs *fs, const struct mapfs_cred *cr,
 		     const struct mapfs_inode *parent, uint32_t mode,
@@ -423,7 +417,7 @@ static int new_inode(struct mapfs_fs *fs, const struct mapfs_cred *cr,
 	if ((mode & MAPFS_IFMT) == MAPFS_IFCHR ||
 	    (mode & MAPFS_IFMT) == MAPFS_IFBLK)
 		ip->rdev = rdev;
-	ip->gen = new_generation(fs, ino, now);
+	ip->gen = mapfs_inode_new_gen(fs, ino, now);
 	ip->atime = ip->mtime = ip->ctime = ip->btime = now;
 	if (dir) {
 		err = mapfs_dir_init(fs, ip, parent->ino, cr->uid == 0);
@@ -452,13 +446,10 @@ static int create_prep(struct mapfs_fs *fs, mapfs_ino_t dir, const char *name,
 {
 	mapfs_ino_t ino;
 	uint32_t type;
-	int len = name_len(name), err;
+	int len = load_dir_name(fs, dir, name, d), err;
 
 	if (len < 0)
 		return len;
-	err = load_dir(fs, dir, d);
-	if (err < 0)
-		return err;
 	if (d->nlink == 0)
 		return -ENOENT;		/* directory being removed */
 	if (is_dot_or_dotdot(name, len))
@@ -781,13 +772,10 @@ static int remove_common(struct mapfs_fs *fs, mapfs_ino_t dir,
 	struct mapfs_inode d, victim;
 	mapfs_ino_t ino;
 	uint32_t type;
-	int len = name_len(name), err;
+	int len = load_dir_name(fs, dir, name, &d), err;
 
 	if (len < 0)
 		return len;
-	err = load_dir(fs, dir, &d);
-	if (err < 0)
-		return err;
 	if (is_dot_or_dotdot(name, len))
 		return rmdir ? (len == 1 ? -EINVAL : -ENOTEMPTY) : -EISDIR;
 	err = mapfs_dir_lookup(fs, &d, name, (uint32_t)len, &ino, &type);

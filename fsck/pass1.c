@@ -249,10 +249,10 @@ static int report_bad_inode(struct fsck_ctx *c, mapfs_ino_t ino,
 	struct mapfs_inode ip;
 	char why2[256] = "";
 
-	if (crc != le32toh(d->di_crc)) {
+	if (crc != mapfs_di_crc(d)) {
 		/* Would it pass with a good checksum? */
 		memcpy(&copy, d, sizeof(copy));
-		copy.di_crc = htole32(crc);
+		mapfs_di_set_crc(&copy, crc);
 		if (mapfs_inode_check(fs, ino, &copy, why2, sizeof(why2)) ==
 		    0) {
 			/* (No CRC values: they depend on the inode's
@@ -596,8 +596,8 @@ static int scan_group(struct fsck_ctx *c, uint64_t cg)
 
 	/* A header that failed its check cannot be trusted for the
 	 * high-water mark: scan every slot. */
-	if (h && !fs->cg[cg].bad && le32toh(h->cg_ihiwater) < g->ipg)
-		hiwater = le32toh(h->cg_ihiwater);
+	if (h && !fs->cg[cg].bad && mapfs_cg_ihiwater(h) < g->ipg)
+		hiwater = mapfs_cg_ihiwater(h);
 	if (hiwater == 0)
 		return 0;
 	grp->ino = fsck_calloc(c, hiwater, sizeof(*grp->ino));
@@ -624,7 +624,7 @@ static int scan_group(struct fsck_ctx *c, uint64_t cg)
 			continue;
 		}
 		marked = ibm && mapfs_bit_test(ibm, slot);
-		mode = le16toh(d->di_mode);
+		mode = mapfs_di_mode(d);
 		if (mode == 0) {
 			if (!free_inode_is_zero((const uint8_t *)d,
 						g->inode_size) &&
@@ -640,7 +640,7 @@ static int scan_group(struct fsck_ctx *c, uint64_t cg)
 			continue;
 		}
 		e->mode = mode;
-		e->nlink = le32toh(d->di_nlink);
+		e->nlink = mapfs_di_nlink(d);
 		if (!marked)
 			fsck_problem(c, P1_IBM_USED_NOT_MARKED,
 				     "inode %llu (%s) is in use but marked "

@@ -210,14 +210,11 @@ static bool repair_chunk(struct chunk_scan *s, mapfs_bno_t bno,
 					      &off, &kind, why, sizeof(why)) ==
 		    0) {
 			/* Only the tail is wrong. */
-			uint32_t magic;
-
-			memcpy(&magic, buf + MAPFS_DIRCHUNK_USABLE, 4);
 			if (mapfs_dir_check_chunk(fs, s->dir, bno, page,
 						  s->chunk_idx, buf, why,
 						  sizeof(why)) == 0)
 				return ok;
-			if (le32toh(magic) == MAPFS_DIRTAIL_MAGIC)
+			if (mapfs_dirchunk_magic(buf) == MAPFS_DIRTAIL_MAGIC)
 				ok &= fsck_problem(c, P2_CHUNK_CRC,
 						   "directory inode %llu, "
 						   "chunk %llu (block %llu): "

@@ -42,27 +42,25 @@ static void check_header(struct fsck_ctx *c, uint64_t cg)
 
 	if (mapfs_cg_check(fs, cg, &unused, why, sizeof(why)) == 0)
 		return;
-	if (h && le32toh(h->cg_magic) == MAPFS_CG_MAGIC) {
+	if (h && mapfs_cg_magic(h) == MAPFS_CG_MAGIC) {
 		crc = mapfs_cg_hdr_crc(fs, cg, h);
-		if (crc != le32toh(h->cg_crc)) {
+		if (crc != mapfs_cg_crc(h)) {
 			fsck_problem(c, P5_CG_CRC,
 				     "group %llu: header checksum is wrong "
 				     "(stored 0x%08x, computed 0x%08x)",
 				     (unsigned long long)cg,
-				     le32toh(h->cg_crc), crc);
+				     mapfs_cg_crc(h), crc);
 			crc_reported = true;
 		}
 		for (int ibm = 0; ibm < 2; ibm++) {
 			uint64_t nbits = ibm ? fs->g.ipg :
 				mapfs_group_nblocks(&fs->g, cg);
 			uint32_t np = bm_pages(nbits);
-			const uint32_t *stored = ibm ? h->cg_ibm_crc :
-						       h->cg_bbm_crc;
 
 			for (uint32_t p = 0; p < np &&
 			     p < MAPFS_CG_MAX_BMPAGES; p++) {
 				crc = mapfs_cg_bitmap_crc(fs, cg, ibm, p);
-				if (crc == le32toh(stored[p]))
+				if (crc == mapfs_cg_bm_crc(h, ibm, p))
 					continue;
 				fsck_problem(c, ibm ? P5_IBM_CRC : P5_BBM_CRC,
 					     "group %llu: %s bitmap page %u "

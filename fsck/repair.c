@@ -297,7 +297,7 @@ static struct fsck_ino *model_inode_new(struct fsck_ctx *c, mapfs_ino_t ino,
 
 	if (slot >= grp->hiwater) {
 		const struct mapfs_dcg *h = mapfs_cg_hdr(c->fs, cg);
-		uint32_t hw = le32toh(h->cg_ihiwater);
+		uint32_t hw = mapfs_cg_ihiwater(h);
 		struct fsck_ino *n;
 
 		if (hw <= slot || hw > g->ipg)
@@ -332,9 +332,8 @@ int fsck_make_dir(struct fsck_ctx *c, mapfs_ino_t ino, mapfs_ino_t parent,
 {
 	struct mapfs_fs *fs = c->fs;
 	struct mapfs_timespec now = mapfs_now();
-	const struct mapfs_dinode *d;
 	struct fsck_ino *e;
-	uint32_t gen = 0;
+	uint32_t gen;
 	int err;
 
 	fsck_prepare(c);
@@ -349,9 +348,7 @@ int fsck_make_dir(struct fsck_ctx *c, mapfs_ino_t ino, mapfs_ino_t parent,
 		fs->cg[0].ndirs++;
 		fs->ndirs++;
 	}
-	d = mapfs_dinode(fs, ino);
-	if (d)
-		gen = le32toh(d->di_gen) + 1;
+	gen = mapfs_inode_new_gen(fs, ino, now);
 	memset(ip, 0, sizeof(*ip));
 	ip->ino = ino;
 	ip->mode = MAPFS_IFDIR | 0755;
@@ -465,10 +462,9 @@ static uint32_t new_hiwater(const struct fsck_ctx *c, uint64_t cg)
 	const struct mapfs_dcg *h = mapfs_cg_hdr(c->fs, cg);
 	uint32_t hw = cg == 0 ? (uint32_t)g->first_ino : 0;
 
-	if (!c->fs->cg[cg].bad && h && le32toh(h->cg_magic) == MAPFS_CG_MAGIC &&
-	    le32toh(h->cg_ihiwater) <= g->ipg)
-		return le32toh(h->cg_ihiwater) > hw ? le32toh(h->cg_ihiwater)
-						    : hw;
+	if (!c->fs->cg[cg].bad && h && mapfs_cg_magic(h) == MAPFS_CG_MAGIC &&
+	    mapfs_cg_ihiwater(h) <= g->ipg)
+		return mapfs_cg_ihiwater(h) > hw ? mapfs_cg_ihiwater(h) : hw;
 	for (uint32_t s = grp->hiwater; s > hw; s--)
 		if (grp->ino[s - 1].mode)
 			return s;
@@ -514,7 +510,7 @@ void fsck_rebuild_group(struct fsck_ctx *c, uint64_t cg, uint64_t fb,
 	       fs->cg[cg].free_blocks == fb && fs->cg[cg].free_inodes == fi &&
 	       fs->cg[cg].ndirs == nd && !fs->cg[cg].bad &&
 	       mapfs_cg_check(fs, cg, &unused, why, sizeof(why)) == 0 &&
-	       le32toh(mapfs_cg_hdr(fs, cg)->cg_ihiwater) == hw;
+	       mapfs_cg_ihiwater(mapfs_cg_hdr(fs, cg)) == hw;
 	if (same)
 		goto out;
 	/* Blocks this frees were not zeroed in the host. */

@@ -623,7 +623,7 @@ void mapfs_seal_flush(struct mapfs_fs *fs);
  * registered for kind), seal now. */
 bool mapfs_seal_pend(struct mapfs_fs *fs, uint8_t kind, bool ibm,
 		     uint32_t page, uint64_t a, uint64_t b);
-/* Seal page `page` of indirect block bno, owned by owner (inode.c). */
+/* Seal page `page` of indirect block bno, owned by owner (bmap.c). */
 void mapfs_ind_seal_now(struct mapfs_fs *fs, mapfs_ino_t owner,
 			uint64_t bno, uint32_t page);
 /* Seal now whatever is pending for indirect block bno's page. */
@@ -701,7 +701,7 @@ uint64_t mapfs_alloc_zero_free(struct mapfs_fs *fs);
 uint64_t mapfs_avail_blocks(const struct mapfs_fs *fs);
 
 /* ------------------------------------------------------------------ */
-/* inode.c: inodes, block maps, file data                               */
+/* inode.c: inodes; bmap.c: block maps; file.c: file data            */
 /* ------------------------------------------------------------------ */
 struct mapfs_timespec {
 	int64_t sec;
@@ -745,6 +745,10 @@ int mapfs_inode_load(struct mapfs_fs *fs, mapfs_ino_t ino,
 void mapfs_inode_store(struct mapfs_fs *fs, const struct mapfs_inode *ip);
 /* Zero a freed inode's slot, keeping its generation. */
 void mapfs_inode_clear(struct mapfs_fs *fs, mapfs_ino_t ino);
+/* Generation for a new use of slot ino: the stored one + 1, or a
+ * scrambled value on first use; never 0. Read-only. */
+uint32_t mapfs_inode_new_gen(const struct mapfs_fs *fs, mapfs_ino_t ino,
+			     struct mapfs_timespec now);
 /* True if ip's block pointers are in use (not a fast symlink, not a
  * device/fifo/socket). */
 bool mapfs_inode_has_blocks(const struct mapfs_inode *ip);
@@ -1167,7 +1171,7 @@ int mapfs_format(void *base, uint64_t size, const struct mapfs_format_opts *o,
 /* structures fsck has located and range-checked itself.                */
 /* ------------------------------------------------------------------ */
 
-/* inode.c */
+/* inode.c, bmap.c */
 /* Decode inode ino into *ip without validating it (for inodes that failed
  * mapfs_inode_check): range-check every field before use. -ENOENT if ino
  * has no slot in the image. Read-only. */

@@ -15,8 +15,8 @@
  *    at the end of this file and docs/FORMAT.md).
  *
  * The in-memory code never works on these structs directly except in the
- * module that owns them (super.c, cg.c, inode.c, dir.c), which converts
- * to host order on load and back on store.
+ * module that owns them (super.c, cg.c, inode.c, bmap.c, dir.c), which
+ * converts to host order on load and back on store.
  */
 #ifndef MAPFS_FORMAT_H
 #define MAPFS_FORMAT_H
@@ -488,5 +488,194 @@ struct mapfs_djrange {
 	uint32_t jg_pad;
 };
 static_assert(sizeof(struct mapfs_djrange) == 16, "journal range size");
+
+/* ------------------------------------------------------------------ */
+/* Field accessors                                                     */
+/* ------------------------------------------------------------------ */
+/*
+ * Host-order values of single on-disk fields, for code that reads a
+ * structure it does not own (fsck, dumpfs, mkfs, the allocator). They
+ * only decode: a value is not validated here, so range-check it before
+ * use as an index or pointer. Changes of state go through the owner
+ * (super.c, cg.c, inode.c, bmap.c, dir.c), which keeps the checksums and
+ * the journal right; the one setter below writes a caller's own copy.
+ */
+#include <endian.h>
+#include <stdbool.h>
+#include <string.h>
+
+/* Little-endian loads and stores at any alignment, for records read out
+ * of a byte buffer (directory chunks: page aligned in the mapping, but
+ * fsck and the tests may hand over any buffer). */
+static inline uint16_t mapfs_get_le16(const void *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le16toh(v);
+}
+
+static inline uint32_t mapfs_get_le32(const void *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le32toh(v);
+}
+
+static inline uint64_t mapfs_get_le64(const void *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
+}
+
+static inline void mapfs_put_le16(void *p, uint16_t v)
+{
+	v = htole16(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+static inline void mapfs_put_le32(void *p, uint32_t v)
+{
+	v = htole32(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+static inline void mapfs_put_le64(void *p, uint64_t v)
+{
+	v = htole64(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+static inline uint32_t mapfs_sb_magic(const struct mapfs_dsuper *s)
+{
+	return le32toh(s->sb_magic);
+}
+
+static inline uint32_t mapfs_sb_version(const struct mapfs_dsuper *s)
+{
+	return le32toh(s->sb_version);
+}
+
+/* Feature words of the last program that wrote the image. */
+static inline uint32_t mapfs_sb_last_compat(const struct mapfs_dsuper *s)
+{
+	return le32toh(s->sb_last_feat_compat);
+}
+
+static inline uint32_t mapfs_sb_last_ro_compat(const struct mapfs_dsuper *s)
+{
+	return le32toh(s->sb_last_feat_ro_compat);
+}
+
+static inline uint32_t mapfs_sb_last_incompat(const struct mapfs_dsuper *s)
+{
+	return le32toh(s->sb_last_feat_incompat);
+}
+
+static inline uint32_t mapfs_sb_free_zeroed(const struct mapfs_dsuper *s)
+{
+	return le32toh(s->sb_free_zeroed);
+}
+
+static inline uint64_t mapfs_sb_root_ino(const struct mapfs_dsuper *s)
+{
+	return le64toh(s->sb_root_ino);
+}
+
+static inline uint64_t mapfs_sb_this_group(const struct mapfs_dsuper *s)
+{
+	return le64toh(s->sb_this_group);
+}
+
+static inline uint32_t mapfs_sb_maxsymlink_fast(const struct mapfs_dsuper *s)
+{
+	return le32toh(s->sb_maxsymlink_fast);
+}
+
+static inline uint32_t mapfs_sb_crc(const struct mapfs_dsuper *s)
+{
+	return le32toh(s->sb_crc);
+}
+
+static inline uint32_t mapfs_cg_magic(const struct mapfs_dcg *h)
+{
+	return le32toh(h->cg_magic);
+}
+
+/* Inode slots >= this were never used since mkfs (at most ipg in a
+ * header that passed its check). */
+static inline uint32_t mapfs_cg_ihiwater(const struct mapfs_dcg *h)
+{
+	return le32toh(h->cg_ihiwater);
+}
+
+/* Stored CRC of page `page` (< MAPFS_CG_MAX_BMPAGES) of the inode
+ * (inode_bm) or block bitmap. */
+static inline uint32_t mapfs_cg_bm_crc(const struct mapfs_dcg *h,
+				       bool inode_bm, uint32_t page)
+{
+	return le32toh(inode_bm ? h->cg_ibm_crc[page] : h->cg_bbm_crc[page]);
+}
+
+static inline uint32_t mapfs_cg_crc(const struct mapfs_dcg *h)
+{
+	return le32toh(h->cg_crc);
+}
+
+/* The group's summary counts (checked against its bitmaps by fsck). */
+static inline uint64_t mapfs_cg_free_blocks(const struct mapfs_dcg *h)
+{
+	return le64toh(h->cg_free_blocks);
+}
+
+static inline uint64_t mapfs_cg_free_inodes(const struct mapfs_dcg *h)
+{
+	return le64toh(h->cg_free_inodes);
+}
+
+static inline uint64_t mapfs_cg_ndirs(const struct mapfs_dcg *h)
+{
+	return le64toh(h->cg_ndirs);
+}
+
+/* Type and permission bits; 0: a free inode. */
+static inline uint32_t mapfs_di_mode(const struct mapfs_dinode *d)
+{
+	return le16toh(d->di_mode);
+}
+
+static inline uint32_t mapfs_di_nlink(const struct mapfs_dinode *d)
+{
+	return le32toh(d->di_nlink);
+}
+
+/* Generation: kept in a free slot, so the next use can differ. */
+static inline uint32_t mapfs_di_gen(const struct mapfs_dinode *d)
+{
+	return le32toh(d->di_gen);
+}
+
+static inline uint32_t mapfs_di_crc(const struct mapfs_dinode *d)
+{
+	return le32toh(d->di_crc);
+}
+
+/* Store crc into d, a caller's copy of an inode (never the image's: the
+ * image's inodes are sealed by mapfs_inode_store). */
+static inline void mapfs_di_set_crc(struct mapfs_dinode *d, uint32_t crc)
+{
+	d->di_crc = htole32(crc);
+}
+
+/* dt_magic of the tail of a directory chunk held in buf (any
+ * alignment). */
+static inline uint32_t mapfs_dirchunk_magic(const void *buf)
+{
+	return mapfs_get_le32((const uint8_t *)buf + MAPFS_DIRCHUNK_USABLE +
+			      offsetof(struct mapfs_dirtail, dt_magic));
+}
 
 #endif /* MAPFS_FORMAT_H */

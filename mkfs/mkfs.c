@@ -170,8 +170,10 @@ static void derived_uuid(const char *label, uint8_t u[16])
 {
 	for (uint32_t i = 0; i < 4; i++) {
 		uint32_t c = mapfs_crc32c(~0u - i, "mapfs-E", 7);
-		c = htole32(mapfs_crc32c(c, label, strlen(label)));
-		memcpy(u + 4 * i, &c, 4);
+
+		c = mapfs_crc32c(c, label, strlen(label));
+		for (uint32_t k = 0; k < 4; k++)	/* little-endian */
+			u[4 * i + k] = (uint8_t)(c >> (8 * k));
 	}
 	u[6] = (u[6] & 0x0f) | 0x40;
 	u[8] = (u[8] & 0x3f) | 0x80;
@@ -239,12 +241,13 @@ static void print_plan(const struct mkfs_args *a,
 /* True when the first page of fd holds a mapfs superblock magic. */
 static bool has_mapfs_magic(int fd, uint64_t off)
 {
-	uint32_t magic;
+	struct mapfs_dsuper sb;
 
-	if (pread(fd, &magic, sizeof(magic), (off_t)(off + MAPFS_SB_OFFSET)) !=
-	    (ssize_t)sizeof(magic))
+	/* sb_magic is the first field: read only it. */
+	if (pread(fd, &sb.sb_magic, sizeof(sb.sb_magic),
+		  (off_t)(off + MAPFS_SB_OFFSET)) != (ssize_t)sizeof(sb.sb_magic))
 		return false;
-	return le32toh(magic) == MAPFS_SB_MAGIC;
+	return mapfs_sb_magic(&sb) == MAPFS_SB_MAGIC;
 }
 
 /* What libblkid recognizes in bytes [off, off + len) of fd (a filesystem,

@@ -337,19 +337,7 @@ static struct seed *seed_get(unsigned which)
 /* Patching and resealing                                              */
 /* ------------------------------------------------------------------ */
 
-static inline uint32_t ld32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le32toh(v);
-}
-
-static inline void st32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, sizeof(v));
-}
+#define SB_CRC_OFF offsetof(struct mapfs_dsuper, sb_crc)
 
 /* Recompute the checksums of the structures in [off, off + len) of block
  * bno of img (a copy of seed s), using the seed's geometry. */
@@ -368,10 +356,9 @@ static void reseal(const struct seed *s, uint8_t *img, mapfs_bno_t bno,
 	switch (s->role[bno]) {
 	case R_SB:
 		if (p0 == 0)
-			st32(blk + offsetof(struct mapfs_dsuper, sb_crc),
-			     mapfs_crc32c(~0u, blk,
-					  offsetof(struct mapfs_dsuper,
-						   sb_crc)));
+			mapfs_put_le32(blk + SB_CRC_OFF,
+				       mapfs_crc32c(~0u, blk,
+						    SB_CRC_OFF));
 		break;
 	case R_IBM:
 	case R_BBM:
@@ -411,16 +398,18 @@ static void reseal(const struct seed *s, uint8_t *img, mapfs_bno_t bno,
 		for (uint32_t p = p0; p <= p1; p++) {
 			uint8_t *chunk = blk + (size_t)p * MAPFS_PAGE_SIZE;
 
-			st32(chunk + MAPFS_DIRCHUNK_USABLE + 4,
-			     mapfs_dir_chunk_crc(&view, s->owner[bno], bno, p,
-						 chunk));
+			mapfs_put_le32(chunk + MAPFS_DIRCHUNK_USABLE + 4,
+				       mapfs_dir_chunk_crc(&view,
+							   s->owner[bno],
+							   bno, p, chunk));
 		}
 		break;
 	case R_IND:
 		for (uint32_t p = p0; p <= p1; p++)
-			st32(blk + (size_t)p * MAPFS_PAGE_SIZE +
-				     MAPFS_PTRS_PER_PAGE * 8 + 4,
-			     mapfs_ind_crc(&view, s->owner[bno], bno, p));
+			mapfs_put_le32(blk + (size_t)p * MAPFS_PAGE_SIZE +
+				       MAPFS_PTRS_PER_PAGE * 8 + 4,
+				       mapfs_ind_crc(&view, s->owner[bno],
+						     bno, p));
 		break;
 	default:
 		break;
@@ -450,7 +439,7 @@ uint8_t *fz_image_from_input(const uint8_t *data, size_t size,
 	size_t i;
 
 	*flagsp = *knobp = 0;
-	if (size >= FZ_RAW_MIN && ld32(data) == MAPFS_SB_MAGIC) {
+	if (size >= FZ_RAW_MIN && mapfs_get_le32(data) == MAPFS_SB_MAGIC) {
 		img = malloc(size);
 		if (!img)
 			return NULL;
@@ -472,7 +461,7 @@ uint8_t *fz_image_from_input(const uint8_t *data, size_t size,
 	span = s->nlist << s->fs.g.bshift;
 
 	for (i = 2; i + 5 <= size;) {
-		uint64_t pos = ld32(data + i) % span;
+		uint64_t pos = mapfs_get_le32(data + i) % span;
 		unsigned ctl = data[i + 4];
 		size_t len = (ctl & 63u) + 1;
 		mapfs_bno_t bno = s->list[pos >> s->fs.g.bshift];

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_inode.c - unit tests of inode.c: inode encode/decode and
- * validation, the block map (direct, single, double, triple indirect),
- * file read/write/truncate, read_iov, the fsck block map walk, indirect
- * page checksums and ENOSPC behaviour. Every test runs with 4 KiB and
- * 64 KiB blocks on an in-memory image.
+ * test_inode.c - unit tests of inode.c, bmap.c and file.c: inode
+ * encode/decode and validation, the generation policy, the block map
+ * (direct, single, double, triple indirect), file read/write/truncate,
+ * read_iov, the fsck block map walk, indirect page checksums and ENOSPC
+ * behaviour. Every test runs with 4 KiB and 64 KiB blocks on an
+ * in-memory image.
  */
 #include "helpers.h"
 #include "../../fs/internal.h"	/* mapfs_cg_check_bitmaps */
@@ -1205,6 +1206,44 @@ static void test_one_big_write(void **state)
 	free(back);
 }
 
+/* mapfs_inode_new_gen, the one generation policy (ops.c's create and
+ * fsck's rebuilt directories): the stored generation + 1 on reuse, a
+ * value scrambled from the time on first use, never 0. */
+static void test_new_gen(void **state)
+{
+	struct tctx *t = *state;
+	struct mapfs_fs *fs = t->fs;
+	mapfs_ino_t ino = fs->g.first_ino + 5;
+	struct mapfs_timespec now = { 1700000000, 123 };
+	struct mapfs_timespec later = { 1700000000, 124 };
+	struct mapfs_inode ip;
+	uint32_t a, b;
+
+	/* First use: not 0, not 1, and not the same at another time. */
+	assert_int_equal(mapfs_di_gen(mapfs_dinode(fs, ino)), 0);
+	a = mapfs_inode_new_gen(fs, ino, now);
+	b = mapfs_inode_new_gen(fs, ino, later);
+	assert_true(a > 1 && b > 1 && a != b);
+
+	/* Reuse: a freed slot keeps its generation, the next is + 1. */
+	memset(&ip, 0, sizeof(ip));
+	ip.ino = ino;
+	ip.mode = MAPFS_IFREG | 0644;
+	ip.nlink = 1;
+	ip.gen = 7;
+	mapfs_inode_store(fs, &ip);
+	mapfs_inode_clear(fs, ino);
+	assert_int_equal(mapfs_inode_new_gen(fs, ino, now), 8);
+
+	/* Wrapping skips 0. */
+	ip.gen = UINT32_MAX;
+	mapfs_inode_store(fs, &ip);
+	assert_int_equal(mapfs_inode_new_gen(fs, ino, now), 1);
+
+	/* No slot (out of range): still a first-use value. */
+	assert_true(mapfs_inode_new_gen(fs, fs->g.ninodes, now) != 0);
+}
+
 #define T(f)                                                                \
 	cmocka_unit_test_prestate_setup_teardown(f, setup, teardown, &p4k),  \
 	cmocka_unit_test_prestate_setup_teardown(f, setup, teardown, &p64k)
@@ -1227,6 +1266,7 @@ int main(void)
 		T(test_walk_garbage),
 		T(test_enospc),
 		T(test_one_big_write),
+		T(test_new_gen),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -369,7 +369,7 @@ static void test_zero_free_mark(void **state)
 	unlink(path);
 }
 
-/* Writing ahead (write_ahead in inode.c), with a hook that records what
+/* Writing ahead (write_ahead in file.c), with a hook that records what
  * it is told and faults the pages in as the daemon's helper does. */
 static struct {
 	struct mapfs_fs *fs;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests: extended attributes (xattr.c: storage, validator, ACL
- * helpers) and the range operations of inode.c (hole punching,
+ * helpers) and the range operations of file.c (hole punching,
  * preallocation, SEEK_DATA/SEEK_HOLE, copies) with the ops that use them
  * and the chattr flags they enforce. In-memory filesystems. */
 #include <setjmp.h>
