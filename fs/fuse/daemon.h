@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* daemon.h - state shared by the daemon's main.c and ops.c. */
+/* daemon.h - the daemon's state (struct daemon), shared by main.c and the
+ * request glue (glue.h), and what main.c, remount.c and extra.c call. */
 #ifndef MAPFS_DAEMON_H
 #define MAPFS_DAEMON_H
 
@@ -30,7 +31,7 @@ struct daemon {
 	bool no_opendir;
 	/* -o fakeroot: no permission checks, every inode shown as owned by
 	 * fake_uid:fake_gid (the mounting user), and requests from that
-	 * user stored as from 0:0 (see ops.c). */
+	 * user stored as from 0:0 (see attr.c). */
 	bool fakeroot;
 	uint32_t fake_uid, fake_gid;
 	bool single;		/* -s: one thread (no request may wait for
@@ -69,7 +70,7 @@ int daemon_commit(struct daemon *d);
  * marks the image mounted. -EROFS for rw when the image was opened
  * read-only. 0 or -errno. */
 int daemon_set_ro(struct daemon *d, bool ro);
-/* Turn SIGBUS on the mapping into EIO (see ops.c). */
+/* Turn SIGBUS on the mapping into EIO (see lock.c). */
 void daemon_catch_sigbus(struct daemon *d);
 /* O_TMPFILE in parent (extra.c): make the inode, count one lookup and
  * one open for the reply, fill *e and *fi as a create would. Returns 0

@@ -21,7 +21,7 @@
  *   FUSE_TMPFILE (51, open with O_TMPFILE; libfuse has it from 3.17):
  *     in fuse_create_in + a name ("/", unused); out fuse_entry_out +
  *     fuse_open_out, as FUSE_CREATE. The inode has link count 0 and sits
- *     on the orphan list (ops.c daemon_tmpfile, mapfs_op_tmpfile).
+ *     on the orphan list (node.c daemon_tmpfile, mapfs_op_tmpfile).
  *   FUSE_STATX (52, statx(2) asking for the birth time; libfuse has it
  *     from 3.18): in fuse_statx_in; out fuse_statx_out with the basic
  *     fields and btime, as GETATTR's attributes plus the inode's btime.

@@ -79,7 +79,7 @@ static const struct fuse_opt conf_opts[] = {
 	/* mount -o remount,... through mount.fuse3 (remount.c) */
 	{"remount", offsetof(struct conf, remount), 1},
 	/* atime, as mount(8) writes it (the last word wins): the kernel
-	 * leaves atime to FUSE filesystems (ops.c, atime_due). */
+	 * leaves atime to FUSE filesystems (file.c, atime_due). */
 	FUSE_OPT_KEY("noatime", KEY_NOATIME),
 	FUSE_OPT_KEY("atime", KEY_ATIME),
 	FUSE_OPT_KEY("strictatime", KEY_STRICTATIME),
