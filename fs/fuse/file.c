@@ -129,46 +129,27 @@ void op_release(fuse_req_t req, fuse_ino_t nodeid,
 	fuse_reply_err(req, 0);
 }
 
-/* relatime (Linux's default): a read updates atime only when it is older
- * than mtime or ctime, or more than a day old. One exclusive lock per file
- * per day, not per read. strictatime: every read; noatime, a read-only
- * mount, chattr +A: never; nodiratime: never for directories. */
+/* The mount's atime options as the core's MAPFS_ATIME_* bits. */
+static unsigned atime_mode(const struct daemon *d)
+{
+	return (d->ro || d->noatime ? MAPFS_ATIME_NEVER : 0) |
+	       (d->strictatime ? MAPFS_ATIME_STRICT : 0) |
+	       (d->nodiratime ? MAPFS_ATIME_NODIR : 0);
+}
+
+/* Is a read of ip due to update its atime (the core's policy)? */
 bool atime_due(const struct daemon *d, const struct mapfs_inode *ip)
 {
-	struct mapfs_timespec now;
-
-	if (d->ro || d->noatime || (ip->flags & MAPFS_FL_NOATIME))
-		return false;
-	if (d->nodiratime && (ip->mode & MAPFS_IFMT) == MAPFS_IFDIR)
-		return false;
-	now = mapfs_now();
-	if (d->strictatime)	/* at the kernel's coarse clock's pace: a
-				 * stream of reads updates every 10 ms */
-		return (now.sec - ip->atime.sec) * 1000000000ll +
-		       ((int64_t)now.nsec - (int64_t)ip->atime.nsec) >=
-		       10000000ll;
-	if (ip->atime.sec < ip->mtime.sec ||
-	    (ip->atime.sec == ip->mtime.sec && ip->atime.nsec <= ip->mtime.nsec))
-		return true;
-	if (ip->atime.sec < ip->ctime.sec ||
-	    (ip->atime.sec == ip->ctime.sec && ip->atime.nsec <= ip->ctime.nsec))
-		return true;
-	return now.sec - ip->atime.sec >= 24 * 3600;
+	return mapfs_atime_due(atime_mode(d), ip, mapfs_now());
 }
 
 void touch_atime(struct daemon *d, mapfs_ino_t ino)
 {
-	struct mapfs_inode ip;
 	bool done = false;
 
-	/* An access changes atime only: not ctime, unlike utimensat. */
 	wlock(d);
-	if (!d->broken && mapfs_inode_load(d->fs, ino, &ip) == 0 &&
-	    atime_due(d, &ip)) {
-		ip.atime = mapfs_now();
-		mapfs_inode_store(d->fs, &ip);
-		done = true;
-	}
+	if (!d->broken)
+		done = mapfs_op_touch_atime(d->fs, atime_mode(d), ino) > 0;
 	bus_check(0);
 	wunlock(d);
 	/* The kernel caches attributes for long: tell it atime moved. */
@@ -240,7 +221,9 @@ void op_write(fuse_req_t req, fuse_ino_t nodeid, const char *buf,
 	struct daemon *d = dmn(req);
 	struct mapfs_inode ip;
 	uint64_t blocks = 0;
-	bool grew = false, reserve = false, killed = false;
+	bool grew = false, killed = false;
+	/* The request's own uid, as before -o fakeroot's mapping. */
+	struct mapfs_cred cr = {fuse_req_ctx(req)->uid, fuse_req_ctx(req)->gid};
 	ssize_t n;
 
 	(void)fi;
@@ -253,22 +236,17 @@ void op_write(fuse_req_t req, fuse_ino_t nodeid, const char *buf,
 		return;
 	}
 	wlock(d);
-	if (mapfs_inode_load(d->fs, ino_of(nodeid), &ip) == 0) {
+	if (mapfs_inode_load(d->fs, ino_of(nodeid), &ip) == 0)
 		blocks = ip.blocks;
-		/* The root reserve: writes flushed from the kernel's
-		 * writeback cache arrive as root whoever wrote them, so the
-		 * file's owner must be root as well (as a file created by
-		 * root is what the reserve is for). */
-		reserve = fuse_req_ctx(req)->uid == 0 && ip.uid == 0;
-	}
-	n = mapfs_op_write(d->fs, ino_of(nodeid), (uint64_t)off, buf, size,
-			   reserve);
+	/* the root reserve: the core decides (mapfs_write_may_reserve) */
+	n = mapfs_op_write_cr(d->fs, &cr, ino_of(nodeid), (uint64_t)off, buf,
+			      size);
 	if ((n == -ENOSPC || (n >= 0 && (size_t)n < size)) &&
 	    retry_nospc(d, -ENOSPC)) {
 		size_t done = n > 0 ? (size_t)n : 0;
-		ssize_t m = mapfs_op_write(d->fs, ino_of(nodeid),
-					   (uint64_t)off + done, buf + done,
-					   size - done, reserve);
+		ssize_t m = mapfs_op_write_cr(d->fs, &cr, ino_of(nodeid),
+					      (uint64_t)off + done,
+					      buf + done, size - done);
 		if (m > 0)
 			n = (ssize_t)(done + (size_t)m);
 		else if (done == 0)

@@ -134,7 +134,8 @@ void read_ahead(struct daemon *d, const struct mapfs_inode *ip,
  * reading the image after it (reading around, see readahead.c). */
 void read_around(struct daemon *d, const void *p, size_t len);
 
-/* file.c: is a read of ip due to update its atime; update it (takes the
+/* file.c: is a read of ip due to update its atime (mapfs_atime_due with
+ * the mount options); update it (mapfs_op_touch_atime; takes the
  * exclusive lock, tells the kernel). */
 bool atime_due(const struct daemon *d, const struct mapfs_inode *ip);
 void touch_atime(struct daemon *d, mapfs_ino_t ino);
