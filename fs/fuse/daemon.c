@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * daemon.c - the requests about the whole filesystem (INIT negotiation,
- * statfs, fsync's commit, the commit timer, remount ro/rw) and the table
- * of the FUSE low-level operations, each served in node.c, file.c,
- * dirops.c, xattrops.c or here.
+ * statfs, fsync's commit, the commit timer (a thread), remount ro/rw) and
+ * the table of the FUSE low-level operations, each served in node.c,
+ * file.c, dirops.c, xattrops.c or here.
  */
 #include "glue.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/statvfs.h>
+#include <time.h>
 
 void op_init(void *userdata, struct fuse_conn_info *conn)
 {
@@ -98,6 +101,75 @@ int daemon_commit(struct daemon *d)
 	err = d->broken ? -EIO : d->ro ? 0 : bus_check(mapfs_fs_commit(d->fs));
 	wunlock(d);
 	return err;
+}
+
+/* The commit timer: every commit= seconds, if anything changed, make it
+ * durable (bounding what a power cut can take from a workload that never
+ * calls fsync). */
+static struct {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool running, stop;
+	int secs;
+} ct = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void *commit_loop(void *arg)
+{
+	struct daemon *d = arg;
+	uint64_t last = 0;
+
+	pthread_mutex_lock(&ct.mu);
+	while (!ct.stop) {
+		struct mapfs_journal_stats st;
+		struct timespec until;
+		bool data;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += ct.secs;
+		while (!ct.stop &&
+		       pthread_cond_timedwait(&ct.cv, &ct.mu, &until) == 0)
+			;
+		if (ct.stop)
+			break;
+		pthread_mutex_unlock(&ct.mu);
+		pthread_rwlock_rdlock(&d->lock);
+		mapfs_journal_get_stats(d->fs, &st);
+		pthread_rwlock_unlock(&d->lock);
+		data = atomic_exchange(&d->data_written, false);
+		if ((st.records != last || data) && !d->broken &&
+		    daemon_commit(d) < 0)
+			mapfs_log(d->fs, MAPFS_LOG_ERR, "periodic commit failed");
+		pthread_rwlock_rdlock(&d->lock);
+		mapfs_journal_get_stats(d->fs, &st);
+		pthread_rwlock_unlock(&d->lock);
+		last = st.records;
+		pthread_mutex_lock(&ct.mu);
+	}
+	pthread_mutex_unlock(&ct.mu);
+	return NULL;
+}
+
+int daemon_commit_start(struct daemon *d, int secs)
+{
+	ct.secs = secs;
+	if (pthread_create(&ct.thread, NULL, commit_loop, d) != 0)
+		return -1;
+	(void)pthread_setname_np(ct.thread, "mapfs-commit");
+	ct.running = true;
+	return 0;
+}
+
+void daemon_commit_stop(void)
+{
+	if (!ct.running)
+		return;
+	pthread_mutex_lock(&ct.mu);
+	ct.stop = true;
+	pthread_cond_signal(&ct.cv);
+	pthread_mutex_unlock(&ct.mu);
+	pthread_join(ct.thread, NULL);
+	ct.running = false;
 }
 
 int daemon_set_ro(struct daemon *d, bool ro)

@@ -64,6 +64,11 @@ int daemon_busy(void *arg, mapfs_ino_t ino);
 void daemon_refs_free(struct daemon *d);
 /* Make everything so far durable (the commit timer). */
 int daemon_commit(struct daemon *d);
+/* The commit timer (daemon.c): a thread that, every secs seconds, makes
+ * what changed durable (daemon_commit). start: 0, or -1 if the thread
+ * cannot be made. stop: joins it (no-op if not running). */
+int daemon_commit_start(struct daemon *d, int secs);
+void daemon_commit_stop(void);
 /* mount -o remount,ro / remount,rw (remount.c): read-only writes
  * everything home, marks the image clean and shares the image lock;
  * read-write takes the lock back (-EBUSY while another holds it) and
