@@ -72,7 +72,7 @@ static int rd_fill(void *arg, const char *name, uint32_t namelen,
 		 * costs it a dentry lookup and an attribute update per
 		 * entry: a readdir after a stat of every entry ran at
 		 * about a third of the speed of a plain readdir. */
-		bool skip = dot || ref_known(c->d, ino);
+		bool skip = dot || ref_held(c->d, ino, false);
 
 		if (skip) {
 			/* No lookup reference: the type is enough. */

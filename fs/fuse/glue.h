@@ -73,10 +73,9 @@ struct ref *ref_find(struct daemon *d, mapfs_ino_t ino);
 struct ref *ref_get(struct daemon *d, mapfs_ino_t ino);
 /* Drop r if it holds nothing; returns whether the inode must be reaped. */
 bool ref_put(struct daemon *d, struct ref *r);
-/* Does the kernel hold ino (a lookup reference not yet forgotten)? */
-bool ref_known(struct daemon *d, mapfs_ino_t ino);
-/* Does anything still hold ino (a lookup reference or an open)? */
-bool ref_held(struct daemon *d, mapfs_ino_t ino);
+/* Does the kernel hold ino: a lookup reference not yet forgotten, or
+ * with opens, an open too? */
+bool ref_held(struct daemon *d, mapfs_ino_t ino, bool opens);
 void ref_lookup_inc(struct daemon *d, mapfs_ino_t ino);
 /* Free ino, whose last reference went (takes the exclusive lock). */
 void reap(struct daemon *d, mapfs_ino_t ino);

@@ -35,7 +35,7 @@ static void lookup_self(fuse_req_t req, struct daemon *d, fuse_ino_t nodeid)
 	if (nodeid == FUSE_ROOT_ID || ino_of(nodeid) != MAPFS_ROOT_INO)
 		err = mapfs_op_lookup_ino(d->fs, ino_of(nodeid), &ip);
 	err = bus_check(err);
-	if (err == 0 && ip.nlink == 0 && !ref_held(d, ip.ino))
+	if (err == 0 && ip.nlink == 0 && !ref_held(d, ip.ino, true))
 		err = -ESTALE;
 	if (err == 0)
 		reply_entry(req, d, &ip);

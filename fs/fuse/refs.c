@@ -97,28 +97,14 @@ bool ref_put(struct daemon *d, struct ref *r)
 	return dead;
 }
 
-/* Does the kernel hold ino (a lookup reference not yet forgotten)? */
-bool ref_known(struct daemon *d, mapfs_ino_t ino)
-{
-	struct ref *r;
-	bool known;
-
-	pthread_mutex_lock(&d->ref_lock);
-	r = ref_find(d, ino);
-	known = r && r->nlookup;
-	pthread_mutex_unlock(&d->ref_lock);
-	return known;
-}
-
-/* Does anything still hold ino (a lookup reference or an open)? */
-bool ref_held(struct daemon *d, mapfs_ino_t ino)
+bool ref_held(struct daemon *d, mapfs_ino_t ino, bool opens)
 {
 	struct ref *r;
 	bool held;
 
 	pthread_mutex_lock(&d->ref_lock);
 	r = ref_find(d, ino);
-	held = r && (r->nlookup || r->nopen);
+	held = r && (r->nlookup || (opens && r->nopen));
 	pthread_mutex_unlock(&d->ref_lock);
 	return held;
 }

@@ -82,54 +82,45 @@ void op_removexattr(fuse_req_t req, fuse_ino_t nodeid,
 	fuse_reply_err(req, -err);
 }
 
-/* getxattr and listxattr: size 0 asks for the length. */
-static void reply_xattr(fuse_req_t req, ssize_t n, const char *buf,
-			size_t size)
+/* getxattr (of name) and listxattr (name NULL): size 0 asks for the
+ * length; the value is copied out of the mapping under the shared lock,
+ * replied after. */
+static void read_xattr(fuse_req_t req, fuse_ino_t nodeid, const char *name,
+		       size_t size)
 {
+	struct daemon *d = dmn(req);
+	char *buf = size ? malloc(size) : NULL;
+	ssize_t n;
+
+	if (size && !buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	rlock(d);
+	if (name)
+		n = mapfs_op_getxattr(d->fs, ino_of(nodeid), name, buf, size);
+	else
+		n = mapfs_op_listxattr(d->fs, ino_of(nodeid), buf, size,
+				       fuse_req_ctx(req)->uid == 0);
+	if (bus_check(0))
+		n = -EIO;
+	pthread_rwlock_unlock(&d->lock);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else if (size == 0)
 		fuse_reply_xattr(req, (size_t)n);
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
 }
 
 void op_getxattr(fuse_req_t req, fuse_ino_t nodeid, const char *name,
 		 size_t size)
 {
-	struct daemon *d = dmn(req);
-	char *buf = size ? malloc(size) : NULL;
-	ssize_t n;
-
-	if (size && !buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	rlock(d);
-	n = mapfs_op_getxattr(d->fs, ino_of(nodeid), name, buf, size);
-	if (bus_check(0))
-		n = -EIO;
-	pthread_rwlock_unlock(&d->lock);
-	reply_xattr(req, n, buf, size);
-	free(buf);
+	read_xattr(req, nodeid, name, size);
 }
 
 void op_listxattr(fuse_req_t req, fuse_ino_t nodeid, size_t size)
 {
-	struct daemon *d = dmn(req);
-	char *buf = size ? malloc(size) : NULL;
-	ssize_t n;
-
-	if (size && !buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	rlock(d);
-	n = mapfs_op_listxattr(d->fs, ino_of(nodeid), buf, size,
-			       fuse_req_ctx(req)->uid == 0);
-	if (bus_check(0))
-		n = -EIO;
-	pthread_rwlock_unlock(&d->lock);
-	reply_xattr(req, n, buf, size);
-	free(buf);
+	read_xattr(req, nodeid, NULL, size);
 }
