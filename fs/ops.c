@@ -1200,7 +1200,7 @@ int mapfs_op_setattr(struct mapfs_fs *fs, mapfs_ino_t ino,
  * daemon knows the caller's groups, the core does not), and
  * security.capability goes whoever writes. ctime moves when something
  * did. The FUSE kernel leaves this to us once we take
- * FUSE_HANDLE_KILLPRIV_V2 (fs/fuse/ops.c). Returns 1 if the inode
+ * FUSE_HANDLE_KILLPRIV_V2 (fs/fuse/attr.c). Returns 1 if the inode
  * changed, 0 if not, or a negative errno. */
 int mapfs_op_killpriv(struct mapfs_fs *fs, mapfs_ino_t ino, unsigned kill,
 		      struct mapfs_inode *ip)
@@ -1772,4 +1772,77 @@ int mapfs_op_may_open(struct mapfs_fs *fs, mapfs_ino_t ino, bool write,
 	if ((ip.flags & MAPFS_FL_APPEND) && ((write && !append) || trunc))
 		return -EPERM;
 	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Policies the daemon asks about: atime on read, the root reserve       */
+/* ------------------------------------------------------------------ */
+
+/* 10 ms: the pace of the kernel's coarse clock, which stamps atime on
+ * Linux's own filesystems; a stream of reads under strictatime updates
+ * at most that often. */
+#define ATIME_STRICT_NS 10000000ll
+#define ATIME_RELATIME_SEC (24 * 3600)
+
+static bool ts_le(struct mapfs_timespec a, struct mapfs_timespec b)
+{
+	return a.sec < b.sec || (a.sec == b.sec && a.nsec <= b.nsec);
+}
+
+/* relatime (Linux's default): a read updates atime only when it is older
+ * than mtime or ctime, or more than a day old. One exclusive lock per file
+ * per day, not per read. strictatime: every read; noatime, a read-only
+ * mount, chattr +A: never; nodiratime: never for directories. */
+bool mapfs_atime_due(unsigned mode, const struct mapfs_inode *ip,
+		     struct mapfs_timespec now)
+{
+	if ((mode & MAPFS_ATIME_NEVER) || (ip->flags & MAPFS_FL_NOATIME))
+		return false;
+	if ((mode & MAPFS_ATIME_NODIR) && is_dir(ip))
+		return false;
+	if (mode & MAPFS_ATIME_STRICT)
+		return (now.sec - ip->atime.sec) * 1000000000ll +
+		       ((int64_t)now.nsec - (int64_t)ip->atime.nsec) >=
+		       ATIME_STRICT_NS;
+	if (ts_le(ip->atime, ip->mtime) || ts_le(ip->atime, ip->ctime))
+		return true;
+	return now.sec - ip->atime.sec >= ATIME_RELATIME_SEC;
+}
+
+int mapfs_op_touch_atime(struct mapfs_fs *fs, unsigned mode, mapfs_ino_t ino)
+{
+	struct mapfs_timespec now = mapfs_now();
+	struct mapfs_inode ip;
+	int err = mapfs_inode_load(fs, ino, &ip);
+
+	if (err < 0)
+		return err;
+	if (!mapfs_atime_due(mode, &ip, now))
+		return 0;
+	/* An access changes atime only: not ctime, unlike utimensat. */
+	ip.atime = now;
+	mapfs_inode_store(fs, &ip);
+	return 1;
+}
+
+/* The root reserve is for root's own files: writes flushed from the
+ * kernel's writeback cache arrive as root whoever wrote them, so the
+ * caller being root is not enough; the file's owner must be root as well
+ * (as a file created by root is what the reserve is for). */
+bool mapfs_write_may_reserve(const struct mapfs_cred *cr,
+			     const struct mapfs_inode *ip)
+{
+	return cr->uid == 0 && ip->uid == 0;
+}
+
+ssize_t mapfs_op_write_cr(struct mapfs_fs *fs, const struct mapfs_cred *cr,
+			  mapfs_ino_t ino, uint64_t off, const void *buf,
+			  size_t len)
+{
+	struct mapfs_inode ip;
+	bool reserve = false;
+
+	if (mapfs_inode_load(fs, ino, &ip) == 0)
+		reserve = mapfs_write_may_reserve(cr, &ip);
+	return mapfs_op_write(fs, ino, off, buf, len, reserve);
 }

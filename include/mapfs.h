@@ -1066,6 +1066,24 @@ int mapfs_op_killpriv(struct mapfs_fs *fs, mapfs_ino_t ino, unsigned kill,
 /* write: data, then size/mtime/ctime; returns bytes or negative errno. */
 ssize_t mapfs_op_write(struct mapfs_fs *fs, mapfs_ino_t ino, uint64_t off,
 		       const void *buf, size_t len, bool use_reserve);
+/* write by cr's caller: the root reserve is used only when the caller
+ * and the file's owner are both root (mapfs_write_may_reserve). */
+ssize_t mapfs_op_write_cr(struct mapfs_fs *fs, const struct mapfs_cred *cr,
+			  mapfs_ino_t ino, uint64_t off, const void *buf,
+			  size_t len);
+bool mapfs_write_may_reserve(const struct mapfs_cred *cr,
+			     const struct mapfs_inode *ip);
+/* When a read updates atime: mode is the mount's MAPFS_ATIME_* bits (0:
+ * relatime, Linux's default: when atime is not newer than mtime or ctime,
+ * or is a day old). Never for chattr +A. Pure: now is the caller's. */
+#define MAPFS_ATIME_NEVER	0x1u	/* noatime, or a read-only mount */
+#define MAPFS_ATIME_STRICT	0x2u	/* strictatime: every read, 10 ms apart */
+#define MAPFS_ATIME_NODIR	0x4u	/* nodiratime: never a directory's */
+bool mapfs_atime_due(unsigned mode, const struct mapfs_inode *ip,
+		     struct mapfs_timespec now);
+/* A read of ino: set its atime to now if mapfs_atime_due says so (not
+ * ctime). Returns 1 if it did, 0 if not due, or -errno. */
+int mapfs_op_touch_atime(struct mapfs_fs *fs, unsigned mode, mapfs_ino_t ino);
 /* Free an inode whose link count is zero and which nothing uses any more
  * (taking it off the orphan list if it is there). No-op if nlink > 0. */
 int mapfs_op_reap(struct mapfs_fs *fs, mapfs_ino_t ino);

@@ -20,6 +20,7 @@
  */
 #include "mapfs.h"
 #include "mapfs_cli.h"
+#include "common.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -237,75 +238,76 @@ out:
 	return ret;
 }
 
-int main(int argc, char **argv)
+/* The command line into *a (cleared first). Returns PROG_GO_ON, or the
+ * exit status: 0 after -h or -V, 2 for a usage error. */
+static int parse_args(int argc, char **argv, struct grow_args *a)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
 	static const char optstring[] = "s:nqhV";
-	struct grow_args a;
-	int c, fd, ret;
+	int c;
 
-	memset(&a, 0, sizeof(a));
+	memset(a, 0, sizeof(*a));
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, optstring, prog_longopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 's':
-			if (mapfs_parse_size(optarg, &a.size_bytes) < 0 ||
-			    a.size_bytes == 0) {
-				fprintf(stderr, PROG ": bad size '%s': use a "
-					"number with an optional K, M, G or T "
-					"suffix\n", optarg);
+			if (prog_size_opt(PROG, optarg, &a->size_bytes) !=
+			    PROG_GO_ON)
 				return 2;
-			}
-			a.have_size = true;
+			a->have_size = true;
 			break;
 		case 'n':
-			a.dry_run = true;
+			a->dry_run = true;
 			break;
 		case 'q':
-			a.quiet = true;
+			a->quiet = true;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf(PROG " " MAPFS_VERSION_STRING "\n");
-			return 0;
-		default:
-			mapfs_opt_error(PROG, optstring, argv[optind - 1]);
-			usage(stderr);
-			return 2;
+		default:	/* -h, -V, and what is not an option of ours */
+			return prog_common_opt(PROG, c, optstring,
+					       argv[optind - 1], usage);
 		}
 	}
-	if (optind != argc - 1) {
-		fprintf(stderr, PROG ": %s\n", optind >= argc ?
-			"no image given" : "too many arguments");
-		usage(stderr);
-		return 2;
-	}
-	a.image = argv[optind];
+	return prog_one_image(PROG, argc, argv, usage, &a->image);
+}
 
-	fd = open(a.image, (a.dry_run ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+/* Open the image (read-only for -n) and take the lock a mounted daemon
+ * holds, so nothing mounts it while we work: the descriptor, or -1 after
+ * saying why. */
+static int open_locked(const struct grow_args *a)
+{
+	int fd;
+
+	fd = open(a->image, (a->dry_run ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (fd < 0) {
-		fprintf(stderr, PROG ": cannot open %s: %s\n", a.image,
+		fprintf(stderr, PROG ": cannot open %s: %s\n", a->image,
 			strerror(errno));
-		return 1;
+		return -1;
 	}
 	/* The daemon holds an exclusive lock while mounted (a read-only
 	 * mount a shared one): either way, not now. */
 	{
 		char why[512];
-		if (mapfs_image_lock(fd, a.image, a.dry_run, NULL, NULL, why,
+		if (mapfs_image_lock(fd, a->image, a->dry_run, NULL, NULL, why,
 				     sizeof(why)) < 0) {
-			fprintf(stderr, PROG ": %s: %s\n", a.image, why);
+			fprintf(stderr, PROG ": %s: %s\n", a->image, why);
 			close(fd);
-			return 1;
+			return -1;
 		}
 	}
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
+	struct grow_args a;
+	int fd, ret;
+
+	ret = parse_args(argc, argv, &a);
+	if (ret != PROG_GO_ON)
+		return ret;
+	fd = open_locked(&a);
+	if (fd < 0)
+		return 1;
 	ret = grow(&a, fd);
 	if (close(fd) < 0 && ret == 0) {
 		fprintf(stderr, PROG ": cannot close %s: %s\n", a.image,

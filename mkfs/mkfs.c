@@ -13,6 +13,7 @@
  */
 #include "mapfs.h"
 #include "mapfs_cli.h"
+#include "common.h"
 
 #include <blkid/blkid.h>
 #include <ctype.h>
@@ -537,192 +538,216 @@ static int plan(const struct mkfs_args *a, const struct mapfs_format_opts *o,
 	return 0;
 }
 
-int main(int argc, char **argv)
+#define GO_ON PROG_GO_ON	/* a step's result: carry on with the next */
+
+static const char optstring[] = "s:b:i:I:g:m:L:J:U:o:EFnqhV";
+
+/* One option c (getopt's optarg with it; given: the word as typed) into
+ * *a and *o. Returns GO_ON, 0 after -h or -V, or 2 for a usage error
+ * (said on stderr). */
+static int parse_opt(int c, const char *given, struct mkfs_args *a,
+		     struct mapfs_format_opts *o)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct mapfs_format_opts o;
-	struct mkfs_args a;
-	struct mapfs_geom g;
-	int c;
-
-	memset(&o, 0, sizeof(o));
-	memset(&a, 0, sizeof(a));
-	o.minfree_pct = UINT32_MAX;
-
-	static const char optstring[] = "s:b:i:I:g:m:L:J:U:o:EFnqhV";
-
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) !=
-	       -1) {
-		switch (c) {
-		case 's':
-			if (mapfs_parse_size(optarg, &a.size_bytes) < 0 ||
-			    a.size_bytes == 0) {
-				fprintf(stderr, PROG ": bad size '%s': use a "
-					"number with an optional K, M, G or T "
-					"suffix\n", optarg);
-				return 2;
-			}
-			a.have_size = true;
-			break;
-		case 'b':
-			if (parse_u32(optarg, &o.bsize) < 0 ||
-			    o.bsize < MAPFS_MIN_BSIZE ||
-			    o.bsize > MAPFS_MAX_BSIZE ||
-			    (o.bsize & (o.bsize - 1))) {
-				fprintf(stderr, PROG ": bad block size '%s': "
-					"a power of two from %u to %u\n",
-					optarg, MAPFS_MIN_BSIZE,
-					MAPFS_MAX_BSIZE);
-				return 2;
-			}
-			break;
-		case 'i':
-			if (parse_u32(optarg, &o.bytes_per_inode) < 0 ||
-			    o.bytes_per_inode == 0) {
-				fprintf(stderr, PROG ": bad bytes per inode "
-					"'%s'\n", optarg);
-				return 2;
-			}
-			break;
-		case 'I':
-			if (parse_u32(optarg, &o.inode_size) < 0 ||
-			    (o.inode_size != 256 && o.inode_size != 512 &&
-			     o.inode_size != 1024)) {
-				fprintf(stderr, PROG ": bad inode size '%s': "
-					"256, 512 or 1024\n", optarg);
-				return 2;
-			}
-			break;
-		case 'g':
-			if (parse_u32(optarg, &o.bpg) < 0 || o.bpg == 0) {
-				fprintf(stderr, PROG ": bad blocks per group "
-					"'%s'\n", optarg);
-				return 2;
-			}
-			break;
-		case 'm':
-			if (parse_u32(optarg, &o.minfree_pct) < 0 ||
-			    o.minfree_pct > 50) {
-				fprintf(stderr, PROG ": bad reserved percent "
-					"'%s': 0 to 50\n", optarg);
-				return 2;
-			}
-			break;
-		case 'o': {
-			char why[160] = "";
-
-			if (mapfs_region_parse(optarg, &a.region, why,
-					       sizeof(why)) < 0) {
-				fprintf(stderr, PROG ": -o %s: %s\n", optarg,
-					why);
-				return 2;
-			}
-			break;
-		}
-		case 'J':
-			if (mapfs_parse_size(optarg, &o.journal_bytes) < 0) {
-				fprintf(stderr, PROG ": bad journal size '%s'\n",
-					optarg);
-				return 2;
-			}
-			if (o.journal_bytes == 0)
-				o.journal_bytes = UINT64_MAX;
-			break;
-		case 'L':
-			if (strlen(optarg) > MAPFS_LABEL_MAX) {
-				fprintf(stderr, PROG ": label too long: at "
-					"most %u bytes\n", MAPFS_LABEL_MAX);
-				return 2;
-			}
-			snprintf(o.label, sizeof(o.label), "%s", optarg);
-			break;
-		case 'U':
-			if (!strcmp(optarg, "random")) {
-				a.uuid_random = true;
-			} else if (parse_uuid(optarg, o.uuid) < 0) {
-				fprintf(stderr, PROG ": bad uuid '%s': use "
-					"8-4-4-4-12 hex digits or 'random'\n",
-					optarg);
-				return 2;
-			}
-			a.have_uuid_arg = true;
-			break;
-		case 'E':
-			a.deterministic = true;
-			break;
-		case 'F':
-			a.force = true;
-			break;
-		case 'n':
-			a.dry_run = true;
-			break;
-		case 'q':
-			a.quiet = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf(PROG " " MAPFS_VERSION_STRING "\n");
-			return 0;
-		default:
-			mapfs_opt_error(PROG, optstring, argv[optind - 1]);
-			usage(stderr);
+	switch (c) {
+	case 's':
+		if (prog_size_opt(PROG, optarg, &a->size_bytes) != PROG_GO_ON)
+			return 2;
+		a->have_size = true;
+		break;
+	case 'b':
+		if (parse_u32(optarg, &o->bsize) < 0 ||
+		    o->bsize < MAPFS_MIN_BSIZE ||
+		    o->bsize > MAPFS_MAX_BSIZE ||
+		    (o->bsize & (o->bsize - 1))) {
+			fprintf(stderr, PROG ": bad block size '%s': "
+				"a power of two from %u to %u\n",
+				optarg, MAPFS_MIN_BSIZE,
+				MAPFS_MAX_BSIZE);
 			return 2;
 		}
+		break;
+	case 'i':
+		if (parse_u32(optarg, &o->bytes_per_inode) < 0 ||
+		    o->bytes_per_inode == 0) {
+			fprintf(stderr, PROG ": bad bytes per inode "
+				"'%s'\n", optarg);
+			return 2;
+		}
+		break;
+	case 'I':
+		if (parse_u32(optarg, &o->inode_size) < 0 ||
+		    (o->inode_size != 256 && o->inode_size != 512 &&
+		     o->inode_size != 1024)) {
+			fprintf(stderr, PROG ": bad inode size '%s': "
+				"256, 512 or 1024\n", optarg);
+			return 2;
+		}
+		break;
+	case 'g':
+		if (parse_u32(optarg, &o->bpg) < 0 || o->bpg == 0) {
+			fprintf(stderr, PROG ": bad blocks per group "
+				"'%s'\n", optarg);
+			return 2;
+		}
+		break;
+	case 'm':
+		if (parse_u32(optarg, &o->minfree_pct) < 0 ||
+		    o->minfree_pct > 50) {
+			fprintf(stderr, PROG ": bad reserved percent "
+				"'%s': 0 to 50\n", optarg);
+			return 2;
+		}
+		break;
+	case 'o': {
+		char why[160] = "";
+
+		if (mapfs_region_parse(optarg, &a->region, why,
+				       sizeof(why)) < 0) {
+			fprintf(stderr, PROG ": -o %s: %s\n", optarg,
+				why);
+			return 2;
+		}
+		break;
 	}
-	if (optind != argc - 1) {
-		fprintf(stderr, PROG ": %s\n", optind >= argc ?
-			"no image given" : "too many arguments");
-		usage(stderr);
-		return 2;
+	case 'J':
+		if (mapfs_parse_size(optarg, &o->journal_bytes) < 0) {
+			fprintf(stderr, PROG ": bad journal size '%s'\n",
+				optarg);
+			return 2;
+		}
+		if (o->journal_bytes == 0)
+			o->journal_bytes = UINT64_MAX;
+		break;
+	case 'L':
+		if (strlen(optarg) > MAPFS_LABEL_MAX) {
+			fprintf(stderr, PROG ": label too long: at "
+				"most %u bytes\n", MAPFS_LABEL_MAX);
+			return 2;
+		}
+		snprintf(o->label, sizeof(o->label), "%s", optarg);
+		break;
+	case 'U':
+		if (!strcmp(optarg, "random")) {
+			a->uuid_random = true;
+		} else if (parse_uuid(optarg, o->uuid) < 0) {
+			fprintf(stderr, PROG ": bad uuid '%s': use "
+				"8-4-4-4-12 hex digits or 'random'\n",
+				optarg);
+			return 2;
+		}
+		a->have_uuid_arg = true;
+		break;
+	case 'E':
+		a->deterministic = true;
+		break;
+	case 'F':
+		a->force = true;
+		break;
+	case 'n':
+		a->dry_run = true;
+		break;
+	case 'q':
+		a->quiet = true;
+		break;
+	default:	/* -h, -V, and what is not an option of ours */
+		return prog_common_opt(PROG, c, optstring, given, usage);
 	}
-	a.image = argv[optind];
-	if (a.have_size && (a.region.offset || a.region.size)) {
+	return GO_ON;
+}
+
+/* The command line into *a and *o (which it clears first). Returns
+ * GO_ON, or the exit status: 0 after -h or -V, 2 for a usage error. */
+static int parse_args(int argc, char **argv, struct mkfs_args *a,
+		      struct mapfs_format_opts *o)
+{
+	int c, ret;
+
+	memset(o, 0, sizeof(*o));
+	memset(a, 0, sizeof(*a));
+	o->minfree_pct = UINT32_MAX;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, optstring, prog_longopts, NULL)) !=
+	       -1) {
+		ret = parse_opt(c, argv[optind - 1], a, o);
+		if (ret != GO_ON)
+			return ret;
+	}
+	ret = prog_one_image(PROG, argc, argv, usage, &a->image);
+	if (ret != GO_ON)
+		return ret;
+	if (a->have_size && (a->region.offset || a->region.size)) {
 		fprintf(stderr, PROG ": -s and -o offset: give the size as "
 			"-o offset=BYTES,size=BYTES\n");
 		return 2;
 	}
+	return GO_ON;
+}
 
-	if (a.have_uuid_arg && !a.uuid_random) {
-		o.have_uuid = true;
-	} else if (a.deterministic && !a.uuid_random) {
-		derived_uuid(o.label, o.uuid);
-		o.have_uuid = true;
+/* The new filesystem's uuid (given, derived from the label with -E, or
+ * random), creation time and root owner (fixed with -E, else now and
+ * the caller). Returns GO_ON, or 1 when no random uuid can be had. */
+static int set_identity(const struct mkfs_args *a,
+			struct mapfs_format_opts *o)
+{
+	if (a->have_uuid_arg && !a->uuid_random) {
+		o->have_uuid = true;
+	} else if (a->deterministic && !a->uuid_random) {
+		derived_uuid(o->label, o->uuid);
+		o->have_uuid = true;
 	} else {
-		int err = random_uuid(o.uuid);
+		int err = random_uuid(o->uuid);
 		if (err < 0) {
 			fprintf(stderr, PROG ": cannot make a uuid: %s\n",
 				strerror(-err));
 			return 1;
 		}
-		o.have_uuid = true;
+		o->have_uuid = true;
 	}
-	if (a.deterministic) {
-		o.time = 1;
-		o.root_uid = 0;
-		o.root_gid = 0;
+	if (a->deterministic) {
+		o->time = 1;
+		o->root_uid = 0;
+		o->root_gid = 0;
 	} else {
-		o.time = 0;
-		o.root_uid = getuid();
-		o.root_gid = getgid();
+		o->time = 0;
+		o->root_uid = getuid();
+		o->root_gid = getgid();
 	}
+	return GO_ON;
+}
 
-	/* With -s, plan before touching the file, so an impossible
-	 * request leaves it alone; otherwise the size comes from it. */
-	if (a.have_size) {
-		o.size_bytes = a.size_bytes;
-		if (plan(&a, &o, &g) < 0 || prepare_target(&a, &o.size_bytes))
+/* Plan the layout into *g and prepare the target (size, signatures,
+ * lock: prepare_target). With -s, plan before touching the file, so an
+ * impossible request leaves it alone; otherwise the size comes from it.
+ * Returns GO_ON or 1. */
+static int plan_and_prepare(const struct mkfs_args *a,
+			    struct mapfs_format_opts *o, struct mapfs_geom *g)
+{
+	if (a->have_size) {
+		o->size_bytes = a->size_bytes;
+		if (plan(a, o, g) < 0 || prepare_target(a, &o->size_bytes))
 			return 1;
-	} else if (prepare_target(&a, &o.size_bytes) < 0 ||
-		   plan(&a, &o, &g) < 0) {
+	} else if (prepare_target(a, &o->size_bytes) < 0 ||
+		   plan(a, o, g) < 0) {
 		return 1;
 	}
+	return GO_ON;
+}
+
+int main(int argc, char **argv)
+{
+	struct mapfs_format_opts o;
+	struct mkfs_args a;
+	struct mapfs_geom g;
+	int ret;
+
+	ret = parse_args(argc, argv, &a, &o);
+	if (ret == GO_ON)
+		ret = set_identity(&a, &o);
+	if (ret == GO_ON)
+		ret = plan_and_prepare(&a, &o, &g);
+	if (ret != GO_ON)
+		return ret;
 	if (!a.quiet || a.dry_run)
 		print_plan(&a, &o, &g);
 	if (a.dry_run)

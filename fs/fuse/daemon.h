@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* daemon.h - state shared by the daemon's main.c and ops.c. */
+/* daemon.h - the daemon's state (struct daemon), shared by main.c and the
+ * request glue (glue.h), and what main.c, remount.c and extra.c call. */
 #ifndef MAPFS_DAEMON_H
 #define MAPFS_DAEMON_H
 
@@ -30,7 +31,7 @@ struct daemon {
 	bool no_opendir;
 	/* -o fakeroot: no permission checks, every inode shown as owned by
 	 * fake_uid:fake_gid (the mounting user), and requests from that
-	 * user stored as from 0:0 (see ops.c). */
+	 * user stored as from 0:0 (see attr.c). */
 	bool fakeroot;
 	uint32_t fake_uid, fake_gid;
 	bool single;		/* -s: one thread (no request may wait for
@@ -63,13 +64,18 @@ int daemon_busy(void *arg, mapfs_ino_t ino);
 void daemon_refs_free(struct daemon *d);
 /* Make everything so far durable (the commit timer). */
 int daemon_commit(struct daemon *d);
+/* The commit timer (daemon.c): a thread that, every secs seconds, makes
+ * what changed durable (daemon_commit). start: 0, or -1 if the thread
+ * cannot be made. stop: joins it (no-op if not running). */
+int daemon_commit_start(struct daemon *d, int secs);
+void daemon_commit_stop(void);
 /* mount -o remount,ro / remount,rw (remount.c): read-only writes
  * everything home, marks the image clean and shares the image lock;
  * read-write takes the lock back (-EBUSY while another holds it) and
  * marks the image mounted. -EROFS for rw when the image was opened
  * read-only. 0 or -errno. */
 int daemon_set_ro(struct daemon *d, bool ro);
-/* Turn SIGBUS on the mapping into EIO (see ops.c). */
+/* Turn SIGBUS on the mapping into EIO (see lock.c). */
 void daemon_catch_sigbus(struct daemon *d);
 /* O_TMPFILE in parent (extra.c): make the inode, count one lookup and
  * one open for the reply, fill *e and *fi as a create would. Returns 0

@@ -21,7 +21,7 @@
  *   FUSE_TMPFILE (51, open with O_TMPFILE; libfuse has it from 3.17):
  *     in fuse_create_in + a name ("/", unused); out fuse_entry_out +
  *     fuse_open_out, as FUSE_CREATE. The inode has link count 0 and sits
- *     on the orphan list (ops.c daemon_tmpfile, mapfs_op_tmpfile).
+ *     on the orphan list (node.c daemon_tmpfile, mapfs_op_tmpfile).
  *   FUSE_STATX (52, statx(2) asking for the birth time; libfuse has it
  *     from 3.18): in fuse_statx_in; out fuse_statx_out with the basic
  *     fields and btime, as GETATTR's attributes plus the inode's btime.
@@ -109,6 +109,24 @@ static void send_error(const struct fuse_in_header *ih, int err,
 	send(&iov, 1);
 }
 
+/* After the handler's work (err: 0 or -errno): on an error, send it and
+ * return false; else zero the reply out (size bytes, a fuse_out_header
+ * first), fill its header and return true. */
+static bool reply_begin(const struct fuse_in_header *ih, int err,
+			extra_send_fn send, void *out, size_t size)
+{
+	struct fuse_out_header *oh = out;
+
+	if (err) {
+		send_error(ih, -err, send);
+		return false;
+	}
+	memset(out, 0, size);
+	oh->len = (uint32_t)size;
+	oh->unique = ih->unique;
+	return true;
+}
+
 /* Seconds and nanoseconds of a timeout, as libfuse writes them. */
 static void split_timeout(double t, uint64_t *sec, uint32_t *nsec)
 {
@@ -177,13 +195,8 @@ static void do_tmpfile(struct daemon *d, const struct fuse_in_header *ih,
 	fi.flags = (int)in.flags;
 	err = daemon_tmpfile(d, (fuse_ino_t)ih->nodeid, ih->uid, ih->gid,
 			     in.mode, in.umask, &e, &fi);
-	if (err) {
-		send_error(ih, -err, send);
+	if (!reply_begin(ih, err, send, &out, sizeof(out)))
 		return;
-	}
-	memset(&out, 0, sizeof(out));
-	out.oh.len = sizeof(out);
-	out.oh.unique = ih->unique;
 	entry_out(&e, &out.entry);
 	out.open.fh = fi.fh;
 	if (fi.keep_cache)
@@ -223,13 +236,8 @@ static void do_statx(struct daemon *d, const struct fuse_in_header *ih,
 	}
 	(void)arg;	/* the whole set is cheap: sx_mask is not needed */
 	err = daemon_statx(d, (fuse_ino_t)ih->nodeid, &st, &btime);
-	if (err) {
-		send_error(ih, -err, send);
+	if (!reply_begin(ih, err, send, &out, sizeof(out)))
 		return;
-	}
-	memset(&out, 0, sizeof(out));
-	out.oh.len = sizeof(out);
-	out.oh.unique = ih->unique;
 	split_timeout(d->timeout, &out.sx.attr_valid,
 		      &out.sx.attr_valid_nsec);
 	out.sx.stat.mask = EXTRA_STATX_BASIC | EXTRA_STATX_BTIME;

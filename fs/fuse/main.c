@@ -6,6 +6,8 @@
  * mounted (synced before anything else is stored), runs FUSE's
  * multi-threaded loop, and on the way out frees the inodes that were
  * unlinked while in use, writes everything back and marks the image clean.
+ * main() is those steps in order: parse_args, prepare, open_image,
+ * mount_image, serve; finish undoes what the steps set up (struct run).
  */
 #include "ahead.h"
 #include "bdi.h"
@@ -80,7 +82,7 @@ static const struct fuse_opt conf_opts[] = {
 	/* mount -o remount,... through mount.fuse3 (remount.c) */
 	{"remount", offsetof(struct conf, remount), 1},
 	/* atime, as mount(8) writes it (the last word wins): the kernel
-	 * leaves atime to FUSE filesystems (ops.c, atime_due). */
+	 * leaves atime to FUSE filesystems (fileops.c, atime_due). */
 	FUSE_OPT_KEY("noatime", KEY_NOATIME),
 	FUSE_OPT_KEY("atime", KEY_ATIME),
 	FUSE_OPT_KEY("strictatime", KEY_STRICTATIME),
@@ -267,287 +269,266 @@ static const char *state_name(uint32_t state)
 	}
 }
 
-/* The commit timer: every commit= seconds, if anything changed, make it
- * durable (bounding what a power cut can take from a workload that never
- * calls fsync). */
-static struct {
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool running, stop;
-	int secs;
-} ct = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+/* What main's steps share: the options, then what has been set up (up:
+ * how far, so that finish() undoes exactly that). */
+struct run {
+	struct fuse_args args;
+	struct fuse_cmdline_opts cmd;
+	struct conf conf;
+	struct mapfs_region region;
+	char path[PATH_MAX];	/* the image's real path */
+	struct daemon d;
+	struct fuse_session *se;
+	enum { UP_NONE, UP_OPEN, UP_SESSION, UP_SIGNALS, UP_MOUNTED } up;
+};
 
-static void *commit_loop(void *arg)
-{
-	struct daemon *d = arg;
-	uint64_t last = 0;
+#define GO_ON (-1)	/* a step's result: carry on with the next one */
 
-	pthread_mutex_lock(&ct.mu);
-	while (!ct.stop) {
-		struct mapfs_journal_stats st;
-		struct timespec until;
-		bool data;
-
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += ct.secs;
-		while (!ct.stop &&
-		       pthread_cond_timedwait(&ct.cv, &ct.mu, &until) == 0)
-			;
-		if (ct.stop)
-			break;
-		pthread_mutex_unlock(&ct.mu);
-		pthread_rwlock_rdlock(&d->lock);
-		mapfs_journal_get_stats(d->fs, &st);
-		pthread_rwlock_unlock(&d->lock);
-		data = atomic_exchange(&d->data_written, false);
-		if ((st.records != last || data) && !d->broken &&
-		    daemon_commit(d) < 0)
-			log_fn(NULL, MAPFS_LOG_ERR, "periodic commit failed");
-		pthread_rwlock_rdlock(&d->lock);
-		mapfs_journal_get_stats(d->fs, &st);
-		pthread_rwlock_unlock(&d->lock);
-		last = st.records;
-		pthread_mutex_lock(&ct.mu);
-	}
-	pthread_mutex_unlock(&ct.mu);
-	return NULL;
-}
-
-static int commit_start(struct daemon *d, int secs)
-{
-	ct.secs = secs;
-	if (pthread_create(&ct.thread, NULL, commit_loop, d) != 0)
-		return -1;
-	(void)pthread_setname_np(ct.thread, "mapfs-commit");
-	ct.running = true;
-	return 0;
-}
-
-static void commit_stop(void)
-{
-	if (!ct.running)
-		return;
-	pthread_mutex_lock(&ct.mu);
-	ct.stop = true;
-	pthread_cond_signal(&ct.cv);
-	pthread_mutex_unlock(&ct.mu);
-	pthread_join(ct.thread, NULL);
-	ct.running = false;
-}
-
-int main(int argc, char *argv[])
+/* Parse the command line into r->conf (libfuse's -o options stay in
+ * r->args). Answers --help and --version. Returns GO_ON, or the exit
+ * status: 0 after help or version, 2 for a usage error. */
+static int parse_args(struct run *r, int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct fuse_cmdline_opts cmd;
-	struct fuse_loop_config *cfg = NULL;
-	struct fuse_session *se = NULL;
-	struct conf conf;
-	struct mapfs_region region = {0, 0};
-	struct daemon d;
-	char why[512] = "", path[PATH_MAX], opt[PATH_MAX + 64];
-	int err, ret = 1;
 
-	if (argc == 5 && !strcmp(argv[1], MOUNTPOINT_GUARD_ARG))
-		return mountpoint_guard_run(argv[2], argv[3], argv[4]);
-	memset(&conf, 0, sizeof(conf));
-	memset(&d, 0, sizeof(d));
-	memset(&cmd, 0, sizeof(cmd));
-	conf.timeout = 86400.0;
-	conf.commit = 5;
-	if (fuse_opt_parse(&args, &conf, conf_opts, conf_proc) == -1) {
-		ret = 2;
-		goto out_args;
-	}
-	if (conf.help) {
+	memset(r, 0, sizeof(*r));
+	r->args = args;
+	r->conf.timeout = 86400.0;
+	r->conf.commit = 5;
+	if (fuse_opt_parse(&r->args, &r->conf, conf_opts, conf_proc) == -1)
+		return 2;
+	if (r->conf.help) {
 		usage(stdout);
 		printf("\nlibfuse options:\n");
 		fuse_cmdline_help();
 		fuse_lowlevel_help();
-		ret = 0;
-		goto out_args;
+		return 0;
 	}
-	if (conf.version) {
+	if (r->conf.version) {
 		printf("mapfs %s (libfuse %s)\n", MAPFS_VERSION_STRING,
 		       fuse_pkgversion());
-		ret = 0;
-		goto out_args;
+		return 0;
 	}
-	if (!conf.image || !conf.mnt) {
+	if (!r->conf.image || !r->conf.mnt) {
 		usage(stderr);
-		ret = 2;
-		goto out_args;
+		return 2;
 	}
-	if (conf.remount) {	/* no daemon: the mount's own switches */
-		ret = remount_run(conf.image, conf.mnt, conf.ro, why,
-				  sizeof(why)) < 0;
-		if (ret)
-			fprintf(stderr, "mapfs: %s\n", why);
-		goto out_args;
-	}
-	if (!realpath(conf.image, path)) {
-		fprintf(stderr, "mapfs: %s: %s\n", conf.image, strerror(errno));
-		goto out_args;
+	return GO_ON;
+}
+
+/* mount -o remount: no daemon, the switches of the live mount's own
+ * (remount.c). Returns the exit status. */
+static int remount(struct run *r)
+{
+	char why[512] = "";
+	int ret = remount_run(r->conf.image, r->conf.mnt, r->conf.ro, why,
+			      sizeof(why)) < 0;
+
+	if (ret)
+		fprintf(stderr, "mapfs: %s\n", why);
+	return ret;
+}
+
+/* Resolve the image's path and the mount point (a dead mount there is
+ * cleared; a live daemon's mount of the same image is shared, which ends
+ * here), let libfuse parse its options, and check the values of ours.
+ * Returns GO_ON, or the exit status (1, or 2 for a usage error). */
+static int prepare(struct run *r)
+{
+	struct conf *conf = &r->conf;
+	char opt[PATH_MAX + 64];
+
+	if (!realpath(conf->image, r->path)) {
+		fprintf(stderr, "mapfs: %s: %s\n", conf->image,
+			strerror(errno));
+		return 1;
 	}
 	/* Before fuse_parse_cmdline, which resolves the mount point: a
 	 * dead mount there would fail that, and a hung one hang it. */
-	if (strncmp(conf.mnt, "/dev/fd/", 8) &&
-	    mountpoint_prepare(conf.mnt, path) < 0)
-		goto out_args;
-	if ((conf.offset && mapfs_parse_size(conf.offset, &region.offset)) ||
-	    (conf.size && mapfs_parse_size(conf.size, &region.size)) ||
-	    region.offset % MAPFS_PAGE_SIZE) {
+	if (strncmp(conf->mnt, "/dev/fd/", 8) &&
+	    mountpoint_prepare(conf->mnt, r->path) < 0)
+		return 1;
+	if ((conf->offset &&
+	     mapfs_parse_size(conf->offset, &r->region.offset)) ||
+	    (conf->size && mapfs_parse_size(conf->size, &r->region.size)) ||
+	    r->region.offset % MAPFS_PAGE_SIZE) {
 		fprintf(stderr, "mapfs: bad offset= or size= (bytes, K/M/G/T "
 			"suffixes; the offset a multiple of 4096)\n");
-		ret = 2;
-		goto out_args;
+		return 2;
 	}
-	/* Mounted elsewhere by a live daemon: one more view of it. */
-	if (strncmp(conf.mnt, "/dev/fd/", 8)) {
-		int shared = mountpoint_share(conf.mnt, path, conf.ro,
-					      &region);
+	/* Mounted elsewhere by a live daemon: one more view of it (of
+	 * the same region only). */
+	if (strncmp(conf->mnt, "/dev/fd/", 8)) {
+		int shared = mountpoint_share(conf->mnt, r->path, conf->ro,
+					      &r->region);
 
-		if (shared != 0) {
-			ret = shared < 0;
-			goto out_args;
-		}
+		if (shared != 0)
+			return shared < 0;
 	}
-	fuse_opt_add_arg(&args, "-osubtype=mapfs");
+	fuse_opt_add_arg(&r->args, "-osubtype=mapfs");
 	{
 		/* -o takes comma-separated options: escape commas (and
 		 * backslashes) in the path. */
 		size_t o = strlen(strcpy(opt, "-ofsname="));
-		for (const char *c = path; *c && o + 3 < sizeof(opt); c++) {
+		for (const char *c = r->path; *c && o + 3 < sizeof(opt); c++) {
 			if (*c == ',' || *c == '\\')
 				opt[o++] = '\\';
 			opt[o++] = *c;
 		}
 		opt[o] = 0;
-		fuse_opt_add_arg(&args, opt);
+		fuse_opt_add_arg(&r->args, opt);
 	}
-	if (fuse_parse_cmdline(&args, &cmd) != 0) {
+	if (fuse_parse_cmdline(&r->args, &r->cmd) != 0) {
 		fprintf(stderr, "mapfs: bad options (see mapfs --help)\n");
-		ret = 2;
-		goto out_args;
+		return 2;
 	}
-	if (!cmd.mountpoint) {
+	if (!r->cmd.mountpoint) {
 		usage(stderr);
-		ret = 2;
-		goto out_args;
+		return 2;
 	}
-	if (conf.fakeroot && conf.allow_other) {
+	if (conf->fakeroot && conf->allow_other) {
 		fprintf(stderr, "mapfs: fakeroot and allow_other together "
 			"would give every user root's rights over the files: "
 			"refused\n");
-		ret = 2;
-		goto out_args;
+		return 2;
 	}
-	if (conf.commit < 0 || conf.commit > 86400) {
+	if (conf->commit < 0 || conf->commit > 86400) {
 		fprintf(stderr, "mapfs: commit=%d: out of range (0 to 86400)\n",
-			conf.commit);
-		ret = 2;
-		goto out_args;
+			conf->commit);
+		return 2;
 	}
-	if (conf.timeout < 0 || conf.timeout > 86400 * 365) {
+	if (conf->timeout < 0 || conf->timeout > 86400 * 365) {
 		fprintf(stderr, "mapfs: timeout=%g: out of range\n",
-			conf.timeout);
-		ret = 2;
-		goto out_args;
+			conf->timeout);
+		return 2;
 	}
-	foreground = cmd.foreground;
+	foreground = r->cmd.foreground;
 
-	err = mapfs_fs_open_region(path, conf.ro ? MAPFS_OPEN_RDONLY
-						 : MAPFS_OPEN_JOURNAL,
-				   &region, 0, log_fn, NULL, &d.fs, why,
+	return GO_ON;
+}
+
+/* Open, lock, validate and map the image (journal replayed), refuse one
+ * that needs fsck unless -o force or ro, and set up r->d from the options.
+ * Returns GO_ON, or 1 (r->up says whether the image stays to be closed). */
+static int open_image(struct run *r)
+{
+	struct conf *conf = &r->conf;
+	struct daemon *d = &r->d;
+	char why[512] = "";
+	int err;
+
+	err = mapfs_fs_open_region(r->path, conf->ro ? MAPFS_OPEN_RDONLY
+						     : MAPFS_OPEN_JOURNAL,
+				   &r->region, 0, log_fn, NULL, &d->fs, why,
 				   sizeof(why));
 	if (err < 0) {
-		fprintf(stderr, "mapfs: %s: %s\n", conf.image, why);
-		goto out_args;
+		fprintf(stderr, "mapfs: %s: %s\n", conf->image, why);
+		return 1;
 	}
+	r->up = UP_OPEN;
 	/* For a later second mount of the image (mountpoint_share). */
-	if (d.fs->fd >= 0)
-		(void)mountpoint_claim_region(d.fs->fd, &region);
+	if (d->fs->fd >= 0)
+		(void)mountpoint_claim_region(d->fs->fd, &r->region);
 	{
 		/* Without a usable root nothing can be served: refuse. */
 		struct mapfs_inode root;
-		err = mapfs_inode_load(d.fs, MAPFS_ROOT_INO, &root);
+		err = mapfs_inode_load(d->fs, MAPFS_ROOT_INO, &root);
 		if (err == 0 && (root.mode & MAPFS_IFMT) != MAPFS_IFDIR)
 			err = -EUCLEAN;
 		if (err < 0) {
 			fprintf(stderr, "mapfs: %s: the root directory is "
-				"damaged: run fsck.mapfs %s\n", conf.image,
-				conf.image);
-			goto out_close;
+				"damaged: run fsck.mapfs %s\n", conf->image,
+				conf->image);
+			return 1;
 		}
 	}
-	if (d.fs->state == MAPFS_STATE_MOUNTED &&
-	    (d.fs->feat_incompat & MAPFS_FEAT_INCOMPAT_JOURNAL)) {
+	if (d->fs->state == MAPFS_STATE_MOUNTED &&
+	    (d->fs->feat_incompat & MAPFS_FEAT_INCOMPAT_JOURNAL)) {
 		/* A crash: the journal brought the image back to the state
 		 * after the last operation that reached it (replayed at
 		 * open); unlinked-but-open files are freed below. */
 		fprintf(stderr, "mapfs: %s: not cleanly unmounted: recovered "
 			"from the journal (%llu operation%s replayed)\n",
-			conf.image, (unsigned long long)d.fs->replayed,
-			d.fs->replayed == 1 ? "" : "s");
-	} else if (d.fs->state != MAPFS_STATE_CLEAN) {
-		if (!conf.ro && !conf.force) {
+			conf->image, (unsigned long long)d->fs->replayed,
+			d->fs->replayed == 1 ? "" : "s");
+	} else if (d->fs->state != MAPFS_STATE_CLEAN) {
+		if (!conf->ro && !conf->force) {
 			fprintf(stderr, "mapfs: %s: filesystem %s: run "
 				"fsck.mapfs %s first (or mount with -o force)\n",
-				conf.image, state_name(d.fs->state), conf.image);
-			goto out_close;
+				conf->image, state_name(d->fs->state),
+				conf->image);
+			return 1;
 		}
 		fprintf(stderr, "mapfs: %s: warning: filesystem %s; mounting "
-			"anyway\n", conf.image, state_name(d.fs->state));
+			"anyway\n", conf->image, state_name(d->fs->state));
 	}
-	d.ro = conf.ro;
-	d.image_rw = !conf.ro;
-	d.noatime = conf.noatime;
-	d.strictatime = conf.strictatime;
-	d.nodiratime = conf.nodiratime;
-	d.nosync = conf.nosync;
-	d.async_dio = conf.async_dio;
+	d->ro = conf->ro;
+	d->image_rw = !conf->ro;
+	d->noatime = conf->noatime;
+	d->strictatime = conf->strictatime;
+	d->nodiratime = conf->nodiratime;
+	d->nosync = conf->nosync;
+	d->async_dio = conf->async_dio;
 	/* Write-through unless asked: see "Writes and a full filesystem"
 	 * in docs/DESIGN.md. */
-	d.writeback = conf.writeback && !conf.nowriteback;
-	d.timeout = conf.timeout;
-	pthread_rwlock_init(&d.lock, NULL);
-	pthread_mutex_init(&d.ref_lock, NULL);
-	pthread_mutex_init(&d.ra_lock, NULL);
-	daemon_catch_sigbus(&d);
+	d->writeback = conf->writeback && !conf->nowriteback;
+	d->timeout = conf->timeout;
+	pthread_rwlock_init(&d->lock, NULL);
+	pthread_mutex_init(&d->ref_lock, NULL);
+	pthread_mutex_init(&d->ra_lock, NULL);
+	daemon_catch_sigbus(d);
 	/* Index large directories in memory (64 MiB for all of them). */
-	if (mapfs_dh_enable(d.fs, 64u << 20) < 0)
+	if (mapfs_dh_enable(d->fs, 64u << 20) < 0)
 		fprintf(stderr, "mapfs: no memory for directory indexes; "
 			"large directories will be scanned\n");
-	d.fs->inode_busy = daemon_busy;
-	d.fs->busy_arg = &d;
+	d->fs->inode_busy = daemon_busy;
+	d->fs->busy_arg = d;
+	return GO_ON;
+}
 
-	if (conf.fakeroot) {
+/* Start the FUSE session and mount it; then, read-write, zero the free
+ * blocks in the host if needed, mark the image mounted (durable before
+ * any other store), free the orphans of a crash and reserve host space
+ * for the metadata. Returns GO_ON or 1 (r->up says what to undo). */
+static int mount_image(struct run *r)
+{
+	struct conf *conf = &r->conf;
+	struct daemon *d = &r->d;
+	int err;
+
+	if (conf->fakeroot) {
 		/* The kernel's checks would refuse a chown by a user without
 		 * CAP_CHOWN before we see it: off, and none of our own. */
-		d.fakeroot = true;
-		d.fake_uid = getuid();
-		d.fake_gid = getgid();
+		d->fakeroot = true;
+		d->fake_uid = getuid();
+		d->fake_gid = getgid();
 	} else {
-		fuse_opt_add_arg(&args, "-odefault_permissions");
+		fuse_opt_add_arg(&r->args, "-odefault_permissions");
 	}
-	se = fuse_session_new(&args, &mapfs_ll_ops, sizeof(mapfs_ll_ops), &d);
-	if (!se) {
+	r->se = fuse_session_new(&r->args, &mapfs_ll_ops, sizeof(mapfs_ll_ops),
+				 d);
+	if (!r->se) {
 		fprintf(stderr, "mapfs: cannot start the FUSE session (bad "
 			"-o option? see mapfs --help)\n");
-		goto out_close;
+		return 1;
 	}
-	d.se = se;
-	if (fuse_set_signal_handlers(se) != 0)
-		goto out_session;
-	if (fuse_session_mount(se, cmd.mountpoint) != 0) {
-		fprintf(stderr, "mapfs: cannot mount at %s\n", cmd.mountpoint);
-		goto out_signals;
+	d->se = r->se;
+	r->up = UP_SESSION;
+	if (fuse_set_signal_handlers(r->se) != 0)
+		return 1;
+	r->up = UP_SIGNALS;
+	if (fuse_session_mount(r->se, r->cmd.mountpoint) != 0) {
+		fprintf(stderr, "mapfs: cannot mount at %s\n",
+			r->cmd.mountpoint);
+		return 1;
 	}
-	if (conf.auto_unmount && mountpoint_guard(cmd.mountpoint, path) < 0)
+	r->up = UP_MOUNTED;
+	if (conf->auto_unmount &&
+	    mountpoint_guard(r->cmd.mountpoint, r->path) < 0)
 		fprintf(stderr, "mapfs: warning: cannot start the auto_unmount "
 			"guard\n");
 
-	if (!d.ro) {
+	if (!d->ro) {
 		/* Mark the image mounted and make that durable before any
 		 * other store, so a crash from here on is seen. */
 		struct mapfs_timespec now = mapfs_now();
@@ -556,14 +537,14 @@ int main(int argc, char *argv[])
 		 * (docs/DURABILITY.md); the commit below makes it durable.
 		 * After a clean unmount by this version the superblock says
 		 * so and there is nothing to do (nor to log). */
-		if (d.fs->j) {
-			bool known = d.fs->free_zero_found;
+		if (d->fs->j) {
+			bool known = d->fs->free_zero_found;
 			struct timespec t0, t1;
 			uint64_t runs;
 			char msg[160];
 
 			clock_gettime(CLOCK_MONOTONIC, &t0);
-			runs = mapfs_alloc_zero_free(d.fs);
+			runs = mapfs_alloc_zero_free(d->fs);
 			clock_gettime(CLOCK_MONOTONIC, &t1);
 			snprintf(msg, sizeof(msg), "free blocks zeroed in the "
 				 "host: %llu runs in %.3f s",
@@ -575,61 +556,73 @@ int main(int argc, char *argv[])
 		}
 		/* One operation: the superblock stores, the commit, the
 		 * orphans reaped (the ring is empty: begin cannot fail). */
-		(void)mapfs_op_begin(d.fs);
-		d.fs->state = MAPFS_STATE_MOUNTED;
-		d.fs->mount_count++;
-		d.fs->mount_time = d.fs->write_time = now.sec;
-		mapfs_super_store(d.fs);
-		err = mapfs_fs_commit(d.fs);
+		(void)mapfs_op_begin(d->fs);
+		d->fs->state = MAPFS_STATE_MOUNTED;
+		d->fs->mount_count++;
+		d->fs->mount_time = d->fs->write_time = now.sec;
+		mapfs_super_store(d->fs);
+		err = mapfs_fs_commit(d->fs);
 		if (err < 0) {
 			fprintf(stderr, "mapfs: %s: cannot write the "
-				"superblock: %s\n", conf.image, strerror(-err));
-			goto out_unmount;
+				"superblock: %s\n", conf->image, strerror(-err));
+			return 1;
 		}
 		/* Unlinked files that were open at a crash. */
-		mapfs_op_reap_orphans(d.fs);
-		err = mapfs_op_end(d.fs);
+		mapfs_op_reap_orphans(d->fs);
+		err = mapfs_op_end(d->fs);
 		if (err < 0) {
 			fprintf(stderr, "mapfs: %s: cannot write the journal: "
-				"%s\n", conf.image, strerror(-err));
-			goto out_unmount;
+				"%s\n", conf->image, strerror(-err));
+			return 1;
 		}
 		/* Host space behind the metadata of the groups in use, so
 		 * a full host disk cannot fault a metadata store. */
-		if (mapfs_alloc_reserve_metadata(d.fs) < 0)
+		if (mapfs_alloc_reserve_metadata(d->fs) < 0)
 			fprintf(stderr, "mapfs: %s: warning: the host "
 				"filesystem is full; writes may fail\n",
-				conf.image);
+				conf->image);
 	}
+	return GO_ON;
+}
+
+/* Serve requests until the unmount or a signal: the transport, the
+ * helper threads (write-ahead, commit timer, remount listener), then
+ * FUSE's loop; stops the helpers afterwards. Returns the exit status. */
+static int serve(struct run *r)
+{
+	struct fuse_loop_config *cfg = NULL;
+	struct daemon *d = &r->d;
+	int ret;
 
 	/* FUSE over io_uring where the kernel allows it (uring.c). */
-	if (uring_setup(&d, se, !conf.nouring && !cmd.singlethread) != 0)
+	if (uring_setup(d, r->se, !r->conf.nouring && !r->cmd.singlethread) !=
+	    0)
 		log_fn(NULL, MAPFS_LOG_WARN, "cannot set up FUSE over io_uring");
-	if (fuse_daemonize(cmd.foreground) != 0)
-		goto out_unmount;
-	d.single = cmd.singlethread;
-	if (!d.ro && ahead_start(d.fs) != 0)
+	if (fuse_daemonize(r->cmd.foreground) != 0)
+		return 1;
+	d->single = r->cmd.singlethread;
+	if (!d->ro && ahead_start(d->fs) != 0)
 		log_fn(NULL, MAPFS_LOG_WARN, "cannot start the write-ahead "
 		       "thread");
-	if (!d.ro && d.fs->j && conf.commit > 0 &&
-	    commit_start(&d, conf.commit) != 0)
+	if (!d->ro && d->fs->j && r->conf.commit > 0 &&
+	    daemon_commit_start(d, r->conf.commit) != 0)
 		log_fn(NULL, MAPFS_LOG_WARN, "cannot start the commit timer");
-	if (remount_listen(&d, cmd.mountpoint) < 0)
+	if (remount_listen(d, r->cmd.mountpoint) < 0)
 		log_fn(NULL, MAPFS_LOG_WARN, "cannot listen for remounts: "
 		       "mount -o remount will fail");
 	/* The mount's read-ahead window, raised once INIT is done (bdi.c;
 	 * never through a system call on the mount itself). */
-	if (bdi_arm(cmd.mountpoint) < 0)
+	if (bdi_arm(r->cmd.mountpoint) < 0)
 		log_fn(NULL, MAPFS_LOG_WARN, "cannot find the mount in "
 		       "/proc/self/mountinfo: read-ahead stays at the "
 		       "kernel's default");
-	if (cmd.singlethread) {
-		ret = fuse_session_loop(se);
+	if (r->cmd.singlethread) {
+		ret = fuse_session_loop(r->se);
 	} else {
 		cfg = fuse_loop_cfg_create();
-		fuse_loop_cfg_set_clone_fd(cfg, cmd.clone_fd);
-		fuse_loop_cfg_set_max_threads(cfg, cmd.max_threads);
-		ret = fuse_session_loop_mt(se, cfg);
+		fuse_loop_cfg_set_clone_fd(cfg, r->cmd.clone_fd);
+		fuse_loop_cfg_set_max_threads(cfg, r->cmd.max_threads);
+		ret = fuse_session_loop_mt(r->se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
 	/* The loop returns the signal number after SIGINT/SIGTERM/SIGHUP:
@@ -640,7 +633,7 @@ int main(int argc, char *argv[])
 		struct ahead_stats as;
 		char msg[160];
 
-		ahead_stop(d.fs, &as);
+		ahead_stop(d->fs, &as);
 		snprintf(msg, sizeof(msg), "write-ahead: %llu runs, %llu "
 			 "dropped, %llu failed", (unsigned long long)as.queued,
 			 (unsigned long long)as.dropped,
@@ -651,36 +644,48 @@ int main(int argc, char *argv[])
 		snprintf(msg, sizeof(msg), "requests: %s", uring_describe());
 		log_fn(NULL, MAPFS_LOG_INFO, msg);
 	}
-	commit_stop();
+	daemon_commit_stop();
 	remount_stop();
+	return ret;
+}
 
-out_unmount:
-	fuse_session_unmount(se);
-out_signals:
-	fuse_remove_signal_handlers(se);
-out_session:
-	fuse_session_destroy(se);
-	if (!d.ro && d.fs->state == MAPFS_STATE_MOUNTED) {
+/* Undo what r->up says was set up: unmount, end the session, then (a
+ * read-write image marked mounted) free what was unlinked while in use,
+ * write everything back and mark the image clean, and close it; free the
+ * options. Returns ret, or 1 if the final write-back failed. */
+static int finish(struct run *r, int ret)
+{
+	struct daemon *d = &r->d;
+	int err;
+
+	if (r->up >= UP_MOUNTED)
+		fuse_session_unmount(r->se);
+	if (r->up >= UP_SIGNALS)
+		fuse_remove_signal_handlers(r->se);
+	if (r->up >= UP_SESSION)
+		fuse_session_destroy(r->se);
+	if (r->up >= UP_SESSION && !d->ro &&
+	    d->fs->state == MAPFS_STATE_MOUNTED) {
 		/* Clean unmount: free what was unlinked while in use, write
 		 * everything back, then mark clean and write the superblock
 		 * again (last). */
 		struct mapfs_timespec now = mapfs_now();
-		daemon_reap_all(&d);
-		err = mapfs_fs_sync(d.fs);
+		daemon_reap_all(d);
+		err = mapfs_fs_sync(d->fs);
 		if (err == 0) {
-			d.fs->state = atomic_load(&d.fs->error)
-					      ? MAPFS_STATE_ERROR
-					      : MAPFS_STATE_CLEAN;
-			d.fs->write_time = now.sec;
-			err = mapfs_fs_sync(d.fs);
+			d->fs->state = atomic_load(&d->fs->error)
+					       ? MAPFS_STATE_ERROR
+					       : MAPFS_STATE_CLEAN;
+			d->fs->write_time = now.sec;
+			err = mapfs_fs_sync(d->fs);
 		}
-		if (d.fs->j) {
+		if (d->fs->j) {
 			/* What the journal did, for the log (and the tests:
 			 * -o nosync must leave fsync without flushes). */
 			struct mapfs_journal_stats st;
 			char msg[256];
 
-			mapfs_journal_get_stats(d.fs, &st);
+			mapfs_journal_get_stats(d->fs, &st);
 			snprintf(msg, sizeof(msg), "journal: %llu records "
 				 "(%llu KiB), %llu commits, %llu flushes, "
 				 "%llu pages checkpointed, %llu freed runs "
@@ -699,15 +704,36 @@ out_session:
 			ret = 1;
 		}
 	}
-	daemon_refs_free(&d);
-out_close:
-	mapfs_fs_close(d.fs);
-out_args:
-	free(cmd.mountpoint);
-	free(conf.image);
-	free(conf.mnt);
-	free(conf.offset);
-	free(conf.size);
-	fuse_opt_free_args(&args);
+	if (r->up >= UP_SESSION)
+		daemon_refs_free(d);
+	if (r->up >= UP_OPEN)
+		mapfs_fs_close(d->fs);
+	free(r->cmd.mountpoint);
+	free(r->conf.image);
+	free(r->conf.mnt);
+	free(r->conf.offset);
+	free(r->conf.size);
+	fuse_opt_free_args(&r->args);
 	return ret;
+}
+
+int main(int argc, char *argv[])
+{
+	static struct run r;
+	int ret;
+
+	if (argc == 5 && !strcmp(argv[1], MOUNTPOINT_GUARD_ARG))
+		return mountpoint_guard_run(argv[2], argv[3], argv[4]);
+	ret = parse_args(&r, argc, argv);
+	if (ret == GO_ON && r.conf.remount)
+		ret = remount(&r);
+	if (ret == GO_ON)
+		ret = prepare(&r);
+	if (ret == GO_ON)
+		ret = open_image(&r);
+	if (ret == GO_ON)
+		ret = mount_image(&r);
+	if (ret == GO_ON)
+		ret = serve(&r);
+	return finish(&r, ret);
 }

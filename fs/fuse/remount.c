@@ -8,7 +8,7 @@
  * table, reconfigures its superblock read-only or read-write (fspick +
  * fsconfig: only the ro flag changes, the mount's own flags stay) and
  * tells the running daemon, through a control socket the daemon listens
- * on (remount_listen), to switch too (daemon_set_ro in ops.c). Then it
+ * on (remount_listen), to switch too (daemon_set_ro in daemon.c). Then it
  * exits: one daemon and one mount entry throughout.
  *
  * Order. To read-only: the superblock first, so the kernel writes its

@@ -1017,7 +1017,7 @@ static ssize_t init_reply(int fd, struct iovec *iov, int count)
 		memcpy(msg + off, iov[i].iov_base, iov[i].iov_len);
 	if (oh->error != 0)
 		return writev(fd, iov, count);
-	/* We clear setuid, setgid and capabilities ourselves (ops.c,
+	/* We clear setuid, setgid and capabilities ourselves (attr.c,
 	 * mapfs_op_killpriv), so the kernel may skip asking for
 	 * security.capability before every write(2): one round trip less
 	 * per write call (SB_NOSEC). */
