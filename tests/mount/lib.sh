@@ -11,12 +11,18 @@
 #                                         # waits up to 10 s for the mount
 #   unmount_and_fsck IMG MNT      # unmount, wait for the daemon to exit,
 #                                 # fsck.mapfs -n -f must exit 0
+#   show_daemon_log MNT WHY       # the output of MNT's daemon, to stderr
 #   fail MSG / skip MSG / note MSG
 #   t DESCRIPTION EXPR            # one TAP check (counts in n, FAILED)
 #   wait_gone SECS PID...         # after a kill: bounded wait for every
 #                                 # thread to go (see "Kill safety" below)
 #   release_hung MNT PID...       # report, fusectl abort, kill, detach
 #
+# Each mount_fs writes its daemon's stdout and stderr (where a daemon in
+# the foreground sends its log lines) to a file of its own in $T; any
+# failure about a daemon (it did not mount, did not unmount, did not exit,
+# exited non-zero) prints that file to stderr, since callers often discard
+# the stdout of unmount_only.
 # The EXIT trap always unmounts (fusermount3 -u, then umount -l), kills
 # daemons still running and removes $T, whatever way the test ends. Set
 # MAPFS_TEST_KEEP=1 to keep $T (images, daemon logs) for a post-mortem.
@@ -31,6 +37,7 @@ EXIT_WAIT=${MAPFS_EXIT_WAIT:-60}	# seconds for a daemon to exit
 MOUNTS=()		# mount points we started, in order
 declare -A DAEMON_PID	# mount point -> daemon pid
 declare -A DAEMON_LOG	# mount point -> daemon log file
+MOUNT_SEQ=0		# mounts started: names the daemon logs
 T=
 
 note() { echo "# $*"; }
@@ -178,7 +185,8 @@ mount_fs() {
 	local img=$1 mnt=$2 pid log i
 	shift 2
 	mkdir -p "$mnt"
-	log="$T/daemon.$(basename "$mnt").$RANDOM.log"
+	MOUNT_SEQ=$((MOUNT_SEQ + 1))
+	log="$T/daemon.$MOUNT_SEQ.$(basename "$mnt").log"
 	"$MAPFS" "$img" "$mnt" -f "$@" > "$log" 2>&1 &
 	pid=$!
 	MOUNTS+=("$mnt")
@@ -193,9 +201,7 @@ mount_fs() {
 		wait "$pid"
 		local rc=$?
 		unset "DAEMON_PID[$mnt]"
-		echo "--- daemon output ($MAPFS $img $mnt -f $*) ---"
-		cat "$log"
-		echo "--- end ---"
+		show_daemon_log "$mnt" "$MAPFS $img $mnt -f $*"
 		# Refusals by the kernel or fusermount mean FUSE cannot be
 		# used here: that is a SKIP, not a failure of mapfs.
 		if grep -qiE 'fuse: device not found|failed to open /dev/fuse|fusermount3?: (mount failed|failed to open)|mount failed: Operation not permitted|Permission denied.*/dev/fuse|option allow_other only allowed' "$log"; then
@@ -203,9 +209,19 @@ mount_fs() {
 		fi
 		fail "mapfs exited with status $rc before mounting $mnt"
 	fi
-	echo "--- daemon output so far ---"
-	cat "$log"
+	show_daemon_log "$mnt" "so far"
 	fail "$mnt not mounted after ${MOUNT_WAIT}s"
+}
+
+# show_daemon_log MNT WHY: the output of the daemon last started on MNT,
+# to stderr.
+show_daemon_log() {
+	local log=${DAEMON_LOG[$1]:-}
+	{
+		echo "--- daemon output ($2) ---"
+		[ -n "$log" ] && cat "$log"
+		echo "--- end ---"
+	} >&2
 }
 
 # Unmount MNT; the daemon must exit by itself with status 0 (writeback
@@ -219,7 +235,8 @@ unmount_only() {
 		sleep 0.2
 	done
 	if is_mounted "$mnt"; then
-		cat "$T/umount.err"
+		cat "$T/umount.err" >&2
+		show_daemon_log "$mnt" "pid ${pid:-?}, still mounted"
 		fail "cannot unmount $mnt"
 	fi
 	[ -n "$pid" ] || return 0
@@ -228,24 +245,21 @@ unmount_only() {
 		sleep 0.1
 	done
 	if ! proc_gone "$pid"; then
-		cat "${DAEMON_LOG[$mnt]}"
+		show_daemon_log "$mnt" "pid $pid, still running"
 		fail "mapfs (pid $pid) still running ${EXIT_WAIT}s after unmount"
 	fi
 	wait "$pid"
 	rc=$?
 	unset "DAEMON_PID[$mnt]"
 	if [ "$rc" != 0 ]; then
-		echo "--- daemon output ---"
-		cat "${DAEMON_LOG[$mnt]}"
-		echo "--- end ---"
+		show_daemon_log "$mnt" "pid $pid, exit status $rc"
 		fail "mapfs exited with status $rc after unmounting $mnt"
 	fi
 	# with_transport.sh: the daemon must have used the transport asked
 	# for (it names it at unmount; read-only mounts too).
 	if [ -n "${MAPFS_EXPECT_TRANSPORT:-}" ] &&
 	   ! grep -q "requests: $MAPFS_EXPECT_TRANSPORT" "${DAEMON_LOG[$mnt]}"; then
-		# To stderr: callers may discard the unmount's stdout.
-		cat "${DAEMON_LOG[$mnt]}" >&2
+		show_daemon_log "$mnt" "pid $pid, no $MAPFS_EXPECT_TRANSPORT"
 		fail "the daemon did not take requests from $MAPFS_EXPECT_TRANSPORT"
 	fi
 }
