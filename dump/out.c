@@ -203,64 +203,62 @@ static bool text_label(struct out *o, const char *label)
 	return true;
 }
 
-void out_u64(struct out *o, const char *key, const char *label, uint64_t v)
+/* One scalar: json is its JSON text, text its text after the label. */
+static void out_scalar(struct out *o, const char *key, const char *label,
+		       const char *json, const char *text)
 {
 	if (o->json) {
 		json_sep(o, key);
-		fprintf(o->f, "%" PRIu64, v);
+		fputs(json, o->f);
 	} else if (text_label(o, label)) {
-		fprintf(o->f, "%" PRIu64 "\n", v);
+		fputs(text, o->f);
+		fputc('\n', o->f);
 	}
+}
+
+void out_u64(struct out *o, const char *key, const char *label, uint64_t v)
+{
+	char b[24];
+
+	snprintf(b, sizeof(b), "%" PRIu64, v);
+	out_scalar(o, key, label, b, b);
 }
 
 void out_i64(struct out *o, const char *key, const char *label, int64_t v)
 {
-	if (o->json) {
-		json_sep(o, key);
-		fprintf(o->f, "%" PRId64, v);
-	} else if (text_label(o, label)) {
-		fprintf(o->f, "%" PRId64 "\n", v);
-	}
+	char b[24];
+
+	snprintf(b, sizeof(b), "%" PRId64, v);
+	out_scalar(o, key, label, b, b);
 }
 
+/* JSON has no hex or octal: there they are decimal. */
 void out_hex(struct out *o, const char *key, const char *label, uint64_t v)
 {
-	if (o->json) {
-		json_sep(o, key);
-		fprintf(o->f, "%" PRIu64, v);
-	} else if (text_label(o, label)) {
-		fprintf(o->f, "0x%" PRIx64 "\n", v);
-	}
+	char j[24], t[24];
+
+	snprintf(j, sizeof(j), "%" PRIu64, v);
+	snprintf(t, sizeof(t), "0x%" PRIx64, v);
+	out_scalar(o, key, label, j, t);
 }
 
 void out_oct(struct out *o, const char *key, const char *label, uint32_t v)
 {
-	if (o->json) {
-		json_sep(o, key);
-		fprintf(o->f, "%" PRIu32, v);
-	} else if (text_label(o, label)) {
-		fprintf(o->f, "0%" PRIo32 "\n", v);
-	}
+	char j[16], t[16];
+
+	snprintf(j, sizeof(j), "%" PRIu32, v);
+	snprintf(t, sizeof(t), "0%" PRIo32, v);
+	out_scalar(o, key, label, j, t);
 }
 
 void out_bool(struct out *o, const char *key, const char *label, bool v)
 {
-	if (o->json) {
-		json_sep(o, key);
-		fputs(v ? "true" : "false", o->f);
-	} else if (text_label(o, label)) {
-		fputs(v ? "yes\n" : "no\n", o->f);
-	}
+	out_scalar(o, key, label, v ? "true" : "false", v ? "yes" : "no");
 }
 
 void out_null(struct out *o, const char *key, const char *label)
 {
-	if (o->json) {
-		json_sep(o, key);
-		fputs("null", o->f);
-	} else if (text_label(o, label)) {
-		fputs("-\n", o->f);
-	}
+	out_scalar(o, key, label, "null", "-");
 }
 
 void out_str(struct out *o, const char *key, const char *label,

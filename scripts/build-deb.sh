@@ -75,18 +75,9 @@ trap 'exit 130' INT TERM
 
 # --- build dependencies -------------------------------------------------
 tools="dpkg-dev build-essential debhelper lintian rsync"
-missing=""
-for p in $tools; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
-		missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-	[ "$(id -u)" = 0 ] || die "missing packages:$missing (run as root)"
-	say "installing$missing"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq && apt-get install -y -qq --no-install-recommends \
-		$missing >/dev/null || die "cannot install$missing"
-fi
+# shellcheck disable=SC2086
+sh "$(dirname "$0")/install-deps.sh" $tools >/dev/null ||
+	die "cannot install the build tools ($tools)"
 
 # --- the source copy ------------------------------------------------------
 VERSION=$(dpkg-parsechangelog -l "$SRC/debian/changelog" -S Version) ||

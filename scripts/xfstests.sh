@@ -141,20 +141,18 @@ new = '''	fuse)
 		# unable to re-create this fstyp'''
 assert old in s, "_scratch_mkfs case not found"
 s = s.replace(old, new, 1)
-# _test_mkfs and _try_mkfs_dev
-n = s.count('    fuse)\n\t# do nothing for fuse\n\t;;')
-assert n == 2, "mkfs cases: %d" % n
-s = s.replace('    fuse)\n\t# do nothing for fuse\n\t;;',
-              '    fuse)\n\t_mapfs_mkfs "$TEST_DEV"\n\t;;', 1)
-s = s.replace('    fuse)\n\t# do nothing for fuse\n\t;;',
-              '    fuse)\n\t_mapfs_mkfs "$1"\n\t;;', 1)
-# the checks
-n = s.count('    fuse)\n\t# no way to check consistency for fuse\n\t;;')
-assert n == 2, "check cases: %d" % n
-s = s.replace('    fuse)\n\t# no way to check consistency for fuse\n\t;;',
-              '    fuse)\n\t_mapfs_check "$TEST_DEV"\n\t;;', 1)
-s = s.replace('    fuse)\n\t# no way to check consistency for fuse\n\t;;',
-              '    fuse)\n\t_mapfs_check "$device"\n\t;;', 1)
+# _test_mkfs and _try_mkfs_dev, then the two checks: each has two fuse
+# cases that do nothing; they get these calls, in order
+for what, body, calls in (
+        ('mkfs cases', '# do nothing for fuse',
+         ('_mapfs_mkfs "$TEST_DEV"', '_mapfs_mkfs "$1"')),
+        ('check cases', '# no way to check consistency for fuse',
+         ('_mapfs_check "$TEST_DEV"', '_mapfs_check "$device"'))):
+    old = '    fuse)\n\t%s\n\t;;' % body
+    n = s.count(old)
+    assert n == 2, "%s: %d" % (what, n)
+    for call in calls:
+        s = s.replace(old, '    fuse)\n\t%s\n\t;;' % call, 1)
 # _scratch_mkfs_sized: the first SIZE bytes of the image
 old = '''	*)
 		_notrun "Filesystem $FSTYP not supported in _scratch_mkfs_sized"'''

@@ -16,28 +16,15 @@
 # MAPFS_DUMP_SEEDS sets the number of random images (default 25).
 set -u
 
-MKFS=${1:?usage: corpus.sh MKFS DUMPFS CORRUPT CASEDIR [CASE...]}
-DUMPFS=${2:?}
-C=${3:?}
-CASEDIR=$(cd "${4:?}" && pwd) || exit 99
-shift 4
-ONLY="$*"
+. "$(dirname "$0")/../fsck/cases.sh"
+cases_start DUMPFS "$@"
 SEEDS=${MAPFS_DUMP_SEEDS:-25}
 
 command -v jq >/dev/null 2>&1 || { echo "1..0 # SKIP jq not installed"; exit 77; }
 
-abs() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
-MKFS=$(abs "$MKFS"); DUMPFS=$(abs "$DUMPFS"); C=$(abs "$C")
-export MKFS C
-
 T=$(mktemp -d "${TMPDIR:-/tmp}/mapfs-dumpc.XXXXXX") || exit 99
 trap 'rm -rf "$T"' EXIT INT TERM
 
-if [ -n "$ONLY" ]; then
-	cases=$ONLY
-else
-	cases=$(cd "$CASEDIR" && ls -d */ | tr -d / | sort)
-fi
 total=$SEEDS
 for t in $cases; do total=$((total + 1)); done
 echo "1..$total"
@@ -99,29 +86,30 @@ run_all() {
 	echo "${why#; }"
 }
 
+# check_image N NAME [DETAIL]: run_all on $IMG as TAP check N; DETAIL
+# (what was done to the image) is shown on failure.
+check_image() {
+	local why
+	why=$(run_all "$IMG" 2>"$T/log")
+	if [ -z "$why" ]; then
+		echo "ok $1 - $2"
+	else
+		echo "not ok $1 - $2${3:+ ($3)}: $why"
+		sed 's/^/#   /' "$T/log"
+	fi
+}
+
 n=0
 for t in $cases; do
 	n=$((n + 1))
 	d=$CASEDIR/$t
 	IMG=$T/test.img
-	export IMG
-	rm -f "$IMG"
-	if [ ! -f "$d/recipe" ]; then
-		echo "not ok $n - $t: no recipe"
-		continue
-	fi
-	if ! (cd "$T" && set -e && . "$d/recipe") >"$T/log" 2>&1; then
-		echo "not ok $n - $t: recipe failed"
-		sed 's/^/#   /' "$T/log"
-		continue
-	fi
-	why=$(run_all "$IMG" 2>"$T/log")
-	if [ -z "$why" ]; then
-		echo "ok $n - $t"
-	else
+	if ! case_image "$d" "$T" "$T/log"; then
 		echo "not ok $n - $t: $why"
 		sed 's/^/#   /' "$T/log"
+		continue
 	fi
+	check_image $n "$t"
 done
 
 # Random damage on a populated image: inode fields with checksums kept
@@ -159,11 +147,5 @@ for seed in $(seq 1 "$SEEDS"); do
 		"$C" "$IMG" xorbyte "$off" $((1 + RANDOM % 255)) >/dev/null 2>&1
 		edits="$edits @$off"
 	done
-	why=$(run_all "$IMG" 2>"$T/log")
-	if [ -z "$why" ]; then
-		echo "ok $n - random damage seed $seed"
-	else
-		echo "not ok $n - random damage seed $seed ($edits): $why"
-		sed 's/^/#   /' "$T/log"
-	fi
+	check_image $n "random damage seed $seed" "${edits# }"
 done

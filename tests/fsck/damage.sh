@@ -89,6 +89,19 @@ walk() {
 	return 0
 }
 
+# fsck_clean IMG OUT WHAT: fsck.mapfs -n -f IMG (output in OUT) must exit
+# 0; else "not ok" for this seed with WHAT, the exit status and the damage
+# done, and false.
+fsck_clean() {
+	local st
+	timeout 120 "$FSCK" -n -f "$1" >"$2" 2>&1
+	st=$?
+	[ $st = 0 ] && return 0
+	bad "seed $seed: $3 exit $st (damage:$desc)"
+	head -8 "$2" | sed 's/^/# /'
+	return 1
+}
+
 # Damage lands in what a populated 16 MiB image really uses: the
 # superblock, group 0's header and bitmaps, the first inodes, and the first
 # data blocks (directories, indirect blocks, file data).
@@ -149,13 +162,7 @@ for seed in $(seq "$FIRST" $((FIRST + NSEEDS - 1))); do
 	esac
 
 	# 3. Second run clean.
-	timeout 120 "$FSCK" -n -f "$img" >"$T/fsck2" 2>&1
-	st=$?
-	if [ $st != 0 ]; then
-		bad "seed $seed: second fsck exit $st (damage:$desc)"
-		head -8 "$T/fsck2" | sed 's/^/# /'
-		continue
-	fi
+	fsck_clean "$img" "$T/fsck2" "second fsck" || continue
 
 	# 4. The repaired image mounts and reads back.
 	if [ $can_mount = 1 ]; then
@@ -181,13 +188,8 @@ for seed in $(seq "$FIRST" $((FIRST + NSEEDS - 1))); do
 			sed "s/^/# /" "$T/readerr" | head -5
 			continue
 		fi
-		timeout 120 "$FSCK" -n -f "$img" >"$T/fsck3" 2>&1
-		st=$?
-		if [ $st != 0 ]; then
-			bad "seed $seed: fsck after mounting the repaired image exit $st"
-			head -8 "$T/fsck3" | sed 's/^/# /'
-			continue
-		fi
+		fsck_clean "$img" "$T/fsck3" \
+			"fsck after mounting the repaired image" || continue
 	fi
 	ok "seed $seed: repaired ($nbytes bytes damaged)"
 done

@@ -21,25 +21,12 @@
 # (read each one before committing it). Naming cases runs only those.
 set -u
 
-MKFS=${1:?usage: run_cases.sh MKFS FSCK CORRUPT CASEDIR [CASE...]}
-FSCK=${2:?}
-C=${3:?}
-CASEDIR=$(cd "${4:?}" && pwd) || exit 99
-shift 4
-ONLY="$*"
-# The recipes and fsck run in a temporary directory: absolute paths.
-abs() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
-MKFS=$(abs "$MKFS"); FSCK=$(abs "$FSCK"); C=$(abs "$C")
-export MKFS FSCK C
+. "$(dirname "$0")/cases.sh"
+cases_start FSCK "$@"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/mapfs-fsck.XXXXXX") || exit 99
 trap 'rm -rf "$TMP"' EXIT INT TERM
 
-if [ -n "$ONLY" ]; then
-	cases=$ONLY
-else
-	cases=$(cd "$CASEDIR" && ls -d */ | tr -d / | sort)
-fi
 total=0
 for t in $cases; do total=$((total + 1)); done
 nmkfs=4
@@ -99,18 +86,13 @@ for t in $cases; do
 	d=$CASEDIR/$t
 	log=$TMP/$t.log
 	IMG=$TMP/test.img
-	export IMG
-	rm -f "$IMG" "$TMP/orig.img"
+	rm -f "$TMP/orig.img"
 	why=""
 	opts="-y -f"
 	opts2="-y -f"
 	[ -f "$d/opts" ] && opts=$(cat "$d/opts")
 	[ -f "$d/opts2" ] && opts2=$(cat "$d/opts2")
-	if [ ! -f "$d/recipe" ]; then
-		why="no recipe"
-	elif ! (cd "$TMP" && set -e && . "$d/recipe") >"$log" 2>&1; then
-		why="recipe failed"
-	else
+	if case_image "$d" "$TMP" "$log"; then
 		cp "$IMG" "$TMP/orig.img"
 		fsck_run "$opts" "$TMP/out.1"
 		fsck_run "$opts2" "$TMP/out.2"

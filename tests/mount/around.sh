@@ -18,8 +18,7 @@
 # Prints TAP.
 . "$(dirname "$0")/lib.sh"
 
-[ $# = 3 ] || { echo "usage: $0 MKFS FSCK MAPFS" >&2; exit 2; }
-lib_init "$1" "$2" "$3"
+lib_start "MKFS FSCK MAPFS" "$@"
 command -v fincore > /dev/null 2>&1 || skip "fincore(1) is missing"
 IMG=$T/around.img
 MNT=$T/mnt

@@ -19,8 +19,7 @@
 # Each mount ends with a clean fsck. Prints TAP.
 . "$(dirname "$0")/lib.sh"
 
-[ $# = 3 ] || { echo "usage: $0 MKFS FSCK MAPFS" >&2; exit 2; }
-lib_init "$1" "$2" "$3"
+lib_start "MKFS FSCK MAPFS" "$@"
 MNT=$T/mnt
 IMG=$T/a.img
 

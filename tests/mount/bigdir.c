@@ -35,42 +35,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tutil.h"
 #define FILE_LINK_SEARCH 200000	/* give up looking for EMLINK here */
 #define NODIR_LIMIT_SUBDIRS 30000
-
-static int ntests, nfail;
-
-static void tap(int ok, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void tap(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	ntests++;
-	if (!ok)
-		nfail++;
-	printf("%s %d - ", ok ? "ok" : "not ok", ntests);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-}
-
-static const char *en(int e)
-{
-	const char *n = strerrorname_np(e);
-
-	return n ? n : "E?";
-}
-
-static double now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + t.tv_nsec / 1e9;
-}
 
 static nlink_t nlink_of(const char *p)
 {
@@ -125,10 +92,32 @@ static long count_dir(long n, long *dups)
 	return count;
 }
 
-/* Run fn over [lo, hi) in NWORKERS processes (FUSE round trips
- * overlap); returns the number of failures they report. */
+/* One bulk step over numbered names: make name i, then act on it. */
+struct bulk {
+	void (*name)(char *buf, size_t len, long i);
+	int (*act)(const char *name);
+};
+
+static int mkdir_755(const char *n)
+{
+	return mkdir(n, 0755);
+}
+
+static int link_f(const char *n)
+{
+	return link("links/f", n);
+}
+
+static const struct bulk MKDIRS = { dname, mkdir_755 };
+static const struct bulk RMDIRS = { dname, rmdir };
+static const struct bulk LINKS = { lname, link_f };
+static const struct bulk UNLINKS = { lname, unlink };
+
+/* Run op over [lo, hi) in NWORKERS processes (FUSE round trips
+ * overlap), each stopping at its first error; returns the number of
+ * workers that failed. */
 #define NWORKERS 4
-static long par(long (*fn)(long, long), long lo, long hi)
+static long par(const struct bulk *op, long lo, long hi)
 {
 	pid_t pid[NWORKERS];
 	long bad = 0, step = (hi - lo + NWORKERS - 1) / NWORKERS;
@@ -136,10 +125,17 @@ static long par(long (*fn)(long, long), long lo, long hi)
 	fflush(stdout);
 	for (int w = 0; w < NWORKERS; w++) {
 		long a = lo + w * step, b = a + step < hi ? a + step : hi;
+		char n[64];
 
 		pid[w] = fork();
-		if (pid[w] == 0)
-			_exit(fn(a, b) ? 1 : 0);
+		if (pid[w] != 0)
+			continue;
+		for (long i = a; i < b; i++) {
+			op->name(n, sizeof(n), i);
+			if (op->act(n) < 0)
+				_exit(1);
+		}
+		_exit(0);
 	}
 	for (int w = 0; w < NWORKERS; w++) {
 		int status;
@@ -149,54 +145,6 @@ static long par(long (*fn)(long, long), long lo, long hi)
 			bad++;
 	}
 	return bad;
-}
-
-static long do_mkdirs(long a, long b)
-{
-	char n[64];
-
-	for (long i = a; i < b; i++) {
-		dname(n, sizeof(n), i);
-		if (mkdir(n, 0755) < 0)
-			return 1;
-	}
-	return 0;
-}
-
-static long do_rmdirs(long a, long b)
-{
-	char n[64];
-
-	for (long i = a; i < b; i++) {
-		dname(n, sizeof(n), i);
-		if (rmdir(n) < 0)
-			return 1;
-	}
-	return 0;
-}
-
-static long do_links(long a, long b)
-{
-	char n[64];
-
-	for (long i = a; i < b; i++) {
-		lname(n, sizeof(n), i);
-		if (link("links/f", n) < 0)
-			return 1;
-	}
-	return 0;
-}
-
-static long do_unlinks(long a, long b)
-{
-	char n[64];
-
-	for (long i = a; i < b; i++) {
-		lname(n, sizeof(n), i);
-		if (unlink(n) < 0)
-			return 1;
-	}
-	return 0;
 }
 
 static long nsubdirs(long link_max)
@@ -221,7 +169,7 @@ static void fill(long link_max)
 	close(fd);
 	/* the bulk in parallel, then one by one up to the limit */
 	nlinks = link_max ? link_max - 100 : 1;
-	tap(par(do_links, 1, nlinks) == 0, "%ld links", nlinks - 1);
+	tap(par(&LINKS, 1, nlinks) == 0, "%ld links", nlinks - 1);
 	for (; nlinks < FILE_LINK_SEARCH; nlinks++) {
 		lname(a, sizeof(a), nlinks);
 		if (link("links/f", a) < 0) {
@@ -249,7 +197,7 @@ static void fill(long link_max)
 	printf("# %ld links in %.1f s\n", nlinks, now() - t0);
 
 	t0 = now();
-	if (par(do_mkdirs, 0, nd)) {
+	if (par(&MKDIRS, 0, nd)) {
 		tap(0, "mkdir of %ld subdirectories failed", nd);
 		return;
 	}
@@ -320,7 +268,7 @@ static void check_and_clean(long link_max)
 		if (rmdir(a) < 0 || (long)nlink_of("dirs") != nd + 1 - i)
 			bad++;
 	}
-	bad += par(do_rmdirs, 100, nd);
+	bad += par(&RMDIRS, 100, nd);
 	tap(bad == 0 && nlink_of("dirs") == 2,
 	    "rmdir every subdirectory (%ld bad) in %.1f s", bad, now() - t0);
 	tap(count_dir(1, &dups) == 0, "dirs/ is empty");
@@ -332,7 +280,7 @@ static void check_and_clean(long link_max)
 		if (unlink(a) < 0 || (long)nlink_of("links/f") != nlinks - i)
 			bad++;
 	}
-	bad += par(do_unlinks, 100, nlinks);
+	bad += par(&UNLINKS, 100, nlinks);
 	tap(bad == 0 && nlink_of("links/f") == 1,
 	    "unlink every link (%ld bad) in %.1f s", bad, now() - t0);
 	tap(unlink("links/f") == 0 && rmdir("links") == 0 &&

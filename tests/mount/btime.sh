@@ -11,8 +11,7 @@
 # plain attributes statx returns with it agree with stat(2)'s. Prints TAP.
 . "$(dirname "$0")/lib.sh"
 
-[ $# = 3 ] || { echo "usage: $0 MKFS FSCK MAPFS" >&2; exit 2; }
-lib_init "$1" "$2" "$3"
+lib_start "MKFS FSCK MAPFS" "$@"
 MNT=$T/mnt
 IMG=$T/a.img
 

@@ -31,29 +31,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tutil.h"
 #define NOBODY 65534
 
-static int ntests, nfail;
 static char base[4096];
 /* The kernel's writeback cache is on (MAPFS_CONFORM_WRITEBACK=1): it then
  * keeps mtime and ctime of regular files itself, so changes the daemon
  * makes behind it (ioctl flags) cannot show in ctime. */
 static int writeback;
-
-static void tap(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	ntests++;
-	if (!ok)
-		nfail++;
-	printf("%s %d - ", ok ? "ok" : "not ok", ntests);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-}
 
 /* A call that must fail with errno e. */
 #define FAILS(call, e, what) do {					\
@@ -97,41 +82,6 @@ static struct stat st_of(const char *path)
 	if (lstat(path, &st) < 0)
 		memset(&st, 0xff, sizeof(st));
 	return st;
-}
-
-static int ts_eq(struct timespec a, struct timespec b)
-{
-	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
-}
-
-/* Times move at nanosecond granularity; a short pause makes a change
- * visible even on a coarse clock. */
-static void tick(void)
-{
-	struct timespec t = { 0, 20 * 1000 * 1000 };
-
-	nanosleep(&t, NULL);
-}
-
-static int make_file(const char *path, size_t len, int c, mode_t mode)
-{
-	char buf[65536];
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
-
-	if (fd < 0)
-		return -1;
-	memset(buf, c, sizeof(buf));
-	while (len) {
-		size_t n = len < sizeof(buf) ? len : sizeof(buf);
-
-		if (write(fd, buf, n) != (ssize_t)n) {
-			close(fd);
-			return -1;
-		}
-		len -= n;
-	}
-	fchmod(fd, mode);
-	return close(fd);
 }
 
 static int sh(const char *fmt, ...)

@@ -11,9 +11,7 @@
 # return the new bytes.
 . "$(dirname "$0")/lib.sh"
 
-[ $# = 4 ] || { echo "usage: $0 MKFS FSCK MAPFS DIO_MIX" >&2; exit 2; }
-lib_init "$1" "$2" "$3"
-DIO_MIX=$4
+lib_start "MKFS FSCK MAPFS DIO_MIX" "$@"
 IMG=$T/dio.img
 MNT=$T/mnt
 make_image "$IMG" 64M

@@ -22,8 +22,7 @@
 # then serve new files. Prints TAP.
 . "$(dirname "$0")/lib.sh"
 
-[ $# = 3 ] || { echo "usage: $0 MKFS FSCK MAPFS" >&2; exit 2; }
-lib_init "$1" "$2" "$3"
+lib_start "MKFS FSCK MAPFS" "$@"
 HOST=$T/host
 MNT=$T/mnt
 mkdir -p "$HOST"

@@ -17,40 +17,11 @@
 # 0666 while the test runs (restored on any exit).
 . "$(dirname "$0")/lib.sh"
 
-[ $# = 3 ] || { echo "usage: $0 MKFS FSCK MAPFS" >&2; exit 2; }
-[ "$(id -u)" = 0 ] || skip "needs root (to act as another user)"
-command -v setpriv >/dev/null 2>&1 || skip "setpriv is missing"
-lib_init "$1" "$2" "$3"
+lib_user_test "$@"
 
-lib_user_init
-
-# user_mount [mapfs options]: the user's daemon, in the foreground.
-user_mount() {
-	local i pid
-	as_user "$MAPFS" "$IMG" "$MNT" -f "$@" > "$T/daemon.log" 2>&1 &
-	pid=$!
-	MOUNTS+=("$MNT")
-	DAEMON_PID[$MNT]=$pid
-	for ((i = 0; i < MOUNT_WAIT * 20; i++)); do
-		is_mounted "$MNT" && return 0
-		pid_alive "$pid" || break
-		sleep 0.05
-	done
-	cat "$T/daemon.log"
-	grep -qiE 'fusermount3?: (mount failed|failed to open)' \
-		"$T/daemon.log" && skip "unprivileged FUSE mounts are not allowed here"
-	fail "the user's mapfs $* did not mount"
-}
-
-user_unmount() {
-	local pid=${DAEMON_PID[$MNT]} i
-	as_user fusermount3 -u "$MNT" || fail "fusermount3 -u failed"
-	for ((i = 0; i < EXIT_WAIT * 20; i++)); do
-		pid_alive "$pid" || break
-		sleep 0.05
-	done
-	wait "$pid" || { cat "$T/daemon.log"; fail "daemon exited with an error"; }
-	unset "DAEMON_PID[$MNT]"
+# Unmount as the user (lib.sh), then a clean forced check.
+unmount_user_and_fsck() {
+	user_unmount "${DAEMON_PID[$MNT]}"
 	run_fsck "$IMG"
 }
 
@@ -59,13 +30,13 @@ owner() { stat -c '%u:%g' "$1"; }
 as_user "$MKFS" -q -s 64M "$IMG" || fail "mkfs.mapfs as the user failed"
 
 # --- without fakeroot: the kernel refuses a chown to another uid --------
-user_mount
+user_mount_fs
 as_user bash -c 'cd "$1" && echo x > plain &&
 	if chown 1234 plain 2>"$2"; then exit 1; fi
 	grep -q "Operation not permitted" "$2"' _ "$MNT" "$U/home/chown.err" ||
 	fail "without fakeroot, chown to another uid was not refused"
 as_user rm "$MNT/plain"
-user_unmount
+unmount_user_and_fsck
 note "without fakeroot: chown 1234 refused (EPERM)"
 
 # --- fakeroot with allow_other: refused ---------------------------------
@@ -77,7 +48,7 @@ grep -q "fakeroot and allow_other" "$T/ao.log" ||
 	{ cat "$T/ao.log"; fail "no clear message for fakeroot,allow_other"; }
 
 # --- with fakeroot ------------------------------------------------------
-user_mount -o fakeroot
+user_mount_fs -o fakeroot
 as_user bash -ec '
 	cd "$1"
 	mkdir -p build/bin build/etc/private
@@ -111,7 +82,7 @@ as_user bash -ec '
 	echo written > build/mine
 	[ "$(cat build/mine)" = written ]
 ' _ "$MNT" || fail "fakeroot: operations as uid $UID_U failed"
-user_unmount
+unmount_user_and_fsck
 note "fakeroot: chown/chgrp accepted, everything shown as $UID_U, nothing blocked"
 
 # --- a normal mount shows what the image stores -------------------------

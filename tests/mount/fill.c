@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tutil.h"
 #define MIB (1 << 20)
 
 static int failed;
@@ -61,14 +62,6 @@ static void tag(uint8_t *p, size_t len, uint64_t off)
 		uint64_t v = off + i;
 		memcpy(p + i, &v, 8);
 	}
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* Check size, allocation and contents of path: size bytes expected. */

@@ -15,9 +15,7 @@
 # not the default.
 . "$(dirname "$0")/lib.sh"
 
-[ $# = 4 ] || { echo "usage: $0 MKFS FSCK MAPFS FILL" >&2; exit 2; }
-lib_init "$1" "$2" "$3"
-FILL=$4
+lib_start "MKFS FSCK MAPFS FILL" "$@"
 IMG=$T/fill.img
 MNT=$T/mnt
 

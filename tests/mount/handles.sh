@@ -15,9 +15,7 @@
 # offending run after a boot can see it.
 . "$(dirname "$0")/lib.sh"
 
-[ $# = 4 ] || { echo "usage: $0 MKFS FSCK MAPFS HANDLES" >&2; exit 2; }
-lib_init "$1" "$2" "$3"
-HANDLES=$4
+lib_start "MKFS FSCK MAPFS HANDLES" "$@"
 [ "$(id -u)" = 0 ] || skip "open_by_handle_at and drop_caches need root"
 IMG=$T/handles.img
 MNT=$T/mnt

@@ -6,17 +6,30 @@
 #   . lib.sh
 #   lib_init MKFS FSCK MAPFS      # paths of the three programs; sets up
 #                                 # $T (temp dir) and the cleanup trap
+#   lib_start "MKFS FSCK MAPFS [PROG]" "$@"  # argument count, lib_init,
+#                                 # PROG=$4 (the variable named PROG)
 #   make_image IMG SIZE [mkfs options...]
 #   mount_fs IMG MNT [mapfs options...]   # starts "mapfs IMG MNT -f ...",
 #                                         # waits up to 10 s for the mount
 #   unmount_and_fsck IMG MNT      # unmount, wait for the daemon to exit,
 #                                 # fsck.mapfs -n -f must exit 0
+#   show_daemon_log MNT WHY       # the output of MNT's daemon, to stderr
+#   user_mount_fs / user_unmount  # the same as the user of lib_user_init
+#   run_checked WHAT IMG MNT CMD...   # CMD, then unmount and fsck; a
+#                                     # failure goes to failed[]
+#   run_cache_modes WHAT SIZE VAR PROG  # PROG MNT with and without -o
+#                                       # writeback (run_conform, run_pconf)
 #   fail MSG / skip MSG / note MSG
 #   t DESCRIPTION EXPR            # one TAP check (counts in n, FAILED)
 #   wait_gone SECS PID...         # after a kill: bounded wait for every
 #                                 # thread to go (see "Kill safety" below)
 #   release_hung MNT PID...       # report, fusectl abort, kill, detach
 #
+# Each mount_fs writes its daemon's stdout and stderr (where a daemon in
+# the foreground sends its log lines) to a file of its own in $T; any
+# failure about a daemon (it did not mount, did not unmount, did not exit,
+# exited non-zero) prints that file to stderr, since callers often discard
+# the stdout of unmount_only.
 # The EXIT trap always unmounts (fusermount3 -u, then umount -l), kills
 # daemons still running and removes $T, whatever way the test ends. Set
 # MAPFS_TEST_KEEP=1 to keep $T (images, daemon logs) for a post-mortem.
@@ -31,6 +44,7 @@ EXIT_WAIT=${MAPFS_EXIT_WAIT:-60}	# seconds for a daemon to exit
 MOUNTS=()		# mount points we started, in order
 declare -A DAEMON_PID	# mount point -> daemon pid
 declare -A DAEMON_LOG	# mount point -> daemon log file
+MOUNT_SEQ=0		# mounts started: names the daemon logs
 T=
 
 note() { echo "# $*"; }
@@ -117,6 +131,20 @@ require_fuse() {
 	fi
 }
 
+# lib_start USAGE "$@": the start of a mount test. USAGE names its
+# arguments ("MKFS FSCK MAPFS" and maybe one test program): any other
+# count prints the usage and exits 2. Then lib_init with the first
+# three; a fourth is stored in the variable its name in USAGE gives.
+lib_start() {
+	local usage=$1
+	local -a names
+	shift
+	read -r -a names <<< "$usage"
+	[ $# = ${#names[@]} ] || { echo "usage: $0 $usage" >&2; exit 2; }
+	lib_init "$1" "$2" "$3"
+	[ $# -lt 4 ] || printf -v "${names[3]}" %s "$4"
+}
+
 lib_init() {
 	MKFS=$1 FSCK=$2 MAPFS=$3
 	local p
@@ -152,10 +180,79 @@ lib_user_init() {
 	MNT=$U/mnt
 }
 
+# lib_user_test MKFS FSCK MAPFS (a script's arguments): the start of a
+# test that acts as that user: SKIP unless run as root with setpriv, then
+# lib_init and lib_user_init.
+lib_user_test() {
+	[ $# = 3 ] || { echo "usage: $0 MKFS FSCK MAPFS" >&2; exit 2; }
+	[ "$(id -u)" = 0 ] || skip "needs root (to act as another user)"
+	command -v setpriv >/dev/null 2>&1 || skip "setpriv is missing"
+	lib_init "$1" "$2" "$3"
+	lib_user_init
+}
+
 as_user() {
 	setpriv --reuid="$UID_U" --regid="$GID_U" --clear-groups \
 		env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$U/home" \
 		LANG=C "$@"
+}
+
+# user_mount_fs [mapfs options]: as_user, start "mapfs $IMG $MNT -f
+# options" in the background (output in $T/daemon.log, which is also
+# DAEMON_LOG[$MNT]), register it like mount_fs does and wait for the
+# mount (user_wait_mounted). Sets PID to the background job's pid.
+user_mount_fs() {
+	as_user "$MAPFS" "$IMG" "$MNT" -f "$@" > "$T/daemon.log" 2>&1 &
+	PID=$!
+	MOUNTS+=("$MNT")
+	DAEMON_PID[$MNT]=$PID
+	DAEMON_LOG[$MNT]=$T/daemon.log
+	user_wait_mounted "$PID"
+}
+
+# user_wait_mounted PID: wait up to MOUNT_WAIT seconds for $MNT to be
+# mounted while PID lives (any time if PID is empty: a daemonized
+# mapfs). If it is not: SKIP when the log shows that the system refuses
+# unprivileged FUSE mounts (fusermount3's messages, and the patterns in
+# USER_REFUSED if set), else fail.
+user_wait_mounted() {
+	local pid=$1 i
+	for ((i = 0; i < MOUNT_WAIT * 20; i++)); do
+		is_mounted "$MNT" && return 0
+		[ -n "$pid" ] && ! pid_alive "$pid" && break
+		sleep 0.05
+	done
+	DAEMON_LOG[$MNT]=$T/daemon.log
+	show_daemon_log "$MNT" "the user's mapfs, not mounted"
+	grep -qiE "fusermount3?: (mount failed|failed to open)${USER_REFUSED:+|$USER_REFUSED}" \
+		"$T/daemon.log" 2>/dev/null &&
+		skip "unprivileged FUSE mounts are not allowed here"
+	fail "$MNT not mounted by the unprivileged daemon"
+}
+
+# user_unmount PID [nostatus]: fusermount3 -u $MNT as the user, then
+# wait up to EXIT_WAIT seconds for the daemon PID to exit (fail if it
+# does not); its exit status must be 0, unless nostatus (a daemonized
+# mapfs is not our child).
+user_unmount() {
+	local pid=$1 i rc
+	as_user fusermount3 -u "$MNT" || fail "fusermount3 -u as the user failed"
+	for ((i = 0; i < EXIT_WAIT * 20; i++)); do
+		pid_alive "$pid" || break
+		sleep 0.05
+	done
+	if pid_alive "$pid"; then
+		show_daemon_log "$MNT" "pid $pid, still running"
+		fail "daemon (pid $pid) still running ${EXIT_WAIT}s after fusermount3 -u"
+	fi
+	unset "DAEMON_PID[$MNT]"
+	[ "${2:-}" = nostatus ] && return 0
+	wait "$pid"
+	rc=$?
+	if [ "$rc" != 0 ]; then
+		show_daemon_log "$MNT" "pid $pid, exit status $rc"
+		fail "daemon exited with $rc"
+	fi
 }
 
 # allow_other needs root, or user_allow_other in /etc/fuse.conf.
@@ -178,7 +275,8 @@ mount_fs() {
 	local img=$1 mnt=$2 pid log i
 	shift 2
 	mkdir -p "$mnt"
-	log="$T/daemon.$(basename "$mnt").$RANDOM.log"
+	MOUNT_SEQ=$((MOUNT_SEQ + 1))
+	log="$T/daemon.$MOUNT_SEQ.$(basename "$mnt").log"
 	"$MAPFS" "$img" "$mnt" -f "$@" > "$log" 2>&1 &
 	pid=$!
 	MOUNTS+=("$mnt")
@@ -193,9 +291,7 @@ mount_fs() {
 		wait "$pid"
 		local rc=$?
 		unset "DAEMON_PID[$mnt]"
-		echo "--- daemon output ($MAPFS $img $mnt -f $*) ---"
-		cat "$log"
-		echo "--- end ---"
+		show_daemon_log "$mnt" "$MAPFS $img $mnt -f $*"
 		# Refusals by the kernel or fusermount mean FUSE cannot be
 		# used here: that is a SKIP, not a failure of mapfs.
 		if grep -qiE 'fuse: device not found|failed to open /dev/fuse|fusermount3?: (mount failed|failed to open)|mount failed: Operation not permitted|Permission denied.*/dev/fuse|option allow_other only allowed' "$log"; then
@@ -203,9 +299,19 @@ mount_fs() {
 		fi
 		fail "mapfs exited with status $rc before mounting $mnt"
 	fi
-	echo "--- daemon output so far ---"
-	cat "$log"
+	show_daemon_log "$mnt" "so far"
 	fail "$mnt not mounted after ${MOUNT_WAIT}s"
+}
+
+# show_daemon_log MNT WHY: the output of the daemon last started on MNT,
+# to stderr.
+show_daemon_log() {
+	local log=${DAEMON_LOG[$1]:-}
+	{
+		echo "--- daemon output ($2) ---"
+		[ -n "$log" ] && cat "$log"
+		echo "--- end ---"
+	} >&2
 }
 
 # Unmount MNT; the daemon must exit by itself with status 0 (writeback
@@ -219,7 +325,8 @@ unmount_only() {
 		sleep 0.2
 	done
 	if is_mounted "$mnt"; then
-		cat "$T/umount.err"
+		cat "$T/umount.err" >&2
+		show_daemon_log "$mnt" "pid ${pid:-?}, still mounted"
 		fail "cannot unmount $mnt"
 	fi
 	[ -n "$pid" ] || return 0
@@ -228,24 +335,21 @@ unmount_only() {
 		sleep 0.1
 	done
 	if ! proc_gone "$pid"; then
-		cat "${DAEMON_LOG[$mnt]}"
+		show_daemon_log "$mnt" "pid $pid, still running"
 		fail "mapfs (pid $pid) still running ${EXIT_WAIT}s after unmount"
 	fi
 	wait "$pid"
 	rc=$?
 	unset "DAEMON_PID[$mnt]"
 	if [ "$rc" != 0 ]; then
-		echo "--- daemon output ---"
-		cat "${DAEMON_LOG[$mnt]}"
-		echo "--- end ---"
+		show_daemon_log "$mnt" "pid $pid, exit status $rc"
 		fail "mapfs exited with status $rc after unmounting $mnt"
 	fi
 	# with_transport.sh: the daemon must have used the transport asked
 	# for (it names it at unmount; read-only mounts too).
 	if [ -n "${MAPFS_EXPECT_TRANSPORT:-}" ] &&
 	   ! grep -q "requests: $MAPFS_EXPECT_TRANSPORT" "${DAEMON_LOG[$mnt]}"; then
-		# To stderr: callers may discard the unmount's stdout.
-		cat "${DAEMON_LOG[$mnt]}" >&2
+		show_daemon_log "$mnt" "pid $pid, no $MAPFS_EXPECT_TRANSPORT"
 		fail "the daemon did not take requests from $MAPFS_EXPECT_TRANSPORT"
 	fi
 }
@@ -279,6 +383,43 @@ unmount_and_show_fsck() {
 	echo "--- fsck.mapfs -n -f $img (exit $rc) ---"
 	cat "$T/fsck.out"
 	echo "--- end ---"
+}
+
+# run_checked WHAT IMG MNT CMD...: run CMD on the mounted MNT; if it
+# passed, unmount_and_fsck IMG MNT (which fails the test on a dirty
+# image); if it failed, show fsck's view (unmount_and_show_fsck) and add
+# "WHAT exit RC" to the caller's array failed.
+run_checked() {
+	local what=$1 img=$2 mnt=$3 rc
+	shift 3
+	"$@"
+	rc=$?
+	if [ "$rc" != 0 ]; then
+		unmount_and_show_fsck "$img" "$mnt"
+		failed+=("$what exit $rc")
+	else
+		unmount_and_fsck "$img" "$mnt"
+	fi
+}
+
+# run_cache_modes WHAT SIZE VAR PROG: PROG MNT (through run_checked) on a
+# fresh image of SIZE mounted with -o allow_other, first with the default
+# options, then with the kernel's writeback cache (-o writeback); VAR is 1
+# in PROG's environment for the second run, 0 for the first.
+run_cache_modes() {
+	local what=$1 size=$2 var=$3 prog=$4 opt img mnt wb
+	local -a more
+	for opt in default writeback; do
+		img="$T/$opt.img"
+		mnt="$T/$opt"
+		note "run: $opt"
+		make_image "$img" "$size"
+		wb=0 more=()
+		[ "$opt" = writeback ] && wb=1 more=(-o writeback)
+		mount_fs "$img" "$mnt" -o allow_other "${more[@]}"
+		run_checked "$what ($opt)" "$img" "$mnt" \
+			env "$var=$wb" "$prog" "$mnt"
+	done
 }
 
 # ---- Kill safety (killsafe.sh, crash.sh). None of these makes a system

@@ -33,8 +33,7 @@
 # persist.sh, not here.
 . "$(dirname "$0")/lib.sh"
 
-[ $# = 3 ] || { echo "usage: $0 MKFS FSCK MAPFS" >&2; exit 2; }
-lib_init "$1" "$2" "$3"
+lib_start "MKFS FSCK MAPFS" "$@"
 REAL_MAPFS=$(realpath "$MAPFS")
 
 N=0

@@ -55,6 +55,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tutil.h"
 #define MAX_DEPTH 3
 #define MAX_ENTRIES 4096
 #define PATHLEN 256
@@ -65,30 +66,6 @@ static const char *const pool[] = { "a", "b", "c", "d", "e", "f" };
 /* ------------------------------------------------------------------ */
 /* PRNG: xorshift64*, seeded through splitmix64                         */
 /* ------------------------------------------------------------------ */
-static uint64_t rs;
-
-static void rng_seed(uint64_t seed)
-{
-	uint64_t z = seed + 0x9e3779b97f4a7c15ull;
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	rs = (z ^ (z >> 31)) | 1;
-}
-
-static uint64_t rng(void)
-{
-	rs ^= rs >> 12;
-	rs ^= rs << 25;
-	rs ^= rs >> 27;
-	return rs * 0x2545f4914f6cdd1dull;
-}
-
-static unsigned rnd(unsigned n)
-{
-	return (unsigned)(rng() % n);
-}
-
 static bool chance(unsigned pct)
 {
 	return rnd(100) < pct;

@@ -13,8 +13,7 @@
 # as the daemon's dirty pages of the image (smaps). Prints TAP.
 . "$(dirname "$0")/lib.sh"
 
-[ $# = 3 ] || { echo "usage: $0 MKFS FSCK MAPFS" >&2; exit 2; }
-lib_init "$1" "$2" "$3"
+lib_start "MKFS FSCK MAPFS" "$@"
 MNT=$T/mnt
 
 flushes() { # IMG OPTS: write 20 files with fsync, unmount, print flushes

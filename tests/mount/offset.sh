@@ -13,8 +13,7 @@
 # image is a view of it only for the same region. Prints TAP.
 . "$(dirname "$0")/lib.sh"
 
-[ $# = 3 ] || { echo "usage: $0 MKFS FSCK MAPFS" >&2; exit 2; }
-lib_init "$1" "$2" "$3"
+lib_start "MKFS FSCK MAPFS" "$@"
 C=$T/container
 MNT=$T/mnt
 sum() { dd if="$C" bs=1M skip="$1" count="$2" status=none | sha256sum | cut -d' ' -f1; }

@@ -47,6 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tutil.h"
 #define UA 2001
 #define GA 2001
 #define GA2 2003	/* UA's supplementary group */
@@ -54,62 +55,20 @@
 #define GB 2002
 #define GX 2009	/* a group neither user is in */
 
-static int ntests, nfail, ntodo;
-/* Set by fuse_limit(): the next check is a known FUSE limit, reported as
- * TAP "# TODO" (run and shown, not counted as a failure). */
-static const char *todo;
 static bool on_fuse, fuse_wb;
 static int report_fd = -1;	/* in a child: where done() sends counts */
 static char name256[257], name255[256];
-
-static void tap(int ok, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void tap(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	ntests++;
-	if (!ok && !todo)
-		nfail++;
-	if (!ok && todo)
-		ntodo++;
-	printf("%s %d - ", ok ? "ok" : "not ok", ntests);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	if (todo)
-		printf(" # TODO FUSE: %s", todo);
-	todo = NULL;
-	putchar('\n');
-	fflush(stdout);
-}
 
 /* The next check fails on FUSE (when cond holds) for a reason in the
  * kernel's FUSE client, not the filesystem's: see docs/POSIX.md. */
 static void fuse_limit(bool cond, const char *why)
 {
-	if (on_fuse && cond)
-		todo = why;
-}
+	static char buf[256];
 
-static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void note(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("# ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-}
-
-static const char *en(int e)
-{
-	const char *n = e ? strerrorname_np(e) : "0";
-
-	return n ? n : "E?";
+	if (on_fuse && cond) {
+		snprintf(buf, sizeof(buf), "FUSE: %s", why);
+		todo = buf;
+	}
 }
 
 /* A call that must succeed (>= 0). */
@@ -221,19 +180,6 @@ static struct stat st(const char *path)
 	return s;
 }
 
-static int ts_eq(struct timespec a, struct timespec b)
-{
-	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
-}
-
-/* Enough for any filesystem's clock (tmpfs ticks in jiffies). */
-static void tick(void)
-{
-	struct timespec t = { 0, 15 * 1000 * 1000 };
-
-	nanosleep(&t, NULL);
-}
-
 #define TA 1
 #define TM 2
 #define TC 4
@@ -262,30 +208,6 @@ static void times(const char *what, const struct stat *b,
 	    tnames(want));
 }
 
-static int mkfile(const char *path, mode_t mode, size_t len)
-{
-	char buf[4096];
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-	if (fd < 0)
-		return -1;
-	memset(buf, 'x', sizeof(buf));
-	while (len) {
-		size_t n = len < sizeof(buf) ? len : sizeof(buf);
-
-		if (write(fd, buf, n) != (ssize_t)n) {
-			close(fd);
-			return -1;
-		}
-		len -= n;
-	}
-	if (fchmod(fd, mode) < 0) {
-		close(fd);
-		return -1;
-	}
-	return close(fd);
-}
-
 static void setup_ok(int r, const char *what)
 {
 	if (r < 0)
@@ -295,7 +217,7 @@ static void setup_ok(int r, const char *what)
 /* Setup steps: they must work, and only failures are reported. */
 static void mkf(const char *path, mode_t mode, size_t len)
 {
-	setup_ok(mkfile(path, mode, len), path);
+	setup_ok(make_file(path, len, 'x', mode), path);
 }
 
 static void mkd(const char *path, mode_t mode)

@@ -17,8 +17,7 @@
 # must stay sparse on mapfs. Then remount and compare again; fsck clean.
 . "$(dirname "$0")/lib.sh"
 
-[ $# = 3 ] || { echo "usage: $0 MKFS FSCK MAPFS" >&2; exit 2; }
-lib_init "$1" "$2" "$3"
+lib_start "MKFS FSCK MAPFS" "$@"
 [ "$(id -u)" = 0 ] || skip "needs root (devices, owners, trusted.*)"
 for t in rsync setfacl getfacl setfattr getfattr; do
 	command -v $t >/dev/null 2>&1 || skip "$t is missing"

@@ -14,9 +14,7 @@
 # cost of a mkdir on a disk), which keeps the run under a minute.
 . "$(dirname "$0")/lib.sh"
 
-[ $# = 4 ] || { echo "usage: $0 MKFS FSCK MAPFS BIGDIR" >&2; exit 2; }
-lib_init "$1" "$2" "$3"
-BIGDIR=$4
+lib_start "MKFS FSCK MAPFS BIGDIR" "$@"
 here=$(dirname "$0")
 LINK_MAX=$(awk '$2 == "MAPFS_LINK_MAX" { sub(/u$/, "", $3); print $3 }' \
 	"$here/../../include/mapfs_format.h")

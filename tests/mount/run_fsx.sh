@@ -13,9 +13,7 @@
 # clean fsck.mapfs -n -f is required.
 . "$(dirname "$0")/lib.sh"
 
-[ $# = 4 ] || { echo "usage: $0 MKFS FSCK MAPFS FSX" >&2; exit 2; }
-lib_init "$1" "$2" "$3"
-FSX=$4
+lib_start "MKFS FSCK MAPFS FSX" "$@"
 SEED=${MAPFS_FSX_SEED:-1}
 NOPS=${MAPFS_FSX_OPS:-20000}
 

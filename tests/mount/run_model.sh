@@ -9,9 +9,7 @@
 # choose the run; a failure prints the seed and the last operations.
 . "$(dirname "$0")/lib.sh"
 
-[ $# = 4 ] || { echo "usage: $0 MKFS FSCK MAPFS MODEL" >&2; exit 2; }
-lib_init "$1" "$2" "$3"
-MODEL=$4
+lib_start "MKFS FSCK MAPFS MODEL" "$@"
 SEED=${MAPFS_MODEL_SEED:-20240611}
 NOPS=${MAPFS_MODEL_OPS:-3000}
 

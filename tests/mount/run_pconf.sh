@@ -13,9 +13,7 @@
 # with a clean fsck.mapfs -n -f.
 . "$(dirname "$0")/lib.sh"
 
-[ $# = 4 ] || { echo "usage: $0 MKFS FSCK MAPFS PCONF" >&2; exit 2; }
-lib_init "$1" "$2" "$3"
-PCONF=$4
+lib_start "MKFS FSCK MAPFS PCONF" "$@"
 [ "$(id -u)" = 0 ] || skip "pconf switches users: run as root"
 failed=()
 
@@ -35,27 +33,7 @@ else
 	note "tmpfs not mountable here: no reference run"
 fi
 
-for opt in default writeback; do
-	img="$T/$opt.img"
-	mnt="$T/$opt"
-	note "run: $opt"
-	make_image "$img" 128M
-	if [ "$opt" = default ]; then
-		mount_fs "$img" "$mnt" -o allow_other
-	else
-		mount_fs "$img" "$mnt" -o allow_other -o writeback
-	fi
-	wb=0
-	[ "$opt" = writeback ] && wb=1
-	PCONF_WRITEBACK=$wb "$PCONF" "$mnt"
-	rc=$?
-	if [ "$rc" != 0 ]; then
-		unmount_and_show_fsck "$img" "$mnt"
-		failed+=("pconf ($opt) exit $rc")
-	else
-		unmount_and_fsck "$img" "$mnt"
-	fi
-done
+run_cache_modes pconf 128M PCONF_WRITEBACK "$PCONF"
 
 [ ${#failed[@]} = 0 ] || fail "failures: ${failed[*]}"
 note "pconf passed on mapfs (with and without the writeback cache), images clean"

@@ -12,9 +12,7 @@
 # kernel only made in its cache, e.g. an ignored O_TRUNC, cannot pass).
 . "$(dirname "$0")/lib.sh"
 
-[ $# = 4 ] || { echo "usage: $0 MKFS FSCK MAPFS POSIX_OPS" >&2; exit 2; }
-lib_init "$1" "$2" "$3"
-POSIX_OPS=$4
+lib_start "MKFS FSCK MAPFS POSIX_OPS" "$@"
 failed=()
 
 opts=()
@@ -45,14 +43,8 @@ if "$MAPFS" --help 2>&1 | grep -q 'timeout='; then
 	note "run 2: -o timeout=0"
 	make_image "$T/nocache.img" 512M
 	mount_fs "$T/nocache.img" "$T/nocache" "${opts[@]}" -o timeout=0
-	"$POSIX_OPS" "$T/nocache"
-	rc=$?
-	if [ "$rc" != 0 ]; then
-		unmount_and_show_fsck "$T/nocache.img" "$T/nocache"
-		failed+=("posix_ops (-o timeout=0) exit $rc")
-	else
-		unmount_and_fsck "$T/nocache.img" "$T/nocache"
-	fi
+	run_checked "posix_ops (-o timeout=0)" "$T/nocache.img" \
+		"$T/nocache" "$POSIX_OPS" "$T/nocache"
 else
 	note "mapfs has no timeout= option: run 2 skipped"
 fi

@@ -15,9 +15,7 @@
 # nowriteback" or "-s") is passed to mapfs.
 . "$(dirname "$0")/lib.sh"
 
-[ $# = 4 ] || { echo "usage: $0 MKFS FSCK MAPFS STRESS" >&2; exit 2; }
-lib_init "$1" "$2" "$3"
-STRESS=$4
+lib_start "MKFS FSCK MAPFS STRESS" "$@"
 SEED=${MAPFS_STRESS_SEED:-20240612}
 NOPS=${MAPFS_STRESS_OPS:-5000}
 NW=${MAPFS_STRESS_WORKERS:-4}

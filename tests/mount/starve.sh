@@ -22,8 +22,7 @@
 # SCHED_IDLE again, or no /proc schedstat).
 . "$(dirname "$0")/lib.sh"
 
-[ $# = 3 ] || { echo "usage: $0 MKFS FSCK MAPFS" >&2; exit 2; }
-lib_init "$1" "$2" "$3"
+lib_start "MKFS FSCK MAPFS" "$@"
 IMG=$T/starve.img
 MNT=$T/mnt
 HOGS=()

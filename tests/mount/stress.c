@@ -60,6 +60,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tutil.h"
 #define MAXWORKERS 16
 #define NSTABLE 400		/* untouched files in the shared root */
 #define NPOOL 48		/* n00..n47 in the shared tree */
@@ -89,34 +90,12 @@ static uint64_t seed0;
 static long nops;
 static int wid;
 static long opno;
-static uint64_t rs;
 static char oplog[LOGN][200];
 static unsigned oplog_n;
 
 /* ------------------------------------------------------------------ */
 /* PRNG (xorshift64*, seeded through splitmix64) and content            */
 /* ------------------------------------------------------------------ */
-
-static uint64_t splitmix(uint64_t z)
-{
-	z += 0x9e3779b97f4a7c15ull;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static uint64_t rng(void)
-{
-	rs ^= rs >> 12;
-	rs ^= rs << 25;
-	rs ^= rs >> 27;
-	return rs * 0x2545f4914f6cdd1dull;
-}
-
-static unsigned rnd(unsigned n)
-{
-	return n ? (unsigned)(rng() % n) : 0;
-}
 
 static void rnd_bytes(unsigned char *p, size_t n)
 {
@@ -421,67 +400,101 @@ static ino_t read_shared(const char *path, bool must_exist)
 	return st.st_ino;
 }
 
+/* A whole directory read for a check: "." and ".." are counted, every
+ * other entry goes to the caller; a readdir error is a failure. */
+struct dscan {
+	const char *path;
+	DIR *d;
+	int dots, dotdots, n;	/* n: entries read, dots included */
+};
+
+/* The next entry other than "." and "..", or NULL at the end. */
+static struct dirent *dscan_next(struct dscan *s)
+{
+	struct dirent *de;
+
+	for (;;) {
+		errno = 0;
+		de = readdir(s->d);
+		if (!de) {
+			if (errno)
+				wfail("readdir %s after %d entries: %s",
+				      s->path, s->n, strerror(errno));
+			return NULL;
+		}
+		s->n++;
+		if (!strcmp(de->d_name, "."))
+			s->dots++;
+		else if (!strcmp(de->d_name, ".."))
+			s->dotdots++;
+		else
+			return de;
+	}
+}
+
+/* Close the directory; "." and ".." must each have come once. */
+static void dscan_end(struct dscan *s)
+{
+	closedir(s->d);
+	if (s->dots != 1 || s->dotdots != 1)
+		wfail("readdir %s: '.' seen %d times, '..' %d times", s->path,
+		      s->dots, s->dotdots);
+}
+
+/* de's type is want, or DT_UNKNOWN. */
+static void dscan_type(const struct dscan *s, const struct dirent *de,
+		       unsigned char want)
+{
+	if (de->d_type != want && de->d_type != DT_UNKNOWN)
+		wfail("readdir %s: %s has type %u", s->path, de->d_name,
+		      de->d_type);
+}
+
+/* de is expected (known), comes once (seen counts it) and has type
+ * want. */
+static void dscan_once(const struct dscan *s, const struct dirent *de,
+		       bool known, unsigned char *seen, unsigned char want)
+{
+	if (!known)
+		wfail("readdir %s: unexpected %s", s->path, de->d_name);
+	if ((*seen)++)
+		wfail("readdir %s: %s seen twice", s->path, de->d_name);
+	dscan_type(s, de, want);
+}
+
 /* Read the shared root while others change it. */
 static void check_shared_readdir(void)
 {
 	unsigned char seen[NSTABLE];
 	char path[PATHLEN];
+	struct dscan s = { .path = path };
 	struct dirent *de;
-	int dots = 0, dotdots = 0, n = 0;
-	DIR *d;
+	int i;
 
 	memset(seen, 0, sizeof(seen));
 	shared_root(path);
 	note_op("readdir %s", path);
-	d = opendir(path);
-	if (!d)
+	s.d = opendir(path);
+	if (!s.d)
 		wfail("opendir %s: %s", path, strerror(errno));
-	for (;;) {
-		int i;
-
-		errno = 0;
-		de = readdir(d);
-		if (!de) {
-			if (errno)
-				wfail("readdir %s after %d entries: %s", path,
-				      n, strerror(errno));
-			break;
-		}
-		n++;
-		if (!strcmp(de->d_name, ".")) {
-			dots++;
-		} else if (!strcmp(de->d_name, "..")) {
-			dotdots++;
-		} else if ((i = parse_name(de->d_name, "stable.%03d",
-					   NSTABLE)) >= 0) {
-			if (seen[i]++)
-				wfail("readdir %s: %s seen twice", path,
-				      de->d_name);
-			if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
-				wfail("readdir %s: %s has type %u", path,
-				      de->d_name, de->d_type);
+	while ((de = dscan_next(&s))) {
+		if ((i = parse_name(de->d_name, "stable.%03d", NSTABLE)) >= 0) {
+			dscan_once(&s, de, true, &seen[i], DT_REG);
 		} else if (parse_name(de->d_name, "n%02d", NPOOL) >= 0 ||
 			   is_temp_name(de->d_name)) {
-			if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
-				wfail("readdir %s: %s has type %u", path,
-				      de->d_name, de->d_type);
+			dscan_type(&s, de, DT_REG);
 		} else if (parse_name(de->d_name, "d%d", NSDIRS) >= 0) {
-			if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
-				wfail("readdir %s: %s has type %u", path,
-				      de->d_name, de->d_type);
+			dscan_type(&s, de, DT_DIR);
 		} else {
 			wfail("readdir %s: unexpected name '%s'", path,
 			      de->d_name);
 		}
 	}
-	closedir(d);
-	if (dots != 1 || dotdots != 1)
-		wfail("readdir %s: '.' seen %d times, '..' %d times", path,
-		      dots, dotdots);
-	for (int i = 0; i < NSTABLE; i++)
+	dscan_end(&s);
+	for (i = 0; i < NSTABLE; i++)
 		if (seen[i] != 1)
 			wfail("readdir %s: stable.%03d seen %d times (%d "
-			      "entries read)", path, i, seen[i], n);
+			      "entries read)", path, i, seen[i], s.n);
 	wst[wid].readdirs++;
 }
 
@@ -709,65 +722,36 @@ static void pcheck_dir(int d)
 {
 	char path[PATHLEN];
 	unsigned char seenf[PNAMES], seend[PDIRS];
-	int dots = 0, dotdots = 0, i;
+	struct dscan s = { .path = path };
 	struct dirent *de;
-	DIR *dir;
+	int i;
 
 	memset(seenf, 0, sizeof(seenf));
 	memset(seend, 0, sizeof(seend));
 	pdir_path(path, d);
-	dir = opendir(path);
+	s.d = opendir(path);
 	if (!dexists[d]) {
-		if (dir || errno != ENOENT)
+		if (s.d || errno != ENOENT)
 			wfail("opendir %s: %s (expected ENOENT)", path,
-			      dir ? "success" : strerror(errno));
+			      s.d ? "success" : strerror(errno));
 		return;
 	}
-	if (!dir)
+	if (!s.d)
 		wfail("opendir %s: %s", path, strerror(errno));
-	for (;;) {
-		errno = 0;
-		de = readdir(dir);
-		if (!de) {
-			if (errno)
-				wfail("readdir %s: %s", path, strerror(errno));
-			break;
-		}
-		if (!strcmp(de->d_name, ".")) {
-			dots++;
-		} else if (!strcmp(de->d_name, "..")) {
-			dotdots++;
-		} else if ((i = parse_name(de->d_name, "f%d", PNAMES)) >= 0) {
-			if (ent[d][i] < 0)
-				wfail("readdir %s: unexpected %s", path,
-				      de->d_name);
-			if (seenf[i]++)
-				wfail("readdir %s: %s seen twice", path,
-				      de->d_name);
-			if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
-				wfail("readdir %s: %s has type %u", path,
-				      de->d_name, de->d_type);
+	while ((de = dscan_next(&s))) {
+		if ((i = parse_name(de->d_name, "f%d", PNAMES)) >= 0) {
+			dscan_once(&s, de, ent[d][i] >= 0, &seenf[i], DT_REG);
 		} else if (d == 0 &&
 			   (i = parse_name(de->d_name, "d%d", PDIRS - 1)) >=
 				   0) {
-			if (!dexists[i + 1])
-				wfail("readdir %s: unexpected %s", path,
-				      de->d_name);
-			if (seend[i + 1]++)
-				wfail("readdir %s: %s seen twice", path,
-				      de->d_name);
-			if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
-				wfail("readdir %s: %s has type %u", path,
-				      de->d_name, de->d_type);
+			dscan_once(&s, de, dexists[i + 1], &seend[i + 1],
+				   DT_DIR);
 		} else {
 			wfail("readdir %s: unexpected name '%s'", path,
 			      de->d_name);
 		}
 	}
-	closedir(dir);
-	if (dots != 1 || dotdots != 1)
-		wfail("readdir %s: '.' seen %d times, '..' %d times", path,
-		      dots, dotdots);
+	dscan_end(&s);
 	for (i = 0; i < PNAMES; i++)
 		if (ent[d][i] >= 0 && !seenf[i])
 			wfail("readdir %s: f%d missing", path, i);

@@ -29,9 +29,7 @@
 # back. Skips without mkfs.ext4 or loop devices. Prints TAP.
 . "$(dirname "$0")/lib.sh"
 
-[ $# = 4 ] || { echo "usage: $0 MKFS FSCK MAPFS MKTREE" >&2; exit 2; }
-MKTREE=$4
-lib_init "$1" "$2" "$3"
+lib_start "MKFS FSCK MAPFS MKTREE" "$@"
 HOST=$T/host
 MNT=$T/mnt
 mkdir -p "$HOST"

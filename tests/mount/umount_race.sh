@@ -16,8 +16,7 @@
 # as uid 65534, through fusermount3.
 . "$(dirname "$0")/lib.sh"
 
-[ $# = 3 ] || { echo "usage: $0 MKFS FSCK MAPFS" >&2; exit 2; }
-lib_init "$1" "$2" "$3"
+lib_start "MKFS FSCK MAPFS" "$@"
 ROUNDS=${MAPFS_RACE_ROUNDS:-200}
 IMG=$T/race.img
 MNT=$T/mnt

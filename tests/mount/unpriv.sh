@@ -19,34 +19,10 @@
 # makes it 0666 while it runs and restores the mode on any exit.
 . "$(dirname "$0")/lib.sh"
 
-[ $# = 3 ] || { echo "usage: $0 MKFS FSCK MAPFS" >&2; exit 2; }
-[ "$(id -u)" = 0 ] || skip "needs root (to act as another user)"
-command -v setpriv >/dev/null 2>&1 || skip "setpriv is missing"
-lib_init "$1" "$2" "$3"
+lib_user_test "$@"
 
-lib_user_init
-
-wait_mounted() {
-	local pid=$1 i
-	for ((i = 0; i < MOUNT_WAIT * 20; i++)); do
-		is_mounted "$MNT" && return 0
-		[ -n "$pid" ] && ! pid_alive "$pid" && break
-		sleep 0.05
-	done
-	cat "$T/daemon.log" 2>/dev/null
-	grep -qiE 'fusermount3?: (mount failed|failed to open)|Permission denied|Operation not permitted' \
-		"$T/daemon.log" 2>/dev/null && skip "unprivileged FUSE mounts are not allowed here"
-	fail "$MNT not mounted by the unprivileged daemon"
-}
-
-wait_exit() {
-	local pid=$1 i
-	for ((i = 0; i < EXIT_WAIT * 20; i++)); do
-		pid_alive "$pid" || return 0
-		sleep 0.05
-	done
-	fail "daemon (pid $pid) still running ${EXIT_WAIT}s after fusermount3 -u"
-}
+# Also a SKIP: the daemon's own refusals to mount as this user.
+USER_REFUSED='Permission denied|Operation not permitted'
 
 # The image must say "clean" by itself: fsck.mapfs -n without -f.
 check_clean() {
@@ -86,28 +62,19 @@ as_user "$MKFS" -q -s 64M "$IMG" || fail "mkfs.mapfs as uid $UID_U failed"
 [ "$(stat -c %u "$MNT")" = "$UID_U" ] || fail "mount point not owned"
 
 # --- 1: foreground daemon, fusermount3 -u, its exit status --------------
-as_user "$MAPFS" "$IMG" "$MNT" -f > "$T/daemon.log" 2>&1 &
-PID=$!
-MOUNTS+=("$MNT")
-DAEMON_PID[$MNT]=$PID
-wait_mounted "$PID"
+user_mount_fs
 grep -E " $MNT fuse" /proc/self/mounts | grep -q "user_id=$UID_U" ||
 	fail "the mount is not the user's: $(grep " $MNT " /proc/self/mounts)"
 note "mounted by uid $UID_U: $(grep " $MNT " /proc/self/mounts)"
 workload
-as_user fusermount3 -u "$MNT" || fail "fusermount3 -u as the user failed"
-wait_exit "$PID"
-wait "$PID"
-rc=$?
-unset "DAEMON_PID[$MNT]"
-[ "$rc" = 0 ] || { cat "$T/daemon.log"; fail "daemon exited with $rc"; }
+user_unmount "$PID"
 check_clean
 note "foreground daemon: clean after fusermount3 -u"
 
 # --- 2: daemonized (no -f), the wrapper waits for the daemon's pid -------
 as_user "$MAPFS" "$IMG" "$MNT" > "$T/daemon.log" 2>&1 ||
 	{ cat "$T/daemon.log"; fail "mapfs (daemonized) as the user failed"; }
-wait_mounted ""
+user_wait_mounted ""
 PID=
 for p in $(pgrep -u "$UID_U" -x mapfs); do
 	tr '\0' ' ' < "/proc/$p/cmdline" | grep -qF "$IMG" && PID=$p
@@ -118,24 +85,16 @@ as_user bash -ec 'cd "$1" && sha256sum -c --quiet sums &&
 	head -c 5000000 /dev/urandom > a/second &&
 	sha256sum a/second >> sums && rm -r a/b/c' _ "$MNT" ||
 	fail "second round of file operations failed"
-as_user fusermount3 -u "$MNT" || fail "fusermount3 -u as the user failed"
-wait_exit "$PID"
-unset "DAEMON_PID[$MNT]"
+user_unmount "$PID" nostatus
 check_clean
 note "daemonized: clean once its pid is gone"
 
 # --- remount: the data is there; final forced check ---------------------
-as_user "$MAPFS" "$IMG" "$MNT" -f > "$T/daemon.log" 2>&1 &
-PID=$!
-DAEMON_PID[$MNT]=$PID
-wait_mounted "$PID"
+user_mount_fs
 as_user bash -ec 'cd "$1" && grep -v copy sums | sha256sum -c --quiet &&
 	[ ! -e a/b/c ] && [ "$(stat -c %u a/second)" = '"$UID_U"' ]' _ "$MNT" ||
 	fail "data lost across the unprivileged unmount"
-as_user fusermount3 -u "$MNT" || fail "fusermount3 -u as the user failed"
-wait_exit "$PID"
-wait "$PID" || fail "daemon exited with an error"
-unset "DAEMON_PID[$MNT]"
+user_unmount "$PID"
 check_clean
 
 # The user's daemon serving IMG (the pid of `as_user ... &` is a subshell).
@@ -161,18 +120,12 @@ kill9() {	# SIGKILL the user's daemon; wait until it is gone
 # --- kill -9, then the user mounts again at the same point --------------
 # Before mapfs cleared it, the second mount replayed the journal and
 # then failed with "Transport endpoint is not connected".
-as_user "$MAPFS" "$IMG" "$MNT" -f > "$T/daemon.log" 2>&1 &
-PID=$!
-DAEMON_PID[$MNT]=$PID
-wait_mounted "$PID"
+user_mount_fs
 as_user sh -c 'echo "before the kill" > "$1/killed"' _ "$MNT" ||
 	fail "cannot write as the user"
 kill9
 is_mounted "$MNT" || fail "the dead mount went away by itself?"
-as_user "$MAPFS" "$IMG" "$MNT" -f > "$T/daemon.log" 2>&1 &
-PID=$!
-DAEMON_PID[$MNT]=$PID
-wait_mounted "$PID"
+user_mount_fs
 sleep 0.2
 pid_alive "$PID" || { cat "$T/daemon.log"; fail "the second mount did not stay up"; }
 grep -q "unmounted a dead mount" "$T/daemon.log" ||
@@ -184,13 +137,8 @@ grep -q "unmounted a dead mount" "$T/daemon.log" ||
 note "after kill -9 the user's next mount cleared the dead one"
 
 # --- -o auto_unmount: the dead mount goes away by itself ------------------
-as_user fusermount3 -u "$MNT" || fail "fusermount3 -u as the user failed"
-wait_exit "$PID"
-unset "DAEMON_PID[$MNT]"
-as_user "$MAPFS" "$IMG" "$MNT" -f -o auto_unmount > "$T/daemon.log" 2>&1 &
-PID=$!
-DAEMON_PID[$MNT]=$PID
-wait_mounted "$PID"
+user_unmount "$PID" nostatus
+user_mount_fs -o auto_unmount
 sleep 0.5
 kill9
 for ((i = 0; i < 100; i++)); do is_mounted "$MNT" || break; sleep 0.05; done

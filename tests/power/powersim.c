@@ -36,6 +36,7 @@
  * Prints TAP-ish progress and a summary; exit 0 when every cut passed.
  */
 #include "mapfs.h"
+#include "../unit/imgfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -510,27 +511,16 @@ static void on_flush(void *arg)
 static void make_image(uint64_t journal)
 {
 	struct mapfs_format_opts o;
-	struct mapfs_geom g;
 	char why[256] = "";
-	void *base;
 	int fd;
 
-	memset(&o, 0, sizeof(o));
-	o.size_bytes = IMG_SIZE;
-	o.minfree_pct = 0;
-	o.journal_bytes = journal;
-	o.time = 1;
+	test_format_opts(&o, IMG_SIZE, journal, 1);
 	o.have_uuid = true;
 	fd = open(img_path, O_RDWR | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0 || ftruncate(fd, IMG_SIZE) < 0)
+	if (fd < 0)
 		die("%s: %s", img_path, strerror(errno));
-	base = mmap(NULL, IMG_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (base == MAP_FAILED)
-		die("mmap: %s", strerror(errno));
-	if (mapfs_format_plan(&o, &g, why, sizeof(why)) < 0 ||
-	    mapfs_format(base, IMG_SIZE, &o, &g, why, sizeof(why)) < 0)
-		die("format: %s", why);
-	munmap(base, IMG_SIZE);
+	if (test_format_fd(fd, &o, why, sizeof(why)) != 0)
+		die("format %s: %s", img_path, why);
 	close(fd);
 }
 

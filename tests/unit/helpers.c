@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/* Shared fixtures of the unit tests (see helpers.h): filesystems in
+ * memory and in image files, and the few calls every ops test makes. */
 #include "helpers.h"
+#include "imgfile.h"
 
 #include <errno.h>
 #include <setjmp.h>
@@ -89,32 +92,40 @@ void test_fs_free(struct mapfs_fs *fs)
 	free(fs);
 }
 
+mapfs_ino_t test_mk(struct mapfs_fs *fs, mapfs_ino_t dir, const char *name,
+		    uint32_t mode)
+{
+	static const struct mapfs_cred root_cr = {0, 0};
+	struct mapfs_inode ip;
+
+	assert_int_equal(mapfs_op_mknod(fs, &root_cr, dir, name, mode, 0, &ip),
+			 0);
+	return ip.ino;
+}
+
+struct mapfs_inode test_get(struct mapfs_fs *fs, mapfs_ino_t ino)
+{
+	struct mapfs_inode ip;
+
+	assert_int_equal(mapfs_inode_load(fs, ino, &ip), 0);
+	return ip;
+}
+
 void test_image_file(char *path, size_t pathlen, const char *stem,
 		     uint64_t size, uint64_t journal)
 {
 	struct mapfs_format_opts o;
-	struct mapfs_geom g;
 	char why[256] = "";
 	const char *dir = getenv("TMPDIR");
-	void *base;
 	int fd;
 
-	memset(&o, 0, sizeof(o));
-	o.size_bytes = size;
-	o.minfree_pct = 0;
-	o.journal_bytes = journal;
-	o.time = 1700000000;
+	test_format_opts(&o, size, journal, 1700000000);
 	snprintf(path, pathlen, "%s/%s.XXXXXX", dir && *dir ? dir : "/var/tmp",
 		 stem);
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, (off_t)size), 0);
-	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	assert_true(base != MAP_FAILED);
-	assert_int_equal(mapfs_format_plan(&o, &g, why, sizeof(why)), 0);
-	if (mapfs_format(base, size, &o, &g, why, sizeof(why)) != 0)
-		fail_msg("format: %s", why);
-	munmap(base, size);
+	if (test_format_fd(fd, &o, why, sizeof(why)) != 0)
+		fail_msg("format %s: %s", path, why);
 	close(fd);
 }
 

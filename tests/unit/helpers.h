@@ -13,6 +13,13 @@ struct mapfs_fs *test_fs_new(uint64_t size, uint32_t bsize, uint32_t bpg);
 struct mapfs_fs *test_fs_new_isize(uint64_t size, uint32_t bsize,
 				   uint32_t bpg, uint32_t isize);
 void test_fs_free(struct mapfs_fs *fs);
+
+/* Make name in directory dir as root (mapfs_op_mknod: the type is in
+ * mode) and return its inode number; fails the running test on error. */
+mapfs_ino_t test_mk(struct mapfs_fs *fs, mapfs_ino_t dir, const char *name,
+		    uint32_t mode);
+/* Load inode ino; fails the running test on error. */
+struct mapfs_inode test_get(struct mapfs_fs *fs, mapfs_ino_t ino);
 /* Detach and re-attach the same buffer (as a remount would). */
 void test_fs_remount(struct mapfs_fs *fs);
 

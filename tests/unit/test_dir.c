@@ -404,8 +404,9 @@ static void test_replace(void **state)
 
 #define NMANY 3000u
 
-static void many(uint32_t bsize)
+static void test_many(void **state)
 {
+	uint32_t bsize = *(const uint32_t *)*state;
 	struct mapfs_fs *fs = fs_new(bsize);
 	uint32_t ppb = fs->g.pages_per_block;
 	struct mapfs_inode dir;
@@ -466,18 +467,6 @@ static void many(uint32_t bsize)
 	assert_int_equal(fs->error, 0);
 	free(ents);
 	test_fs_free(fs);
-}
-
-static void test_many_4k(void **state)
-{
-	(void)state;
-	many(4096);
-}
-
-static void test_many_64k(void **state)
-{
-	(void)state;
-	many(65536);
 }
 
 /* ------------------------------------------------------------------ */
@@ -642,8 +631,9 @@ static void test_cookie_resume(void **state)
 
 #define NREUSE 21000u
 
-static void reuse(uint32_t bsize)
+static void test_reuse(void **state)
 {
+	uint32_t bsize = *(const uint32_t *)*state;
 	struct mapfs_fs *fs = fs_new(bsize);
 	struct ent *ents = calloc(NREUSE, sizeof(*ents));
 	unsigned i, next, nlive, round;
@@ -693,18 +683,6 @@ static void reuse(uint32_t bsize)
 	reload(fs, &dir);
 	free(ents);
 	test_fs_free(fs);
-}
-
-static void test_reuse_4k(void **state)
-{
-	(void)state;
-	reuse(4096);
-}
-
-static void test_reuse_64k(void **state)
-{
-	(void)state;
-	reuse(65536);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1093,6 +1071,11 @@ static void test_chunks_per_block(void **state)
 	test_fs_free(fs);
 }
 
+/* A test run once per block size: the size is its state. */
+static const uint32_t bsize_4k = 4096, bsize_64k = 65536;
+#define BSIZE_TEST(f, bs) \
+	{ #f "_" #bs, f, NULL, NULL, (void *)&bsize_##bs }
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1100,13 +1083,13 @@ int main(void)
 		cmocka_unit_test(test_init_empty),
 		cmocka_unit_test(test_bad_names),
 		cmocka_unit_test(test_replace),
-		cmocka_unit_test(test_many_4k),
-		cmocka_unit_test(test_many_64k),
+		BSIZE_TEST(test_many, 4k),
+		BSIZE_TEST(test_many, 64k),
 		cmocka_unit_test(test_cookies_4k),
 		cmocka_unit_test(test_cookies_64k),
 		cmocka_unit_test(test_cookie_resume),
-		cmocka_unit_test(test_reuse_4k),
-		cmocka_unit_test(test_reuse_64k),
+		BSIZE_TEST(test_reuse, 4k),
+		BSIZE_TEST(test_reuse, 64k),
 		cmocka_unit_test(test_check_chunk),
 		cmocka_unit_test(test_check_chunk_fuzz),
 		cmocka_unit_test(test_corrupt_dir),

@@ -21,14 +21,22 @@ static struct mapfs_format_opts opts(uint64_t size)
 	return o;
 }
 
+/* The plan for o, which must succeed. */
+static struct mapfs_geom plan(struct mapfs_format_opts o)
+{
+	struct mapfs_geom g;
+	char why[200] = "";
+
+	if (mapfs_format_plan(&o, &g, why, sizeof(why)) != 0)
+		fail_msg("plan: %s", why);
+	return g;
+}
+
 static void test_plan_defaults(void **state)
 {
-	struct mapfs_format_opts o = opts(512ull << 20);
-	struct mapfs_geom g;
-	char why[200];
+	struct mapfs_geom g = plan(opts(512ull << 20));
 
 	(void)state;
-	assert_int_equal(mapfs_format_plan(&o, &g, why, sizeof(why)), 0);
 	assert_int_equal(g.bsize, 4096);
 	assert_int_equal(g.bpg, 32768);
 	assert_int_equal(g.ngroups, 4);
@@ -47,32 +55,27 @@ static void test_plan_defaults(void **state)
 
 static void test_plan_big_and_odd(void **state)
 {
-	struct mapfs_format_opts o = opts(1ull << 40);
+	struct mapfs_format_opts o;
 	struct mapfs_geom g;
-	char why[200];
 
 	(void)state;
-	assert_int_equal(mapfs_format_plan(&o, &g, why, sizeof(why)), 0);
-	assert_int_equal(g.ngroups, 8192);
+	assert_int_equal(plan(opts(1ull << 40)).ngroups, 8192);
 	o = opts(15ull << 40);
 	o.bsize = 65536;
-	assert_int_equal(mapfs_format_plan(&o, &g, why, sizeof(why)), 0);
+	g = plan(o);
 	assert_int_equal(g.bpg, 8 * 65536);
 	assert_int_equal(g.nindir, 16 * 511);
 	/* An image smaller than a group is one group of its size, with the
 	 * asked-for inode density. */
-	o = opts(16ull << 20);
-	assert_int_equal(mapfs_format_plan(&o, &g, why, sizeof(why)), 0);
+	g = plan(opts(16ull << 20));
 	assert_int_equal(g.ngroups, 1);
 	assert_int_equal(g.bpg, 4096);
 	assert_int_equal(g.ipg, 1024);
 	o = opts(16ull << 20);
 	o.bsize = 65536;
-	assert_int_equal(mapfs_format_plan(&o, &g, why, sizeof(why)), 0);
-	assert_int_equal(g.bpg, 256);
+	assert_int_equal(plan(o).bpg, 256);
 	/* A runt last group is dropped. */
-	o = opts((32768ull * 2 + 100) * 4096);
-	assert_int_equal(mapfs_format_plan(&o, &g, why, sizeof(why)), 0);
+	g = plan(opts((32768ull * 2 + 100) * 4096));
 	assert_int_equal(g.ngroups, 2);
 	assert_int_equal(g.nblocks, 65536);
 }

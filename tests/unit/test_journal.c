@@ -43,10 +43,19 @@ static struct mapfs_fs *open_fs(int flags)
 	return test_fs_open(path, flags);
 }
 
-/* One operation as the daemon brackets it. */
-static void create(struct mapfs_fs *fs, const char *name, size_t len)
+/* A new image with the default journal, opened as the daemon opens it. */
+static struct mapfs_fs *new_fs(void)
+{
+	make_image(0);
+	return open_fs(MAPFS_OPEN_JOURNAL);
+}
+
+/* One operation as the daemon brackets it: a file of len bytes in the
+ * root, which lookup then finds; its inode number. */
+static mapfs_ino_t create(struct mapfs_fs *fs, const char *name, size_t len)
 {
 	struct mapfs_inode ip;
+	mapfs_ino_t ino;
 	char buf[8192];
 
 	assert_int_equal(mapfs_op_begin(fs), 0);
@@ -57,6 +66,9 @@ static void create(struct mapfs_fs *fs, const char *name, size_t len)
 		assert_int_equal(mapfs_op_write(fs, ip.ino, 0, buf, len, true),
 				 (ssize_t)len);
 	assert_int_equal(mapfs_op_end(fs), 0);
+	assert_int_equal(mapfs_op_lookup(fs, ROOT, name, &ino), 0);
+	assert_int_equal(ino, ip.ino);
+	return ino;
 }
 
 static bool exists(struct mapfs_fs *fs, const char *name)
@@ -73,8 +85,7 @@ static void test_crash_loses_nothing(void **state)
 	struct mapfs_fs *fs;
 
 	(void)state;
-	make_image(0);
-	fs = open_fs(MAPFS_OPEN_JOURNAL);
+	fs = new_fs();
 	assert_non_null(fs->j);
 	for (int i = 0; i < 50; i++) {
 		char n[16];
@@ -112,10 +123,8 @@ static void test_error_state_journaled(void **state)
 	mapfs_ino_t ino;
 
 	(void)state;
-	make_image(0);
-	fs = open_fs(MAPFS_OPEN_JOURNAL);
-	create(fs, "f", 10);
-	assert_int_equal(mapfs_op_lookup(fs, ROOT, "f", &ino), 0);
+	fs = new_fs();
+	ino = create(fs, "f", 10);
 	atomic_store(&fs->error, 1);
 	memset(&sa, 0, sizeof(sa));
 	sa.valid = MAPFS_SET_MODE;
@@ -140,8 +149,7 @@ static void test_torn_record(void **state)
 	uint8_t *rec;
 
 	(void)state;
-	make_image(0);
-	fs = open_fs(MAPFS_OPEN_JOURNAL);
+	fs = new_fs();
 	create(fs, "a", 10);
 	create(fs, "b", 10);
 	/* The ring starts at 0 in this epoch: find b's record by walking
@@ -176,11 +184,9 @@ static void test_quarantine(void **state)
 	mapfs_ino_t ino;
 
 	(void)state;
-	make_image(0);
-	fs = open_fs(MAPFS_OPEN_JOURNAL);
-	create(fs, "x", 4096);
-	assert_int_equal(mapfs_op_lookup(fs, ROOT, "x", &ino), 0);
-	assert_int_equal(mapfs_inode_load(fs, ino, &ip), 0);
+	fs = new_fs();
+	ino = create(fs, "x", 4096);
+	ip = test_get(fs, ino);
 	freed = ip.blk[0];
 	assert_int_equal(mapfs_fs_commit(fs), 0);
 
@@ -191,9 +197,8 @@ static void test_quarantine(void **state)
 	assert_int_equal(mapfs_op_end(fs), 0);
 	assert_true(mapfs_journal_frees_pending(fs));
 
-	create(fs, "y", 4096);
-	assert_int_equal(mapfs_op_lookup(fs, ROOT, "y", &ino), 0);
-	assert_int_equal(mapfs_inode_load(fs, ino, &ip2), 0);
+	ino = create(fs, "y", 4096);
+	ip2 = test_get(fs, ino);
 	assert_true(ip2.blk[0] != freed);
 
 	assert_int_equal(mapfs_fs_sync(fs), 0);	/* full commit */
@@ -227,11 +232,9 @@ static void test_freed_zeroed(void **state)
 	int n;
 
 	(void)state;
-	make_image(0);
-	fs = open_fs(MAPFS_OPEN_JOURNAL);
-	create(fs, "x", 8192);
-	assert_int_equal(mapfs_op_lookup(fs, ROOT, "x", &ino), 0);
-	assert_int_equal(mapfs_inode_load(fs, ino, &ip), 0);
+	fs = new_fs();
+	ino = create(fs, "x", 8192);
+	ip = test_get(fs, ino);
 	x0 = ip.blk[0];
 	x1 = ip.blk[1];
 	assert_int_equal(mapfs_op_begin(fs), 0);
@@ -422,12 +425,10 @@ static void test_write_ahead(void **state)
 	assert_non_null(buf);
 	assert_non_null(got);
 	memset(&ah, 0, sizeof(ah));
-	make_image(0);
-	fs = open_fs(MAPFS_OPEN_JOURNAL);
+	fs = new_fs();
 	fs->ahead_hook = ahead_record;
 	fs->ahead_arg = fs;
-	create(fs, "seq", 0);
-	assert_int_equal(mapfs_op_lookup(fs, ROOT, "seq", &ino), 0);
+	ino = create(fs, "seq", 0);
 	fill(buf, 4 * mib, 0, 1);
 
 	/* A file written in 1 MiB requests: after the first, the blocks
@@ -480,9 +481,8 @@ static void test_write_ahead(void **state)
 
 	/* Blocks freed by an operation not yet durable are not free to
 	 * prepare (a power cut could bring their file back). */
-	create(fs, "gone", 8192);
-	assert_int_equal(mapfs_op_lookup(fs, ROOT, "gone", &sino), 0);
-	assert_int_equal(mapfs_inode_load(fs, sino, &sp), 0);
+	sino = create(fs, "gone", 8192);
+	sp = test_get(fs, sino);
 	q = sp.blk[0];
 	assert_int_equal(mapfs_op_begin(fs), 0);
 	assert_int_equal(mapfs_op_unlink(fs, ROOT, "gone"), 0);
@@ -550,11 +550,9 @@ static void test_overwrite_no_record(void **state)
 	char buf[100];
 
 	(void)state;
-	make_image(0);
-	fs = open_fs(MAPFS_OPEN_JOURNAL);
+	fs = new_fs();
 	fs->kernel_times = true;
-	create(fs, "o", 8192);
-	assert_int_equal(mapfs_op_lookup(fs, ROOT, "o", &ino), 0);
+	ino = create(fs, "o", 8192);
 	memset(buf, 'z', sizeof(buf));
 	mapfs_journal_get_stats(fs, &before);
 	for (int i = 0; i < 10; i++) {
@@ -722,8 +720,7 @@ static void test_whiteout_tmpfile_one_record(void **state)
 	mapfs_ino_t a;
 
 	(void)state;
-	make_image(0);
-	fs = open_fs(MAPFS_OPEN_JOURNAL);
+	fs = new_fs();
 	create(fs, "a", 5000);
 	a = ino_of(fs, "a");
 	free_i = fs->free_inodes;

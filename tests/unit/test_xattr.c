@@ -21,23 +21,8 @@
 static const struct mapfs_cred root_cr = {0, 0};
 static const struct mapfs_cred user_cr = {1000, 1000};
 
-static mapfs_ino_t mk(struct mapfs_fs *fs, mapfs_ino_t dir, const char *name,
-		      uint32_t mode)
-{
-	struct mapfs_inode ip;
-
-	assert_int_equal(mapfs_op_mknod(fs, &root_cr, dir, name, mode, 0, &ip),
-			 0);
-	return ip.ino;
-}
-
-static struct mapfs_inode get(struct mapfs_fs *fs, mapfs_ino_t ino)
-{
-	struct mapfs_inode ip;
-
-	assert_int_equal(mapfs_inode_load(fs, ino, &ip), 0);
-	return ip;
-}
+#define mk test_mk	/* helpers.h */
+#define get test_get
 
 static void test_xattr_basic(void **state)
 {
