@@ -737,10 +737,32 @@ static int cmp_pair(const void *a, const void *b)
  * for its new owner and place, and the pointers below it are changed in
  * the copy, never in the original. When no block is free the pointer is
  * cleared instead (and what it mapped is dropped); each choice is said.
+ *
+ * The walks must see the block maps as pass 1b found them: the walker
+ * reads an indirect block's pointers as it descends, and a block can be
+ * walked again later (an indirect block claimed twice, by one inode or
+ * several, or naming itself), so a pointer changed in an original block
+ * would hide the claim it replaced from that later walk, and a copy taken
+ * after the change would share the new block. Pointers in original
+ * blocks are therefore changed only after every owner's walk (struct
+ * ind_set); pointers in copies (never walked) and in the inode at once.
  */
+struct ind_set {		/* a deferred change of an original block */
+	mapfs_ino_t ino;
+	mapfs_bno_t blk;
+	uint32_t slot;
+	mapfs_bno_t nb;
+};
+
+struct ind_sets {
+	struct ind_set *v;
+	size_t n, cap;
+};
+
 struct walk1d {
 	struct fsck_ctx *c;
 	struct mapfs_inode *ip;
+	struct ind_sets *sets;	/* changes of original blocks, deferred */
 	bool dirty;		/* ip changed */
 	bool cleared;		/* a pointer was cleared: recount */
 	mapfs_bno_t copy[MAPFS_NIADDR + 2]; /* per level: copy of the
@@ -811,6 +833,18 @@ static int clone_cb(void *arg, const struct mapfs_blkvisit *v)
 	if (where == 0) {
 		w->ip->blk[v->slot] = nb;
 		w->dirty = true;
+	} else if (where == v->parent) {
+		struct ind_sets *s = w->sets;
+		struct ind_set *n = fsck_grow(s->v, s->n, &s->cap,
+					      sizeof(*s->v), 16);
+
+		if (!n) {
+			c->oom = true;
+			return -ENOMEM;
+		}
+		s->v = n;
+		s->v[s->n++] = (struct ind_set){ w->ip->ino, where, v->slot,
+						 nb };
 	} else {
 		(void)mapfs_ind_set(fs, w->ip->ino, where, v->slot, nb);
 	}
@@ -830,20 +864,24 @@ static void clone_dups(struct fsck_ctx *c, const struct fsck_dup *pairs,
 		       size_t npairs)
 {
 	struct mapfs_fs *fs = c->fs;
+	struct ind_sets sets = { NULL, 0, 0 };
 	mapfs_ino_t *owners;
+	bool *recount;
 	size_t n = 0;
 
 	c->dup_kept = fsck_calloc(c, c->ndups, sizeof(*c->dup_kept));
 	owners = fsck_calloc(c, npairs, sizeof(*owners));
-	if (!c->dup_kept || !owners) {
+	recount = fsck_calloc(c, npairs, sizeof(*recount));
+	if (!c->dup_kept || !owners || !recount) {
 		free(owners);
+		free(recount);
 		return;
 	}
 	for (size_t i = 0; i < npairs; i++)
 		owners[n++] = pairs[i].ino;
 	qsort(owners, n, sizeof(*owners), cmp_bno);
 	fsck_prepare(c);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && !c->oom; i++) {
 		struct mapfs_inode ip;
 		struct walk1d w;
 
@@ -854,18 +892,30 @@ static void clone_dups(struct fsck_ctx *c, const struct fsck_dup *pairs,
 		memset(&w, 0, sizeof(w));
 		w.c = c;
 		w.ip = &ip;
+		w.sets = &sets;
 		(void)mapfs_blockmap_walk(fs, &ip, clone_cb, &w);
-		if (w.cleared) {
-			uint64_t nblk = 0;
-
-			(void)mapfs_blockmap_walk(fs, &ip, count_cb, &nblk);
-			ip.blocks = nblk + (ip.xattr != 0);
-			w.dirty = true;
-		}
+		recount[i] = w.cleared;
 		if (w.dirty)
 			mapfs_inode_store(fs, &ip);
 	}
+	/* Every walk done: the original blocks may change now. */
+	for (size_t i = 0; i < sets.n; i++)
+		(void)mapfs_ind_set(fs, sets.v[i].ino, sets.v[i].blk,
+				    sets.v[i].slot, sets.v[i].nb);
+	free(sets.v);
+	/* A cleared pointer (no free block) changes the count of blocks. */
+	for (size_t i = 0; i < n; i++) {
+		struct mapfs_inode ip;
+		uint64_t nblk = 0;
+
+		if (!recount[i] || mapfs_inode_load(fs, owners[i], &ip) < 0)
+			continue;
+		(void)mapfs_blockmap_walk(fs, &ip, count_cb, &nblk);
+		ip.blocks = nblk + (ip.xattr != 0);
+		mapfs_inode_store(fs, &ip);
+	}
 	free(owners);
+	free(recount);
 }
 
 int fsck_pass1b(struct fsck_ctx *c)

@@ -22,6 +22,7 @@
  *                                             name
  *   corrupt IMAGE ind INODE BNO SLOT VALUE    set pointer SLOT of INODE's
  *                                             indirect block BNO
+ *   corrupt IMAGE getind BNO SLOT             print that pointer
  *   corrupt IMAGE rm DIR NAME                 a real unlink (frees)
  *   corrupt IMAGE setxattr INODE NAME VALUE   a real setxattr (VALUE is
  *                                             text; "@N" is N bytes)
@@ -573,6 +574,23 @@ static int cmd_ind(const char *img, char **argv)
 	return 0;
 }
 
+static int cmd_getind(const char *img, char **argv)
+{
+	struct mapfs_fs *fs = open_fs(img);
+	uint64_t slot = num(argv[1]);
+	uint32_t page = (uint32_t)(slot / MAPFS_PTRS_PER_PAGE);
+	uint8_t *blk = mapfs_block(fs, num(argv[0]));
+
+	if (!blk || page >= fs->g.pages_per_block)
+		die("getind: block %s out of range", argv[0], 0);
+	printf("%" PRIu64 "\n",
+	       get_le(blk + (size_t)page * MAPFS_PAGE_SIZE +
+			      8 * (slot % MAPFS_PTRS_PER_PAGE),
+		      8));
+	mapfs_fs_close(fs);
+	return 0;
+}
+
 static int cmd_rm(const char *img, const char *dirp, const char *name)
 {
 	struct mapfs_fs *fs = open_fs(img);
@@ -695,6 +713,8 @@ int main(int argc, char **argv)
 		return cmd_dirent(img, argc, argv);
 	if (!strcmp(cmd, "ind") && argc == 4)
 		return cmd_ind(img, argv);
+	if (!strcmp(cmd, "getind") && argc == 2)
+		return cmd_getind(img, argv);
 	if (!strcmp(cmd, "rm") && argc == 2)
 		return cmd_rm(img, argv[0], argv[1]);
 	if (!strcmp(cmd, "unlink-entry") && argc == 2)
