@@ -486,7 +486,7 @@ int mapfs_alloc_block(struct mapfs_fs *fs, mapfs_bno_t pref,
 		cg = mapfs_bno_group(g, pref);
 		from = (uint32_t)(pref - mapfs_group_start(g, cg));
 	} else {
-		cg = fs->cg_rotor % g->ngroups;
+		cg = fs->in->cg_rotor % g->ngroups;
 		from = g->data_off;
 	}
 	for (uint64_t i = 0; i < g->ngroups; i++) {
@@ -497,7 +497,7 @@ int mapfs_alloc_block(struct mapfs_fs *fs, mapfs_bno_t pref,
 
 		if (bno >= 0) {
 			assert(mapfs_bno_is_data(g, (uint64_t)bno));
-			fs->cg_rotor = c;
+			fs->in->cg_rotor = c;
 			*bnop = (uint64_t)bno;
 			return 0;
 		}
@@ -572,12 +572,12 @@ int mapfs_free_block(struct mapfs_fs *fs, mapfs_bno_t bno)
 	fs->cg[cg].free_blocks++;
 	fs->free_blocks++;
 	mapfs_cg_bitmap_changed(fs, cg, false, (uint32_t)bit);
-	if (fs->forget_n && fs->forget_lo + fs->forget_n == bno) {
-		fs->forget_n++;
+	if (fs->in->forget_n && fs->in->forget_lo + fs->in->forget_n == bno) {
+		fs->in->forget_n++;
 	} else {
-		mapfs_fs_forget_blocks(fs, fs->forget_lo, fs->forget_n);
-		fs->forget_lo = bno;
-		fs->forget_n = 1;
+		mapfs_fs_forget_blocks(fs, fs->in->forget_lo, fs->in->forget_n);
+		fs->in->forget_lo = bno;
+		fs->in->forget_n = 1;
 	}
 	return 0;
 }
@@ -629,10 +629,10 @@ uint64_t mapfs_alloc_zero_free(struct mapfs_fs *fs)
 	const struct mapfs_geom *g = &fs->g;
 	uint64_t runs = 0;
 
-	if (fs->free_zeroed)
+	if (fs->in->free_zeroed)
 		return 0;
 	if (fs->free_zero_found) {
-		fs->free_zeroed = true;
+		fs->in->free_zeroed = true;
 		return 0;
 	}
 	for (uint64_t cg = 0; cg < g->ngroups; cg++) {
@@ -661,6 +661,6 @@ uint64_t mapfs_alloc_zero_free(struct mapfs_fs *fs)
 			bit = end;
 		}
 	}
-	fs->free_zeroed = true;
+	fs->in->free_zeroed = true;
 	return runs;
 }

@@ -152,7 +152,7 @@ static int ind_load_page(struct mapfs_fs *fs, mapfs_ino_t owner,
 				     ull(owner), ull(bno));
 	if (!c || c->bno[pos] != bno || c->page[pos] != page) {
 		/* A page this write changed and has not sealed yet. */
-		if (fs->npend)
+		if (fs->in->npend)
 			mapfs_seal_settle_ind(fs, bno, page);
 		if (!ind_page_ok(fs, owner, bno, blk, page))
 			return MAPFS_CORRUPT(fs,

@@ -80,7 +80,7 @@ int mapfs_dh_enable(struct mapfs_fs *fs, size_t max_bytes)
 	}
 	pthread_mutex_init(&c->lock, NULL);
 	c->max_bytes = max_bytes;
-	fs->dh = c;
+	fs->in->dh = c;
 	return 0;
 }
 
@@ -149,7 +149,7 @@ static void dh_account(struct mapfs_dhcache *c, struct mapfs_dh *h)
 
 void mapfs_dh_disable(struct mapfs_fs *fs)
 {
-	struct mapfs_dhcache *c = fs->dh;
+	struct mapfs_dhcache *c = fs->in->dh;
 
 	if (!c)
 		return;
@@ -158,13 +158,13 @@ void mapfs_dh_disable(struct mapfs_fs *fs)
 	free(c->buckets);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
-	fs->dh = NULL;
+	fs->in->dh = NULL;
 }
 
 struct mapfs_dh *mapfs_dh_acquire(struct mapfs_fs *fs,
 				  const struct mapfs_inode *dir)
 {
-	struct mapfs_dhcache *c = fs->dh;
+	struct mapfs_dhcache *c = fs->in->dh;
 	struct mapfs_dh *h;
 	size_t b;
 
@@ -202,7 +202,7 @@ struct mapfs_dh *mapfs_dh_acquire(struct mapfs_fs *fs,
 
 void mapfs_dh_release(struct mapfs_fs *fs)
 {
-	pthread_mutex_unlock(&fs->dh->lock);
+	pthread_mutex_unlock(&fs->in->dh->lock);
 }
 
 bool mapfs_dh_building(const struct mapfs_dh *h)
@@ -217,12 +217,12 @@ void mapfs_dh_built(struct mapfs_dh *h)
 
 void mapfs_dh_discard(struct mapfs_fs *fs, struct mapfs_dh *h)
 {
-	dh_remove(fs->dh, h);
+	dh_remove(fs->in->dh, h);
 }
 
 void mapfs_dh_drop(struct mapfs_fs *fs, mapfs_ino_t ino)
 {
-	struct mapfs_dhcache *c = fs->dh;
+	struct mapfs_dhcache *c = fs->in->dh;
 	struct mapfs_dh *h;
 
 	if (!c)
@@ -277,7 +277,7 @@ int mapfs_dh_add(struct mapfs_fs *fs, struct mapfs_dh *h, const char *name,
 	if ((h->nlive + h->ntomb + 1) * 2 > h->nslots) {
 		if (!dh_resize(h, h->nlive + 1))
 			return -ENOMEM;
-		dh_account(fs->dh, h);
+		dh_account(fs->in->dh, h);
 	}
 	for (j = hash & (h->nslots - 1); h->slots[j].off < DH_DELETED;
 	     j = (j + 1) & (h->nslots - 1))
@@ -342,7 +342,7 @@ int mapfs_dh_set_room(struct mapfs_fs *fs, struct mapfs_dh *h, uint64_t c,
 		memset(nr + h->room_cap, 0, (cap - h->room_cap) * sizeof(*nr));
 		h->room = nr;
 		h->room_cap = cap;
-		dh_account(fs->dh, h);
+		dh_account(fs->in->dh, h);
 	}
 	if (c >= h->nchunks)
 		h->nchunks = c + 1;

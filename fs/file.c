@@ -215,11 +215,11 @@ static void write_ahead(struct mapfs_fs *fs, mapfs_bno_t next, uint64_t nw)
 		nw = 16;
 	if (nw > 1024)
 		nw = 1024;
-	if (fs->prep_lo < fs->prep_hi && fs->prep_lo <= next &&
-	    next <= fs->prep_hi) {
-		if (fs->prep_hi - next >= nw)
+	if (fs->in->prep_lo < fs->in->prep_hi && fs->in->prep_lo <= next &&
+	    next <= fs->in->prep_hi) {
+		if (fs->in->prep_hi - next >= nw)
 			return;		/* still a request ahead */
-		from = fs->prep_hi;
+		from = fs->in->prep_hi;
 	}
 	n = mapfs_free_run(fs, from, next + 2 * nw - from);
 	if (n == 0 || !mapfs_fs_zero_ahead(fs, from, n))

@@ -170,7 +170,7 @@ int mapfs_grow(struct mapfs_fs *fs, const struct mapfs_geom *ng,
 	 * sb_free_zeroed with this store (docs/DURABILITY.md). */
 	saved_state = fs->state;
 	fs->state = MAPFS_STATE_MOUNTED;
-	fs->free_zero_mark = false;
+	fs->in->free_zero_mark = false;
 	mapfs_super_store(fs);
 	err = mapfs_fs_sync_range(fs, 0, MAPFS_PAGE_SIZE);
 	if (err < 0)

@@ -109,7 +109,7 @@ int mapfs_fs_reserve(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
 {
 	uint64_t off, len;
 
-	if (fs->fd < 0 || fs->resv_unsupported || n == 0)
+	if (fs->fd < 0 || fs->in->resv_unsupported || n == 0)
 		return 0;
 	if (bno >= fs->g.nblocks)
 		return -EINVAL;
@@ -119,7 +119,7 @@ int mapfs_fs_reserve(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
 	len = n << fs->g.bshift;
 	/* Mode 0 within the file's size: allocates (unwritten) extents,
 	 * leaves data and size alone; cheap when already allocated. */
-	if (fallocate(fs->fd, 0, (off_t)(fs->img_off + off), (off_t)len) == 0)
+	if (fallocate(fs->fd, 0, (off_t)(fs->in->img_off + off), (off_t)len) == 0)
 		return 0;
 	if (errno == ENOSPC || errno == EDQUOT)
 		return -ENOSPC;
@@ -127,7 +127,7 @@ int mapfs_fs_reserve(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
 	    errno == EINVAL) {
 		/* Block devices and some host filesystems: nothing to
 		 * reserve, or no way to. */
-		fs->resv_unsupported = true;
+		fs->in->resv_unsupported = true;
 		return 0;
 	}
 	return -errno;
@@ -158,9 +158,9 @@ void mapfs_fs_reserve_forget(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
 static void host_zero(struct mapfs_fs *fs, uint64_t off, uint64_t len)
 {
 	if (len && fallocate(fs->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
-			     (off_t)(fs->img_off + off), (off_t)len) != 0 &&
+			     (off_t)(fs->in->img_off + off), (off_t)len) != 0 &&
 	    (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL))
-		fs->zero_unsupported = true;
+		fs->in->zero_unsupported = true;
 }
 
 /*
@@ -184,8 +184,8 @@ static void zero_range(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
 	 * (fs->free_zeroed: the mount's pass and the journal's zeroing of
 	 * freed blocks, mapfs_fs_zero_free): their pages fault in as
 	 * zeros without a read. */
-	if (fs->fd < 0 || fs->resv_unsupported || fs->zero_unsupported ||
-	    fs->free_zeroed || n == 0 || bno >= fs->g.nblocks ||
+	if (fs->fd < 0 || fs->in->resv_unsupported || fs->in->zero_unsupported ||
+	    fs->in->free_zeroed || n == 0 || bno >= fs->g.nblocks ||
 	    n > fs->g.nblocks - bno)
 		return;
 	off = bno << fs->g.bshift;
@@ -221,7 +221,7 @@ void mapfs_fs_forget_blocks(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
 {
 	uint64_t len;
 
-	if (fs->fd < 0 || !fs->data_shared || n == 0 ||
+	if (fs->fd < 0 || !fs->in->data_shared || n == 0 ||
 	    bno >= fs->g.nblocks || n > fs->g.nblocks - bno)
 		return;
 	len = n << fs->g.bshift;
@@ -232,7 +232,7 @@ void mapfs_fs_forget_blocks(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
 
 void mapfs_fs_fresh_data(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
 {
-	uint64_t end = bno + n, lo = fs->prep_lo, hi = fs->prep_hi;
+	uint64_t end = bno + n, lo = fs->in->prep_lo, hi = fs->in->prep_hi;
 
 	/* Blocks zeroed ahead (mapfs_fs_zero_ahead) are not zeroed again:
 	 * that would throw away the pages the helper faulted in. Each is
@@ -243,9 +243,9 @@ void mapfs_fs_fresh_data(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
 		if (end > hi)
 			zero_range(fs, hi, end - hi);
 		if (end < hi)
-			fs->prep_lo = end;
+			fs->in->prep_lo = end;
 		else
-			fs->prep_lo = fs->prep_hi = 0;
+			fs->in->prep_lo = fs->in->prep_hi = 0;
 		return;
 	}
 	zero_range(fs, bno, n);
@@ -253,16 +253,16 @@ void mapfs_fs_fresh_data(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
 
 bool mapfs_fs_zero_ahead(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
 {
-	if (fs->fd < 0 || fs->resv_unsupported || fs->zero_unsupported)
+	if (fs->fd < 0 || fs->in->resv_unsupported || fs->in->zero_unsupported)
 		return false;
 	zero_range(fs, bno, n);
-	if (fs->zero_unsupported)
+	if (fs->in->zero_unsupported)
 		return false;
-	if (fs->prep_lo < fs->prep_hi && fs->prep_hi == bno) {
-		fs->prep_hi = bno + n;
+	if (fs->in->prep_lo < fs->in->prep_hi && fs->in->prep_hi == bno) {
+		fs->in->prep_hi = bno + n;
 	} else {
-		fs->prep_lo = bno;
-		fs->prep_hi = bno + n;
+		fs->in->prep_lo = bno;
+		fs->in->prep_hi = bno + n;
 	}
 	return true;
 }
@@ -329,13 +329,13 @@ int mapfs_fs_prepare_write(struct mapfs_fs *fs, void *p, size_t len)
  */
 static void zero_span(struct mapfs_fs *fs, uint64_t off, uint64_t len)
 {
-	if (fs->fd >= 0 && !fs->zero_unsupported) {
+	if (fs->fd >= 0 && !fs->in->zero_unsupported) {
 		if (fallocate(fs->fd, FALLOC_FL_ZERO_RANGE |
-			      FALLOC_FL_KEEP_SIZE, (off_t)(fs->img_off + off),
+			      FALLOC_FL_KEEP_SIZE, (off_t)(fs->in->img_off + off),
 			      (off_t)len) == 0)
 			return;
 		if (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL)
-			fs->zero_unsupported = true;
+			fs->in->zero_unsupported = true;
 	}
 	/* No way to forget the range (or the host failed to, ENOSPC for
 	 * an extent split): store zeros. Only ranges the host backs come
@@ -365,7 +365,7 @@ void mapfs_fs_zero_free(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
 		return;
 	}
 	while (off < end) {
-		off_t d = lseek(fs->fd, (off_t)(fs->img_off + off), SEEK_DATA);
+		off_t d = lseek(fs->fd, (off_t)(fs->in->img_off + off), SEEK_DATA);
 		off_t h;
 		uint64_t a, b;
 
@@ -377,8 +377,8 @@ void mapfs_fs_zero_free(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
 			return;
 		}
 		h = lseek(fs->fd, d, SEEK_HOLE);
-		a = (uint64_t)d - fs->img_off;
-		b = h < 0 ? end : (uint64_t)h - fs->img_off;
+		a = (uint64_t)d - fs->in->img_off;
+		b = h < 0 ? end : (uint64_t)h - fs->in->img_off;
 		if (a >= end)
 			return;
 		if (b > end)

@@ -228,15 +228,15 @@ void mapfs_itab_ahead_init(struct mapfs_fs *fs)
 
 	if (g->inode_size == 0 || g->ipg == 0)
 		return;
-	fs->itab_per = MAPFS_ITAB_AHEAD / g->inode_size;
-	if (fs->itab_per == 0)
-		fs->itab_per = 1;
-	fs->itab_cpg = (g->ipg + fs->itab_per - 1) / fs->itab_per;
-	if (g->ngroups > UINT64_MAX / 2 / fs->itab_cpg)
+	fs->in->itab_per = MAPFS_ITAB_AHEAD / g->inode_size;
+	if (fs->in->itab_per == 0)
+		fs->in->itab_per = 1;
+	fs->in->itab_cpg = (g->ipg + fs->in->itab_per - 1) / fs->in->itab_per;
+	if (g->ngroups > UINT64_MAX / 2 / fs->in->itab_cpg)
 		return;
-	nbits = g->ngroups * fs->itab_cpg;
-	fs->itab_seen = calloc((nbits + 63) / 64, sizeof(uint64_t));
-	fs->itab_nbits = fs->itab_seen ? nbits : 0;
+	nbits = g->ngroups * fs->in->itab_cpg;
+	fs->in->itab_seen = calloc((nbits + 63) / 64, sizeof(uint64_t));
+	fs->in->itab_nbits = fs->in->itab_seen ? nbits : 0;
 }
 
 /* Mark chunk bit as asked for; true if this call did (not another
@@ -245,9 +245,9 @@ static bool itab_claim(struct mapfs_fs *fs, uint64_t bit)
 {
 	uint64_t mask = 1ull << (bit % 64);
 
-	if (__atomic_load_n(&fs->itab_seen[bit / 64], __ATOMIC_RELAXED) & mask)
+	if (__atomic_load_n(&fs->in->itab_seen[bit / 64], __ATOMIC_RELAXED) & mask)
 		return false;
-	return !(__atomic_fetch_or(&fs->itab_seen[bit / 64], mask,
+	return !(__atomic_fetch_or(&fs->in->itab_seen[bit / 64], mask,
 				   __ATOMIC_RELAXED) & mask);
 }
 
@@ -259,8 +259,8 @@ static void itab_read(struct mapfs_fs *fs, uint64_t cg, uint64_t k0,
 {
 	const struct mapfs_geom *g = &fs->g;
 	const struct mapfs_dinode *first;
-	mapfs_ino_t start = cg * g->ipg + k0 * fs->itab_per;
-	mapfs_ino_t end = cg * g->ipg + k1 * fs->itab_per;
+	mapfs_ino_t start = cg * g->ipg + k0 * fs->in->itab_per;
+	mapfs_ino_t end = cg * g->ipg + k1 * fs->in->itab_per;
 
 	if (end > (cg + 1) * g->ipg)
 		end = (cg + 1) * g->ipg;
@@ -280,11 +280,11 @@ static void itab_read(struct mapfs_fs *fs, uint64_t cg, uint64_t k0,
  */
 static void itab_group_ahead(struct mapfs_fs *fs, uint64_t cg)
 {
-	uint64_t base = cg * fs->itab_cpg, seen = 0, used, nk, k, run = 0;
+	uint64_t base = cg * fs->in->itab_cpg, seen = 0, used, nk, k, run = 0;
 	bool in_run = false;
 
-	for (k = 0; k < fs->itab_cpg; k++)
-		if (__atomic_load_n(&fs->itab_seen[(base + k) / 64],
+	for (k = 0; k < fs->in->itab_cpg; k++)
+		if (__atomic_load_n(&fs->in->itab_seen[(base + k) / 64],
 				    __ATOMIC_RELAXED) & (1ull << ((base + k) % 64)))
 			seen++;
 	if (seen < MAPFS_ITAB_GROUP_AFTER)
@@ -293,9 +293,9 @@ static void itab_group_ahead(struct mapfs_fs *fs, uint64_t cg)
 	 * it is clamped to the group's table. */
 	used = fs->cg[cg].free_inodes < fs->g.ipg ?
 	       fs->g.ipg - fs->cg[cg].free_inodes : 0;
-	nk = (used + fs->itab_per - 1) / fs->itab_per;
-	if (nk > fs->itab_cpg)
-		nk = fs->itab_cpg;
+	nk = (used + fs->in->itab_per - 1) / fs->in->itab_per;
+	if (nk > fs->in->itab_cpg)
+		nk = fs->in->itab_cpg;
 	for (k = 0; k <= nk; k++) {
 		bool mine = k < nk && itab_claim(fs, base + k);
 
@@ -324,12 +324,12 @@ static void itab_ahead(struct mapfs_fs *fs, mapfs_ino_t ino)
 	const struct mapfs_geom *g = &fs->g;
 	uint64_t cg, k, bit;
 
-	if (!fs->itab_seen || fs->fd < 0)
+	if (!fs->in->itab_seen || fs->fd < 0)
 		return;
 	cg = ino / g->ipg;	/* ipg, itab_per > 0: itab_seen is set */
-	k = (ino % g->ipg) / fs->itab_per;
-	bit = cg * fs->itab_cpg + k;
-	if (bit >= fs->itab_nbits || cg >= g->ngroups)
+	k = (ino % g->ipg) / fs->in->itab_per;
+	bit = cg * fs->in->itab_cpg + k;
+	if (bit >= fs->in->itab_nbits || cg >= g->ngroups)
 		return;		/* a group added by growfs since attach */
 	if (!itab_claim(fs, bit))
 		return;		/* asked for already */

@@ -9,6 +9,86 @@
 #include <pthread.h>
 #include <stdio.h>
 
+/* Kinds of deferred seal (seal.c). */
+enum { MAPFS_PEND_BM = 1, MAPFS_PEND_CG, MAPFS_PEND_IND, MAPFS_PEND_KINDS };
+
+/*
+ * The core's own state of a filesystem (fs->in; allocated by
+ * mapfs_fs_init_geom, freed by mapfs_super_detach): caches, hints and the
+ * bookkeeping of the operation under way, which no program reads or sets.
+ * include/mapfs.h's struct mapfs_fs holds what programs use.
+ */
+struct mapfs_fs_core {
+	uint64_t img_off;	/* where the filesystem starts in that file */
+	/* In memory only (ops.c): each orphan's predecessor on the list,
+	 * so that taking one off does not walk the list. Built at the
+	 * first need, checked against the image at every use. */
+	struct mapfs_oidx *oidx;
+	uint64_t cg_rotor;	/* allocation hint: last group used */
+	/* Checksums put off inside one large write (mapfs_seal_defer):
+	 * bitmap pages, group headers and indirect-block pages changed
+	 * block after block are sealed once at the end, not once per
+	 * block (8 KiB of CRC per 4 KiB written otherwise). */
+	unsigned seal_defer;
+	unsigned npend;
+	struct mapfs_pend {
+		uint8_t kind;		/* MAPFS_PEND_* */
+		uint8_t ibm;		/* bitmap: the inode bitmap */
+		uint32_t page;
+		uint64_t a, b;		/* group; or owner, block */
+	} pend[32];
+	/* Who seals each kind (mapfs_seal_register); last: after the
+	 * others. */
+	void (*sealer[4])(struct mapfs_fs *fs, const struct mapfs_pend *e);
+	bool seal_last[4];
+	/* In-memory index of large directories (dirhash.c); NULL = off. */
+	struct mapfs_dhcache *dh;
+	/* Inode-table read-ahead (inode.c): the mapping is MADV_RANDOM, so
+	 * loading an inode whose page is not in memory reads that one page.
+	 * The first load from each chunk of itab_per inodes (MAPFS_ITAB_AHEAD
+	 * bytes of a group's table) since attach asks for the whole chunk
+	 * instead; a bit per chunk (itab_cpg per group, itab_nbits in all)
+	 * remembers which were asked for. NULL = off (out of memory). */
+	uint64_t *itab_seen;
+	uint64_t itab_nbits;
+	uint32_t itab_per, itab_cpg;
+	/* Writing ahead (fs->ahead_hook): blocks [prep_lo, prep_hi) were
+	 * zeroed in the host while free; mapfs_fs_fresh_data does not zero
+	 * them again. */
+	mapfs_bno_t prep_lo, prep_hi;
+	/* Blocks freed by the operation under way, not yet given to
+	 * mapfs_fs_forget_blocks: the run [forget_lo, forget_lo +
+	 * forget_n), extended while frees are contiguous. */
+	mapfs_bno_t forget_lo;
+	uint64_t forget_n;
+	/* The operation bracket (txn.c): open brackets; the superblock's
+	 * counters and state as an operation last stored them (stored
+	 * again only when they moved; op_sb_known false: never yet). */
+	unsigned op_depth;
+	bool op_sb_known;
+	uint64_t op_sb_fb, op_sb_fi, op_sb_nd, op_sb_orphan;
+	uint32_t op_sb_state;
+	bool data_shared;	/* dbase is a shared, writable file mapping */
+	bool resv_unsupported;	/* host cannot fallocate: don't try */
+	bool zero_unsupported;	/* host cannot FALLOC_FL_ZERO_RANGE */
+	/* Freed blocks read as zeros (docs/DURABILITY.md). free_zero_mark
+	 * is the superblock's sb_free_zeroed (read at attach, written by
+	 * mapfs_super_store); the daemon's journaled open clears it on the
+	 * image and keeps what it said in fs->free_zero_found, other writers at
+	 * their first change that needs it (mapfs_fs_unzeroed). free_zeroed:
+	 * every free block outside the journal's quarantine reads as zeros
+	 * in the host (mapfs_alloc_zero_free made it so; the journal keeps
+	 * it). */
+	bool free_zero_mark;
+	bool free_zeroed;
+};
+
+/* seal.c: the owner of a kind of deferred seal registers the function
+ * that seals one entry; kinds registered last are sealed after the
+ * others. */
+typedef void (*mapfs_sealer_fn)(struct mapfs_fs *fs,
+				const struct mapfs_pend *e);
+
 /* Fill the fields of g derived from bsize, inode_size, bpg, ipg, nblocks:
  * bshift, inodes_per_block, ngroups, ninodes, layout offsets, nindir,
  * pages_per_block, maxfilesize. Returns false if they do not fit. */
@@ -39,7 +119,7 @@ int mapfs_fs_datasync(struct mapfs_fs *fs);
 /* Once this many chunks of one group's table have been asked for, the
  * rest of the group's inodes in use are asked for at once. */
 #define MAPFS_ITAB_GROUP_AFTER	4
-/* Size fs->itab_seen for fs->g (NULL, read-ahead off, if out of memory). */
+/* Size fs->in->itab_seen for fs->g (NULL, read-ahead off, if out of memory). */
 void mapfs_itab_ahead_init(struct mapfs_fs *fs);
 
 /* Header-only check of group cg (no bitmap pages); see mapfs_cg_check. */
@@ -175,5 +255,243 @@ int mapfs_trim_range(struct mapfs_fs *fs, struct mapfs_inode *ip,
  * and journal the field; see cg.c. */
 void mapfs_cg_raise_ihiwater(struct mapfs_fs *fs, uint64_t cg,
 			     uint32_t hiwater);
+
+/* ================================================================== */
+/* The core's internal functions, moved out of include/mapfs.h: no      */
+/* program calls them (the daemon, fsck, mkfs, dumpfs, growfs and the  */
+/* mount, power and fuzz tests go through include/ only; the unit tests */
+/* of the core include this file). Grouped by the section of mapfs.h    */
+/* they belong with.                                                   */
+/* ================================================================== */
+
+/* mounts.c and image.c (the mapping's services) */
+/* 1 if the image at path is mounted by mapfs where this process can see
+ * it (the mount point in mnt, when given), 0 if not, -errno. */
+int mapfs_image_mounted(const char *path, char *mnt, size_t len);
+/* msync [off, off+len) of the image (rounded out to pages), MS_SYNC.
+ * No-op for memory images. */
+int mapfs_fs_sync_range(struct mapfs_fs *fs, uint64_t off, uint64_t len);
+/* Make sure the image file has space behind blocks [bno, bno+n), so that
+ * a store through the mapping cannot fault with SIGBUS on a full host
+ * filesystem (a sparse image allocates on first write). -ENOSPC when the
+ * host has no room. A no-op for memory images and for hosts (or block
+ * devices) that cannot fallocate. */
+int mapfs_fs_reserve(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
+/* Host space behind data blocks [bno, bno + n) was given back (the range
+ * was punched out of the image file): forget every allocator window
+ * (mapfs_cgmem resv_start/resv_end) that overlaps it, so that the next
+ * block allocated there is reserved again instead of being written into
+ * a hole. Whoever punches freed blocks calls it. */
+void mapfs_fs_reserve_forget(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
+/* Blocks [bno, bno + n) were just allocated to a file and are about to
+ * be overwritten whole: drop their old contents in the host file (kept
+ * allocated), so writing them through the mapping faults in zero pages
+ * instead of reading what a deleted file left on disk. Pages the host
+ * holds in memory are left alone (overwriting them reads nothing).
+ * Nothing to do once fs->in->free_zeroed (free blocks already read as
+ * zeros in the host). Best effort. */
+void mapfs_fs_fresh_data(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
+/* Blocks [bno, bno + n) were freed: take their pages out of the
+ * daemon's mappings (MADV_DONTNEED on the shared mapping: the page cache
+ * keeps them, bytes unchanged, a later access faults them back). Mapped
+ * pages are what reclaim and drop_caches leave alone; a deleted file's
+ * would otherwise stay for the life of the mount. Runs under 64 KiB are
+ * left as they are. Best effort. mapfs_free_block collects contiguous
+ * frees; mapfs_op_end hands over the last run. */
+void mapfs_fs_forget_blocks(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
+/* Blocks [bno, bno + n), free and not quarantined (mapfs_free_run), are
+ * likely the next ones a file written sequentially gets: zero them in the
+ * host now and remember them, so that mapfs_fs_fresh_data leaves them
+ * alone (writing ahead, mapfs_file_write). False where the host cannot
+ * zero ranges (then the pages would have to be read: don't write ahead). */
+bool mapfs_fs_zero_ahead(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
+/* Blocks [bno, bno + n) are free and nobody reads their bytes again:
+ * make them read as zeros, in the mappings at once and on the host's
+ * disk once the next flush of the image returns, so that after a power
+ * cut a block given to a file later holds that file's bytes or zeros,
+ * never an earlier owner's. FALLOC_FL_ZERO_RANGE on the parts the host
+ * holds data for (holes are left alone: no host space is allocated or
+ * released); stores of zeros through the shared mapping where the host
+ * cannot (tmpfs, memory images). Must not run before the free is durable
+ * and home (the journal's quarantine decides when: journal.c). */
+void mapfs_fs_zero_free(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n);
+
+/* journal.c: the metadata journal */
+/* True when [jstart, jstart + jblocks) is a usable journal location for
+ * geometry g: inside one group's data area, at least
+ * MAPFS_JOURNAL_MIN_BYTES (super.c: a check of superblock fields). */
+bool mapfs_super_journal_geom_ok(const struct mapfs_geom *g);
+/* Record that [p, p + len) of fs->base (metadata) was changed by the
+ * operation in progress. Every store to metadata is followed by one. */
+void mapfs_journal_dirty(const struct mapfs_fs *fs, const void *p,
+			 size_t len);
+static inline void mapfs_jdirty(const struct mapfs_fs *fs, const void *p,
+				size_t len)
+{
+	if (fs->j)
+		mapfs_journal_dirty(fs, p, len);
+}
+/* Make every ended operation durable (one fdatasync of the image), then
+ * copy the changed metadata to its home locations (checkpoint). With
+ * full, also empty the ring (three flushes): unmount does that. */
+int mapfs_journal_commit(struct mapfs_fs *fs, bool full);
+/* Blocks freed by operations whose records may still be replayed are not
+ * reused (a power cut could bring their old owner back, a replay could
+ * overwrite the new owner's data): the allocator skips the blocks set in
+ * this bitmap of group cg (NULL: none). */
+const uint8_t *mapfs_journal_quarantine(const struct mapfs_fs *fs,
+					uint64_t cg);
+/* Called when block bno is freed. */
+int mapfs_journal_note_free(struct mapfs_fs *fs, mapfs_bno_t bno);
+/* True when frees are waiting for a commit (an ENOSPC may go away). */
+bool mapfs_journal_frees_pending(const struct mapfs_fs *fs);
+/* Start journaling on an attached, replayed image (fs->base private,
+ * fs->dbase shared). */
+int mapfs_journal_start(struct mapfs_fs *fs);
+/* Stop (after a full commit) and free. */
+void mapfs_journal_stop(struct mapfs_fs *fs);
+/* Initialize the journal header of a fresh filesystem (mkfs). */
+void mapfs_journal_format(struct mapfs_fs *fs);
+/* Report corruption: logs "file:line: message", sets fs->error and
+ * returns -EUCLEAN. Use through MAPFS_CORRUPT. */
+int mapfs_corrupt(struct mapfs_fs *fs, const char *file, int line,
+		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* super.c */
+/* Clear sb_free_zeroed in the primary superblock (that word and the CRC
+ * only) and in memory. */
+void mapfs_super_clear_free_zeroed(struct mapfs_fs *fs);
+/* Record that the image now uses ro_compat feature `bit` (stores the
+ * primary superblock and its copies the first time). */
+void mapfs_super_use_feature(struct mapfs_fs *fs, uint32_t bit);
+/* Encode a superblock page for group `cg` from fs's geometry and fields. */
+void mapfs_super_encode(const struct mapfs_fs *fs, uint64_t cg,
+			struct mapfs_dsuper *d);
+
+/* cg.c: group headers, bitmaps */
+void mapfs_seal_register(struct mapfs_fs *fs, uint8_t kind,
+			 mapfs_sealer_fn fn, bool last);
+/* cg.c's sealers: a bitmap page's CRC; a group header (last). */
+void mapfs_cg_seal_bm(struct mapfs_fs *fs, const struct mapfs_pend *e);
+void mapfs_cg_seal_hdr(struct mapfs_fs *fs, const struct mapfs_pend *e);
+/* Put off the seals of mapfs_cg_bitmap_changed and of indirect pages
+ * until the matching mapfs_seal_flush (nests). Only for code that reads
+ * no checksum it may have changed in between (one file write). */
+void mapfs_seal_defer(struct mapfs_fs *fs);
+void mapfs_seal_flush(struct mapfs_fs *fs);
+/* Queue one deferred seal (seal.c); false: not deferring (or no sealer
+ * registered for kind), seal now. */
+bool mapfs_seal_pend(struct mapfs_fs *fs, uint8_t kind, bool ibm,
+		     uint32_t page, uint64_t a, uint64_t b);
+/* Seal page `page` of indirect block bno, owned by owner (bmap.c). */
+void mapfs_ind_seal_now(struct mapfs_fs *fs, mapfs_ino_t owner,
+			uint64_t bno, uint32_t page);
+/* Seal now whatever is pending for indirect block bno's page. */
+void mapfs_seal_settle_ind(struct mapfs_fs *fs, uint64_t bno, uint32_t page);
+/* First clear bit in [from, nbits), wrapping to [0, from); -1 if none. */
+int64_t mapfs_bit_find_clear(const uint8_t *bm, uint64_t nbits,
+			     uint64_t from);
+/* The same, skipping bits set in also (when not NULL). */
+int64_t mapfs_bit_find_clear2(const uint8_t *bm, const uint8_t *also,
+			      uint64_t nbits, uint64_t from);
+
+/* alloc.c: inode and block allocation (FFS policy) */
+/* The group a new directory whose parent is `parent` should go to (the
+ * policy at the top of alloc.c); mapfs_alloc_inode starts its search
+ * there. Read-only. */
+uint64_t mapfs_alloc_dir_group(struct mapfs_fs *fs, mapfs_ino_t parent);
+/* How many blocks from bno on (at most max, within bno's group) are free
+ * and not waiting for a commit (the journal's quarantine): blocks nobody
+ * owns, whose bytes nobody needs. Reserves host space behind them as
+ * allocation would; stops where the host has none. */
+uint64_t mapfs_free_run(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t max);
+/* Free blocks available to non-root (statfs f_bavail). */
+uint64_t mapfs_avail_blocks(const struct mapfs_fs *fs);
+
+/* uct mapfs_timespec */
+/* Write buf at off, allocating blocks; grows size. Returns bytes written
+ * (short on ENOSPC after some progress) or a negative errno (-EFBIG past
+ * maxfilesize, -ENOSPC). Updates *ip (size, blocks) and stores it; the
+ * caller sets times. */
+ssize_t mapfs_file_write(struct mapfs_fs *fs, struct mapfs_inode *ip,
+			 uint64_t off, const void *buf, size_t len,
+			 bool use_reserve);
+/* Set the size to new_size: frees blocks wholly past it (indirect blocks
+ * emptied too) and zeroes the tail of the last partial block; growing
+ * leaves a hole. Stores *ip. */
+int mapfs_file_truncate(struct mapfs_fs *fs, struct mapfs_inode *ip,
+			uint64_t new_size);
+/* Free the blocks mapping logical blocks [first, end) (whatever the
+ * size), and every indirect block left empty. Pointers are cleared (and
+ * ip stored) before blocks are freed. */
+int mapfs_file_free_range(struct mapfs_fs *fs, struct mapfs_inode *ip,
+			  uint64_t first, uint64_t end);
+/* Map every hole of logical blocks [first, end) with a zeroed block.
+ * Stores ip (also after an error, keeping what was allocated). */
+int mapfs_file_alloc_range(struct mapfs_fs *fs, struct mapfs_inode *ip,
+			   uint64_t first, uint64_t end, bool use_reserve);
+/* Zero bytes [off, off+len) of the blocks that are mapped (holes stay
+ * holes), whatever the size. */
+int mapfs_file_zero(struct mapfs_fs *fs, struct mapfs_inode *ip,
+		    uint64_t off, uint64_t len);
+/* First logical block in [lbn, end) that is mapped (mapped true) or a
+ * hole (false), skipping unmapped indirect subtrees whole; end if none.
+ * Read-only. */
+int mapfs_file_next(struct mapfs_fs *fs, const struct mapfs_inode *ip,
+		    uint64_t lbn, uint64_t end, bool mapped, uint64_t *resp);
+/* Copy [soff, soff+len) of src to doff of dst, block to block (src and
+ * dst may be the same inode, ranges not overlapping). Source holes are
+ * kept as holes when a whole destination block is covered (the block is
+ * freed), zeroed otherwise. Grows dst's size; stores dst. Returns bytes
+ * copied (short after an error with progress). */
+ssize_t mapfs_file_copy(struct mapfs_fs *fs, const struct mapfs_inode *src,
+			uint64_t soff, struct mapfs_inode *dst, uint64_t doff,
+			uint64_t len, bool use_reserve);
+
+/* dir.c: directory records */
+/* Find name: 0 (filling *inop and *typep), -ENOENT or -EUCLEAN.
+ * Read-only. */
+int mapfs_dir_lookup(struct mapfs_fs *fs, const struct mapfs_inode *dir,
+		     const char *name, uint32_t namelen, mapfs_ino_t *inop,
+		     uint32_t *typep);
+void mapfs_dh_disable(struct mapfs_fs *fs);
+/* Forget the index of directory ino (it was freed). */
+void mapfs_dh_drop(struct mapfs_fs *fs, mapfs_ino_t ino);
+
+/* xattr.c */
+/* Split a full name into its index (MAPFS_XATTR_INDEX_*) and the part
+ * stored on disk. -EOPNOTSUPP for an unknown namespace, -ENAMETOOLONG
+ * past 255 bytes, -EINVAL for an empty name after a prefix. */
+int mapfs_xattr_parse_name(const char *name, uint32_t *indexp,
+			   const char **suffixp, uint32_t *lenp);
+/* Set (value non-NULL) or remove (value NULL) name. Writes a new block,
+ * points ip at it and stores ip, then frees the old block. -EEXIST
+ * (CREATE), -ENODATA (REPLACE, remove), -E2BIG (value can never fit a
+ * block), -ENOSPC (the block is full, or no free block). */
+int mapfs_xattr_set(struct mapfs_fs *fs, struct mapfs_inode *ip,
+		    const char *name, const void *value, size_t len,
+		    int flags, bool use_reserve);
+/* Free ip's xattr block (the inode is going away); stores ip. */
+int mapfs_xattr_free(struct mapfs_fs *fs, struct mapfs_inode *ip);
+/* Largest value a block holds with one entry of a namelen-byte name. */
+size_t mapfs_xattr_max_value(const struct mapfs_fs *fs, uint32_t namelen);
+/* POSIX ACLs in their xattr form (le32 version 2, then entries of le16
+ * tag, le16 perm, le32 id), as the kernel sends them. */
+/* Mode bits (0777) the ACL implies; returns 0 if the ACL says no more
+ * than a mode (three base entries), 1 if not, -EINVAL if malformed. */
+int mapfs_acl_equiv_mode(const void *acl, size_t len, uint32_t *modep);
+/* A new inode's access ACL from its parent's default ACL (acl, changed
+ * in place) and the requested *modep (narrowed). Returns 1 if the ACL
+ * must be stored, 0 if the mode says it all, -EINVAL. */
+int mapfs_acl_create_masq(void *acl, size_t len, uint32_t *modep);
+/* chmod: set the ACL's owner, group-class (mask, or group when there is
+ * no mask) and other permissions from mode. -EINVAL if malformed. */
+int mapfs_acl_chmod(void *acl, size_t len, uint32_t mode);
+
+/*  */
+/* Pointer slot of indirect block bno (0 if bno is not a data block). No
+ * CRC check. Read-only. */
+mapfs_bno_t mapfs_ind_get(const struct mapfs_fs *fs, mapfs_bno_t bno,
+			  uint32_t slot);
 
 #endif

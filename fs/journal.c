@@ -430,7 +430,7 @@ void mapfs_journal_dirty(const struct mapfs_fs *fs, const void *p,
 	/* A metadata store outside an operation (txn.c): its range would
 	 * join whichever operation ends next, or be written home by a
 	 * checkpoint without a record. */
-	assert(fs->op_depth > 0);
+	assert(fs->in->op_depth > 0);
 	while (len > 0) {
 		uint64_t page = off / JPAGE;
 		uint32_t n = (uint32_t)(JPAGE - off % JPAGE);

@@ -239,7 +239,7 @@ static int replay(struct mapfs_fs *fs, void *base, uint64_t size, int fd,
 			      why, whylen);
 	fs->replayed = n;
 	fs->fd = fd;
-	fs->img_off = r ? r->offset : 0;
+	fs->in->img_off = r ? r->offset : 0;
 	return err;
 }
 
@@ -271,7 +271,7 @@ static int attach_after_replay(struct mapfs_fs *fs, void *base,
 			    sizeof(lwhy)) < 0)
 		return -EUCLEAN;	/* why: the strict refusal */
 	fs->fd = fd;
-	fs->img_off = r ? r->offset : 0;
+	fs->in->img_off = r ? r->offset : 0;
 	err = 0;
 	if (fs->feat_incompat & MAPFS_FEAT_INCOMPAT_JOURNAL)
 		err = replay(fs, base, size, fd, r, flags, 0, log, log_arg,
@@ -334,7 +334,7 @@ int mapfs_fs_open_region(const char *path, int flags,
 		goto fail;
 	} else {
 		fs->fd = fd;
-		fs->img_off = r ? r->offset : 0;
+		fs->in->img_off = r ? r->offset : 0;
 	}
 	if ((fs->feat_incompat & MAPFS_FEAT_INCOMPAT_JOURNAL) &&
 	    fs->replayed == 0) {
@@ -345,7 +345,7 @@ int mapfs_fs_open_region(const char *path, int flags,
 	}
 	if ((flags & MAPFS_OPEN_JOURNAL) && !rdonly &&
 	    (fs->feat_incompat & MAPFS_FEAT_INCOMPAT_JOURNAL) &&
-	    fs->free_zero_mark) {
+	    fs->in->free_zero_mark) {
 		/* The daemon: blocks its operations free are zeroed only a
 		 * commit later, so a crash from here on leaves free blocks
 		 * that are not: the mark goes now, made durable by the flush
@@ -364,7 +364,7 @@ int mapfs_fs_open_region(const char *path, int flags,
 		 * overcommit (a 64 GiB image on a 24 GiB machine). */
 		priv = mmap(NULL, size, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_NORESERVE, fd,
-			    (off_t)fs->img_off);
+			    (off_t)fs->in->img_off);
 		if (priv == MAP_FAILED) {
 			err = -errno;
 			WHY("mmap: %s", strerror(-err));
@@ -396,7 +396,7 @@ int mapfs_fs_open_region(const char *path, int flags,
 	}
 	/* Read-only opens map privately (replayed changes live in private
 	 * pages, which MADV_DONTNEED would throw away). */
-	fs->data_shared = !rdonly;
+	fs->in->data_shared = !rdonly;
 	*fsp = fs;
 	return 0;
 fail_attached:
@@ -528,7 +528,9 @@ int mapfs_fs_attach(struct mapfs_fs *fs, void *base, uint64_t size,
 
 void mapfs_fs_detach(struct mapfs_fs *fs)
 {
-	mapfs_dh_disable(fs);
-	mapfs_oidx_free(fs);
+	if (fs->in) {	/* NULL: never set up, or detached already */
+		mapfs_dh_disable(fs);
+		mapfs_oidx_free(fs);
+	}
 	mapfs_super_detach(fs);
 }

@@ -205,12 +205,12 @@ static size_t oidx_slot(const struct mapfs_oidx *x, uint64_t ino)
 
 void mapfs_oidx_free(struct mapfs_fs *fs)
 {
-	if (!fs->oidx)
+	if (!fs->in->oidx)
 		return;
-	free(fs->oidx->key);
-	free(fs->oidx->val);
-	free(fs->oidx);
-	fs->oidx = NULL;
+	free(fs->in->oidx->key);
+	free(fs->in->oidx->val);
+	free(fs->in->oidx);
+	fs->in->oidx = NULL;
 }
 
 /* The slot holding ino, or cap if absent. */
@@ -242,7 +242,7 @@ static void oidx_insert(struct mapfs_oidx *x, uint64_t ino, uint64_t prev)
  * (removals walk the list again). */
 static void oidx_put(struct mapfs_fs *fs, uint64_t ino, uint64_t prev)
 {
-	struct mapfs_oidx *x = fs->oidx;
+	struct mapfs_oidx *x = fs->in->oidx;
 
 	if (!x)
 		return;
@@ -269,7 +269,7 @@ static void oidx_put(struct mapfs_fs *fs, uint64_t ino, uint64_t prev)
 
 static void oidx_del(struct mapfs_fs *fs, uint64_t ino)
 {
-	struct mapfs_oidx *x = fs->oidx;
+	struct mapfs_oidx *x = fs->in->oidx;
 	size_t i, j, mask;
 
 	if (!x || (i = oidx_find(x, ino)) == x->cap)
@@ -304,7 +304,7 @@ static int oidx_build(struct mapfs_fs *fs)
 	x->cap = 1024;
 	x->key = calloc(x->cap, sizeof(*x->key));
 	x->val = calloc(x->cap, sizeof(*x->val));
-	fs->oidx = x;
+	fs->in->oidx = x;
 	if (!x->key || !x->val) {
 		mapfs_oidx_free(fs);
 		return -ENOMEM;
@@ -319,7 +319,7 @@ static int oidx_build(struct mapfs_fs *fs)
 					     "%llu", (unsigned long long)cur);
 		}
 		oidx_put(fs, cur, prev);
-		if (!fs->oidx)
+		if (!fs->in->oidx)
 			return -ENOMEM;
 		prev = cur;
 		cur = p.orphan_next;
@@ -1337,12 +1337,12 @@ static int orphan_unlink(struct mapfs_fs *fs, mapfs_ino_t ino,
 		return 0;
 	}
 	for (int pass = 0; pass < 2; pass++) {
-		if (!fs->oidx && oidx_build(fs) < 0)
+		if (!fs->in->oidx && oidx_build(fs) < 0)
 			break;
-		i = oidx_find(fs->oidx, ino);
-		if (i != fs->oidx->cap && fs->oidx->val[i] &&
-		    orphan_unlink_at(fs, fs->oidx->val[i], ino, next)) {
-			mapfs_ino_t pred = fs->oidx->val[i];
+		i = oidx_find(fs->in->oidx, ino);
+		if (i != fs->in->oidx->cap && fs->in->oidx->val[i] &&
+		    orphan_unlink_at(fs, fs->in->oidx->val[i], ino, next)) {
+			mapfs_ino_t pred = fs->in->oidx->val[i];
 
 			oidx_del(fs, ino);
 			if (next)

@@ -23,13 +23,13 @@ void mapfs_seal_register(struct mapfs_fs *fs, uint8_t kind,
 			 mapfs_sealer_fn fn, bool last)
 {
 	assert(kind < MAPFS_PEND_KINDS);
-	fs->sealer[kind] = fn;
-	fs->seal_last[kind] = last;
+	fs->in->sealer[kind] = fn;
+	fs->in->seal_last[kind] = last;
 }
 
 void mapfs_seal_defer(struct mapfs_fs *fs)
 {
-	fs->seal_defer++;
+	fs->in->seal_defer++;
 }
 
 static void seal_all(struct mapfs_fs *fs)
@@ -37,24 +37,24 @@ static void seal_all(struct mapfs_fs *fs)
 	/* Bitmap pages and indirect pages first, the kinds registered
 	 * "last" (group headers) after them: a header's own CRC covers
 	 * its bitmap CRCs. */
-	for (unsigned i = 0; i < fs->npend; i++) {
-		struct mapfs_pend *e = &fs->pend[i];
+	for (unsigned i = 0; i < fs->in->npend; i++) {
+		struct mapfs_pend *e = &fs->in->pend[i];
 
-		if (!fs->seal_last[e->kind])
-			fs->sealer[e->kind](fs, e);
+		if (!fs->in->seal_last[e->kind])
+			fs->in->sealer[e->kind](fs, e);
 	}
-	for (unsigned i = 0; i < fs->npend; i++) {
-		struct mapfs_pend *e = &fs->pend[i];
+	for (unsigned i = 0; i < fs->in->npend; i++) {
+		struct mapfs_pend *e = &fs->in->pend[i];
 
-		if (fs->seal_last[e->kind])
-			fs->sealer[e->kind](fs, e);
+		if (fs->in->seal_last[e->kind])
+			fs->in->sealer[e->kind](fs, e);
 	}
-	fs->npend = 0;
+	fs->in->npend = 0;
 }
 
 void mapfs_seal_flush(struct mapfs_fs *fs)
 {
-	if (fs->seal_defer > 0 && --fs->seal_defer > 0)
+	if (fs->in->seal_defer > 0 && --fs->in->seal_defer > 0)
 		return;
 	seal_all(fs);
 }
@@ -64,17 +64,17 @@ bool mapfs_seal_pend(struct mapfs_fs *fs, uint8_t kind, bool ibm,
 {
 	struct mapfs_pend *e;
 
-	if (!fs->seal_defer || kind >= MAPFS_PEND_KINDS || !fs->sealer[kind])
+	if (!fs->in->seal_defer || kind >= MAPFS_PEND_KINDS || !fs->in->sealer[kind])
 		return false;
-	for (unsigned i = fs->npend; i-- > 0;) {
-		e = &fs->pend[i];
+	for (unsigned i = fs->in->npend; i-- > 0;) {
+		e = &fs->in->pend[i];
 		if (e->kind == kind && e->ibm == ibm && e->page == page &&
 		    e->a == a && e->b == b)
 			return true;
 	}
-	if (fs->npend == sizeof(fs->pend) / sizeof(fs->pend[0]))
+	if (fs->in->npend == sizeof(fs->in->pend) / sizeof(fs->in->pend[0]))
 		seal_all(fs);
-	e = &fs->pend[fs->npend++];
+	e = &fs->in->pend[fs->in->npend++];
 	e->kind = kind;
 	e->ibm = ibm;
 	e->page = page;
@@ -85,19 +85,19 @@ bool mapfs_seal_pend(struct mapfs_fs *fs, uint8_t kind, bool ibm,
 
 void mapfs_seal_end_op(struct mapfs_fs *fs)
 {
-	if (fs->seal_defer == 0 && fs->npend > 0)
+	if (fs->in->seal_defer == 0 && fs->in->npend > 0)
 		seal_all(fs);
 }
 
 void mapfs_seal_settle_ind(struct mapfs_fs *fs, uint64_t bno, uint32_t page)
 {
-	for (unsigned i = 0; i < fs->npend; i++)
-		if (fs->pend[i].kind == MAPFS_PEND_IND && fs->pend[i].b == bno &&
-		    fs->pend[i].page == page) {
+	for (unsigned i = 0; i < fs->in->npend; i++)
+		if (fs->in->pend[i].kind == MAPFS_PEND_IND && fs->in->pend[i].b == bno &&
+		    fs->in->pend[i].page == page) {
 			seal_all(fs);
 			return;
 		}
 }
 
-static_assert(MAPFS_PEND_KINDS <= sizeof(((struct mapfs_fs *)0)->seal_last),
+static_assert(MAPFS_PEND_KINDS <= sizeof(((struct mapfs_fs *)0)->in->seal_last),
 	      "struct mapfs_fs: a sealer slot for each kind");

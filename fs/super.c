@@ -286,7 +286,7 @@ void mapfs_super_encode(const struct mapfs_fs *fs, uint64_t cg,
 	d->sb_last_feat_compat = htole32(MAPFS_FEAT_COMPAT_SUPP);
 	d->sb_journal_start = htole64(g->jstart);
 	d->sb_journal_blocks = htole64(g->jblocks);
-	d->sb_free_zeroed = htole32(fs->free_zero_mark ?
+	d->sb_free_zeroed = htole32(fs->in->free_zero_mark ?
 				    MAPFS_FREE_ZEROED_MAGIC : 0);
 	d->sb_crc = htole32(mapfs_crc32c(~0u, d,
 					 offsetof(struct mapfs_dsuper, sb_crc)));
@@ -371,7 +371,7 @@ void mapfs_super_clear_free_zeroed(struct mapfs_fs *fs)
 {
 	struct mapfs_dsuper *d = sb_at(fs, 0);
 
-	fs->free_zero_mark = false;
+	fs->in->free_zero_mark = false;
 	if (!d || d->sb_free_zeroed == 0)
 		return;
 	/* In place: the word and the CRC only (a full store would also
@@ -392,9 +392,15 @@ int mapfs_fs_init_geom(struct mapfs_fs *fs, void *base, uint64_t size,
 	fs->size = size;
 	fs->fd = -1;
 	fs->g = *g;
+	fs->in = calloc(1, sizeof(*fs->in));
 	fs->cg = calloc(g->ngroups, sizeof(*fs->cg));
-	if (!fs->cg)
+	if (!fs->in || !fs->cg) {
+		free(fs->in);
+		free(fs->cg);
+		fs->in = NULL;
+		fs->cg = NULL;
 		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -481,7 +487,7 @@ int mapfs_super_attach(struct mapfs_fs *fs, void *base, uint64_t size,
 	fs->feat_compat = le32toh(d->sb_feat_compat);
 	fs->feat_ro_compat = le32toh(d->sb_feat_ro_compat);
 	fs->feat_incompat = le32toh(d->sb_feat_incompat);
-	fs->free_zero_mark = le32toh(d->sb_free_zeroed) ==
+	fs->in->free_zero_mark = le32toh(d->sb_free_zeroed) ==
 			     MAPFS_FREE_ZEROED_MAGIC;
 	return 0;
 }
@@ -490,13 +496,15 @@ void mapfs_super_detach(struct mapfs_fs *fs)
 {
 	free(fs->cg);
 	fs->cg = NULL;
-	free(fs->itab_seen);
-	fs->itab_seen = NULL;
+	if (fs->in)
+		free(fs->in->itab_seen);
+	free(fs->in);
+	fs->in = NULL;
 }
 
 int mapfs_fs_unzeroed(struct mapfs_fs *fs)
 {
-	if (!fs->free_zero_mark || (fs->flags & MAPFS_OPEN_RDONLY))
+	if (!fs->in->free_zero_mark || (fs->flags & MAPFS_OPEN_RDONLY))
 		return 0;
 	mapfs_super_clear_free_zeroed(fs);
 	return mapfs_fs_datasync(fs);

@@ -37,32 +37,32 @@
 static int op_write(struct mapfs_fs *fs)
 {
 	mapfs_seal_end_op(fs);
-	mapfs_fs_forget_blocks(fs, fs->forget_lo, fs->forget_n);
-	fs->forget_n = 0;
+	mapfs_fs_forget_blocks(fs, fs->in->forget_lo, fs->in->forget_n);
+	fs->in->forget_n = 0;
 	if (!mapfs_journal_has_changes(fs))
 		return 0;
 	/* The superblock's counters follow every operation that moves
 	 * them (a few bytes), so a replayed image has them right; so does
 	 * the error state (mapfs_super_store sets it when fs->error is). */
-	if (!fs->op_sb_known ||
-	    fs->free_blocks != fs->op_sb_fb || fs->free_inodes != fs->op_sb_fi ||
-	    fs->ndirs != fs->op_sb_nd || fs->orphan_head != fs->op_sb_orphan ||
-	    fs->state != fs->op_sb_state ||
+	if (!fs->in->op_sb_known ||
+	    fs->free_blocks != fs->in->op_sb_fb || fs->free_inodes != fs->in->op_sb_fi ||
+	    fs->ndirs != fs->in->op_sb_nd || fs->orphan_head != fs->in->op_sb_orphan ||
+	    fs->state != fs->in->op_sb_state ||
 	    (atomic_load(&fs->error) && fs->state != MAPFS_STATE_ERROR)) {
 		mapfs_super_store(fs);
-		fs->op_sb_known = true;
-		fs->op_sb_fb = fs->free_blocks;
-		fs->op_sb_fi = fs->free_inodes;
-		fs->op_sb_nd = fs->ndirs;
-		fs->op_sb_orphan = fs->orphan_head;
-		fs->op_sb_state = fs->state;
+		fs->in->op_sb_known = true;
+		fs->in->op_sb_fb = fs->free_blocks;
+		fs->in->op_sb_fi = fs->free_inodes;
+		fs->in->op_sb_nd = fs->ndirs;
+		fs->in->op_sb_orphan = fs->orphan_head;
+		fs->in->op_sb_state = fs->state;
 	}
 	return mapfs_journal_write_op(fs);
 }
 
 int mapfs_op_begin(struct mapfs_fs *fs)
 {
-	if (fs->op_depth++ > 0)
+	if (fs->in->op_depth++ > 0)
 		return 0;
 	return mapfs_journal_make_room(fs);
 }
@@ -71,12 +71,12 @@ int mapfs_op_end(struct mapfs_fs *fs)
 {
 	int err;
 
-	if (fs->op_depth > 1) {
-		fs->op_depth--;
+	if (fs->in->op_depth > 1) {
+		fs->in->op_depth--;
 		return 0;
 	}
 	err = op_write(fs);
-	fs->op_depth = 0;
+	fs->in->op_depth = 0;
 	return err;
 }
 
@@ -86,10 +86,10 @@ static int op_store_super(struct mapfs_fs *fs)
 {
 	int err;
 
-	fs->op_depth++;
+	fs->in->op_depth++;
 	mapfs_super_store(fs);
 	err = op_write(fs);
-	fs->op_depth--;
+	fs->in->op_depth--;
 	return err;
 }
 
@@ -108,7 +108,7 @@ bool mapfs_op_retry_nospc(struct mapfs_fs *fs, int err, int *jerr)
 	if (e < 0) {
 		if (*jerr == 0)
 			*jerr = e;
-		fs->op_depth++;		/* still open for the caller's end */
+		fs->in->op_depth++;		/* still open for the caller's end */
 		return false;
 	}
 	e = mapfs_op_begin(fs);
@@ -127,9 +127,9 @@ int mapfs_fs_sync(struct mapfs_fs *fs)
 	 * released the quarantine) records that every free block reads
 	 * as zeros, so the next mount need not zero them again. The next
 	 * writer clears the mark before it could be wrong. */
-	if (fs->j && fs->state == MAPFS_STATE_CLEAN && fs->free_zeroed &&
+	if (fs->j && fs->state == MAPFS_STATE_CLEAN && fs->in->free_zeroed &&
 	    !atomic_load(&fs->error) && !mapfs_journal_frees_pending(fs))
-		fs->free_zero_mark = true;
+		fs->in->free_zero_mark = true;
 	if (fs->j) {
 		/* Everything durable and home, the ring empty. (A journal
 		 * runs only on an open image file: fs->fd >= 0.) */

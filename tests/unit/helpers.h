@@ -4,6 +4,7 @@
 #define MAPFS_TEST_HELPERS_H
 
 #include "mapfs.h"
+#include "../../fs/internal.h"	/* the core's internals: unit tests of the core */
 
 /* Format a zeroed buffer of size bytes with block size bsize (0: default)
  * and blocks per group bpg (0: default), attach it and return the handle.

@@ -149,7 +149,7 @@ static void test_fresh_data(void **state)
 		skip();
 	assert_true(resident(f->blk));
 	mapfs_fs_fresh_data(f->fs, f->bno, 2 * half);
-	if (f->fs->zero_unsupported)
+	if (f->fs->in->zero_unsupported)
 		skip();
 	for (size_t i = 0; i < hlen; i += 512)
 		assert_int_equal(f->blk[i], 0xab);
@@ -170,9 +170,9 @@ static void test_forget_freed(void **state)
 	assert_int_equal(mapfs_op_begin(f->fs), 0);
 	assert_int_equal(mapfs_op_unlink(f->fs, ROOT, "f"), 0);
 	/* The last run freed waits for the operation's end. */
-	assert_true(f->fs->forget_n > 0);
+	assert_true(f->fs->in->forget_n > 0);
 	assert_int_equal(mapfs_op_end(f->fs), 0);
-	assert_int_equal(f->fs->forget_n, 0);
+	assert_int_equal(f->fs->in->forget_n, 0);
 	assert_false(mapped(f->blk));
 	assert_false(mapped(last));
 	assert_true(resident(f->blk));

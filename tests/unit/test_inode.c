@@ -1187,8 +1187,8 @@ static void test_one_big_write(void **state)
 	new_file(fs, &ip);
 	assert_int_equal(mapfs_file_write(fs, &ip, 0, buf, len, false),
 			 (ssize_t)len);
-	assert_int_equal(fs->npend, 0);
-	assert_int_equal(fs->seal_defer, 0);
+	assert_int_equal(fs->in->npend, 0);
+	assert_int_equal(fs->in->seal_defer, 0);
 	assert_true(fs->g.ngroups >= 2);
 	for (uint64_t cg = 0; cg < fs->g.ngroups; cg++)
 		assert_int_equal(mapfs_cg_check_bitmaps(fs, cg, why,

@@ -322,7 +322,7 @@ static void test_zero_free_mark(void **state)
 	fs->state = MAPFS_STATE_MOUNTED;	/* as the daemon mounts */
 	assert_false(fs->free_zero_found);
 	assert_true(mapfs_alloc_zero_free(fs) > 0);
-	assert_true(fs->free_zeroed);
+	assert_true(fs->in->free_zeroed);
 	assert_true(block_zero(fs, b));
 	/* A sync while mounted does not mark; the last one, clean, does. */
 	create(fs, "y", 4096);
@@ -341,12 +341,12 @@ static void test_zero_free_mark(void **state)
 	assert_true(fs->free_zero_found);
 	assert_int_equal(sb_mark(), 0);
 	assert_int_equal(mapfs_alloc_zero_free(fs), 0);
-	assert_true(fs->free_zeroed);
+	assert_true(fs->in->free_zeroed);
 	assert_int_equal(pread(fd, got, sizeof(got), at), (ssize_t)sizeof(got));
 	assert_memory_equal(got, junk, sizeof(junk));
 	mapfs_fs_close(fs);		/* a crash: no sync */
 	fs = open_fs(MAPFS_OPEN_RDONLY);
-	assert_false(fs->free_zero_mark);
+	assert_false(fs->in->free_zero_mark);
 	mapfs_fs_close(fs);
 
 	/* A writer without the journal (fsck, tools) keeps the mark while
@@ -366,7 +366,7 @@ static void test_zero_free_mark(void **state)
 	assert_int_equal(mapfs_fs_sync(fs), 0);
 	mapfs_fs_close(fs);
 	fs = open_fs(MAPFS_OPEN_FSCK | MAPFS_OPEN_RDONLY);
-	assert_false(fs->free_zero_mark);
+	assert_false(fs->in->free_zero_mark);
 	mapfs_fs_close(fs);
 	close(fd);
 	unlink(path);

@@ -200,8 +200,8 @@ static void test_inode_group(void **state)
 	(void)state;
 	test_image_file(path, sizeof(path), "mapfs-ahead-test", SIZE, 0);
 	fs = open_fs();
-	per = fs->itab_per;
-	assert_true(per > 0 && fs->itab_cpg >= 10);
+	per = fs->in->itab_per;
+	assert_true(per > 0 && fs->in->itab_cpg >= 10);
 	/* Six chunks of files after what the image holds already. */
 	nfiles = (int)(6 * per);
 	for (int i = 0; i < nfiles; i++) {
