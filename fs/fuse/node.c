@@ -141,6 +141,12 @@ void op_getattr(fuse_req_t req, fuse_ino_t nodeid,
 		fuse_reply_attr(req, &st, d->timeout);
 }
 
+static struct mapfs_timespec ts_of(const struct timespec *t)
+{
+	return (struct mapfs_timespec){ .sec = t->tv_sec,
+					.nsec = (uint32_t)t->tv_nsec };
+}
+
 void op_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr,
 		int to_set, struct fuse_file_info *fi)
 {
@@ -191,26 +197,22 @@ void op_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr,
 		 * or atime (our clock) and mtime (the kernel's) differ.
 		 * Both are "now": allowed on an append-only file. */
 		sa.valid |= MAPFS_SET_ATIME | MAPFS_SET_TIMES_NOW;
-		sa.atime.sec = attr->st_atim.tv_sec;
-		sa.atime.nsec = (uint32_t)attr->st_atim.tv_nsec;
+		sa.atime = ts_of(&attr->st_atim);
 	} else if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
 		sa.valid |= MAPFS_SET_ATIME_NOW;
 	} else if (to_set & FUSE_SET_ATTR_ATIME) {
 		sa.valid |= MAPFS_SET_ATIME;
-		sa.atime.sec = attr->st_atim.tv_sec;
-		sa.atime.nsec = (uint32_t)attr->st_atim.tv_nsec;
+		sa.atime = ts_of(&attr->st_atim);
 	}
 	if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
 		sa.valid |= MAPFS_SET_MTIME_NOW;
 	} else if (to_set & FUSE_SET_ATTR_MTIME) {
 		sa.valid |= MAPFS_SET_MTIME;
-		sa.mtime.sec = attr->st_mtim.tv_sec;
-		sa.mtime.nsec = (uint32_t)attr->st_mtim.tv_nsec;
+		sa.mtime = ts_of(&attr->st_mtim);
 	}
 	if (to_set & FUSE_SET_ATTR_CTIME) {
 		sa.valid |= MAPFS_SET_CTIME;
-		sa.ctime.sec = attr->st_ctim.tv_sec;
-		sa.ctime.nsec = (uint32_t)attr->st_ctim.tv_nsec;
+		sa.ctime = ts_of(&attr->st_ctim);
 	}
 	if (d->ro || d->broken) {
 		fuse_reply_err(req, d->ro ? EROFS : EIO);
@@ -285,6 +287,19 @@ static int make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 					mode, (uint64_t)rdev, ip));
 }
 
+/* End the change (its journal record written), answer with the entry of
+ * ip or the error, and let the lock go. */
+static void end_reply_entry(fuse_req_t req, struct daemon *d, int err,
+			    const struct mapfs_inode *ip)
+{
+	wend(d);
+	if (err == 0)
+		reply_entry(req, d, ip);
+	else
+		fuse_reply_err(req, -err);
+	wunlock(d);
+}
+
 static void make_and_reply(fuse_req_t req, fuse_ino_t parent,
 			   const char *name, mode_t mode, dev_t rdev,
 			   const char *target)
@@ -297,12 +312,7 @@ static void make_and_reply(fuse_req_t req, fuse_ino_t parent,
 	err = make_node(req, parent, name, mode, rdev, target, &ip);
 	if (retry_nospc(d, err))
 		err = make_node(req, parent, name, mode, rdev, target, &ip);
-	wend(d);
-	if (err == 0)
-		reply_entry(req, d, &ip);
-	else
-		fuse_reply_err(req, -err);
-	wunlock(d);
+	end_reply_entry(req, d, err, &ip);
 }
 
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -509,10 +519,5 @@ void op_link(fuse_req_t req, fuse_ino_t nodeid, fuse_ino_t newparent,
 	if (retry_nospc(d, err))
 		err = bus_check(mapfs_op_link(d->fs, ino_of(nodeid),
 					      ino_of(newparent), newname, &ip));
-	wend(d);
-	if (err == 0)
-		reply_entry(req, d, &ip);
-	else
-		fuse_reply_err(req, -err);
-	wunlock(d);
+	end_reply_entry(req, d, err, &ip);
 }
