@@ -2,8 +2,8 @@
 /*
  * alloc.c - inode and block allocation: bitmaps plus the FFS policy.
  *
- * Layer 4. Policy (McKusick et al. 1984; FreeBSD ffs_alloc.c; the idea of
- * ext4's Orlov allocator):
+ * Layer: above cg.c (tests/layering.sh). Policy (McKusick et al. 1984; FreeBSD
+ * ffs_alloc.c; the idea of ext4's Orlov allocator):
  *  - a file's inode goes in its directory's group when it has room;
  *  - a directory made in the root (a top-level directory) goes to a group
  *    with at least the average number of free inodes and free blocks and

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bmap.c - block maps (layer 5 of the core, above inode.c).
+ * bmap.c - block maps (above inode.c in the core's layers, tests/layering.sh).
  *
  * Owns the indirect blocks (4 KiB pages of 511 pointers, each page sealed
  * by a struct mapfs_indtail) and the map from logical to physical blocks

@@ -6,7 +6,8 @@
  * argument (these last two print their message, as programs do).
  *
  * Not part of the core: its own static library (mapfs-cli). It may call
- * the C library and the core's pure geometry (mapfs_group_has_sb) only; the core never calls it (the core never prints).
+ * the C library and the core's pure geometry (mapfs_group_has_sb) only;
+ * the core never calls it (the core never prints).
  * struct mapfs_region itself is the core's (mapfs_fs_open_region takes
  * one); only the parsing of its option string lives here.
  */

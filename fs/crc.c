@@ -2,10 +2,11 @@
 /*
  * crc.c - CRC32C (Castagnoli), the checksum of every mapfs structure.
  *
- * Layer 0: no dependencies. Uses the SSE4.2 crc32 instruction when the CPU
- * has it (well under a microsecond per 4 KiB page) and a slicing table
- * otherwise; both give the same result. No pre- or post-inversion is done
- * here: callers start from ~0 or a seed, which keeps chaining trivial.
+ * The lowest layer (tests/layering.sh): no dependencies. Uses the SSE4.2 crc32
+ * instruction when the CPU has it (well under a microsecond per 4 KiB page) and
+ * a slicing table otherwise; both give the same result. No pre- or
+ * post-inversion is done here: callers start from ~0 or a seed, which keeps
+ * chaining trivial.
  */
 #include "internal.h"
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dir.c - directory records (layer 6, above file.c).
+ * dir.c - directory records (above dirhash.c in the core's layers,
+ * tests/layering.sh).
  *
  * A directory is dir->size / MAPFS_DIRCHUNK chunks of 4 KiB; chunk c is
  * page c % pages_per_block of logical block c / pages_per_block. Records

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dirhash.c - an in-memory index of large directories (layer 6, used by
- * dir.c only). The model is FreeBSD's UFS_DIRHASH: the on-disk format is
- * unchanged; for a directory of at least MAPFS_DH_MIN_CHUNKS chunks, a hash
- * table maps each name's FNV-1a hash to the directory offset of its record,
- * and a per-chunk array remembers the largest record each chunk can still
- * take. Lookup, add, remove and replace then touch one chunk instead of
+ * dirhash.c - an in-memory index of large directories (below dir.c in the
+ * core's layers, used by dir.c only). The model is FreeBSD's UFS_DIRHASH: the
+ * on-disk format is unchanged; for a directory of at least MAPFS_DH_MIN_CHUNKS
+ * chunks, a hash table maps each name's FNV-1a hash to the directory offset of
+ * its record, and a per-chunk array remembers the largest record each chunk can
+ * still take. Lookup, add, remove and replace then touch one chunk instead of
  * scanning all of them.
  *
  * The index is a cache: it is built on first use by scanning (and

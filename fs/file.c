@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * file.c - file data (layer 5 of the core, above bmap.c).
+ * file.c - file data (above bmap.c in the core's layers, tests/layering.sh).
  *
  * Owns reads, writes, truncation, hole punching and preallocation,
  * zeroing, SEEK_DATA/SEEK_HOLE and copies of byte ranges, built on the

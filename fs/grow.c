@@ -2,9 +2,9 @@
 /*
  * grow.c - enlarge a filesystem in place (growfs.mapfs and the tests).
  *
- * Layer 8, beside format.c. Growing never moves anything: group g always
- * covers blocks g*bpg .. g*bpg+bpg-1, so a larger image only means more
- * blocks at the end. Three things change:
+ * The top layer, beside format.c (tests/layering.sh). Growing never moves
+ * anything: group g always covers blocks g*bpg .. g*bpg+bpg-1, so a larger
+ * image only means more blocks at the end. Three things change:
  *
  *  - the old last group, when it was partial, gets longer (up to bpg
  *    blocks). If it is initialized its header is rebuilt for the new

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * inode.c - the inode codec and the inode table (layer 5 of the core).
+ * inode.c - the inode codec and the inode table (above alloc.c in the core's
+ * layers, tests/layering.sh).
  *
  * Owns struct mapfs_dinode: decode, validate (mapfs_inode_check), encode
  * with its CRC, clear, the generation policy (mapfs_inode_new_gen) and

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * xattr.c - extended attributes (layer 6 of the core, beside dir.c).
+ * xattr.c - extended attributes (above dir.c in the core's layers,
+ * tests/layering.sh).
  *
  * Owns the xattr block (struct mapfs_xattr_hdr, mapfs_xattr_entry,
  * mapfs_xattrtail in mapfs_format.h): attributes live in the inode's slot

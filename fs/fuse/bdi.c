@@ -7,7 +7,7 @@
  * anonymous device of the mount's superblock), 128 KiB by default; the
  * INIT reply can lower it but not raise it: a sequential reader costs a
  * READ per 128 KiB. Raised to 1 MiB, one request of the largest size we
- * take, a cold 1 GiB read went 672-778 -> 831-936 MiB/s (docs/DESIGN.md).
+ * take, a cold 1 GiB read went 672-778 -> 831-936 MiB/s (docs/PERF.md).
  * Only root may write it; other daemons keep the default.
  *
  * Invariant: no thread of the daemon makes a system call on its own
@@ -15,7 +15,7 @@
  * answer of a request already taken uninterruptibly) would keep the
  * daemon's files open after the daemon is killed, so /dev/fuse is never
  * released, the connection never ended, and the mount hangs until it is
- * aborted by hand (docs/DESIGN.md, "Killing the daemon"). So:
+ * aborted by hand (docs/DURABILITY.md, "Killing the daemon"). So:
  *   - the device number comes from /proc/self/mountinfo (fs/mounts.c),
  *     read right after the mount (the last line with our mount point and
  *     type fuse.mapfs), not from stat() of the mount point;

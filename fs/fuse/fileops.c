@@ -354,7 +354,7 @@ void op_lseek(fuse_req_t req, fuse_ino_t nodeid, off_t off,
 		 * us. Making it write them back from here (invalidating the
 		 * file's pages) would have this thread wait, inside the
 		 * kernel, for its own mount: a daemon killed meanwhile hung
-		 * the mount until a fusectl abort (docs/DESIGN.md, "Killing
+		 * the mount until a fusectl abort (docs/DURABILITY.md, "Killing
 		 * the daemon"). So with the writeback cache answer ENOSYS,
 		 * once: the kernel then treats every byte up to EOF as data
 		 * for good, which POSIX allows (holes are optional). */

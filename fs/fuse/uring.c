@@ -11,7 +11,7 @@
  * io_uring_enter. With the queue's threads pinned to that CPU, a round
  * trip is two context switches on one CPU, provided the process stays
  * on its CPU: see "the guard" below for how the threads' SCHED_IDLE
- * policy keeps it there, and docs/DESIGN.md for the measurements.
+ * policy keeps it there, and docs/PERF.md for the measurements.
  *
  * libfuse 3.14 predates it, so this file adds it around libfuse rather
  * than in it:
@@ -246,7 +246,7 @@ static void ring_free(struct worker *w)
  * until reboot. Without DEFER_TASKRUN, work for a thread that has exited
  * goes to a kernel worker, which cancels the request at once (ECANCELED)
  * and moves the entry on, so a dead queue thread never holds a request.
- * Measured (docs/DESIGN.md, "Killing the daemon"): the same stall made on
+ * Measured (docs/DURABILITY.md, "Killing the daemon"): the same stall made on
  * purpose (a kill while another process holds the rings) ends at once
  * with COOP_TASKRUN, never with DEFER_TASKRUN; creates, cold stats,
  * unlinks and 4 KiB O_DIRECT reads within 5% of DEFER_TASKRUN's, under

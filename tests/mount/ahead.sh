@@ -3,7 +3,7 @@
 #
 # ahead.sh MKFS FSCK MAPFS
 #
-# Writing ahead (docs/DESIGN.md, "New file data"): large sequential writes
+# Writing ahead (docs/PERF.md, "New file data"): large sequential writes
 # make the daemon zero the free blocks that follow a file and fault their
 # pages in on a helper thread. Those blocks are free when that happens but
 # anything may take them next. Here two files are written sequentially in

@@ -3,7 +3,7 @@
 #
 # around.sh MKFS FSCK MAPFS
 #
-# Reading around small files (docs/DESIGN.md, "FUSE integration"): a read
+# Reading around small files (docs/PERF.md, "Reading around small files"): a read
 # from the start of a file also asks for the image bytes that follow it,
 # where the next files written in the same directory are. Here 40 files of
 # one page each are written one after another, the image's pages are

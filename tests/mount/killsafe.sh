@@ -32,7 +32,7 @@
 # -o writeback and makes the second load process write and
 # lseek(SEEK_DATA) instead (meson test killsafe-writeback): the daemon
 # used to launder its own mount's pages there, and a kill then hung
-# (docs/DESIGN.md, "Killing the daemon").
+# (docs/DURABILITY.md, "Killing the daemon").
 . "$(dirname "$0")/lib.sh"
 
 [ $# = 5 ] || {

@@ -3,7 +3,7 @@
 #
 # trips.sh MKFS FSCK MAPFS
 #
-# The round-trip budget (docs/DESIGN.md, "Round trips"): with the daemon's
+# The round-trip budget (docs/PERF.md, "Round trips"): with the daemon's
 # debug output on (-d), which logs every request it is sent, common
 # operations must cost no more requests than the design says. Repeated
 # operations that the kernel can answer from what it was told must cost
