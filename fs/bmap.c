@@ -738,3 +738,14 @@ int mapfs_trim_range(struct mapfs_fs *fs, struct mapfs_inode *ip,
 	*emptyp = ind_is_empty(g, blk);
 	return 0;
 }
+
+/* seal.c's entry for an indirect page. */
+static void seal_ind(struct mapfs_fs *fs, const struct mapfs_pend *e)
+{
+	mapfs_ind_seal_now(fs, (mapfs_ino_t)e->a, e->b, e->page);
+}
+
+void mapfs_bmap_seal_register(struct mapfs_fs *fs)
+{
+	mapfs_seal_register(fs, MAPFS_PEND_IND, seal_ind, false);
+}

@@ -346,3 +346,9 @@ void mapfs_cg_raise_ihiwater(struct mapfs_fs *fs, uint64_t cg,
 	h->cg_ihiwater = htole32(hiwater);
 	mapfs_jdirty(fs, &h->cg_ihiwater, sizeof(h->cg_ihiwater));
 }
+
+void mapfs_cg_seal_register(struct mapfs_fs *fs)
+{
+	mapfs_seal_register(fs, MAPFS_PEND_BM, mapfs_cg_seal_bm, false);
+	mapfs_seal_register(fs, MAPFS_PEND_CG, mapfs_cg_seal_hdr, true);
+}

@@ -494,4 +494,10 @@ int mapfs_acl_chmod(void *acl, size_t len, uint32_t mode);
 mapfs_bno_t mapfs_ind_get(const struct mapfs_fs *fs, mapfs_bno_t bno,
 			  uint32_t slot);
 
+/* The owners' sealers into fs's deferred-seal list (seal.c): cg.c's
+ * bitmap pages and group headers (headers last), bmap.c's indirect
+ * pages. mount.c calls both when it sets a filesystem up. */
+void mapfs_cg_seal_register(struct mapfs_fs *fs);
+void mapfs_bmap_seal_register(struct mapfs_fs *fs);
+
 #endif

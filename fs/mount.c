@@ -425,21 +425,15 @@ void mapfs_fs_close(struct mapfs_fs *fs)
 	free(fs);
 }
 
-/* seal.c's entry for an indirect page: inode.c seals it. */
-static void seal_ind(struct mapfs_fs *fs, const struct mapfs_pend *e)
-{
-	mapfs_ind_seal_now(fs, (mapfs_ino_t)e->a, e->b, e->page);
-}
-
 /* What every attached filesystem has above its superblock: the inode
- * table's read-ahead state (inode.c), the sealers of the deferred-seal
- * list (seal.c) from their owners. */
+ * table's read-ahead state (inode.c), and the sealers of the
+ * deferred-seal list (seal.c), each registered by its owner (cg.c's
+ * bitmap pages and group headers, bmap.c's indirect pages). */
 static void mount_services(struct mapfs_fs *fs)
 {
 	mapfs_itab_ahead_init(fs);
-	mapfs_seal_register(fs, MAPFS_PEND_BM, mapfs_cg_seal_bm, false);
-	mapfs_seal_register(fs, MAPFS_PEND_IND, seal_ind, false);
-	mapfs_seal_register(fs, MAPFS_PEND_CG, mapfs_cg_seal_hdr, true);
+	mapfs_cg_seal_register(fs);
+	mapfs_bmap_seal_register(fs);
 }
 
 int mapfs_fs_init(struct mapfs_fs *fs, void *base, uint64_t size,
