@@ -221,7 +221,7 @@ void op_write(fuse_req_t req, fuse_ino_t nodeid, const char *buf,
 	struct daemon *d = dmn(req);
 	struct mapfs_inode ip;
 	uint64_t blocks = 0;
-	bool grew = false, killed = false;
+	bool grew = false, killed = false, reserve = false;
 	/* The request's own uid, as before -o fakeroot's mapping. */
 	struct mapfs_cred cr = {fuse_req_ctx(req)->uid, fuse_req_ctx(req)->gid};
 	ssize_t n;
@@ -236,17 +236,20 @@ void op_write(fuse_req_t req, fuse_ino_t nodeid, const char *buf,
 		return;
 	}
 	wlock(d);
-	if (mapfs_inode_load(d->fs, ino_of(nodeid), &ip) == 0)
+	/* The root reserve: the core decides (mapfs_write_may_reserve),
+	 * from the inode loaded here anyway (no second load). */
+	if (mapfs_inode_load(d->fs, ino_of(nodeid), &ip) == 0) {
 		blocks = ip.blocks;
-	/* the root reserve: the core decides (mapfs_write_may_reserve) */
-	n = mapfs_op_write_cr(d->fs, &cr, ino_of(nodeid), (uint64_t)off, buf,
-			      size);
+		reserve = mapfs_write_may_reserve(&cr, &ip);
+	}
+	n = mapfs_op_write(d->fs, ino_of(nodeid), (uint64_t)off, buf, size,
+			   reserve);
 	if ((n == -ENOSPC || (n >= 0 && (size_t)n < size)) &&
 	    retry_nospc(d, -ENOSPC)) {
 		size_t done = n > 0 ? (size_t)n : 0;
-		ssize_t m = mapfs_op_write_cr(d->fs, &cr, ino_of(nodeid),
-					      (uint64_t)off + done,
-					      buf + done, size - done);
+		ssize_t m = mapfs_op_write(d->fs, ino_of(nodeid),
+					   (uint64_t)off + done, buf + done,
+					   size - done, reserve);
 		if (m > 0)
 			n = (ssize_t)(done + (size_t)m);
 		else if (done == 0)
