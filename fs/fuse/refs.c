@@ -147,13 +147,18 @@ void reap(struct daemon *d, mapfs_ino_t ino)
 
 void daemon_reap_all(struct daemon *d)
 {
-	/* Called after the session ended: no request runs any more. */
+	/* Called after the session ended: no request runs any more, but
+	 * each reap is still one operation (reap: the lock and the
+	 * bracket), as a store outside one has no record. */
 	for (size_t i = 0; i < d->nbuckets; i++) {
 		for (struct ref *r = d->refs[i]; r; r = r->next)
 			if (r->dead)
-				mapfs_op_reap(d->fs, r->ino);
+				reap(d, r->ino);
 	}
-	mapfs_op_reap_orphans(d->fs);
+	wlock(d);
+	if (!d->broken)
+		mapfs_op_reap_orphans(d->fs);
+	wunlock(d);
 }
 
 void daemon_refs_free(struct daemon *d)
