@@ -491,6 +491,10 @@ static int open_image(struct run *r)
 	if (mapfs_dh_enable(d->fs, 64u << 20) < 0)
 		fprintf(stderr, "mapfs: no memory for directory indexes; "
 			"large directories will be scanned\n");
+	/* The only writer: metadata pages checked once (image.c). */
+	if (mapfs_fs_keep_checks(d->fs) < 0)
+		fprintf(stderr, "mapfs: no memory to remember checked "
+			"metadata; every use checks it again\n");
 	d->fs->inode_busy = daemon_busy;
 	d->fs->busy_arg = d;
 	return GO_ON;
