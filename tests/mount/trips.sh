@@ -17,8 +17,9 @@
 #   - creating a file: at most LOOKUP, CREATE, GETATTR of the directory
 #     and RELEASE;
 #   - after a change, the next listing shows it (the cache is dropped).
-# Counts, not times: nothing here depends on the machine's speed. Prints
-# TAP.
+# The daemon's own counters (-o stats, printed at unmount) must agree
+# with the debug log, kind by kind. Counts, not times: nothing here
+# depends on the machine's speed. Prints TAP.
 . "$(dirname "$0")/lib.sh"
 
 lib_start "MKFS FSCK MAPFS" "$@"
@@ -26,7 +27,7 @@ IMG=$T/trips.img
 MNT=$T/mnt
 
 make_image "$IMG" 64M
-mount_fs "$IMG" "$MNT" -d
+mount_fs "$IMG" "$MNT" -d -o stats
 LOG=${DAEMON_LOG[$MNT]}
 
 # Requests are logged by the thread that serves them; asynchronous ones
@@ -107,5 +108,13 @@ t "10 creates: nothing but lookup, create, getattr, release ($other)" \
 	'[ "$other" = 0 ]'
 
 unmount_and_fsck "$IMG" "$MNT"
+
+# -o stats: the table at unmount counts what the debug log shows.
+for op in LOOKUP CREATE GETATTR RELEASE MKDIR; do
+	logged=$(grep -cE "opcode: $op " "$LOG" || true)
+	counted=$(sed -nE "s/.*stats: $op +([0-9]+) .*/\1/p" "$LOG")
+	t "-o stats counts $op as the log does (${counted:-none} vs $logged)" \
+		'[ "${counted:-0}" = "$logged" ] && [ "$logged" -gt 0 ]'
+done
 echo "1..$n"
 exit $FAILED
