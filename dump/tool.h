@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tool.h - what the parts of mapfs-tool share (tool.c: opening, paths,
+ * the verbs on the image; toolget.c: copying out; toolput.c: copying in).
+ * Not part of the core: these print (to stderr, naming the path) and
+ * count failures in struct tool.
+ */
+#ifndef MAPFS_TOOL_H
+#define MAPFS_TOOL_H
+
+#include "mapfs.h"
+
+#include <stdbool.h>
+
+#define TOOL_PROG	"mapfs-tool"
+#define TOOL_BUF	(1u << 20)	/* bytes copied at a time */
+#define TOOL_MAX_DEPTH	4096		/* directories nested, walking trees */
+
+struct tool {
+	const char *image;
+	struct mapfs_fs *fs;
+	struct mapfs_cred cr;	/* owner of what we create */
+	bool root;		/* running as root: owners are copied out */
+	bool rw;		/* opened read-write (journal, marked mounted) */
+	bool failed;		/* an operation failed: exit 1 */
+	bool dead;		/* the journal failed: change nothing more */
+};
+
+/* One directory entry, for listings in name order. */
+struct tool_name {
+	char *name;
+	mapfs_ino_t ino;
+	uint32_t type;
+};
+struct tool_names {
+	struct tool_name *v;
+	size_t n, cap;
+};
+
+/* Say "mapfs-tool: PATH: strerror" and mark the run failed; returns err. */
+int tool_fail(struct tool *t, const char *path, int err);
+/* Resolve an image path from the root; follow: a symlink in the last
+ * component too. 0 or -errno. */
+int tool_resolve(struct tool *t, const char *path, bool follow,
+		 mapfs_ino_t *inop);
+/* The parent directory (resolved) and last name of path; -EINVAL for
+ * the root, "." and "..". */
+int tool_parent(struct tool *t, const char *path, mapfs_ino_t *dirp,
+		char name[MAPFS_NAME_MAX + 1]);
+/* dir's entries in name order (without "." and ".." unless dots);
+ * free with tool_names_free. */
+int tool_list(struct tool *t, const struct mapfs_inode *dir, bool dots,
+	      struct tool_names *l);
+void tool_names_free(struct tool_names *l);
+/* One operation's bracket: begin; end returns err, or the journal's
+ * error (then t->dead: nothing more is changed). */
+int tool_begin(struct tool *t);
+int tool_end(struct tool *t, int err);
+int tool_write_all(int fd, const void *buf, size_t len);
+
+/* The verbs get [-r] PATH HOSTPATH and put [-r] HOSTPATH PATH (argv[0]
+ * is the verb). 0, or -errno after saying why. */
+int tool_get(struct tool *t, int argc, char **argv);
+int tool_put(struct tool *t, int argc, char **argv);
+
+#endif
