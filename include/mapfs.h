@@ -703,6 +703,10 @@ struct mapfs_cred {
 };
 
 struct mapfs_timespec mapfs_now(void);
+/* From now on mapfs_now (every time stamp and first-use generation the
+ * operations make) returns *t; NULL: the clock again. Process-wide, for
+ * deterministic images (mkfs.mapfs -E -d); not thread-safe. */
+void mapfs_clock_fix(const struct mapfs_timespec *t);
 
 int mapfs_op_lookup(struct mapfs_fs *fs, mapfs_ino_t dir, const char *name,
 		    mapfs_ino_t *inop);

@@ -46,6 +46,10 @@ struct mapfs_populate_opts {
 	 * stop at the first error and return it. -ENOSPC and errors of
 	 * the image itself (-EUCLEAN, -EIO from the journal) always stop. */
 	bool keep_going;
+	/* Let file data and xattrs use the root reserve (mkfs.mapfs -d,
+	 * as mke2fs -d fills every block); false: stop at -ENOSPC where an
+	 * unprivileged writer would. */
+	bool use_reserve;
 	/* Per-object messages: MAPFS_LOG_ERR for an object not (wholly)
 	 * copied, MAPFS_LOG_WARN for a detail left out (an xattr the host
 	 * would not let us read). NULL: none. */
