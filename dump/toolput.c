@@ -38,7 +38,8 @@ static void put_log(void *arg, enum mapfs_log_level lvl, const char *msg)
 int tool_put(struct tool *t, int argc, char **argv)
 {
 	struct mapfs_populate_opts o = {
-		.keep_going = true, .log = put_log, .log_arg = t,
+		.keep_going = true, .use_reserve = t->root,
+		.log = put_log, .log_arg = t,
 	};
 	struct mapfs_populate_stats st = { 0 };
 	char name[MAPFS_NAME_MAX + 1], real[PATH_MAX];

@@ -232,32 +232,43 @@ t "sparse file content" "cmp -s '$SRC/dir/sparse' '$T/back/dir/sparse'"
 ok "get -r of a subtree into an existing directory" \
 	tool get -r /tree/dir/sub "$T/back"
 t "the subtree lands under its name" "cmp -s '$SRC/dir/sub/small' '$T/back/sub/small'"
-ok "put -r into an existing directory (merge)" tool put -r "$SRC/dir" /tree
+mkdir -p "$T/more/dir"
+echo new > "$T/more/dir/newfile"
+ok "put -r into an existing directory (merge)" tool put -r "$T/more/dir" /tree
 clean "put -r merge"
+ok "cat a merged file" tool cat /tree/dir/newfile
+t "the merged file is there" "[ \"\$(cat '$T/out')\" = new ]"
+ok "ls after the merge" tool ls /tree/dir
+t "the merge kept what was there" "grep -qx sparse '$T/out'"
+fails "put -r of a name that exists as a file" 1 "File exists" \
+	tool put -r "$T/more/dir/newfile" /tree/dir
 fails "put onto an existing file" 1 "File exists" \
 	tool put "$T/rand" /a/rand
+
+ok "get -r / (the whole image)" tool get -r / "$T/all"
 
 note "D. SIGKILL in the middle of put -r"
 BIG=$T/big
 mkdir -p "$BIG"
-for i in $(seq 1 8); do
+for i in $(seq 1 16); do
 	mkdir -p "$BIG/d$i"
-	for j in $(seq 1 150); do
+	for j in $(seq 1 250); do
 		echo "file $i $j" > "$BIG/d$i/f$j"
 	done
 	head -c 2000000 /dev/urandom > "$BIG/d$i/big"
 done
-KILLS=${MAPFS_TOOL_KILLS:-4}
+KILLS=${MAPFS_TOOL_KILLS:-5}
+[ "$KILLS" -le 6 ] || KILLS=6
 for k in $(seq 1 "$KILLS"); do
-	"$MKFS" -q -s 96M "$IMG.k" || fail "mkfs failed"
+	"$MKFS" -q -s 128M "$IMG.k" || fail "mkfs failed"
 	"$TOOL" "$IMG.k" put -r "$BIG" /big > /dev/null 2>&1 &
 	pid=$!
-	sleep "0.$((k * 2))"
+	sleep "0.$((k * 15))"
 	kill -9 "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	st=$("$DUMPFS" -s "$IMG.k" 2>/dev/null |
 		sed -n 's/^ *State *//p')
-	note "kill $k after 0.$((k * 2)) s: image state '$st'"
+	note "kill $k after 0.$((k * 15)) s: image state '$st'"
 	"$FSCK" -n -f "$IMG.k" > "$T/fsck.out" 2>&1
 	rc=$?
 	[ $rc = 0 ] || cat "$T/fsck.out"
@@ -267,6 +278,7 @@ for k in $(seq 1 "$KILLS"); do
 	rc=$?
 	[ $rc = 0 ] || cat "$T/out"
 	t "kill $k: the next open replays and changes the image" "[ $rc = 0 ]"
+	note "kill $k: $(grep -c . "$T/out") lines from the replaying open: $(head -1 "$T/out"); /big has $("$TOOL" "$IMG.k" ls /big 2>/dev/null | wc -l) of 16 directories"
 	"$FSCK" -n -f "$IMG.k" > "$T/fsck.out" 2>&1
 	rc=$?
 	[ $rc = 0 ] || cat "$T/fsck.out"
@@ -285,9 +297,9 @@ else
 	MNT=$T/mnt
 	mkdir -p "$MNT"
 	mount_fs "$IMG" "$MNT"
-	rsync -aHAXn --numeric-ids -i --delete "${RS_OWN[@]}" "$MNT/tree/" \
-		"$T/back/" --exclude /sub > "$T/rsync.out" 2>&1
-	t "the mounted /tree equals the get -r copy ($(head -3 "$T/rsync.out" | tr '\n' ' '))" \
+	rsync -aHAXn --numeric-ids -i --delete "${RS_OWN[@]}" "$MNT/" \
+		"$T/all/" > "$T/rsync.out" 2>&1
+	t "the mount equals get -r / ($(head -3 "$T/rsync.out" | tr '\n' ' '))" \
 		"[ ! -s '$T/rsync.out' ]"
 	t "the mounted /a/rand is the file put" "cmp -s '$MNT/a/rand' '$T/rand'"
 	for v in "ls /" "cat /a/rand" "stat /a" "mkdir /m" "rm /a/sym"; do
