@@ -308,6 +308,14 @@ int tool_resolve(struct tool *t, const char *path, bool follow,
 		while (*p == '/')
 			p++;
 		if (!*p) {
+			/* "file/" names a directory or nothing */
+			if (p > buf && p[-1] == '/' && cur != MAPFS_ROOT_INO) {
+				err = mapfs_inode_load(t->fs, cur, &ip);
+				if (err < 0)
+					return err;
+				if ((ip.mode & MAPFS_IFMT) != MAPFS_IFDIR)
+					return -ENOTDIR;
+			}
 			*inop = cur;
 			return 0;
 		}
@@ -519,7 +527,7 @@ static int verb_ls(struct tool *t, int argc, char **argv)
 	const char *path;
 	int c, err;
 
-	optind = 1;
+	optind = 0;	/* glibc: a full restart of getopt */
 	while ((c = getopt(argc, argv, "+la")) != -1) {
 		if (c == 'l')
 			lng = true;
@@ -741,7 +749,7 @@ static int verb_mkdir(struct tool *t, int argc, char **argv)
 	mapfs_ino_t dir;
 	int c, err;
 
-	optind = 1;
+	optind = 0;	/* glibc: a full restart of getopt */
 	while ((c = getopt(argc, argv, "+p")) != -1) {
 		if (c != 'p')
 			return -EINVAL;
@@ -856,7 +864,7 @@ static int verb_rm(struct tool *t, int argc, char **argv)
 	mapfs_ino_t dir;
 	int c, err;
 
-	optind = 1;
+	optind = 0;	/* glibc: a full restart of getopt */
 	while ((c = getopt(argc, argv, "+rR")) != -1) {
 		if (c != 'r' && c != 'R')
 			return -EINVAL;
@@ -910,7 +918,7 @@ static int verb_ln(struct tool *t, int argc, char **argv)
 	mapfs_ino_t dir, ino;
 	int c, err;
 
-	optind = 1;
+	optind = 0;	/* glibc: a full restart of getopt */
 	while ((c = getopt(argc, argv, "+s")) != -1) {
 		if (c != 's')
 			return -EINVAL;
@@ -1053,7 +1061,7 @@ static bool verb_args_ok(const struct verb *v, int argc, char **argv)
 	int c;
 
 	snprintf(opts, sizeof(opts), "+%s", v->opts);
-	optind = 1;
+	optind = 0;	/* glibc: a full restart of getopt */
 	while ((c = getopt(argc, argv, opts)) != -1)
 		if (c == '?') {
 			fprintf(stderr, TOOL_PROG ": %s: unknown option "
@@ -1124,5 +1132,9 @@ int main(int argc, char **argv)
 	if (ret)
 		return ret;
 	(void)v->fn(&t, argc - 2, argv + 2);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, TOOL_PROG ": stdout: %s\n", strerror(errno));
+		t.failed = true;
+	}
 	return tool_close(&t, t.failed ? EXIT_FAIL : 0);
 }

@@ -51,7 +51,7 @@ int tool_put(struct tool *t, int argc, char **argv)
 	size_t len;
 	int c, err;
 
-	optind = 1;
+	optind = 0;	/* glibc: a full restart of getopt */
 	while ((c = getopt(argc, argv, "+r")) != -1)
 		recursive = true;
 	host = argv[optind];

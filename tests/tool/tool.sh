@@ -257,7 +257,7 @@ for i in $(seq 1 16); do
 	done
 	head -c 2000000 /dev/urandom > "$BIG/d$i/big"
 done
-KILLS=${MAPFS_TOOL_KILLS:-5}
+KILLS=${MAPFS_TOOL_KILLS:-5} MIDWAY=0
 [ "$KILLS" -le 6 ] || KILLS=6
 for k in $(seq 1 "$KILLS"); do
 	"$MKFS" -q -s 128M "$IMG.k" || fail "mkfs failed"
@@ -269,6 +269,7 @@ for k in $(seq 1 "$KILLS"); do
 	st=$("$DUMPFS" -s "$IMG.k" 2>/dev/null |
 		sed -n 's/^ *State *//p')
 	note "kill $k after 0.$((k * 15)) s: image state '$st'"
+	[ "$st" = clean ] || MIDWAY=$((MIDWAY + 1))
 	"$FSCK" -n -f "$IMG.k" > "$T/fsck.out" 2>&1
 	rc=$?
 	[ $rc = 0 ] || cat "$T/fsck.out"
@@ -288,6 +289,9 @@ for k in $(seq 1 "$KILLS"); do
 		"grep -Eq '^ *State +clean\$' '$T/dumpfs.out'"
 	rm -f "$IMG.k"
 done
+
+t "at least one kill landed in the middle of put -r ($MIDWAY)" \
+	"[ $MIDWAY -ge 1 ]"
 
 note "E. against a real mount"
 if ! [ -c /dev/fuse ] || ! command -v fusermount3 > /dev/null ||
