@@ -3,7 +3,7 @@
  * tool.c - mapfs-tool: read and write an unmounted image without FUSE,
  * in the tradition of debugfs(8) and e2tools (e2ls, e2cp, e2mkdir, e2rm).
  *
- *   mapfs-tool IMAGE VERB ARGS...
+ *   mapfs-tool [-o offset=BYTES[,size=BYTES]] IMAGE VERB ARGS...
  *   verbs: ls [-l] [-a] PATH, cat PATH, get [-r] PATH HOSTPATH,
  *          put [-r] HOSTPATH PATH, mkdir [-p] PATH, rm [-r] PATH,
  *          ln [-s] TARGET PATH, chmod MODE PATH, chown UID[:GID] PATH,
@@ -30,6 +30,7 @@
  * needs fsck), 16 usage error.
  */
 #include "mapfs.h"
+#include "mapfs_cli.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -59,7 +60,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: " TOOL_PROG " IMAGE VERB ARGS...\n"
+		"Usage: " TOOL_PROG " [-o offset=BYTES[,size=BYTES]] IMAGE "
+		"VERB ARGS...\n"
 		"Read and change an unmounted mapfs image without FUSE. "
 		"PATHs are absolute\npaths inside the image; HOSTPATHs are "
 		"paths on this machine.\n"
@@ -81,6 +83,9 @@ static void usage(FILE *f)
 		"symlink)\n"
 		"  chmod MODE PATH          set the permission bits (octal)\n"
 		"  chown UID[:GID] PATH     set the owner (numbers)\n"
+		"\n"
+		"  -o offset=BYTES[,size=BYTES]\n"
+		"            the filesystem starts at BYTES of IMAGE\n"
 		"\n"
 		"The image must not be mounted. Exit status: 0 done, 1 an "
 		"operation failed,\n8 the image cannot be opened, 16 usage "
@@ -155,9 +160,9 @@ static int tool_open(struct tool *t, bool rw)
 			return EXIT_OPERROR;
 		}
 	}
-	err = mapfs_fs_open(t->image, rw ? MAPFS_OPEN_JOURNAL :
-				MAPFS_OPEN_RDONLY, 0, core_log, t, &t->fs,
-			    why, sizeof(why));
+	err = mapfs_fs_open_region(t->image, rw ? MAPFS_OPEN_JOURNAL :
+				       MAPFS_OPEN_RDONLY, &t->region, 0,
+				   core_log, t, &t->fs, why, sizeof(why));
 	if (err < 0) {
 		if (err == -EBUSY && strstr(why, "mounted at "))
 			fprintf(stderr, TOOL_PROG ": %s: %s: the daemon owns "
@@ -1107,7 +1112,14 @@ int main(int argc, char **argv)
 		printf(TOOL_PROG " " MAPFS_VERSION_STRING "\n");
 		return 0;
 	}
-	if (argc < 3) {
+	/* Options of the tool come before IMAGE; the verb's after it. */
+	while (argc >= 3 && !strcmp(argv[1], "-o")) {
+		if (!mapfs_cli_region(TOOL_PROG, argv[2], &t.region))
+			return EXIT_USAGE;
+		argc -= 2;
+		argv += 2;
+	}
+	if (argc < 3 || argv[1][0] == '-') {
 		usage(stderr);
 		return EXIT_USAGE;
 	}

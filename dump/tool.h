@@ -18,6 +18,7 @@
 
 struct tool {
 	const char *image;
+	struct mapfs_region region;	/* -o offset=,size= (0, 0: the file) */
 	struct mapfs_fs *fs;
 	struct mapfs_cred cr;	/* owner of what we create */
 	bool root;		/* running as root: owners are copied out */

@@ -15,6 +15,7 @@
 #      get -r back: the two host trees are identical (rsync -aHAX
 #      --numeric-ids -n lists nothing, and a manifest of every field),
 #      holes stay holes, hard links stay links;
+#   A2. the same through -o offset=,size= (a filesystem inside a file);
 #   C. errors: messages naming the path, exit 1; usage errors exit 16;
 #      an image that cannot be opened exit 8;
 #   D. a mapfs-tool killed (SIGKILL) in the middle of put -r: fsck -n -f
@@ -158,6 +159,21 @@ fails "unknown option" 16 "unknown option" tool ls -q /
 fails "not an image" 8 "cannot open" "$TOOL" "$T/rand" ls /
 fails "no such image" 8 "cannot open" "$TOOL" "$T/none" ls /
 clean "errors"
+
+note "A2. a filesystem inside a larger file (-o offset=,size=)"
+truncate -s 100M "$T/part.img"
+"$MKFS" -q -o offset=16M,size=48M "$T/part.img" || fail "mkfs -o failed"
+ok "put at an offset" "$TOOL" -o offset=16M,size=48M "$T/part.img" \
+	put "$T/rand" /r
+ok "cat at an offset" "$TOOL" -o offset=16M,size=48M "$T/part.img" cat /r
+t "cat at an offset gives the bytes put" "cmp -s '$T/out' '$T/rand'"
+"$FSCK" -n -f -o offset=16M,size=48M "$T/part.img" > "$T/fsck.out" 2>&1
+t "fsck -o offset clean after put" "[ $? = 0 ]"
+t "nothing written before the offset" \
+	"cmp -s -n 16777216 '$T/part.img' /dev/zero"
+fails "a bad offset is a usage error" 16 "not a multiple of 4096" \
+	"$TOOL" -o offset=3 "$T/part.img" ls /
+rm -f "$T/part.img"
 
 note "B. put -r and get -r of a tree with every kind of object"
 SRC=$T/src
