@@ -57,6 +57,7 @@ struct pop {
 	size_t xnames_cap, xval_cap;
 	struct link_ent *links;	/* open addressing, power-of-two size */
 	size_t nlinks, links_cap;
+	struct stat image;	/* the image file (st_nlink 0: unknown) */
 };
 
 /* An error of the image itself, or no space: no later object can fare
@@ -542,6 +543,12 @@ static int copy_one(struct pop *p, int dirfd, const char *hname,
 	    !S_ISSOCK(s->st_mode) && !S_ISCHR(s->st_mode) &&
 	    !S_ISBLK(s->st_mode))
 		return failed(p, -EOPNOTSUPP, "file type");
+	if (p->image.st_nlink && s->st_dev == p->image.st_dev &&
+	    s->st_ino == p->image.st_ino) {
+		/* the image inside the tree it is being filled from */
+		say(p, MAPFS_LOG_WARN, "the image itself: left out");
+		return 0;
+	}
 	if (!S_ISDIR(s->st_mode) && s->st_nlink > 1) {
 		mapfs_ino_t img = link_find(p, s);
 
@@ -699,6 +706,8 @@ static int pop_init(struct pop *p, struct mapfs_fs *fs,
 	p->st = st ? st : local;
 	if (!st)
 		memset(local, 0, sizeof(*local));
+	if (fs->fd < 0 || fstat(fs->fd, &p->image) < 0)
+		p->image.st_nlink = 0;
 	p->buf = malloc(CHUNK);
 	if (!p->buf || path_push(p, path) < 0)
 		return -ENOMEM;

@@ -23,6 +23,8 @@
  * birth time are the image's own (the caller's clock, or fixed under the
  * deterministic option of the image's creator).
  *
+ * The image file itself, met in the tree, is left out (with a warning).
+ *
  * Never prints, never exits: per-object errors and warnings go to the log
  * callback with the host path; the functions return a negative errno.
  * At most one host descriptor per directory level is held at a time (a

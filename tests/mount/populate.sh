@@ -222,6 +222,21 @@ if [ $ROOT = 1 ] && command -v setpriv >/dev/null 2>&1; then
 	t "as uid 65534: owner kept" \
 		'[ "$(stat -c %u:%g "$MNT/sub/f")" = 65534:65534 ]'
 	unmount_and_fsck "$U/u.img" "$MNT"
+	# a file the user cannot read: exit 1 naming it, the image not clean
+	printf 'no\n' > "$U/tree/secret"
+	chown 65534:65534 "$U/tree/secret"
+	chmod 000 "$U/tree/secret"
+	setpriv --reuid=65534 --regid=65534 --clear-groups \
+		env -i PATH=/usr/bin:/bin "$MKFS" -q -s 32M -F -d "$U/tree" \
+		"$U/u.img" > "$T/user.out" 2>&1
+	rc=$?
+	sed 's/^/# user: /' "$T/user.out"
+	t "unreadable file: exit 1 (got $rc)" '[ $rc = 1 ]'
+	t "unreadable file: named" \
+		'grep -q "tree/secret: open: Permission denied" "$T/user.out"'
+	"$FSCK" -n "$U/u.img" > "$T/fsck.out" 2>&1
+	t "unreadable file: the image is not marked clean" \
+		'grep -q "not cleanly unmounted" "$T/fsck.out"'
 else
 	note "not root (or no setpriv): the run as another user is left out"
 fi
