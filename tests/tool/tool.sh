@@ -11,7 +11,7 @@
 #      results checked with other verbs, and byte for byte on the host;
 #   B. put -r of a host tree with every kind of object (directories,
 #      files, a sparse file, symlinks, hard links, a fifo, a socket,
-#      device nodes, xattrs, odd modes, owners, nanosecond times), then
+#      device nodes, xattrs, POSIX ACLs, odd modes, owners, nanosecond times), then
 #      get -r back: the two host trees are identical (rsync -aHAX
 #      --numeric-ids -n lists nothing, and a manifest of every field),
 #      holes stay holes, hard links stay links;
@@ -205,6 +205,12 @@ XATTR=0
 if setfattr -n user.tool -v value "$SRC/dir/file" 2>/dev/null; then
 	XATTR=1
 	setfattr -n user.dir -v 0xdeadbeef "$SRC/dir/sub"
+fi
+if command -v setfacl > /dev/null &&
+   setfacl -m u:1234:rx "$SRC/dir/sub/small" 2>/dev/null; then
+	setfacl -d -m g:5678:rwx "$SRC/empty"
+else
+	note "no ACLs on the host"
 fi
 touch -h -d '2001-02-03 04:05:06.123456789' "$SRC/dir/sub/rel"
 touch -d '2011-12-13 14:15:16.987654321' "$SRC/dir/sub/small" \
