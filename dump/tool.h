@@ -57,7 +57,13 @@ void tool_names_free(struct tool_names *l);
  * error (then t->dead: nothing more is changed). */
 int tool_begin(struct tool *t);
 int tool_end(struct tool *t, int err);
-int tool_write_all(int fd, const void *buf, size_t len);
+/* Write [off, off+len) of regular file ip (clipped at EOF; holes as
+ * zeros) to fd straight from the image's mapping, at offset off of fd
+ * (at_off) or at its current position. Bytes of the file written, 0 at
+ * EOF, or -errno (of the core, or of the write). */
+#define TOOL_IOV	64
+ssize_t tool_write_range(struct mapfs_fs *fs, const struct mapfs_inode *ip,
+			 uint64_t off, size_t len, int fd, bool at_off);
 
 /* The verbs get [-r] PATH HOSTPATH and put [-r] HOSTPATH PATH (argv[0]
  * is the verb). 0, or -errno after saying why. */

@@ -95,15 +95,16 @@ static int copy_data(struct get *g, const struct mapfs_inode *ip, int fd,
 		for (off = dstart; off < dend;) {
 			size_t want = dend - off < TOOL_BUF ?
 					      (size_t)(dend - off) : TOOL_BUF;
-			ssize_t n = mapfs_file_read(fs, ip, off, g->buf, want);
+			ssize_t n = tool_write_range(fs, ip, off, want, fd,
+						     true);
 
-			if (n <= 0)
-				return n < 0 ? (int)n : -EIO;
-			if (lseek(fd, (off_t)off, SEEK_SET) < 0)
-				return host_fail(g, host, "seek", -errno);
-			err = tool_write_all(fd, g->buf, (size_t)n);
-			if (err < 0)
-				return host_fail(g, host, "write", err);
+			if (n == 0)
+				return -EIO;
+			if (n == -ENOSPC || n == -EFBIG || n == -EDQUOT ||
+			    n == -EBADF)
+				return host_fail(g, host, "write", (int)n);
+			if (n < 0)
+				return (int)n;
 			off += (uint64_t)n;
 		}
 	}
