@@ -188,15 +188,15 @@ static int copy_link(struct get *g, const struct mapfs_inode *ip,
 		return 1;
 	}
 	s = malloc(sizeof(*s));
-	if (s)
+	if (s) {
+		s->ino = ip->ino;	/* the key, before tsearch compares */
 		s->host = strdup(host);
+	}
 	if (!s || !s->host || !tsearch(s, &g->links, seen_cmp)) {
 		if (s)
 			free(s->host);
 		free(s);
 		tool_fail(g->t, host, -ENOMEM);
-	} else {
-		s->ino = ip->ino;
 	}
 	return 0;
 }
