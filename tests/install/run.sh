@@ -38,7 +38,7 @@ fi
 ok "meson install --destdir"
 
 BIN=$D$SBINDIR
-for p in mapfs mkfs.mapfs fsck.mapfs dumpfs.mapfs growfs.mapfs; do
+for p in mapfs mkfs.mapfs fsck.mapfs dumpfs.mapfs growfs.mapfs mapfs-tool; do
 	[ -x "$BIN/$p" ]
 	res $? "$SBINDIR/$p installed"
 	"$BIN/$p" --version >"$T/out" 2>&1
@@ -51,7 +51,7 @@ done
 extra=""
 for f in "$BIN"/*; do
 	case ${f##*/} in
-	mapfs|*.mapfs) ;;
+	mapfs|*.mapfs|mapfs-tool) ;;
 	*) extra="$extra ${f##*/}" ;;
 	esac
 done
@@ -59,7 +59,7 @@ done
 res $? "nothing else in $SBINDIR${extra:+ (found:$extra)}"
 
 for m in man5/mapfs.5 man8/mapfs.8 man8/mkfs.mapfs.8 man8/fsck.mapfs.8 \
-	 man8/dumpfs.mapfs.8 man8/growfs.mapfs.8; do
+	 man8/dumpfs.mapfs.8 man8/growfs.mapfs.8 man8/mapfs-tool.8; do
 	f=$D$MANDIR/$m
 	[ -f "$f" ]
 	res $? "$MANDIR/$m installed"
