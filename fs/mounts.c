@@ -13,6 +13,11 @@
  *   id parent maj:min root mount-point options [optional...] - type
  *   source super-options
  * Paths escape space, tab, newline and backslash as \ooo octal.
+ *
+ * Also who holds an image's lock (/proc/locks, proc(5)):
+ *   1: FLOCK  ADVISORY  WRITE 4242 00:2d:1234 0 EOF
+ *   n: type mode access pid maj:min:inode (hex, hex, decimal) range
+ * ("n: -> ..." lines are waiters, not holders).
  */
 #include "internal.h"
 
@@ -22,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 /* Copy the next space-separated field of *sp into out (unescaping \ooo),
  * advance *sp past it. Returns false at the end of the line or if the
@@ -170,4 +177,54 @@ int mapfs_image_mounted(const char *path, char *mnt, size_t len)
 	if (!realpath(path, real))
 		return -errno;
 	return mapfs_mounts_each(find_image, &fi);
+}
+
+/* The pid of a process named "mapfs" holding a flock on the file of st,
+ * or 0. */
+static long mapfs_lock_pid(const struct stat *st)
+{
+	char line[256];
+	long found = 0;
+	FILE *f;
+
+	f = fopen("/proc/locks", "re");
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char type[16], comm[32] = "", path[64];
+		unsigned maj, min;
+		unsigned long ino;
+		long pid;
+		FILE *c;
+
+		if (sscanf(line, "%*d: %15s %*s %*s %ld %x:%x:%lu", type, &pid,
+			   &maj, &min, &ino) != 5 || strcmp(type, "FLOCK") ||
+		    pid <= 0 || maj != major(st->st_dev) ||
+		    min != minor(st->st_dev) || ino != (unsigned long)st->st_ino)
+			continue;
+		/* flock records the locker's pid, which may have exited
+		 * (a daemon that forked away): only a live mapfs counts. */
+		snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+		c = fopen(path, "re");
+		if (!c)
+			continue;
+		if (fgets(comm, sizeof(comm), c) && !strcmp(comm, "mapfs\n"))
+			found = pid;
+		fclose(c);
+	}
+	fclose(f);
+	return found;
+}
+
+int mapfs_image_holder(const char *path, int fd, char *mnt, size_t len,
+		       long *pid)
+{
+	struct stat st;
+	int err;
+
+	*pid = 0;
+	err = mapfs_image_mounted(path, mnt, len);
+	if (fd >= 0 && fstat(fd, &st) == 0)
+		*pid = mapfs_lock_pid(&st);
+	return err;
 }
