@@ -202,7 +202,8 @@ static bool changes(const struct tune_args *a)
 }
 
 /* Open the image and take the lock a mounted daemon holds, so nothing
- * mounts it while we work: the descriptor, or -1 after saying why. */
+ * mounts it while we work: the descriptor, or -1 after saying why. -l
+ * alone lists a mounted image without the lock, after a warning. */
 static int open_locked(const struct tune_args *a)
 {
 	bool rdonly = !changes(a);
@@ -219,6 +220,15 @@ static int open_locked(const struct tune_args *a)
 	if (mapfs_image_lock(fd, a->image, rdonly, NULL, NULL, why,
 			     sizeof(why)) == 0)
 		return fd;
+	if (rdonly && mapfs_image_holder(a->image, fd, mnt, sizeof(mnt),
+					 &pid) == 1) {
+		/* -l alone, as tune2fs -l and dumpfs: read without the
+		 * lock; the daemon may be changing what we read. */
+		fprintf(stderr, PROG ": %s is mounted at %s: listing it "
+			"without the lock; the counts may be out of date\n",
+			a->image, mnt);
+		return fd;
+	}
 	if (mapfs_image_holder(a->image, fd, mnt, sizeof(mnt), &pid) == 1) {
 		fprintf(stderr, PROG ": %s is mounted at %s", a->image, mnt);
 		if (pid > 0)

@@ -7,7 +7,7 @@
 #   A. an image (8 groups, a journal) populated through a mount with
 #      files, a hard link, a symlink, directories and xattrs; tune.mapfs
 #      refuses it while mounted, naming the mount point and the daemon's
-#      pid, and changes nothing; unmounted, -L -U random -m 1 change it;
+#      pid, and changes nothing (-l alone lists it, with a warning); unmounted, -L -U random -m 1 change it;
 #      fsck -n -f clean; mounted again: every file, link and xattr as it
 #      was, and new files can be written (the checksum seed kept, the new
 #      uuid in the superblock); a second -U round trip the same way.
@@ -59,11 +59,16 @@ t "the message names the mount point" \
 	'grep -qF "is mounted at $MNT" "$T/err"'
 t "the message names the daemon's pid ($pid)" \
 	'grep -qF "(mapfs pid $pid)" "$T/err"'
+"$TUNE" -l "$IMG" > "$T/out" 2> "$T/err"
+rc=$?
+t "-l lists a mounted image, with a warning (exit $rc)" \
+	'[ $rc = 0 ] && grep -q "^  Label  *$" "$T/out" && grep -q "without the lock" "$T/err"'
 unmount_and_fsck "$IMG" "$MNT"
 t "nothing changed by the refused run" '[ "$(sb Label)" != busy ]'
 old_uuid=$(sb UUID)
 "$TUNE" -L tuned -U random -m 1 "$IMG" > "$T/out" 2>&1
-t "-L -U -m on the unmounted image: exit $?" '[ $? = 0 ]'
+rc=$?
+t "-L -U -m on the unmounted image: exit $rc" '[ $rc = 0 ]'
 new_uuid=$(sb UUID)
 t "label, uuid ($new_uuid), reserve changed" \
 	'[ "$(sb Label)" = tuned ] && [ "$new_uuid" != "$old_uuid" ] && [ "$(sb "Reserved percent")" = 1 ]'
@@ -74,7 +79,8 @@ t "files, links, xattrs intact after the uuid change" \
 	'cmp -s "$T/m1" "$T/m2"'
 head -c 1M /dev/urandom > "$MNT/dir/new" && mkdir "$MNT/newdir" &&
 	setfattr -n user.new -v 1 "$MNT/newdir"
-t "writable after the change" '[ $? = 0 ]'
+rc=$?
+t "writable after the change" '[ $rc = 0 ]'
 manifest "$MNT" > "$T/m3"
 unmount_and_fsck "$IMG" "$MNT"
 t "uuid as set after a mount" '[ "$(sb UUID)" = "$new_uuid" ]'
@@ -97,7 +103,8 @@ populate "$MNT"
 manifest "$MNT" > "$T/m5"
 unmount_and_fsck "$IMG" "$MNT"
 "$TUNE" -j "$IMG" > "$T/out" 2>&1
-t "-j: $(cat "$T/out")" '[ $? = 0 ]'
+rc=$?
+t "-j: $(cat "$T/out")" '[ $rc = 0 ]'
 t "-j: the journal feature" '[ "$(sb "Incompat names")" = journal ]'
 run_fsck "$IMG"
 mount_fs "$IMG" "$MNT"
@@ -105,7 +112,8 @@ manifest "$MNT" > "$T/m6"
 t "-j: data intact" 'cmp -s "$T/m5" "$T/m6"'
 head -c 2M /dev/urandom > "$MNT/after-j" && rm "$MNT/dir/f5" &&
 	mkdir "$MNT/dir/more"
-t "-j: the journaled daemon writes" '[ $? = 0 ]'
+rc=$?
+t "-j: the journaled daemon writes" '[ $rc = 0 ]'
 unmount_and_fsck "$IMG" "$MNT"
 
 echo "1..$n"

@@ -56,13 +56,15 @@ seed=$(sb checksum_seed)
 uuid0=$(sb uuid)
 
 "$TUNE" -L "new label" "$IMG" > "$T/out" 2>&1
-t "-L: exit 0" '[ $? = 0 ]'
+rc=$?
+t "-L: exit 0" '[ $rc = 0 ]'
 t "-L: dumpfs shows the label" '[ "$(sb label)" = "new label" ]'
 t "-L: fsck clean" fsck_clean
 
 U=0f8fad5b-d9cb-469f-a165-70867728950e
 "$TUNE" -U $U "$IMG" > "$T/out" 2>&1
-t "-U UUID: exit 0" '[ $? = 0 ]'
+rc=$?
+t "-U UUID: exit 0" '[ $rc = 0 ]'
 t "-U UUID: dumpfs shows it" '[ "$(sb uuid)" = $U ]'
 t "-U: the checksum seed kept" '[ "$(sb checksum_seed)" = "$seed" ]'
 t "-U: feature csum_seed" \
@@ -83,7 +85,8 @@ t "-U the first uuid: csum_seed cleared" \
 t "-U back: fsck clean" fsck_clean
 
 "$TUNE" -m 12 "$IMG" > "$T/out" 2>&1
-t "-m 12: exit 0" '[ $? = 0 ]'
+rc=$?
+t "-m 12: exit 0" '[ $rc = 0 ]'
 data=$(( $(sb blocks) - $(sb groups) * $(sb group_layout.data) ))
 t "-m 12: percent and blocks ($(sb reserved_blocks) of $data)" \
 	'[ "$(sb reserved_percent)" = 12 ] && [ "$(sb reserved_blocks)" = $((data * 12 / 100)) ]'
@@ -120,7 +123,8 @@ rm -f "$T/ref.img"
 t "-J 0: no journal" '[ "$(sb features.incompat)" = 0 ]'
 refused "-j 8M: too large for group 0" -j 8M "$IMG"
 "$TUNE" -j "$IMG" > "$T/out" 2>&1
-t "-j: exit 0 ($(cat "$T/out"))" '[ $? = 0 ]'
+rc=$?
+t "-j: exit 0 ($(cat "$T/out"))" '[ $rc = 0 ]'
 ref() { "$DUMPFS" -j -s "$T/ref.img" | jq -r ".superblock.$1"; }
 t "-j: mkfs's size and place ($(sb journal.blocks) blocks at $(sb journal.start))" \
 	'[ "$(sb journal.start)" = "$(ref journal.start)" ] && [ "$(sb journal.blocks)" = "$(ref journal.blocks)" ]'
@@ -130,7 +134,8 @@ t "-j: free blocks as mkfs's" '[ "$(sb free_blocks)" = "$(ref free_blocks)" ]'
 t "-j: fsck clean" fsck_clean
 mkimg -J 0 || exit 99
 "$TUNE" -j 512K -L j "$IMG" > "$T/out" 2>&1
-t "-j 512K -L: exit 0" '[ $? = 0 ]'
+rc=$?
+t "-j 512K -L: exit 0" '[ $rc = 0 ]'
 t "-j 512K: 128 blocks" '[ "$(sb journal.blocks)" = 128 ] && [ "$(sb label)" = j ]'
 t "-j 512K: fsck clean" fsck_clean
 
