@@ -280,34 +280,53 @@ static void say_done(const struct tune_args *a, const struct mapfs_fs *fs)
 		       (fs->g.jblocks << fs->g.bshift) / 1024, fs->g.jstart);
 }
 
+/* Attach to the image (our lock is held: MAPFS_OPEN_NOLOCK). 0, or -1
+ * after saying why. */
+static int open_fs(const struct tune_args *a, int flags,
+		   struct mapfs_fs **fsp)
+{
+	char why[512] = "";
+	int err;
+
+	err = mapfs_fs_open(a->image, flags | MAPFS_OPEN_NOLOCK, 0, core_log,
+			    NULL, fsp, why, sizeof(why));
+	if (err < 0) {
+		fprintf(stderr, PROG ": %s: %s\n", a->image,
+			why[0] ? why : strerror(-err));
+		*fsp = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 static int run(const struct tune_args *a)
 {
 	struct mapfs_fs *fs = NULL;
 	char why[512] = "";
-	int fd, flags, err, ret = 1;
+	int fd, err, ret = 1;
 
 	fd = open_locked(a);
 	if (fd < 0)
 		return 1;
-	/* Our lock covers both opens; with a journal the change is one
-	 * journaled operation (MAPFS_OPEN_JOURNAL), unless it is being
-	 * added. */
-	flags = MAPFS_OPEN_NOLOCK | (changes(a) ? (a->t.add_journal ? 0 :
-				       MAPFS_OPEN_JOURNAL) : MAPFS_OPEN_RDONLY);
-	err = mapfs_fs_open(a->image, flags, 0, core_log, NULL, &fs, why,
-			    sizeof(why));
-	if (err < 0) {
-		fprintf(stderr, PROG ": %s: %s\n", a->image,
-			why[0] ? why : strerror(-err));
+	/* Checked on a plain open, which writes nothing to a clean image
+	 * (a journaled open starts a new journal epoch and drops the
+	 * free-zeroed mark): a refusal leaves every byte as it was. */
+	if (open_fs(a, changes(a) ? 0 : MAPFS_OPEN_RDONLY, &fs) < 0)
 		goto out;
-	}
 	if (changes(a)) {
-		/* Every change checked before anything is written. */
 		err = mapfs_tune_check(fs, &a->t, why, sizeof(why));
 		if (err < 0) {
 			fprintf(stderr, PROG ": %s: %s; nothing changed\n",
 				a->image, why[0] ? why : strerror(-err));
 			goto out;
+		}
+		/* With a journal the change is one journaled operation
+		 * (our lock covers both opens). */
+		if ((fs->feat_incompat & MAPFS_FEAT_INCOMPAT_JOURNAL) &&
+		    !a->t.add_journal) {
+			mapfs_fs_close(fs);
+			if (open_fs(a, MAPFS_OPEN_JOURNAL, &fs) < 0)
+				goto out;
 		}
 		err = mapfs_tune(fs, &a->t, why, sizeof(why));
 		if (err < 0) {

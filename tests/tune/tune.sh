@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 #
-# tune.sh MKFS FSCK DUMPFS TUNE
+# tune.sh MKFS FSCK DUMPFS TUNE CORRUPT
 #
 # tune.mapfs on small unmounted images, no mount (tune-mount.sh mounts):
 #   - each option (-L, -U given/random/time, -m, -j with and without a
@@ -11,14 +11,14 @@
 #   - -U keeps the checksum seed and sets csum_seed; the first uuid back
 #     clears it;
 #   - bad input (label of 65 bytes, malformed uuid, percentage out of
-#     range, -j on a journaled image or too large, -c/-o, no option) is
-#     refused with a message and a non-zero exit, the image unchanged
-#     (cmp before/after);
+#     range, -j on a journaled image or too large, -c/-o, no option, an
+#     image not clean: CORRUPT sets its state) is refused with a message
+#     and a non-zero exit, the image unchanged (cmp before/after);
 #   - -l prints exactly dumpfs.mapfs -s's text.
 # TAP output; needs jq (exit 77, SKIP, without).
 set -u
-[ $# = 4 ] || { echo "usage: $0 MKFS FSCK DUMPFS TUNE" >&2; exit 2; }
-MKFS=$1 FSCK=$2 DUMPFS=$3 TUNE=$4
+[ $# = 5 ] || { echo "usage: $0 MKFS FSCK DUMPFS TUNE CORRUPT" >&2; exit 2; }
+MKFS=$1 FSCK=$2 DUMPFS=$3 TUNE=$4 CORRUPT=$5
 command -v jq > /dev/null || { echo "SKIP: no jq"; exit 77; }
 T=$(mktemp -d "${TMPDIR:-/tmp}/mapfs-tune.XXXXXX") || exit 99
 trap 'rm -rf "$T"' EXIT
@@ -109,12 +109,19 @@ t "-j on a journaled image: says so" 'grep -q "already has a journal" "$T/err"'
 refused "-c (no field in the format)" -c 5 "$IMG"
 refused "no option" "$IMG"
 refused "-L with -j refused: nothing of it done" -L other -j "$IMG"
+cp "$IMG" "$T/clean.img"
+"$CORRUPT" "$IMG" sb state 2 > /dev/null || exit 99
+refused "not clean (a journaled image)" -L other "$IMG"
+t "not clean: says to run fsck" 'grep -q "run fsck.mapfs first" "$T/err"'
+cp "$T/clean.img" "$IMG"
+"$TUNE" -L "" "$IMG" > /dev/null 2>&1
+t "-L \"\": the label cleared" '[ -z "$(sb label)" ] && fsck_clean'
 
 # -l: dumpfs's superblock listing, the same code.
 "$TUNE" -l "$IMG" > "$T/l.txt"
 "$DUMPFS" -s "$IMG" > "$T/d.txt"
 t "-l equals dumpfs.mapfs -s" 'cmp -s "$T/l.txt" "$T/d.txt"'
-t "-l: lists the superblock" 'grep -q "^  Label  *all$" "$T/l.txt"'
+t "-l: lists the superblock" 'grep -q "^  UUID  *[0-9a-f-]\{36\}$" "$T/l.txt"'
 
 # -j: a journal for a -J 0 image, where mkfs puts one.
 mkimg -J 0 || exit 99
@@ -122,6 +129,7 @@ rm -f "$T/ref.img"
 "$MKFS" -q -s 16M -g 512 "$T/ref.img"
 t "-J 0: no journal" '[ "$(sb features.incompat)" = 0 ]'
 refused "-j 8M: too large for group 0" -j 8M "$IMG"
+t "-j 8M: the size was read" 'grep -q "journal of 8388608 bytes does not fit" "$T/err"'
 "$TUNE" -j "$IMG" > "$T/out" 2>&1
 rc=$?
 t "-j: exit 0 ($(cat "$T/out"))" '[ $rc = 0 ]'
