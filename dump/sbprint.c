@@ -250,8 +250,8 @@ void sbprint_superblock(struct out *out, const struct mapfs_fs *fs,
 	out_obj_end(o);
 
 	if (fs->orphan_head && !mapfs_ino_valid(g, fs->orphan_head))
-		sb_problem(d, "superblock: orphan list head %" PRIu64 " is not a "
-			"valid inode", fs->orphan_head);
+		sb_problem(d, "superblock: orphan list head %" PRIu64
+			   " is not a valid inode", fs->orphan_head);
 	for (uint64_t cg = 0; cg < g->ngroups; cg++)
 		any_bad |= fs->cg[cg].bad;
 	/* Exact after a clean unmount; refreshed only at syncs while

@@ -220,7 +220,8 @@ static long mapfs_lock_pid(const struct stat *st)
 		if (sscanf(line, "%*d: %15s %*s %*s %ld %x:%x:%lu", type, &pid,
 			   &maj, &min, &ino) != 5 || strcmp(type, "FLOCK") ||
 		    pid <= 0 || maj != major(st->st_dev) ||
-		    min != minor(st->st_dev) || ino != (unsigned long)st->st_ino)
+		    min != minor(st->st_dev) ||
+		    ino != (unsigned long)st->st_ino)
 			continue;
 		/* flock records the locker's pid, which may have exited
 		 * (a daemon that forked away): only a live mapfs counts. */

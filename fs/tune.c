@@ -50,17 +50,19 @@ int mapfs_tune_journal_place(const struct mapfs_fs *fs, uint64_t bytes,
 		return -EINVAL;
 	}
 	if (bytes == 0) {
-		bytes = mapfs_format_journal_default(g, g->nblocks << g->bshift);
+		bytes = mapfs_format_journal_default(g,
+						     g->nblocks << g->bshift);
 		if (bytes == 0) {
 			WHY("the filesystem is too small for a journal (group "
-			    "0 has %llu data blocks)", (unsigned long long)area);
+			    "0 has %llu data blocks)",
+			    (unsigned long long)area);
 			return -EINVAL;
 		}
 	}
 	/* mkfs's limits (format.c's plan_journal). */
 	n = (bytes + g->bsize - 1) >> g->bshift;
-	if (bytes > (UINT64_MAX >> 1) || n << g->bshift < MAPFS_JOURNAL_MIN_BYTES ||
-	    n > area / 2) {
+	if (bytes > (UINT64_MAX >> 1) ||
+	    n << g->bshift < MAPFS_JOURNAL_MIN_BYTES || n > area / 2) {
 		WHY("journal of %llu bytes does not fit (%u KiB to %llu KiB "
 		    "here)", (unsigned long long)bytes,
 		    MAPFS_JOURNAL_MIN_BYTES / 1024,
