@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests: changing a made filesystem (tune.c): label, uuid (the seed
  * kept, incompat CSUM_SEED), root reserve, a journal added; refusals
- * that change nothing; power cuts during a journaled change. */
+ * that change nothing; power cuts during a journaled change and during
+ * one without a journal. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -431,6 +432,115 @@ static void t_power_cuts(void **state)
 	unlink(path);
 }
 
+/* Without a journal: cuts between and during the flushes of growfs's
+ * order, on an image in memory (the hook sees each flush; the bytes as
+ * of a flush are the disk). Every crash image must hold all of the change
+ * or none of it with every copy in line, or say "not clean" in its
+ * primary: the daemon refuses it and fsck puts the copies back in line
+ * and frees blocks no journal names. */
+static struct mapfs_fs *mem_cut_fs;
+
+static void on_mem_flush(void *arg)
+{
+	(void)arg;
+	assert_true(nsnaps < 64);
+	snaps[nsnaps] = malloc(IMG);
+	assert_non_null(snaps[nsnaps]);
+	memcpy(snaps[nsnaps++], mem_cut_fs->base, IMG);
+}
+
+static void t_power_cuts_direct(void **state)
+{
+	struct mapfs_fs *fs = mem_fs(UINT64_MAX), cut;
+	uint64_t rng = 0x9e3779b97f4a7c15ull;
+	unsigned cuts = 0, olds = 0, news = 0, unclean = 0;
+	uint8_t *before, *img;
+	struct mapfs_tune t;
+	char why[256] = "";
+
+	(void)state;
+	before = malloc(IMG);
+	img = malloc(IMG);
+	assert_non_null(before);
+	assert_non_null(img);
+	memcpy(before, fs->base, IMG);
+	mem_cut_fs = fs;
+	nsnaps = 0;
+	snaps[nsnaps++] = before;
+	fs->flush_hook = on_mem_flush;
+	memset(&t, 0, sizeof(t));
+	t.set_label = true;
+	snprintf(t.label, sizeof(t.label), "%s", "after");
+	t.set_uuid = true;
+	memset(t.uuid, 0x5a, 16);
+	t.add_journal = true;
+	if (mapfs_tune(fs, &t, why, sizeof(why)) != 0)
+		fail_msg("tune: %s", why);
+	assert_true(nsnaps >= 5);
+	for (int s = 0; s + 1 < nsnaps; s++) {
+		for (int trial = 0; trial < 16; trial++) {
+			const struct mapfs_dsuper *p;
+			bool consistent = true;
+
+			memcpy(img, snaps[s], IMG);
+			for (uint64_t off = 0; off < IMG; off += 4096) {
+				if (!memcmp(snaps[s] + off, snaps[s + 1] + off,
+					    4096))
+					continue;
+				rng ^= rng << 13;
+				rng ^= rng >> 7;
+				rng ^= rng << 17;
+				if (trial == 1 || (trial > 1 && (rng & 1)))
+					memcpy(img + off, snaps[s + 1] + off,
+					       4096);
+			}
+			memset(&cut, 0, sizeof(cut));
+			if (mapfs_fs_attach(&cut, img, IMG, MAPFS_OPEN_RDONLY,
+					    0, NULL, NULL, why,
+					    sizeof(why)) != 0)
+				fail_msg("cut %u: attach: %s", cuts, why);
+			p = mapfs_block(&cut, 0);
+			for (uint64_t cg = 1; cg < cut.g.ngroups; cg++) {
+				const struct mapfs_dsuper *d;
+				struct mapfs_geom g;
+
+				if (!mapfs_group_has_sb(cg))
+					continue;
+				d = mapfs_block(&cut, mapfs_group_start(&cut.g,
+									cg));
+				if (mapfs_super_decode(d, IMG, cg, &g, why,
+						       sizeof(why)) != 0 ||
+				    memcmp(&g, &cut.g, sizeof(g)) ||
+				    memcmp(d->sb_uuid, p->sb_uuid, 16) ||
+				    memcmp(d->sb_label, p->sb_label,
+					   MAPFS_LABEL_MAX))
+					consistent = false;
+			}
+			if (cut.state != MAPFS_STATE_CLEAN) {
+				unclean++;	/* refused until fsck */
+			} else if (!consistent) {
+				fail_msg("cut %u: clean, copies out of line",
+					 cuts);
+			} else if (!memcmp(cut.uuid, t.uuid, 16)) {
+				assert_true(cut.g.jblocks > 0);
+				news++;
+			} else {
+				assert_true(cut.g.jblocks == 0);
+				olds++;
+			}
+			mapfs_fs_detach(&cut);
+			cuts++;
+		}
+	}
+	print_message("%u cuts over %d flushes: %u old, %u new, %u not "
+		      "clean\n", cuts, nsnaps - 1, olds, news, unclean);
+	assert_true(olds > 0 && news > 0 && unclean > 0);
+	for (int i = 0; i < nsnaps; i++)
+		free(snaps[i]);
+	free(img);
+	free_fs(fs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -440,6 +550,7 @@ int main(void)
 		cmocka_unit_test(t_add_journal),
 		cmocka_unit_test(t_add_journal_elsewhere),
 		cmocka_unit_test(t_power_cuts),
+		cmocka_unit_test(t_power_cuts_direct),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
