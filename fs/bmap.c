@@ -109,6 +109,7 @@ static void ind_seal_page(struct mapfs_fs *fs, mapfs_ino_t owner,
 	t->it_magic = htole32(MAPFS_INDTAIL_MAGIC);
 	t->it_crc = htole32(mapfs_ind_crc(fs, owner, bno, page));
 	mapfs_jdirty(fs, t, sizeof(*t));
+	mapfs_page_good(fs, bno * fs->g.pages_per_block + page);
 }
 
 static void ind_seal(struct mapfs_fs *fs, mapfs_ino_t owner,
@@ -151,13 +152,20 @@ static int ind_load_page(struct mapfs_fs *fs, mapfs_ino_t owner,
 				     "inode %llu: indirect block %llu outside the image",
 				     ull(owner), ull(bno));
 	if (!c || c->bno[pos] != bno || c->page[pos] != page) {
-		/* A page this write changed and has not sealed yet. */
-		if (fs->in->npend)
-			mapfs_seal_settle_ind(fs, bno, page);
-		if (!ind_page_ok(fs, owner, bno, blk, page))
-			return MAPFS_CORRUPT(fs,
-					     "inode %llu: indirect block %llu page %u: bad magic or checksum",
-					     ull(owner), ull(bno), page);
+		uint64_t pg = bno * fs->g.pages_per_block + page;
+
+		/* Checked or sealed by us since the mount (image.c): as it
+		 * was, whether or not its seal is pending. */
+		if (!mapfs_page_known(fs, pg)) {
+			/* A page this write changed, not sealed yet. */
+			if (fs->in->npend)
+				mapfs_seal_settle_ind(fs, bno, page);
+			if (!ind_page_ok(fs, owner, bno, blk, page))
+				return MAPFS_CORRUPT(fs,
+						     "inode %llu: indirect block %llu page %u: bad magic or checksum",
+						     ull(owner), ull(bno), page);
+			mapfs_page_good(fs, pg);
+		}
 		if (c) {
 			c->bno[pos] = bno;
 			c->page[pos] = page;
@@ -249,7 +257,7 @@ int mapfs_path_lookup(struct mapfs_fs *fs, const struct mapfs_inode *ip,
 {
 	const struct mapfs_geom *g = &fs->g;
 	mapfs_bno_t p = ip->blk[bp->idx[0]];
-	uint8_t *blk;
+	uint8_t *blk = NULL;
 	uint32_t i;
 	int k, err;
 
@@ -337,7 +345,7 @@ int mapfs_bmap_alloc_pref(struct mapfs_fs *fs, struct mapfs_inode *ip,
 	const struct mapfs_geom *g = &fs->g;
 	mapfs_bno_t ptr[MAPFS_NIADDR + 1], nb[MAPFS_NIADDR + 1], prev;
 	struct mapfs_bpath bp;
-	uint8_t *blk;
+	uint8_t *blk = NULL;
 	int k, j, nnew, err;
 
 	if (!mapfs_map_writable(ip))
@@ -441,7 +449,7 @@ int mapfs_free_subtree(struct mapfs_fs *fs, struct mapfs_inode *ip,
 		       mapfs_bno_t bno, int level)
 {
 	const struct mapfs_geom *g = &fs->g;
-	uint8_t *blk;
+	uint8_t *blk = NULL;
 	uint32_t i, page;
 	int err;
 

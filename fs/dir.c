@@ -367,6 +367,13 @@ static int chunk_at(struct mapfs_fs *fs, const struct mapfs_inode *dir,
 }
 
 /* Find chunk c (< nchunks) and validate it. Read-only. */
+/* The image page a chunk lives in (the known-good bits' index). */
+static uint64_t chunk_page(const struct mapfs_fs *fs, mapfs_bno_t bno,
+			   uint32_t page)
+{
+	return bno * fs->g.pages_per_block + page;
+}
+
 static int chunk_get(struct mapfs_fs *fs, const struct mapfs_inode *dir,
 		     uint64_t c, struct dchunk *ch)
 {
@@ -385,11 +392,15 @@ static int chunk_get(struct mapfs_fs *fs, const struct mapfs_inode *dir,
 	err = chunk_at(fs, dir, c, bno, ch);
 	if (err < 0)
 		return err;
+	/* Checked or written by us since the mount (image.c): as it was. */
+	if (mapfs_page_known(fs, chunk_page(fs, ch->bno, ch->page)))
+		return 0;
 	err = mapfs_dir_check_chunk(fs, dir->ino, ch->bno, ch->page, c, ch->p,
 				    why, sizeof(why));
 	if (err < 0)
 		return MAPFS_CORRUPT(fs, "directory %llu: %s",
 				     (unsigned long long)dir->ino, why);
+	mapfs_page_good(fs, chunk_page(fs, ch->bno, ch->page));
 	return 0;
 }
 
@@ -466,6 +477,7 @@ static void chunk_seal(struct mapfs_fs *fs, const struct mapfs_inode *dir,
 		       mapfs_dir_chunk_crc(fs, dir->ino, ch->bno, ch->page,
 					   ch->p));
 	mapfs_jdirty(fs, ch->p + USABLE, CHUNK - USABLE);
+	mapfs_page_good(fs, chunk_page(fs, ch->bno, ch->page));
 }
 
 /*
@@ -559,7 +571,7 @@ static int dir_walk(struct mapfs_fs *fs, const struct mapfs_inode *dir,
 		    int (*done)(void *arg, const struct dchunk *ch),
 		    void *arg, struct dslot *s)
 {
-	uint64_t c, n;
+	uint64_t c, n = 0;
 	int err;
 
 	err = dir_nchunks(fs, dir, &n);
@@ -660,7 +672,7 @@ static int dh_find(struct mapfs_fs *fs, const struct mapfs_inode *dir,
 		   struct mapfs_dh *h, const char *name, uint32_t namelen,
 		   struct dslot *s)
 {
-	uint64_t cursor = 0, off, n;
+	uint64_t cursor = 0, off, n = 0;
 	int err;
 
 	err = dir_nchunks(fs, dir, &n);
@@ -737,7 +749,7 @@ int mapfs_dir_iterate(struct mapfs_fs *fs, const struct mapfs_inode *dir,
 		      uint64_t off, mapfs_dir_cb cb, void *arg)
 {
 	char name[MAPFS_NAME_MAX + 1];
-	uint64_t c, n, next_off;
+	uint64_t c, n = 0, next_off;
 	uint32_t pos, start, next;
 	struct dchunk ch;
 	struct drec r;
@@ -808,7 +820,7 @@ int mapfs_dir_add(struct mapfs_fs *fs, struct mapfs_inode *dir,
 	uint32_t need = mapfs_dirent_size(namelen);
 	struct mapfs_dh *h;
 	uint32_t pos, used;
-	uint64_t c, n;
+	uint64_t c, n = 0;
 	struct dchunk ch;
 	struct drec r;
 	int err;
@@ -1203,4 +1215,5 @@ void mapfs_dir_chunk_seal(const struct mapfs_fs *fs, mapfs_ino_t dir_ino,
 	mapfs_put_le32(chunk + DT_CRC,
 		       mapfs_dir_chunk_crc(fs, dir_ino, bno, page, chunk));
 	mapfs_jdirty(fs, chunk, CHUNK);
+	mapfs_page_good(fs, chunk_page(fs, bno, page));
 }

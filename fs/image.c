@@ -389,3 +389,89 @@ void mapfs_fs_zero_free(struct mapfs_fs *fs, mapfs_bno_t bno, uint64_t n)
 		off = b;
 	}
 }
+
+/*
+ * Metadata pages known good. Reaching a directory chunk or a page of an
+ * indirect block means checking it first (a CRC of 4 KiB and, for a
+ * chunk, a walk of its records): on every lookup, create and unlink, the
+ * most expensive part of the work. The daemon is the image's only writer
+ * while it runs (the image lock), so a page it checked, or wrote and
+ * sealed itself, stays as it was until it changes it again; with
+ * mapfs_fs_keep_checks the owners (dir.c, bmap.c) remember such pages
+ * here and skip the check when they come back. As FFS and ext4 check a
+ * block when it comes in from the disk, not on every use in memory.
+ *
+ * A bit per 4 KiB page of the image, exact (no hashing: a forged page can
+ * never pass for a checked one), never cleared: a page that leaves a
+ * directory or a block map is only read as such again after its owner
+ * has allocated it and written it whole. Leaves of 4 KiB (128 MiB of
+ * image each) are allocated on first use, so a large sparse image costs
+ * what its metadata touches; pages past the size at enable (a grown
+ * image) are always checked. Bits are set and read with atomics: readers
+ * run in parallel under the daemon's shared lock.
+ */
+#define CHECKED_SHIFT	15	/* pages per leaf: 2^15 bits = 4 KiB */
+
+int mapfs_fs_keep_checks(struct mapfs_fs *fs)
+{
+	uint64_t n = ((fs->size >> 12) >> CHECKED_SHIFT) + 1;
+
+	if (fs->in->checked)
+		return 0;
+	fs->in->checked = calloc(n, sizeof(*fs->in->checked));
+	if (!fs->in->checked)
+		return -ENOMEM;
+	fs->in->nchecked = n;
+	return 0;
+}
+
+bool mapfs_page_known(const struct mapfs_fs *fs, uint64_t page)
+{
+	_Atomic uint64_t *leaf;
+	uint64_t bit;
+
+	if (!fs->in->checked || (page >> CHECKED_SHIFT) >= fs->in->nchecked)
+		return false;
+	leaf = atomic_load_explicit(&fs->in->checked[page >> CHECKED_SHIFT],
+				    memory_order_acquire);
+	if (!leaf)
+		return false;
+	bit = page & ((1u << CHECKED_SHIFT) - 1);
+	return atomic_load_explicit(&leaf[bit / 64], memory_order_relaxed) &
+	       (1ull << (bit % 64));
+}
+
+void mapfs_page_good(const struct mapfs_fs *fs, uint64_t page)
+{
+	_Atomic(_Atomic uint64_t *) *slot;
+	_Atomic uint64_t *leaf, *fresh;
+	uint64_t bit;
+
+	if (!fs->in->checked || (page >> CHECKED_SHIFT) >= fs->in->nchecked)
+		return;
+	slot = &fs->in->checked[page >> CHECKED_SHIFT];
+	leaf = atomic_load_explicit(slot, memory_order_acquire);
+	if (!leaf) {
+		fresh = calloc((1u << CHECKED_SHIFT) / 64, sizeof(*fresh));
+		if (!fresh)
+			return;		/* only a shortcut missed */
+		if (atomic_compare_exchange_strong(slot, &leaf, fresh))
+			leaf = fresh;
+		else
+			free(fresh);	/* another thread's is in */
+	}
+	bit = page & ((1u << CHECKED_SHIFT) - 1);
+	atomic_fetch_or_explicit(&leaf[bit / 64], 1ull << (bit % 64),
+				 memory_order_relaxed);
+}
+
+void mapfs_checks_free(struct mapfs_fs *fs)
+{
+	if (!fs->in->checked)
+		return;
+	for (uint64_t i = 0; i < fs->in->nchecked; i++)
+		free(atomic_load(&fs->in->checked[i]));
+	free(fs->in->checked);
+	fs->in->checked = NULL;
+	fs->in->nchecked = 0;
+}

@@ -41,6 +41,11 @@ struct mapfs_fs_core {
 	 * others. */
 	void (*sealer[4])(struct mapfs_fs *fs, const struct mapfs_pend *e);
 	bool seal_last[4];
+	/* Metadata pages checked or written since the mount (image.c,
+	 * mapfs_fs_keep_checks): a bit per 4 KiB page of the image, in
+	 * leaves allocated on first use; NULL = off. */
+	_Atomic(_Atomic uint64_t *) *checked;
+	uint64_t nchecked;
 	/* In-memory index of large directories (dirhash.c); NULL = off. */
 	struct mapfs_dhcache *dh;
 	/* Inode-table read-ahead (inode.c): the mapping is MADV_RANDOM, so
@@ -140,6 +145,14 @@ int mapfs_why(char *why, size_t whylen, const char *fmt, ...)
 uint32_t mapfs_crc_page(const struct mapfs_fs *fs, mapfs_ino_t owner,
 			mapfs_bno_t bno, uint32_t page, const void *p,
 			size_t len);
+
+/* image.c: metadata pages known good (see mapfs_fs_keep_checks), by
+ * image page (bno * pages_per_block + page). known: false when off.
+ * good: remember that page was checked, or written whole and sealed, by
+ * us. checks_free: at detach. */
+bool mapfs_page_known(const struct mapfs_fs *fs, uint64_t page);
+void mapfs_page_good(const struct mapfs_fs *fs, uint64_t page);
+void mapfs_checks_free(struct mapfs_fs *fs);
 
 /* dirhash.c, for dir.c: see the top of dirhash.c. acquire returns the
  * index of dir with the cache lock held (NULL, unlocked, when there is

@@ -288,7 +288,7 @@ static void apply_home(struct mapfs_fs *fs, uint64_t off, uint32_t len,
 int mapfs_journal_replay(struct mapfs_fs *fs, uint64_t *nrec, char *why,
 			 size_t whylen)
 {
-	uint64_t seq, abs;
+	uint64_t seq = 0, abs = 0;
 	int err;
 
 	*nrec = 0;
@@ -303,7 +303,7 @@ int mapfs_journal_replay(struct mapfs_fs *fs, uint64_t *nrec, char *why,
 
 int mapfs_journal_info(struct mapfs_fs *fs, struct mapfs_journal_info *ji)
 {
-	uint64_t abs, seq;
+	uint64_t abs = 0, seq = 0;
 	char why[128] = "";
 
 	memset(ji, 0, sizeof(*ji));

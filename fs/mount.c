@@ -308,8 +308,8 @@ int mapfs_fs_open_region(const char *path, int flags,
 {
 	bool rdonly = flags & MAPFS_OPEN_RDONLY;
 	struct mapfs_fs *fs;
-	uint64_t size;
-	void *base, *priv;
+	uint64_t size = 0;
+	void *base = NULL, *priv;
 	int fd, err;
 
 	fs = calloc(1, sizeof(*fs));

@@ -33,11 +33,26 @@
 #include <sys/stat.h>
 #include <time.h>
 
+/* mapfs_clock_fix: the time every operation stamps instead of the
+ * clock's, for deterministic images (process-wide; the daemon never
+ * sets it). */
+static struct mapfs_timespec fixed_now;
+static bool have_fixed_now;
+
+void mapfs_clock_fix(const struct mapfs_timespec *t)
+{
+	have_fixed_now = t != NULL;
+	if (t)
+		fixed_now = *t;
+}
+
 struct mapfs_timespec mapfs_now(void)
 {
 	struct timespec ts;
 	struct mapfs_timespec t;
 
+	if (have_fixed_now)
+		return fixed_now;
 	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
 	t.sec = ts.tv_sec;
 	t.nsec = (uint32_t)ts.tv_nsec;

@@ -317,10 +317,17 @@ static void store_diff(struct mapfs_fs *fs, struct mapfs_dsuper *at,
 	 * changes, and this runs after every operation that moves a
 	 * counter. A changed word is journaled whole. */
 	static_assert(sizeof(*d) % 8 == 0, "superblock in 8-byte words");
+	static_assert(sizeof(*d) % 256 == 0, "superblock in 256-byte spans");
 	while (i < len) {
 		uint64_t a, b;
 		size_t k;
 
+		/* Whole unchanged spans at memcmp's speed (a word-by-word
+		 * walk of 4 KiB was a fifth of a create's work). */
+		if (i % 256 == 0 && memcmp(o + i, n + i, 256) == 0) {
+			i += 256;
+			continue;
+		}
 		memcpy(&a, o + i, 8);
 		memcpy(&b, n + i, 8);
 		if (a == b) {
@@ -499,8 +506,10 @@ void mapfs_super_detach(struct mapfs_fs *fs)
 {
 	free(fs->cg);
 	fs->cg = NULL;
-	if (fs->in)
+	if (fs->in) {
 		free(fs->in->itab_seen);
+		mapfs_checks_free(fs);
+	}
 	free(fs->in);
 	fs->in = NULL;
 }

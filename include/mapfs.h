@@ -249,6 +249,11 @@ int mapfs_fs_open(const char *path, int flags, uint64_t sb_group,
 		  char *why, size_t whylen);
 /* Detach, munmap and close. Does not sync: call mapfs_fs_sync first. */
 void mapfs_fs_close(struct mapfs_fs *fs);
+/* For the image's only writer while it runs (the daemon): remember the
+ * metadata pages (directory chunks, indirect block pages) checked or
+ * written since now, and do not check them again (image.c). Off unless
+ * called. 0 or -ENOMEM. */
+int mapfs_fs_keep_checks(struct mapfs_fs *fs);
 
 /* A filesystem inside a larger file (a partition of a container image):
  * bytes [offset, offset + size) of it; size 0 = to the end of the file.
@@ -709,6 +714,10 @@ struct mapfs_cred {
 };
 
 struct mapfs_timespec mapfs_now(void);
+/* From now on mapfs_now (every time stamp and first-use generation the
+ * operations make) returns *t; NULL: the clock again. Process-wide, for
+ * deterministic images (mkfs.mapfs -E -d); not thread-safe. */
+void mapfs_clock_fix(const struct mapfs_timespec *t);
 
 int mapfs_op_lookup(struct mapfs_fs *fs, mapfs_ino_t dir, const char *name,
 		    mapfs_ino_t *inop);

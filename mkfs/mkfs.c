@@ -13,6 +13,7 @@
  */
 #include "mapfs.h"
 #include "mapfs_cli.h"
+#include "mapfs_populate.h"
 #include "common.h"
 
 #include <blkid/blkid.h>
@@ -44,6 +45,9 @@ struct mkfs_args {
 	bool have_uuid_arg;
 	bool uuid_random;
 	struct mapfs_region region;	/* -o offset=,size= */
+	const char *populate;	/* -d DIR: copy DIR's tree in */
+	bool root_owner;	/* -r UID:GID: the copy's owner */
+	uint32_t owner_uid, owner_gid;
 };
 
 static void usage(FILE *f)
@@ -71,6 +75,11 @@ static void usage(FILE *f)
 		"  -U UUID   uuid: 8-4-4-4-12 hex digits, or 'random'\n"
 		"  -E        deterministic: fixed times and uuid, so two runs\n"
 		"            give byte-identical images\n"
+		"  -d DIR    copy the tree under DIR into the new filesystem\n"
+		"            (its contents into the root, which takes DIR's\n"
+		"            mode, owner, times and xattrs)\n"
+		"  -r UID:GID  with -d: every copied file owned by UID:GID\n"
+		"            (default: owners as stored under DIR)\n"
 		"  -F        format over what IMAGE holds: a mapfs filesystem,\n"
 "            or any other filesystem, partition table or signature\n"
 "            libblkid recognizes (those are wiped)\n"
@@ -525,6 +534,73 @@ out:
 	return ret;
 }
 
+/* mkfs -d's messages: "mkfs.mapfs: PATH: what went wrong". */
+static void populate_log(void *arg, enum mapfs_log_level lvl,
+			 const char *msg)
+{
+	(void)arg;
+	fprintf(stderr, PROG ": %s%s\n", lvl == MAPFS_LOG_WARN ?
+		"warning: " : "", msg);
+}
+
+/*
+ * -d DIR: open the fresh filesystem, copy DIR's tree into its root
+ * (mapfs-populate), mark it clean and sync. Marked "not cleanly
+ * unmounted" while the copy runs, so an interrupted mkfs leaves an image
+ * fsck will not call clean. With -E the core's clock is fixed at the
+ * format's time, so every inode's ctime, birth time and generation are
+ * the same on every run. Returns the exit status.
+ */
+static int do_populate(const struct mkfs_args *a,
+		       const struct mapfs_format_opts *fo)
+{
+	struct mapfs_populate_opts po = {
+		.root_owner = a->root_owner,
+		.uid = a->owner_uid,
+		.gid = a->owner_gid,
+		.use_reserve = true,
+		.log = populate_log,
+	};
+	struct mapfs_populate_stats st = { 0 };
+	struct mapfs_timespec fixed = { .sec = fo->time, .nsec = 0 };
+	struct mapfs_fs *fs;
+	char why[256] = "";
+	int err, err2;
+
+	err = mapfs_fs_open_region(a->image, 0, &a->region, 0, NULL, NULL,
+				   &fs, why, sizeof(why));
+	if (err < 0) {
+		fprintf(stderr, PROG ": cannot open %s to copy %s in: %s\n",
+			a->image, a->populate, why[0] ? why : strerror(-err));
+		return 1;
+	}
+	if (a->deterministic)
+		mapfs_clock_fix(&fixed);
+	fs->state = MAPFS_STATE_MOUNTED;
+	err = mapfs_fs_sync(fs);
+	if (err == 0)
+		err = mapfs_populate_dir(fs, MAPFS_ROOT_INO, a->populate, &po,
+					 &st);
+	if (err == 0 && !atomic_load(&fs->error))
+		fs->state = MAPFS_STATE_CLEAN;
+	err2 = mapfs_fs_sync(fs);
+	mapfs_fs_close(fs);
+	mapfs_clock_fix(NULL);
+	if (err < 0 || err2 < 0) {
+		fprintf(stderr, PROG ": copying %s into %s failed: %s\n",
+			a->populate, a->image, strerror(err < 0 ? -err : -err2));
+		return 1;
+	}
+	if (!a->quiet)
+		printf("Copied %s: %" PRIu64 " files, %" PRIu64 " directories, "
+		       "%" PRIu64 " symlinks, %" PRIu64 " special files, "
+		       "%" PRIu64 " hard links, %" PRIu64 " xattrs, %" PRIu64
+		       " bytes of data\n", a->populate, st.files, st.dirs,
+		       st.symlinks, st.specials, st.hardlinks, st.xattrs,
+		       st.bytes);
+	return 0;
+}
+
 static int plan(const struct mkfs_args *a, const struct mapfs_format_opts *o,
 		struct mapfs_geom *g)
 {
@@ -540,7 +616,25 @@ static int plan(const struct mkfs_args *a, const struct mapfs_format_opts *o,
 
 #define GO_ON PROG_GO_ON	/* a step's result: carry on with the next */
 
-static const char optstring[] = "s:b:i:I:g:m:L:J:U:o:EFnqhV";
+static const char optstring[] = "s:b:i:I:g:m:L:J:U:o:d:r:EFnqhV";
+
+/* "UID:GID" (decimal numbers) into *uid and *gid; -EINVAL. */
+static int parse_owner(const char *s, uint32_t *uid, uint32_t *gid)
+{
+	const char *colon = strchr(s, ':');
+	char num[16];
+	size_t n;
+
+	if (!colon)
+		return -EINVAL;
+	n = (size_t)(colon - s);
+	if (n == 0 || n >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, s, n);
+	num[n] = '\0';
+	return parse_u32(num, uid) < 0 || parse_u32(colon + 1, gid) < 0 ?
+	       -EINVAL : 0;
+}
 
 /* One option c (getopt's optarg with it; given: the word as typed) into
  * *a and *o. Returns GO_ON, 0 after -h or -V, or 2 for a usage error
@@ -640,6 +734,17 @@ static int parse_opt(int c, const char *given, struct mkfs_args *a,
 	case 'E':
 		a->deterministic = true;
 		break;
+	case 'd':
+		a->populate = optarg;
+		break;
+	case 'r':
+		if (parse_owner(optarg, &a->owner_uid, &a->owner_gid) < 0) {
+			fprintf(stderr, PROG ": bad owner '%s': use "
+				"UID:GID (numbers)\n", optarg);
+			return 2;
+		}
+		a->root_owner = true;
+		break;
 	case 'F':
 		a->force = true;
 		break;
@@ -676,6 +781,20 @@ static int parse_args(int argc, char **argv, struct mkfs_args *a,
 	ret = prog_one_image(PROG, argc, argv, usage, &a->image);
 	if (ret != GO_ON)
 		return ret;
+	if (a->populate) {
+		struct stat st;
+
+		if (stat(a->populate, &st) < 0) {
+			fprintf(stderr, PROG ": -d %s: %s\n", a->populate,
+				strerror(errno));
+			return 1;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			fprintf(stderr, PROG ": -d %s: not a directory\n",
+				a->populate);
+			return 1;
+		}
+	}
 	if (a->have_size && (a->region.offset || a->region.size)) {
 		fprintf(stderr, PROG ": -s and -o offset: give the size as "
 			"-o offset=BYTES,size=BYTES\n");
@@ -752,5 +871,8 @@ int main(int argc, char **argv)
 		print_plan(&a, &o, &g);
 	if (a.dry_run)
 		return 0;
-	return do_format(&a, &o, &g);
+	ret = do_format(&a, &o, &g);
+	if (ret == 0 && a.populate)
+		ret = do_populate(&a, &o);
+	return ret;
 }

@@ -65,25 +65,33 @@ void fill_entry(struct daemon *d, const struct mapfs_inode *ip,
 	fill_stat(d->fs, ip, &e->attr);
 }
 
-/* Reply with a new entry, counting the lookup reference; caller holds
- * d->lock so the inode cannot be freed before the count is taken. */
-void reply_entry(fuse_req_t req, struct daemon *d,
-		 const struct mapfs_inode *ip)
+void entry_take(struct daemon *d, const struct mapfs_inode *ip,
+		struct fuse_entry_param *e)
 {
-	struct fuse_entry_param e;
-
-	fill_entry(d, ip, &e);
+	fill_entry(d, ip, e);
 	ref_lookup_inc(d, ip->ino);
-	if (fuse_reply_entry(req, &e) != 0) {
-		/* The kernel did not get it (interrupted): undo. */
-		pthread_mutex_lock(&d->ref_lock);
-		struct ref *r = ref_find(d, ip->ino);
-		if (r && r->nlookup) {
-			r->nlookup--;
-			ref_put(d, r);
-		}
-		pthread_mutex_unlock(&d->ref_lock);
+}
+
+void entry_send(fuse_req_t req, struct daemon *d,
+		const struct fuse_entry_param *e)
+{
+	mapfs_ino_t ino = ino_of(e->ino);
+	bool dead = false;
+	struct ref *r;
+
+	if (fuse_reply_entry(req, e) == 0)
+		return;
+	/* The kernel did not get it (interrupted): undo, and free the
+	 * inode if that was the last reference to an unlinked one. */
+	pthread_mutex_lock(&d->ref_lock);
+	r = ref_find(d, ino);
+	if (r && r->nlookup) {
+		r->nlookup--;
+		dead = ref_put(d, r);
 	}
+	pthread_mutex_unlock(&d->ref_lock);
+	if (dead)
+		reap(d, ino);
 }
 
 struct mapfs_cred cred_of(fuse_req_t req)

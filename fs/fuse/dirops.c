@@ -152,11 +152,11 @@ static void do_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size,
 		err = -EIO;
 		c.used = 0;
 	}
+	pthread_rwlock_unlock(&d->lock);	/* c.buf is a copy */
 	if (err < 0 && c.used == 0)
 		fuse_reply_err(req, -err);
 	else
 		fuse_reply_buf(req, c.buf, c.used);
-	pthread_rwlock_unlock(&d->lock);
 	free(c.buf);
 }
 

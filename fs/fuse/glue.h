@@ -90,10 +90,18 @@ void fill_stat(const struct mapfs_fs *fs, const struct mapfs_inode *ip,
 	       struct stat *st);
 void fill_entry(struct daemon *d, const struct mapfs_inode *ip,
 		struct fuse_entry_param *e);
-/* Reply with a new entry, counting the lookup reference; caller holds
- * d->lock so the inode cannot be freed before the count is taken. */
-void reply_entry(fuse_req_t req, struct daemon *d,
-		 const struct mapfs_inode *ip);
+/* A new entry in two steps, so that the reply goes out after the
+ * filesystem lock is let go (the kernel's next request, which the reply
+ * releases, must not find the lock still held; the kernel drops replies
+ * that arrive out of order by their attribute versions). entry_take,
+ * with d->lock held so the inode cannot be freed before the count is
+ * taken: fills *e and counts the lookup reference. entry_send, without
+ * the lock: the reply; if the kernel did not get it, the reference is
+ * given back (and an unlinked inode it held freed). */
+void entry_take(struct daemon *d, const struct mapfs_inode *ip,
+		struct fuse_entry_param *e);
+void entry_send(fuse_req_t req, struct daemon *d,
+		const struct fuse_entry_param *e);
 /* The caller of req as the core sees it (fakeroot applied). */
 struct mapfs_cred cred_of(fuse_req_t req);
 /* Drop setuid, setgid and security.capability after a change (see

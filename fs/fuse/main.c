@@ -15,6 +15,7 @@
 #include "mountpoint.h"
 #include "remount.h"
 #include "uring.h"
+#include "stats.h"
 #include "mapfs_cli.h"
 
 #include <errno.h>
@@ -44,6 +45,7 @@ struct conf {
 	int nosync;
 	int async_dio;
 	int nouring;
+	int stats;
 	int fakeroot;
 	int allow_other;
 	int auto_unmount;
@@ -66,6 +68,7 @@ static const struct fuse_opt conf_opts[] = {
 	CONF_OPT("nosync", nosync),
 	CONF_OPT("async_dio", async_dio),
 	CONF_OPT("nouring", nouring),
+	CONF_OPT("stats", stats),
 	CONF_OPT("fakeroot", fakeroot),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	/* Ours, not libfuse's (see mountpoint_guard). */
@@ -196,6 +199,11 @@ static void log_fn(void *arg, enum mapfs_log_level lvl, const char *msg)
 		       "%s", msg);
 }
 
+static void log_line(const char *msg)
+{
+	log_fn(NULL, MAPFS_LOG_INFO, msg);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -244,6 +252,8 @@ static void usage(FILE *f)
 "  nouring         take requests from /dev/fuse even when the kernel offers\n"
 "                  FUSE over io_uring (by default used when the fuse\n"
 "                  module's enable_uring parameter is Y)\n"
+"  stats           count the requests by kind, with the daemon's time on\n"
+"                  each, and print the table to the log at unmount\n"
 "  timeout=SECS    kernel attribute and entry cache timeout (default 86400:\n"
 "                  the daemon is the image's only writer)\n"
 "  allow_other     let other users access the mount\n"
@@ -481,6 +491,10 @@ static int open_image(struct run *r)
 	if (mapfs_dh_enable(d->fs, 64u << 20) < 0)
 		fprintf(stderr, "mapfs: no memory for directory indexes; "
 			"large directories will be scanned\n");
+	/* The only writer: metadata pages checked once (image.c). */
+	if (mapfs_fs_keep_checks(d->fs) < 0)
+		fprintf(stderr, "mapfs: no memory to remember checked "
+			"metadata; every use checks it again\n");
 	d->fs->inode_busy = daemon_busy;
 	d->fs->busy_arg = d;
 	return GO_ON;
@@ -595,6 +609,8 @@ static int serve(struct run *r)
 	int ret;
 
 	/* FUSE over io_uring where the kernel allows it (uring.c). */
+	if (r->conf.stats)
+		stats_enable();
 	if (uring_setup(d, r->se, !r->conf.nouring && !r->cmd.singlethread) !=
 	    0)
 		log_fn(NULL, MAPFS_LOG_WARN, "cannot set up FUSE over io_uring");
@@ -643,6 +659,7 @@ static int serve(struct run *r)
 		/* For the log (and with_transport.sh). */
 		snprintf(msg, sizeof(msg), "requests: %s", uring_describe());
 		log_fn(NULL, MAPFS_LOG_INFO, msg);
+		stats_report(log_line);
 	}
 	daemon_commit_stop();
 	remount_stop();

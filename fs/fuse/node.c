@@ -28,6 +28,7 @@
  */
 static void lookup_self(fuse_req_t req, struct daemon *d, fuse_ino_t nodeid)
 {
+	struct fuse_entry_param e;
 	struct mapfs_inode ip;
 	int err = -ESTALE;
 
@@ -38,15 +39,18 @@ static void lookup_self(fuse_req_t req, struct daemon *d, fuse_ino_t nodeid)
 	if (err == 0 && ip.nlink == 0 && !ref_held(d, ip.ino, true))
 		err = -ESTALE;
 	if (err == 0)
-		reply_entry(req, d, &ip);
+		entry_take(d, &ip, &e);
+	pthread_rwlock_unlock(&d->lock);
+	if (err == 0)
+		entry_send(req, d, &e);
 	else
 		fuse_reply_err(req, -err);
-	pthread_rwlock_unlock(&d->lock);
 }
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct daemon *d = dmn(req);
+	struct fuse_entry_param e;
 	struct mapfs_inode ip;
 	mapfs_ino_t ino;
 	int err;
@@ -60,18 +64,19 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (err == 0)
 		err = mapfs_inode_load(d->fs, ino, &ip);
 	err = bus_check(err);
+	if (err == 0)
+		entry_take(d, &ip, &e);
+	pthread_rwlock_unlock(&d->lock);
 	if (err == 0) {
-		reply_entry(req, d, &ip);
+		entry_send(req, d, &e);
 	} else if (err == -ENOENT) {
 		/* A cacheable negative entry. */
-		struct fuse_entry_param e;
 		memset(&e, 0, sizeof(e));
 		e.entry_timeout = d->timeout;
 		fuse_reply_entry(req, &e);
 	} else {
 		fuse_reply_err(req, -err);
 	}
-	pthread_rwlock_unlock(&d->lock);
 }
 
 static void forget_one(struct daemon *d, fuse_ino_t nodeid, uint64_t n)
@@ -287,17 +292,20 @@ static int make_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 					mode, (uint64_t)rdev, ip));
 }
 
-/* End the change (its journal record written), answer with the entry of
- * ip or the error, and let the lock go. */
+/* End the change (its journal record written), let the lock go, and
+ * answer with the entry of ip or the error. */
 static void end_reply_entry(fuse_req_t req, struct daemon *d, int err,
 			    const struct mapfs_inode *ip)
 {
-	wend(d);
+	struct fuse_entry_param e;
+
 	if (err == 0)
-		reply_entry(req, d, ip);
+		entry_take(d, ip, &e);
+	wunlock(d);
+	if (err == 0)
+		entry_send(req, d, &e);
 	else
 		fuse_reply_err(req, -err);
-	wunlock(d);
 }
 
 static void make_and_reply(fuse_req_t req, fuse_ino_t parent,
@@ -348,7 +356,6 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (retry_nospc(d, err))
 		err = make_node(req, parent, name, (mode & 07777) | S_IFREG, 0,
 				NULL, &ip);
-	wend(d);	/* the record before the reply */
 	if (err) {
 		wunlock(d);
 		fuse_reply_err(req, -err);
@@ -362,19 +369,26 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		r->nopen++;
 	}
 	pthread_mutex_unlock(&d->ref_lock);
+	/* The record is written (wunlock ends the operation) before the
+	 * reply, which goes out with the lock let go (see entry_take). */
+	wunlock(d);
 	fi->keep_cache = 1;
 	ofile_new(fi);
 	if (fuse_reply_create(req, &e, fi) != 0) {
+		bool dead = false;
+
 		ofile_free(fi);
-		if (r) {
-			pthread_mutex_lock(&d->ref_lock);
+		pthread_mutex_lock(&d->ref_lock);
+		r = ref_find(d, ip.ino);
+		if (r && r->nlookup && r->nopen) {
 			r->nlookup--;
 			r->nopen--;
-			ref_put(d, r);
-			pthread_mutex_unlock(&d->ref_lock);
+			dead = ref_put(d, r);
 		}
+		pthread_mutex_unlock(&d->ref_lock);
+		if (dead)
+			reap(d, ip.ino);
 	}
-	wunlock(d);
 }
 
 /* O_TMPFILE for extra.c (libfuse 3.14 does not dispatch FUSE_TMPFILE):

@@ -49,6 +49,7 @@
 #define _GNU_SOURCE
 #endif
 #include "uring.h"
+#include "stats.h"
 
 #include "bdi.h"
 #include "daemon.h"
@@ -182,6 +183,7 @@ static void peek(const void *buf, size_t len)
 	req_kill = false;
 	if (len < sizeof(*ih))
 		return;
+	stats_begin(ih->opcode, ih->unique);
 	len -= sizeof(*ih);
 	switch (ih->opcode) {
 	case FUSE_WRITE:
@@ -430,6 +432,7 @@ static void serve(struct worker *w)
 	cur = w;
 	if (!extra_serve(U.d, start, ih.len, send_extra))
 		fuse_session_process_buf(U.se, &fb);
+	stats_done();
 	cur = NULL;
 	if (!w->replied)
 		reply_error(w, EIO);
@@ -956,9 +959,11 @@ static long long mono_ns(void)
 
 static ssize_t io_read_one(int fd, void *buf, size_t len)
 {
-	long long wait = atomic_load(&forget_gate) - mono_ns();
+	long long wait;
 	ssize_t n;
 
+	stats_done();
+	wait = atomic_load(&forget_gate) - mono_ns();
 	if (wait > 0 && wait <= FORGET_GATHER_NS)
 		nanosleep(&(struct timespec){ 0, (long)wait }, NULL);
 	n = read(fd, buf, len);
@@ -1055,6 +1060,9 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *ud)
 	uint64_t init;
 
 	(void)ud;
+	if (count > 0 && iov[0].iov_len >= sizeof(struct fuse_out_header))
+		stats_end(((const struct fuse_out_header *)iov[0].iov_base)
+				  ->unique);
 	if (w && count > 0 &&
 	    iov[0].iov_len >= sizeof(struct fuse_out_header)) {
 		const struct fuse_out_header *oh = iov[0].iov_base;

@@ -41,6 +41,25 @@ static void test_against_reference(void **state)
 					 crc_ref(0x1234u, buf + off, len));
 }
 
+/* Buffers long enough for the three-stream sum (crc.c), at lengths and
+ * offsets around its span multiples. */
+static void test_long_against_reference(void **state)
+{
+	static uint8_t buf[3 * 4096 + 64];
+	static const size_t lens[] = { 4031, 4032, 4033, 4096, 4100, 8063,
+				       8064, 8192, 12288, 12345 };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 131 + (i >> 8) * 7 + 3);
+	for (size_t off = 0; off < 9; off += 4)
+		for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++)
+			assert_int_equal(mapfs_crc32c(0x89abcdefu, buf + off,
+						      lens[k]),
+					 crc_ref(0x89abcdefu, buf + off,
+						 lens[k]));
+}
+
 static void test_chaining(void **state)
 {
 	uint8_t buf[4096];
@@ -59,6 +78,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_check_value),
 		cmocka_unit_test(test_against_reference),
+		cmocka_unit_test(test_long_against_reference),
 		cmocka_unit_test(test_chaining),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
