@@ -54,7 +54,7 @@ manifest "$MNT" > "$T/m1"
 pid=${DAEMON_PID[$MNT]}
 "$TUNE" -L busy "$IMG" > "$T/out" 2> "$T/err"
 rc=$?
-t "refused while mounted (exit $rc): $(cat "$T/err")" '[ $rc = 1 ]'
+t "refused while mounted (exit $rc): $(head -n 1 "$T/err")" '[ $rc = 1 ]'
 t "the message names the mount point" \
 	'grep -qF "is mounted at $MNT" "$T/err"'
 t "the message names the daemon's pid ($pid)" \

@@ -45,7 +45,7 @@ refused() {
 	cp "$IMG" "$T/before.img"
 	"$TUNE" "$@" > "$T/out" 2> "$T/err"
 	rc=$?
-	t "$what: refused (exit $rc): $(head -c 160 "$T/err")" \
+	t "$what: refused (exit $rc): $(head -n 1 "$T/err" | head -c 160)" \
 		"[ $rc -ne 0 ] && [ -s '$T/err' ]"
 	t "$what: image unchanged" "cmp -s '$T/before.img' '$IMG'"
 }

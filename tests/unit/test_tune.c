@@ -422,7 +422,7 @@ static void t_power_cuts(void **state)
 			cuts++;
 		}
 	}
-	print_message("%u cuts over %d flushes: %u old, %u new\n", cuts,
+	print_message("# %u cuts over %d flushes: %u old, %u new\n", cuts,
 		      nsnaps - 2, olds, news);
 	assert_true(olds > 0 && news > 0);
 	for (int i = 0; i < nsnaps; i++)
@@ -532,7 +532,7 @@ static void t_power_cuts_direct(void **state)
 			cuts++;
 		}
 	}
-	print_message("%u cuts over %d flushes: %u old, %u new, %u not "
+	print_message("# %u cuts over %d flushes: %u old, %u new, %u not "
 		      "clean\n", cuts, nsnaps - 1, olds, news, unclean);
 	assert_true(olds > 0 && news > 0 && unclean > 0);
 	for (int i = 0; i < nsnaps; i++)
