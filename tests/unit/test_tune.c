@@ -274,6 +274,20 @@ static void t_add_journal_elsewhere(void **state)
 /* ------------------------------------------------------------------ */
 
 static int snap_fd = -1;
+/* The image files of t_power_cuts, removed by its teardown even when a
+ * check fails (cmocka leaves the test at the failing check). */
+static char img_path[512], crash[600];
+
+static int cuts_teardown(void **state)
+{
+	(void)state;
+	if (crash[0])
+		unlink(crash);
+	if (img_path[0])
+		unlink(img_path);
+	crash[0] = img_path[0] = 0;
+	return 0;
+}
 static uint8_t *snaps[64];
 static int nsnaps;
 
@@ -334,7 +348,6 @@ static void check_cut(const char *path, struct sbview *v)
 
 static void t_power_cuts(void **state)
 {
-	char path[512], crash[600];
 	struct mapfs_format_opts o;
 	struct mapfs_tune t;
 	struct mapfs_fs *fs;
@@ -348,15 +361,15 @@ static void t_power_cuts(void **state)
 	(void)state;
 	test_format_opts(&o, IMG, 512 * 1024, 1700000000);
 	o.bpg = BPG;
-	snprintf(path, sizeof(path), "%s/mapfs-tune.XXXXXX",
+	snprintf(img_path, sizeof(img_path), "%s/mapfs-tune.XXXXXX",
 		 dir && *dir ? dir : "/var/tmp");
-	fd = mkstemp(path);
+	fd = mkstemp(img_path);
 	assert_true(fd >= 0);
 	if (test_format_fd(fd, &o, why, sizeof(why)) != 0)
 		fail_msg("format: %s", why);
-	snprintf(crash, sizeof(crash), "%s.cut", path);
+	snprintf(crash, sizeof(crash), "%s.cut", img_path);
 
-	fs = test_fs_open(path, MAPFS_OPEN_JOURNAL);
+	fs = test_fs_open(img_path, MAPFS_OPEN_JOURNAL);
 	assert_non_null(fs->j);
 	snap_fd = fd;
 	nsnaps = 0;
@@ -375,7 +388,7 @@ static void t_power_cuts(void **state)
 	snaps[nsnaps++] = read_image(fd);	/* the disk after */
 	assert_true(nsnaps >= 3);
 
-	check_cut(path, &after);
+	check_cut(img_path, &after);
 	assert_memory_equal(after.uuid, t.uuid, 16);
 	assert_true(after.minfree == 20);
 	{
@@ -428,8 +441,6 @@ static void t_power_cuts(void **state)
 	for (int i = 0; i < nsnaps; i++)
 		free(snaps[i]);
 	close(fd);
-	unlink(crash);
-	unlink(path);
 }
 
 /* Without a journal: cuts between and during the flushes of growfs's
@@ -549,7 +560,7 @@ int main(void)
 		cmocka_unit_test(t_refusals),
 		cmocka_unit_test(t_add_journal),
 		cmocka_unit_test(t_add_journal_elsewhere),
-		cmocka_unit_test(t_power_cuts),
+		cmocka_unit_test_teardown(t_power_cuts, cuts_teardown),
 		cmocka_unit_test(t_power_cuts_direct),
 	};
 
