@@ -328,3 +328,36 @@ void out_line(struct out *o, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', o->f);
 }
+
+void out_bitnames(struct out *o, const char *key, const char *label,
+		  uint32_t v, const struct bitname *names, size_t n)
+{
+	char line[256] = "", unk[16];
+	size_t len = 0;
+
+	if (o->json)
+		out_arr_begin(o, key, NULL);
+	for (uint32_t bit = 1; bit; bit <<= 1) {
+		const char *name = NULL;
+
+		if (!(v & bit))
+			continue;
+		for (size_t i = 0; i < n; i++)
+			if (names[i].bit == bit)
+				name = names[i].name;
+		if (!name) {
+			snprintf(unk, sizeof(unk), "0x%x", bit);
+			name = unk;
+		}
+		if (o->json) {
+			out_str(o, NULL, NULL, name);
+		} else if (len < sizeof(line)) {
+			len += (size_t)snprintf(line + len, sizeof(line) - len,
+						"%s%s", len ? " " : "", name);
+		}
+	}
+	if (o->json)
+		out_arr_end(o);
+	else
+		out_str(o, key, label, line[0] ? line : "-");
+}

@@ -61,6 +61,16 @@ void out_bytes(struct out *o, const char *key, const char *label,
 void out_time(struct out *o, const char *key, const char *label, int64_t sec,
 	      uint32_t nsec, bool with_nsec);
 
+/* Names of bits (feature words, inode flags). */
+struct bitname {
+	uint32_t bit;
+	const char *name;
+};
+/* The names of the bits set in v: a JSON array of strings, or one text
+ * line ("-" when none). Unknown bits are named by their hex value. */
+void out_bitnames(struct out *o, const char *key, const char *label,
+		  uint32_t v, const struct bitname *names, size_t n);
+
 /* Text mode only: one free-form line at the current indentation. */
 void out_line(struct out *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -3,7 +3,8 @@
  * cli.c - command-line helpers of the programs (mkfs, fsck, dumpfs,
  * growfs, the daemon): size arguments, getopt's error message, sizes for
  * people, the offset=,size= region option, the -b GROUP superblock-copy
- * argument (these last two print their message, as programs do).
+ * argument (these last two print their message, as programs do), uuids
+ * (parse, print, make: random or time-based).
  *
  * Not part of the core: its own static library (mapfs-cli). It may call
  * the C library and the core's pure geometry (mapfs_group_has_sb) only;
@@ -20,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
+#include <time.h>
 
 #define WHY(...) do { if (why && whylen) snprintf(why, whylen, __VA_ARGS__); \
 	} while (0)
@@ -143,4 +146,103 @@ bool mapfs_cli_region(const char *prog, const char *arg,
 		return false;
 	}
 	return true;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int mapfs_uuid_parse(const char *s, uint8_t uuid[16])
+{
+	size_t n = 0;
+
+	if (strlen(s) != 36)
+		return -EINVAL;
+	for (size_t i = 0; i < 36;) {
+		int hi, lo;
+
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i++] != '-')
+				return -EINVAL;
+			continue;
+		}
+		hi = hexval((unsigned char)s[i]);
+		lo = hexval((unsigned char)s[i + 1]);
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		uuid[n++] = (uint8_t)(hi << 4 | lo);
+		i += 2;
+	}
+	return n == 16 ? 0 : -EINVAL;
+}
+
+void mapfs_uuid_format(const uint8_t u[16], char out[37])
+{
+	snprintf(out, 37,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+		 "%02x%02x%02x%02x%02x%02x",
+		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9],
+		 u[10], u[11], u[12], u[13], u[14], u[15]);
+}
+
+static int random_bytes(uint8_t *p, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = getrandom(p + got, len - got, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+int mapfs_uuid_random(uint8_t u[16])
+{
+	int err = random_bytes(u, 16);
+
+	if (err < 0)
+		return err;
+	u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);
+	u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
+	return 0;
+}
+
+int mapfs_uuid_time(uint8_t u[16])
+{
+	/* 100 ns intervals from 1582-10-15 to 1970-01-01. */
+	const uint64_t gregorian = 0x01b21dd213814000ull;
+	struct timespec ts;
+	uint64_t t;
+	int err;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	t = gregorian + (uint64_t)ts.tv_sec * 10000000u +
+	    (uint64_t)ts.tv_nsec / 100;
+	err = random_bytes(u + 8, 8);	/* clock sequence and node */
+	if (err < 0)
+		return err;
+	u[0] = (uint8_t)(t >> 24);	/* time_low, big-endian */
+	u[1] = (uint8_t)(t >> 16);
+	u[2] = (uint8_t)(t >> 8);
+	u[3] = (uint8_t)t;
+	u[4] = (uint8_t)(t >> 40);	/* time_mid */
+	u[5] = (uint8_t)(t >> 32);
+	u[6] = (uint8_t)(((t >> 56) & 0x0f) | 0x10);	/* time_hi, v1 */
+	u[7] = (uint8_t)(t >> 48);
+	u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);	/* variant */
+	u[10] |= 0x01;			/* multicast: not a MAC address */
+	return 0;
 }

@@ -21,6 +21,20 @@
 #include <sys/random.h>
 #include <time.h>
 
+uint64_t mapfs_format_journal_default(const struct mapfs_geom *g,
+				      uint64_t size_bytes)
+{
+	uint64_t area = mapfs_group_ndata(g, 0), want = size_bytes / 64;
+
+	if (want < (1u << 20))
+		want = 1u << 20;
+	if (want > (64u << 20))
+		want = 64u << 20;
+	if (want > (area / 4) << g->bshift)
+		want = (area / 4) << g->bshift;
+	return want < MAPFS_JOURNAL_MIN_BYTES ? 0 : want;
+}
+
 /* The journal sits at the end of group 0's data area (the root and
  * lost+found take its first blocks), at most a quarter of that area. */
 static int plan_journal(const struct mapfs_format_opts *o,
@@ -32,14 +46,8 @@ static int plan_journal(const struct mapfs_format_opts *o,
 	if (want == UINT64_MAX)
 		return 0;
 	if (want == 0) {
-		want = o->size_bytes / 64;
-		if (want < (1u << 20))
-			want = 1u << 20;
-		if (want > (64u << 20))
-			want = 64u << 20;
-		if (want > (area / 4) << g->bshift)
-			want = (area / 4) << g->bshift;
-		if (want < MAPFS_JOURNAL_MIN_BYTES)
+		want = mapfs_format_journal_default(g, o->size_bytes);
+		if (want == 0)
 			return 0;	/* too small an image: none */
 	}
 	blocks = (want + g->bsize - 1) >> g->bshift;

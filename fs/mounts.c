@@ -13,15 +13,28 @@
  *   id parent maj:min root mount-point options [optional...] - type
  *   source super-options
  * Paths escape space, tab, newline and backslash as \ooo octal.
+ *
+ * Also who holds an image's lock (/proc/locks, proc(5)):
+ *   1: FLOCK  ADVISORY  WRITE 4242 00:2d:1234 0 EOF
+ *   n: type mode access pid maj:min:inode (hex, hex, decimal) range
+ * ("n: -> ..." lines are waiters, not holders). A flock names the process
+ * that took it, which for a daemon that went to the background is its
+ * exited parent; then the processes named "mapfs" are asked which has
+ * the image open (readlink of /proc/PID/fd/N: the link is read, never
+ * followed, so a hung mount cannot hang us).
  */
 #include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 /* Copy the next space-separated field of *sp into out (unescaping \ooo),
  * advance *sp past it. Returns false at the end of the line or if the
@@ -170,4 +183,106 @@ int mapfs_image_mounted(const char *path, char *mnt, size_t len)
 	if (!realpath(path, real))
 		return -errno;
 	return mapfs_mounts_each(find_image, &fi);
+}
+
+static bool is_mapfs(long pid)
+{
+	char path[64], comm[32] = "";
+	bool yes;
+	FILE *c;
+
+	snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+	c = fopen(path, "re");
+	if (!c)
+		return false;
+	yes = fgets(comm, sizeof(comm), c) && !strcmp(comm, "mapfs\n");
+	fclose(c);
+	return yes;
+}
+
+/* The pid of a process named "mapfs" holding a flock on the file of st,
+ * or 0. */
+static long mapfs_lock_pid(const struct stat *st)
+{
+	char line[256];
+	long found = 0;
+	FILE *f;
+
+	f = fopen("/proc/locks", "re");
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char type[16];
+		unsigned maj, min;
+		unsigned long ino;
+		long pid;
+
+		if (sscanf(line, "%*d: %15s %*s %*s %ld %x:%x:%lu", type, &pid,
+			   &maj, &min, &ino) != 5 || strcmp(type, "FLOCK") ||
+		    pid <= 0 || maj != major(st->st_dev) ||
+		    min != minor(st->st_dev) ||
+		    ino != (unsigned long)st->st_ino)
+			continue;
+		/* flock records the locker's pid, which may have exited
+		 * (a daemon that forked away): only a live mapfs counts. */
+		if (is_mapfs(pid))
+			found = pid;
+	}
+	fclose(f);
+	return found;
+}
+
+/* The pid of a process named "mapfs" with the file at real (a resolved
+ * path) open, or 0. */
+static long mapfs_open_pid(const char *real)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *e;
+	long found = 0;
+
+	if (!proc)
+		return 0;
+	while (!found && (e = readdir(proc))) {
+		char dir[64], link[PATH_MAX + 64], target[PATH_MAX];
+		long pid = strtol(e->d_name, NULL, 10);
+		struct dirent *f;
+		DIR *fds;
+
+		if (pid <= 0 || !is_mapfs(pid))
+			continue;
+		snprintf(dir, sizeof(dir), "/proc/%ld/fd", pid);
+		fds = opendir(dir);
+		if (!fds)
+			continue;
+		while (!found && (f = readdir(fds))) {
+			ssize_t n;
+
+			snprintf(link, sizeof(link), "%s/%s", dir, f->d_name);
+			n = readlink(link, target, sizeof(target) - 1);
+			if (n <= 0)
+				continue;
+			target[n] = 0;
+			if (!strcmp(target, real))
+				found = pid;
+		}
+		closedir(fds);
+	}
+	closedir(proc);
+	return found;
+}
+
+int mapfs_image_holder(const char *path, int fd, char *mnt, size_t len,
+		       long *pid)
+{
+	char real[PATH_MAX];
+	struct stat st;
+	int err;
+
+	*pid = 0;
+	err = mapfs_image_mounted(path, mnt, len);
+	if (fd >= 0 && fstat(fd, &st) == 0)
+		*pid = mapfs_lock_pid(&st);
+	if (!*pid && realpath(path, real))
+		*pid = mapfs_open_pid(real);
+	return err;
 }

@@ -215,7 +215,10 @@ static int super_decode(const struct mapfs_dsuper *d, uint64_t image_bytes,
 		return -EUCLEAN;
 	}
 	t.seed = le32toh(d->sb_csum_seed);
-	if (t.seed != mapfs_crc32c(~0u, d->sb_uuid, sizeof(d->sb_uuid))) {
+	/* The seed is the uuid's CRC unless the uuid was changed after
+	 * mkfs (tune.mapfs -U), which keeps the seed and says so. */
+	if (!(le32toh(d->sb_feat_incompat) & MAPFS_FEAT_INCOMPAT_CSUM_SEED) &&
+	    t.seed != mapfs_crc32c(~0u, d->sb_uuid, sizeof(d->sb_uuid))) {
 		WHY("checksum seed does not match the uuid");
 		return -EUCLEAN;
 	}

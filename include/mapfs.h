@@ -304,6 +304,12 @@ int mapfs_mounts_each(int (*fn)(const struct mapfs_mountent *m, void *arg),
 		      void *arg);
 /* Is m a mount of a mapfs daemon (fstype fuse.mapfs or fuseblk.mapfs)? */
 bool mapfs_mount_is_mapfs(const struct mapfs_mountent *m);
+/* Who has the image at path (open at fd, or -1) mounted: 1 when a mapfs
+ * mount of it is seen (its mount point in mnt), 0 when none is, -errno;
+ * *pid gets the pid of a running "mapfs" holding the image's lock
+ * (/proc/locks), 0 when none is seen. For messages. */
+int mapfs_image_holder(const char *path, int fd, char *mnt, size_t len,
+		       long *pid);
 
 /* A change is about to leave a free block that may not read as zeros (a
  * block freed without the journal, bitmaps rewritten by fsck, the image
@@ -910,6 +916,11 @@ struct mapfs_format_opts {
 	void (*progress)(void *arg, uint64_t done, uint64_t total);
 	void *progress_arg;
 };
+/* mkfs's journal size for geometry g on an image of size_bytes: 1/64 of
+ * it, 1 MiB to 64 MiB, at most a quarter of group 0's data area; 0 when
+ * that is below MAPFS_JOURNAL_MIN_BYTES (no journal). */
+uint64_t mapfs_format_journal_default(const struct mapfs_geom *g,
+				      uint64_t size_bytes);
 /* Pure arithmetic: choose the geometry for opts. -EINVAL with a reason
  * for impossible requests (too small, bad sizes). */
 int mapfs_format_plan(const struct mapfs_format_opts *o,
@@ -1026,6 +1037,48 @@ int mapfs_grow_plan(const struct mapfs_geom *old, uint64_t size_bytes,
  * -EUCLEAN when the image is not clean or its last group is damaged. */
 int mapfs_grow(struct mapfs_fs *fs, const struct mapfs_geom *ng,
 	       mapfs_progress_fn progress, void *parg, char *why,
+	       size_t whylen);
+
+/* ------------------------------------------------------------------ */
+/* tune.c: change a made filesystem (tune.mapfs)                        */
+/* ------------------------------------------------------------------ */
+struct mapfs_tune {
+	bool set_label;
+	char label[MAPFS_LABEL_MAX + 1];	/* NUL-terminated */
+	bool set_uuid;
+	uint8_t uuid[16];
+	bool set_minfree;
+	uint32_t minfree_pct;		/* 0..50 */
+	bool add_journal;
+	uint64_t journal_bytes;		/* 0: mkfs's default size */
+};
+/* Where mapfs_tune would put a new journal of `bytes` (0: mkfs's default
+ * size) on fs (no journal yet): *jstart and *jblocks. mkfs's place (the
+ * end of group 0) when those blocks are free, else the free run nearest
+ * the end of the first group that has one. -EINVAL (size out of range,
+ * already journaled) or -ENOSPC (no free run that long) with a reason.
+ * Read-only. */
+int mapfs_tune_journal_place(const struct mapfs_fs *fs, uint64_t bytes,
+			     uint64_t *jstart, uint64_t *jblocks, char *why,
+			     size_t whylen);
+/* Check every change of t against fs before anything is written: label
+ * length, percentage, journal room, the filesystem clean. 0, or a
+ * negative errno and a reason. Read-only. */
+int mapfs_tune_check(const struct mapfs_fs *fs, const struct mapfs_tune *t,
+		     char *why, size_t whylen);
+/* Apply t to fs (attached read-write, clean, held exclusively: not
+ * mounted) and make it durable, in the primary superblock and every
+ * copy. With the journal running (opened MAPFS_OPEN_JOURNAL) the
+ * superblock changes are one journaled operation: a crash keeps all or
+ * none of them. Without it (and always when adding a journal) growfs's
+ * order: the primary marked not clean first, then the journal area
+ * zeroed and its header written, the group's bitmap, the copies, the
+ * primary last; an interrupted run leaves an image the daemon refuses
+ * until fsck.mapfs has put it back in order. A new uuid keeps the
+ * checksum seed (incompat CSUM_SEED, dropped when the uuid's CRC is the
+ * seed again): nothing else is rewritten. Checks first
+ * (mapfs_tune_check): nothing is written when it fails. */
+int mapfs_tune(struct mapfs_fs *fs, const struct mapfs_tune *t, char *why,
 	       size_t whylen);
 
 #endif /* MAPFS_H */

@@ -32,4 +32,16 @@ bool mapfs_cli_sb_group(const char *prog, const char *arg, uint64_t *group);
 bool mapfs_cli_region(const char *prog, const char *arg,
 		      struct mapfs_region *r);
 
+/* Uuids, as people write them: 8-4-4-4-12 hex digits
+ * ("0f8fad5b-d9cb-469f-a165-70867728950e"). Parse: 0 or -EINVAL. */
+int mapfs_uuid_parse(const char *s, uint8_t uuid[16]);
+/* The canonical lowercase form into out (37 bytes with the NUL). */
+void mapfs_uuid_format(const uint8_t uuid[16], char out[37]);
+/* A version 4 (random) uuid from the kernel's generator: 0 or -errno. */
+int mapfs_uuid_random(uint8_t uuid[16]);
+/* A version 1 (time) uuid: the clock in 100 ns units since 1582-10-15,
+ * a random clock sequence and a random node (multicast bit set, as RFC
+ * 9562 asks when no MAC address is used): 0 or -errno. */
+int mapfs_uuid_time(uint8_t uuid[16]);
+
 #endif

@@ -94,7 +94,13 @@
  * before the image is read: code that does not know it would see an
  * older state of the filesystem. */
 #define MAPFS_FEAT_INCOMPAT_JOURNAL	0x1u
-#define MAPFS_FEAT_INCOMPAT_SUPP	MAPFS_FEAT_INCOMPAT_JOURNAL
+/* incompat: sb_csum_seed is kept as it was when the uuid changed
+ * (tune.mapfs -U), so it need not equal crc32c(uuid): code that does not
+ * know it would call every checksum wrong. Without it, seed =
+ * crc32c(uuid) is checked. ext4's metadata_csum_seed. */
+#define MAPFS_FEAT_INCOMPAT_CSUM_SEED	0x2u
+#define MAPFS_FEAT_INCOMPAT_SUPP	(MAPFS_FEAT_INCOMPAT_JOURNAL | \
+					 MAPFS_FEAT_INCOMPAT_CSUM_SEED)
 
 /* ------------------------------------------------------------------ */
 /* Superblock state word                                               */
@@ -143,7 +149,9 @@ struct mapfs_dsuper {
 	int64_t  sb_check_time;		/* 168: last complete fsck */
 	uint32_t sb_mount_count;	/* 176: mounts since last fsck */
 	uint32_t sb_minfree_pct;	/* 180: percent kept for root */
-	uint32_t sb_csum_seed;		/* 184: CRC32C seed = crc32c(uuid) */
+	uint32_t sb_csum_seed;		/* 184: CRC32C seed = crc32c(uuid) at
+					 * mkfs; kept when the uuid changes
+					 * (incompat CSUM_SEED) */
 	uint32_t sb_maxsymlink_fast;	/* 188: MAPFS_FAST_SYMLINK_MAX */
 	uint8_t  sb_uuid[16];		/* 192 */
 	char     sb_label[MAPFS_LABEL_MAX];	/* 208: NUL-padded */

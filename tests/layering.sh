@@ -34,6 +34,7 @@ txn	the operation bracket: mapfs_op_begin/mapfs_op_end, ENOSPC retry
 mount	open, lock, map, attach, replay, commit, close
 format	mkfs of an image (uses a detached in-memory fs)
 grow	growfs
+tune	tune.mapfs: label, uuid, reserve, a journal added
 '
 
 lib=$1
