@@ -61,6 +61,10 @@ struct dump {
 	uint64_t sb_group;	/* the superblock copy in use (0: primary) */
 	struct mapfs_region region;	/* -o offset=,size= */
 	bool json, verbose, busy_warned;
+	/* Mounted by a mapfs daemon here (mount point in mnt): its
+	 * "mounted" state and live journal are expected, not problems. */
+	bool mounted;
+	char real[PATH_MAX], mnt[PATH_MAX];
 	uint64_t nproblems;
 	char **problems;	/* JSON mode: kept messages */
 	size_t nkept;
@@ -203,8 +207,19 @@ static const struct bitname flag_names[] = {
 /* Opening                                                             */
 /* ------------------------------------------------------------------ */
 
+static int find_mount(const struct mapfs_mountent *m, void *arg)
+{
+	struct dump *d = arg;
+
+	if (!mapfs_mount_is_mapfs(m) || strcmp(m->source, d->real))
+		return 0;
+	snprintf(d->mnt, sizeof(d->mnt), "%s", m->dir);
+	return 1;
+}
+
 /* Read-only, shared lock; an image held exclusively (mounted) is read
- * without the lock, with a warning: the daemon may change it meanwhile. */
+ * without the lock, with a note: the daemon may change it meanwhile, and
+ * its state says mounted, which is no problem while it is. */
 static int try_open(struct dump *d, int flags, uint64_t sb_group, char *why,
 		    size_t whylen)
 {
@@ -213,10 +228,21 @@ static int try_open(struct dump *d, int flags, uint64_t sb_group, char *why,
 
 	if (err != -EBUSY)
 		return err;
-	if (!d->busy_warned)
-		fprintf(stderr, PROG ": %s: %s: reading it without the "
-			"lock; the output may be inconsistent\n", d->image,
-			why);
+	if (!d->busy_warned) {
+		d->mounted = realpath(d->image, d->real) &&
+			     mapfs_mounts_each(find_mount, d) == 1;
+		if (d->mounted)
+			fprintf(stderr, PROG ": %s: mounted at %s: shown as "
+				"the running daemon has it on disk (state "
+				"\"mounted\", journal in use, counts refreshed "
+				"at each commit), read without the lock: "
+				"expected while mounted, not a problem\n",
+				d->image, d->mnt);
+		else
+			fprintf(stderr, PROG ": %s: %s: reading it without "
+				"the lock; the output may be inconsistent\n",
+				d->image, why);
+	}
 	d->busy_warned = true;
 	return mapfs_fs_open_region(d->image, flags | MAPFS_OPEN_NOLOCK,
 				    &d->region, sb_group, core_log, d, &d->fs,
@@ -310,7 +336,8 @@ static void sb_problem(void *arg, const char *msg)
 
 static void dump_superblock(struct dump *d)
 {
-	sbprint_superblock(&d->o, d->fs, d->sb_group, sb_problem, d);
+	sbprint_superblock(&d->o, d->fs, d->sb_group,
+			   d->mounted ? d->mnt : NULL, sb_problem, d);
 }
 
 
@@ -1132,6 +1159,8 @@ int main(int argc, char **argv)
 		goto out;
 	out_str(&d.o, "dumpfs_version", NULL, MAPFS_VERSION_STRING);
 	out_str(&d.o, "image", NULL, d.image);
+	if (d.mounted)
+		out_str(&d.o, "mounted_at", NULL, d.mnt);
 	out_u64(&d.o, "superblock_group", NULL, d.sb_group);
 	if (d.sb_group)
 		out_line(&d.o, "(using the superblock copy in group %" PRIu64

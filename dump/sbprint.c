@@ -145,8 +145,8 @@ static void dump_sb_copies(struct sbp *d)
 }
 
 void sbprint_superblock(struct out *out, const struct mapfs_fs *fs,
-			uint64_t sb_group, sbprint_problem_fn problem,
-			void *arg)
+			uint64_t sb_group, const char *mounted_at,
+			sbprint_problem_fn problem, void *arg)
 {
 	struct sbp sp = { out, fs, sb_group, problem, arg }, *d = &sp;
 	const struct mapfs_geom *g = &fs->g;
@@ -266,7 +266,10 @@ void sbprint_superblock(struct out *out, const struct mapfs_fs *fs,
 			", %" PRIu64 ") on a clean image", fs->sb_free_blocks,
 			fs->sb_free_inodes, fs->sb_ndirs, fs->free_blocks,
 			fs->free_inodes, fs->ndirs);
-	if (fs->state != MAPFS_STATE_CLEAN)
+	if (fs->state == MAPFS_STATE_MOUNTED && mounted_at)
+		out_line(out, "(state \"mounted\": the image is mounted at %s)",
+			 mounted_at);
+	else if (fs->state != MAPFS_STATE_CLEAN)
 		sb_problem(d, "superblock: filesystem is %s", fs->state ==
 			MAPFS_STATE_MOUNTED ? "not cleanly unmounted (or "
 			"mounted now)" : "marked with errors");

@@ -17,9 +17,11 @@ typedef void (*sbprint_problem_fn)(void *arg, const char *msg);
 
 /* Print fs's superblock (the copy of group sb_group is the one in use:
  * 0 for the primary), its journal, and where every copy is and whether
- * it decodes and agrees, as one object "superblock". */
+ * it decodes and agrees, as one object "superblock". mounted_at: where a
+ * mapfs daemon has the image mounted (its "mounted" state is then no
+ * problem), or NULL. */
 void sbprint_superblock(struct out *o, const struct mapfs_fs *fs,
-			uint64_t sb_group, sbprint_problem_fn problem,
-			void *arg);
+			uint64_t sb_group, const char *mounted_at,
+			sbprint_problem_fn problem, void *arg);
 
 #endif /* MAPFS_DUMP_SBPRINT_H */

@@ -133,6 +133,13 @@ static int image_map(const char *path, bool rdonly, bool lock,
 		    (unsigned long long)off, MAPFS_PAGE_SIZE);
 		goto fail;
 	}
+	if (size == 0 && off == 0) {
+		/* No offset was asked for: an offset message would puzzle. */
+		err = -EINVAL;
+		WHY("the file is empty (0 bytes): no filesystem yet "
+		    "(mkfs.mapfs -s SIZE makes one)");
+		goto fail;
+	}
 	if (off >= size) {
 		err = -EINVAL;
 		WHY("offset %llu is past the end of the file (%llu bytes)",

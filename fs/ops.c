@@ -1442,7 +1442,10 @@ void mapfs_op_statfs(const struct mapfs_fs *fs, struct mapfs_statfs *st)
 	st->blocks = g->nblocks - g->ngroups * (uint64_t)g->data_off;
 	st->bfree = fs->free_blocks;
 	st->bavail = mapfs_avail_blocks(fs);
-	st->files = g->ninodes - g->first_ino;
+	/* Every inode of the tables, the reserved ones (root's included)
+	 * counted as used: the count mkfs.mapfs, dumpfs.mapfs and
+	 * fsck.mapfs's "N/M inodes" give, and ext4's df -i. */
+	st->files = g->ninodes;
 	st->ffree = fs->free_inodes;
 	st->namemax = MAPFS_NAME_MAX;
 }

@@ -840,6 +840,8 @@ struct mapfs_statfs {
 	uint64_t bsize, blocks, bfree, bavail, files, ffree;
 	uint32_t namemax;
 };
+/* statfs: files is every inode in the tables (reserved ones included,
+ * as used), ffree the free ones; blocks the data blocks. */
 void mapfs_op_statfs(const struct mapfs_fs *fs, struct mapfs_statfs *st);
 
 /* Extended attributes, whole operations (xattr.c has the storage).

@@ -189,6 +189,35 @@ static void derived_uuid(const char *label, uint8_t u[16])
 	u[8] = (u[8] & 0x3f) | 0x80;
 }
 
+/* The smallest image (bytes) that o makes into two groups, and so gives
+ * the first superblock copy (group 1); 0 if there is none below two full
+ * groups of the largest size (8 * block size blocks: a bitmap block's
+ * bits). A binary search over whole blocks: planning is pure arithmetic
+ * and the group count only grows with the size. */
+static uint64_t first_copy_size(const struct mapfs_format_opts *o,
+				const struct mapfs_geom *g)
+{
+	struct mapfs_format_opts t = *o;
+	struct mapfs_geom tg;
+	uint64_t lo = g->nblocks, hi = 2 * 8 * (uint64_t)g->bsize, mid;
+	char why[256];
+
+	t.size_bytes = hi << g->bshift;
+	if (mapfs_format_plan(&t, &tg, why, sizeof(why)) < 0 ||
+	    tg.ngroups < 2)
+		return 0;
+	while (hi - lo > 1) {
+		mid = lo + (hi - lo) / 2;
+		t.size_bytes = mid << g->bshift;
+		if (mapfs_format_plan(&t, &tg, why, sizeof(why)) == 0 &&
+		    tg.ngroups >= 2)
+			hi = mid;
+		else
+			lo = mid;
+	}
+	return hi << g->bshift;
+}
+
 static void print_plan(const struct mkfs_args *a,
 		       const struct mapfs_format_opts *o,
 		       const struct mapfs_geom *g)
@@ -246,6 +275,20 @@ static void print_plan(const struct mkfs_args *a,
 		shown++;
 	}
 	printf("\n");
+	if (!ncopies) {
+		uint64_t min = first_copy_size(o, g);
+
+		/* Copies live in groups 1, 3, 5, 7, ... (docs/FORMAT.md):
+		 * a one-group image has none for fsck -b to fall back on. */
+		mapfs_human_size(min, hs, sizeof(hs));
+		if (min)
+			printf("\twarning: no backup superblock (one group "
+			       "only); images of %s (%" PRIu64 " bytes) or "
+			       "more get one\n", hs, min);
+		else
+			printf("\twarning: no backup superblock (one group "
+			       "only)\n");
+	}
 }
 
 /* True when the first page of fd holds a mapfs superblock magic. */
@@ -429,6 +472,11 @@ static int prepare_target(const struct mkfs_args *a, uint64_t *sizep)
 			}
 			fsz = end;
 		}
+		if (fsz == 0) {
+			fprintf(stderr, PROG ": %s is empty (0 bytes): give "
+				"-o offset=BYTES,size=BYTES\n", a->image);
+			goto fail;
+		}
 		if (a->region.offset >= fsz) {
 			fprintf(stderr, PROG ": %s: offset %" PRIu64 " is past "
 				"its end (%" PRIu64 " bytes)\n", a->image,
@@ -455,6 +503,11 @@ static int prepare_target(const struct mkfs_args *a, uint64_t *sizep)
 			fprintf(stderr, PROG ": %s: %s\n", a->image,
 				err == -EINVAL ? "not a regular file or block "
 						 "device" : strerror(-err));
+			goto fail;
+		}
+		if (*sizep == 0) {
+			fprintf(stderr, PROG ": %s is empty (0 bytes): give "
+				"-s SIZE\n", a->image);
 			goto fail;
 		}
 	}

@@ -256,7 +256,7 @@ static void list(const struct mapfs_fs *fs)
 
 	out_init(&o, stdout, false);
 	out_obj_begin(&o, NULL, NULL);
-	sbprint_superblock(&o, fs, 0, list_problem, &o);
+	sbprint_superblock(&o, fs, 0, NULL, list_problem, &o);
 	out_obj_end(&o);
 }
 

@@ -12,10 +12,15 @@
 #              tree itself, and its parent, get no build artefacts.
 #   -o OUTDIR  where the .deb, .buildinfo and .changes go (default: a new
 #              directory under ${TMPDIR:-/tmp}, printed at the end)
-#   -t         then test the package: apt install it, and with the
-#              installed programs mkfs -t mapfs, fsck -t mapfs -n,
-#              dumpfs.mapfs, mount -t fuse.mapfs, mount --fstab; then
-#              apt remove it again (only if it was not installed before)
+#   -t         then test the package: apt install it; every program of
+#              PROGS (below) must be in the package (dpkg -L) at
+#              /usr/sbin and be the one PATH finds (a copy elsewhere, e.g.
+#              /usr/local/sbin, fails the test) and print its version;
+#              every man page, document and the magic file is installed;
+#              then, by their /usr/sbin paths and through mkfs -t, fsck -t
+#              and mount -t: format, check, dump, grow, mount (the daemon
+#              must be /usr/sbin/mapfs), mount --fstab; then apt remove
+#              it again (only if it was not installed before)
 #   -k         keep the temporary build tree (printed)
 #
 # Exit status: 0 built (and tested), 1 a step failed. lintian's findings
@@ -43,6 +48,19 @@ shift $((OPTIND - 1))
 SRC=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 SRC=$(cd "$SRC" && pwd) || exit 1
 [ -f "$SRC/debian/control" ] || { echo "build-deb: $SRC/debian/control: missing" >&2; exit 1; }
+
+# The programs the package ships in /usr/sbin, one a line: a new
+# program is one more line here (tests/install checks that every
+# program meson installs is listed).
+PROGS="
+mapfs
+mkfs.mapfs
+fsck.mapfs
+dumpfs.mapfs
+growfs.mapfs
+tune.mapfs
+mapfs-tool
+"
 
 say() { echo "build-deb: $*" >&2; }
 die() { say "$*"; exit 1; }
@@ -158,23 +176,83 @@ if [ "$TEST" = 1 ]; then
 			fails=$((fails + 1))
 		fi
 	}
-	for p in mapfs mkfs.mapfs fsck.mapfs dumpfs.mapfs; do
-		t "$(command -v "$p" || echo "$p: not in PATH") --version" \
-			"$p" --version
+	dpkg -L mapfs >"$IMG_DIR/files" 2>&1
+	upstream=${VERSION%-*}
+	descr=$(dpkg-query -W -f='${Description}' mapfs)
+	for p in $PROGS; do
+		t "$p: in the package as /usr/sbin/$p" \
+			grep -qx "/usr/sbin/$p" "$IMG_DIR/files"
+		t "$p: PATH finds /usr/sbin/$p (got: $(command -v "$p" ||
+			echo nothing))" [ "$(command -v "$p")" = "/usr/sbin/$p" ]
+		t "/usr/sbin/$p --version: $p $upstream" sh -c \
+			"/usr/sbin/$p --version | grep -q '^$p $upstream'"
+		t "$p: named in the package description" sh -c \
+			"printf '%s\n' \"\$1\" | grep -qw -- '$p'" sh "$descr"
 	done
-	for m in mapfs.5 mapfs.8 mkfs.mapfs.8 fsck.mapfs.8 dumpfs.mapfs.8; do
-		t "man ${m##*.} ${m%.*}" sh -c "man ${m##*.} ${m%.*} >/dev/null"
+	# Every manual page and document of the tree, and the magic file.
+	for m in "$TREE"/docs/man/*.[0-9]; do
+		m=${m##*/}
+		t "man page $m in the package" grep -qE \
+			"^/usr/share/man/man${m##*.}/$m(\.gz)?$" "$IMG_DIR/files"
+		t "man ${m##*.} ${m%.*} renders" \
+			sh -c "man ${m##*.} ${m%.*} >/dev/null"
 	done
+	for d in README.md $(grep -o 'docs/[A-Z]*\.md' "$TREE/README.md" |
+			     sort -u); do
+		t "$d (the README points to it) in /usr/share/doc/mapfs" \
+			grep -qE "^/usr/share/doc/mapfs/${d##*/}(\.gz)?$" \
+			"$IMG_DIR/files"
+	done
+	t "/usr/share/mapfs/magic in the package" \
+		grep -qx /usr/share/mapfs/magic "$IMG_DIR/files"
 	truncate -s 64M "$IMG"
 	t "mkfs -t mapfs IMG" mkfs -t mapfs -L debtest "$IMG"
 	t "fsck -t mapfs -n IMG" fsck -t mapfs -n -f "$IMG"
-	t "dumpfs.mapfs -j IMG" sh -c "dumpfs.mapfs -j '$IMG' | grep -q '\"label\": \"debtest\"'"
+	t "/usr/sbin/mkfs.mapfs -F IMG" /usr/sbin/mkfs.mapfs -q -F -L debtest \
+		"$IMG"
+	t "/usr/sbin/fsck.mapfs -n -f IMG" /usr/sbin/fsck.mapfs -n -f "$IMG"
+	t "/usr/sbin/dumpfs.mapfs -j IMG" sh -c \
+		"/usr/sbin/dumpfs.mapfs -j '$IMG' | grep -q '\"label\": \"debtest\"'"
+	if command -v file >/dev/null 2>&1; then
+		t "file -m /usr/share/mapfs/magic IMG: mapfs, label" sh -c \
+			"file -m /usr/share/mapfs/magic '$IMG' |
+			 grep -q 'mapfs filesystem data.*label \"debtest\"'"
+	fi
+	t "/usr/sbin/growfs.mapfs -s 96M IMG" /usr/sbin/growfs.mapfs -s 96M \
+		"$IMG"
+	t "the image is 96 MiB and fsck -t mapfs -n -f is clean" sh -c \
+		"[ \$(stat -c %s '$IMG') = $((96 << 20)) ] &&
+		 fsck -t mapfs -n -f '$IMG'"
+	t "/usr/sbin/tune.mapfs -L debtune IMG, then -l shows it" sh -c \
+		"/usr/sbin/tune.mapfs -L debtune '$IMG' >/dev/null &&
+		 /usr/sbin/tune.mapfs -l '$IMG' | grep -q 'Label.*debtune'"
+	t "/usr/sbin/mapfs-tool IMG mkdir, put, cat" sh -c \
+		"/usr/sbin/mapfs-tool '$IMG' mkdir /t &&
+		 echo deb > '$IMG_DIR/f' &&
+		 /usr/sbin/mapfs-tool '$IMG' put '$IMG_DIR/f' /t/f &&
+		 [ \"\$(/usr/sbin/mapfs-tool '$IMG' cat /t/f)\" = deb ] &&
+		 fsck -t mapfs -n -f '$IMG'"
+	daemon_is_ours() {	# the daemon serving IMG runs /usr/sbin/mapfs
+		local d exe
+		for d in /proc/[0-9]*; do
+			exe=$(readlink "$d/exe" 2>/dev/null) || continue
+			case $exe in */mapfs) ;; *) continue ;; esac
+			tr '\0' '\n' <"$d/cmdline" 2>/dev/null |
+				grep -qx "$IMG" || continue
+			echo "daemon: $exe"
+			[ "$exe" = /usr/sbin/mapfs ] || return 1
+			return 0
+		done
+		echo "no daemon for $IMG"
+		return 1
+	}
 	mnt_test() {	# mnt_test DESC COMMAND...
 		local desc=$1
 		shift
 		t "$desc" "$@"
 		t "$desc: mounted as fuse.mapfs" sh -c \
 			"grep -q ' $MNT fuse.mapfs ' /proc/self/mounts"
+		t "$desc: the daemon is /usr/sbin/mapfs" daemon_is_ours
 		t "$desc: write and read a file" sh -c \
 			"echo hello > '$MNT/f' && [ \"\$(cat '$MNT/f')\" = hello ]"
 		t "$desc: umount" umount "$MNT"

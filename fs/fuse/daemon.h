@@ -91,5 +91,9 @@ int daemon_statx(struct daemon *d, fuse_ino_t nodeid, struct stat *st,
  * counted (the inode is freed). */
 void daemon_tmpfile_undo(struct daemon *d, fuse_ino_t nodeid,
 			 struct fuse_file_info *fi);
+/* A message to the daemon's log (main.c): stderr in the foreground,
+ * syslog once detached, and the -o logfile file. printf-style. */
+void daemon_log(enum mapfs_log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 #endif

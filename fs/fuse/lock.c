@@ -24,7 +24,6 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <syslog.h>
 
 /* ---------------------------------------------------------------- */
 /* SIGBUS from the mapping                                           */
@@ -102,8 +101,8 @@ int bus_check(int err)
  */
 static void journal_failed(struct daemon *d, int err)
 {
-	syslog(LOG_ERR, "mapfs: journal write failed: %s; no more changes "
-	       "accepted", strerror(-err));
+	daemon_log(MAPFS_LOG_ERR, "journal write failed: %s; no more changes "
+		   "accepted", strerror(-err));
 	d->broken = true;
 	atomic_store(&d->fs->error, 1);
 }

@@ -19,6 +19,7 @@
 #include "mapfs_cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -51,6 +52,7 @@ struct conf {
 	int auto_unmount;
 	int commit;
 	char *offset, *size;
+	char *logfile;		/* -o logfile=PATH */
 	int help;
 	int version;
 	double timeout;
@@ -76,6 +78,7 @@ static const struct fuse_opt conf_opts[] = {
 	{"commit=%d", offsetof(struct conf, commit), 0},
 	{"offset=%s", offsetof(struct conf, offset), 0},
 	{"size=%s", offsetof(struct conf, size), 0},
+	{"logfile=%s", offsetof(struct conf, logfile), 0},
 	{"timeout=%lf", offsetof(struct conf, timeout), 0},
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -184,13 +187,55 @@ static int conf_proc(void *data, const char *arg, int key,
 	}
 }
 
+/*
+ * Where the daemon's messages go (log_fn, for the core, and daemon_log):
+ * stderr in the foreground, syslog once detached; and, with -o
+ * logfile=PATH, that file as well, in either case. The file is opened
+ * (append, created 0640) before the daemon detaches, so a relative path is
+ * the caller's, and never inside the mount point: the daemon makes no
+ * system call on its own mount. Each line is one write(2) of
+ * "2026-12-08T03:04:05.678Z mapfs[PID]: LEVEL: message", so lines of
+ * several threads (and daemons) do not mix.
+ */
 static bool foreground = true;
+static int log_fd = -1;
+
+static void log_to_file(enum mapfs_log_level lvl, const char *msg)
+{
+	static const char *const names[] = {
+		[MAPFS_LOG_ERR] = "error", [MAPFS_LOG_WARN] = "warning",
+		[MAPFS_LOG_INFO] = "info", [MAPFS_LOG_DEBUG] = "debug",
+	};
+	char line[1024];
+	struct timespec ts;
+	struct tm tm;
+	int n;
+
+	if (log_fd < 0)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ "
+		     "mapfs[%ld]: %s: %s\n", tm.tm_year + 1900, tm.tm_mon + 1,
+		     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		     ts.tv_nsec / 1000000, (long)getpid(),
+		     (unsigned)lvl < sizeof(names) / sizeof(names[0]) &&
+		     names[lvl] ? names[lvl] : "?", msg);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line)) {	/* cut: still one line */
+		n = sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	(void)!write(log_fd, line, (size_t)n);
+}
 
 static void log_fn(void *arg, enum mapfs_log_level lvl, const char *msg)
 {
 	(void)arg;
 	if (lvl == MAPFS_LOG_DEBUG)
 		return;
+	log_to_file(lvl, msg);
 	if (foreground)
 		fprintf(stderr, "mapfs: %s\n", msg);
 	else
@@ -202,6 +247,85 @@ static void log_fn(void *arg, enum mapfs_log_level lvl, const char *msg)
 static void log_line(const char *msg)
 {
 	log_fn(NULL, MAPFS_LOG_INFO, msg);
+}
+
+void daemon_log(enum mapfs_log_level lvl, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_fn(NULL, lvl, msg);
+}
+
+/* Before the daemon detaches: to stderr (the caller's terminal, or
+ * mount(8)'s) and to the log file. */
+static void report(enum mapfs_log_level lvl, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "mapfs: %s\n", msg);
+	log_to_file(lvl, msg);
+}
+
+/* -o logfile=PATH: open it for appending, refusing a path inside the
+ * mount point mnt (the daemon's own mount: a write there would wait on
+ * the daemon itself). 0, or -1 said on stderr. */
+static int open_logfile(const char *path, const char *mnt)
+{
+	char *dup = strdup(path), dir[PATH_MAX];
+	const char *slash;
+	size_t len = strlen(mnt);
+	int ok;
+
+	if (!dup) {
+		fprintf(stderr, "mapfs: out of memory\n");
+		return -1;
+	}
+	slash = strrchr(dup, '/');
+	if (slash == dup)
+		strcpy(dup, "/");
+	else if (slash)
+		dup[slash - dup] = 0;
+	else
+		strcpy(dup, ".");
+	ok = realpath(dup, dir) != NULL;
+	free(dup);
+	if (!ok) {
+		fprintf(stderr, "mapfs: logfile=%s: %s\n", path,
+			strerror(errno));
+		return -1;
+	}
+	if (!strncmp(dir, mnt, len) && (dir[len] == 0 || dir[len] == '/' ||
+					 !strcmp(mnt, "/"))) {
+		fprintf(stderr, "mapfs: logfile=%s: inside the mount point %s: "
+			"the daemon never writes to its own mount; choose a "
+			"file elsewhere\n", path, mnt);
+		return -1;
+	}
+	log_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+			    O_NOCTTY, 0640);
+	if (log_fd < 0) {
+		fprintf(stderr, "mapfs: logfile=%s: %s\n", path,
+			strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Can syslog(3) deliver here? Not without the /dev/log socket (many
+ * containers): the messages of a detached daemon would be lost. */
+static bool syslog_present(void)
+{
+	struct stat st;
+
+	return stat("/dev/log", &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
 static void usage(FILE *f)
@@ -241,6 +365,10 @@ static void usage(FILE *f)
 "  offset=BYTES    the filesystem starts BYTES into IMAGE (a multiple of\n"
 "                  4096: a partition of a container image)\n"
 "  size=BYTES      and is BYTES long (default: to the end of IMAGE)\n"
+"  logfile=PATH    append the daemon's messages to PATH too, with times\n"
+"                  (opened before the daemon detaches; not inside\n"
+"                  MOUNTPOINT). Without it a detached daemon logs to\n"
+"                  syslog only (lost where there is no /dev/log)\n"
 "  nosync          fsync and fsyncdir return at once without making\n"
 "                  anything durable: for throwaway data only; a power\n"
 "                  loss can lose everything since the last commit\n"
@@ -413,6 +541,8 @@ static int prepare(struct run *r)
 		return 2;
 	}
 	foreground = r->cmd.foreground;
+	if (conf->logfile && open_logfile(conf->logfile, r->cmd.mountpoint))
+		return 1;
 
 	return GO_ON;
 }
@@ -457,10 +587,10 @@ static int open_image(struct run *r)
 		/* A crash: the journal brought the image back to the state
 		 * after the last operation that reached it (replayed at
 		 * open); unlinked-but-open files are freed below. */
-		fprintf(stderr, "mapfs: %s: not cleanly unmounted: recovered "
-			"from the journal (%llu operation%s replayed)\n",
-			conf->image, (unsigned long long)d->fs->replayed,
-			d->fs->replayed == 1 ? "" : "s");
+		report(MAPFS_LOG_WARN, "%s: not cleanly unmounted: recovered "
+		       "from the journal (%llu operation%s replayed)",
+		       conf->image, (unsigned long long)d->fs->replayed,
+		       d->fs->replayed == 1 ? "" : "s");
 	} else if (d->fs->state != MAPFS_STATE_CLEAN) {
 		if (!conf->ro && !conf->force) {
 			fprintf(stderr, "mapfs: %s: filesystem %s: run "
@@ -469,8 +599,8 @@ static int open_image(struct run *r)
 				conf->image);
 			return 1;
 		}
-		fprintf(stderr, "mapfs: %s: warning: filesystem %s; mounting "
-			"anyway\n", conf->image, state_name(d->fs->state));
+		report(MAPFS_LOG_WARN, "%s: warning: filesystem %s; mounting "
+		       "anyway", conf->image, state_name(d->fs->state));
 	}
 	d->ro = conf->ro;
 	d->image_rw = !conf->ro;
@@ -592,9 +722,9 @@ static int mount_image(struct run *r)
 		/* Host space behind the metadata of the groups in use, so
 		 * a full host disk cannot fault a metadata store. */
 		if (mapfs_alloc_reserve_metadata(d->fs) < 0)
-			fprintf(stderr, "mapfs: %s: warning: the host "
-				"filesystem is full; writes may fail\n",
-				conf->image);
+			report(MAPFS_LOG_WARN, "%s: warning: the host "
+			       "filesystem is full; writes may fail",
+			       conf->image);
 	}
 	return GO_ON;
 }
@@ -614,8 +744,14 @@ static int serve(struct run *r)
 	if (uring_setup(d, r->se, !r->conf.nouring && !r->cmd.singlethread) !=
 	    0)
 		log_fn(NULL, MAPFS_LOG_WARN, "cannot set up FUSE over io_uring");
+	if (!r->cmd.foreground && log_fd < 0 && !syslog_present())
+		fprintf(stderr, "mapfs: warning: no syslog here (no /dev/log): "
+			"the daemon's messages will be lost once it detaches; "
+			"mount with -o logfile=PATH (or run it with -f)\n");
 	if (fuse_daemonize(r->cmd.foreground) != 0)
 		return 1;
+	daemon_log(MAPFS_LOG_INFO, "%s mounted at %s (%s)", r->path,
+		   r->cmd.mountpoint, d->ro ? "read-only" : "read-write");
 	d->single = r->cmd.singlethread;
 	if (!d->ro && ahead_start(d->fs) != 0)
 		log_fn(NULL, MAPFS_LOG_WARN, "cannot start the write-ahead "
@@ -721,6 +857,10 @@ static int finish(struct run *r, int ret)
 			ret = 1;
 		}
 	}
+	if (r->up >= UP_MOUNTED)
+		daemon_log(ret ? MAPFS_LOG_ERR : MAPFS_LOG_INFO,
+			   "%s unmounted from %s%s", r->path,
+			   r->cmd.mountpoint, ret ? " (with errors)" : "");
 	if (r->up >= UP_SESSION)
 		daemon_refs_free(d);
 	if (r->up >= UP_OPEN)
@@ -730,6 +870,9 @@ static int finish(struct run *r, int ret)
 	free(r->conf.mnt);
 	free(r->conf.offset);
 	free(r->conf.size);
+	free(r->conf.logfile);
+	if (log_fd >= 0)
+		close(log_fd);
 	fuse_opt_free_args(&r->args);
 	return ret;
 }

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# run.sh MESON BUILDDIR PREFIX SBINDIR MANDIR
+# run.sh MESON BUILDDIR PREFIX SBINDIR MANDIR DATADIR SRCDIR
 #
 # Stage 'meson install' into a temporary directory (--destdir) and check,
 # TAP output: the programs mapfs, mkfs.mapfs, fsck.mapfs and
@@ -9,6 +9,11 @@
 # format, check and dump an image; the man pages are in
 # PREFIX/MANDIR/man5 and man8 and render without warnings; nothing but
 # *.mapfs programs and mapfs is installed in SBINDIR (no test programs).
+# DATADIR/mapfs/magic is installed and file(1) names a staged image with
+# it. The Debian package follows: every installed program is in
+# scripts/build-deb.sh's PROGS (what its -t tests at /usr/sbin) and named
+# in debian/control's description, every manual page of docs/man/ is
+# installed, every docs/*.md the README points to is in debian/mapfs.docs.
 set -u
 
 MESON=${1:?usage: run.sh MESON BUILDDIR PREFIX SBINDIR MANDIR}
@@ -16,8 +21,11 @@ BUILD=${2:?}
 PREFIX=${3:?}
 SBINDIR=${4:?}
 MANDIR=${5:?}
+DATADIR=${6:?}
+SRC=${7:?}
 case $SBINDIR in /*) ;; *) SBINDIR=$PREFIX/$SBINDIR ;; esac
 case $MANDIR in /*) ;; *) MANDIR=$PREFIX/$MANDIR ;; esac
+case $DATADIR in /*) ;; *) DATADIR=$PREFIX/$DATADIR ;; esac
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/mapfs-install.XXXXXX") || exit 99
 trap 'rm -rf "$T"' EXIT INT TERM
@@ -83,6 +91,39 @@ res $? "staged fsck.mapfs -n -f: clean"
 "$BIN/dumpfs.mapfs" -s "$IMG" >"$T/out" 2>&1 &&
 	grep -qE '^  Label +staged$' "$T/out"
 res $? "staged dumpfs.mapfs -s shows the label"
+
+# The magic file.
+MAGIC=$D$DATADIR/mapfs/magic
+[ -f "$MAGIC" ]
+res $? "$DATADIR/mapfs/magic installed"
+if command -v file >/dev/null 2>&1; then
+	file -m "$MAGIC" "$IMG" >"$T/out" 2>&1 &&
+		grep -q 'mapfs filesystem data.*label "staged"' "$T/out"
+	res $? "file -m magic: the staged image is mapfs, label staged"
+else
+	ok "file -m magic # SKIP no file(1)"
+fi
+
+# What the Debian package ships and tests, against what meson installs.
+progs=$(sed -n '/^PROGS="$/,/^"$/p' "$SRC/scripts/build-deb.sh" |
+	sed '1d;$d')
+descr=$(sed -n '/^Description:/,/^[A-Z]/p' "$SRC/debian/control")
+for f in "$BIN"/*; do
+	p=${f##*/}
+	printf '%s\n' "$progs" | grep -qx -- "$p"
+	res $? "$p: in scripts/build-deb.sh's PROGS (tested at /usr/sbin)"
+	printf '%s\n' "$descr" | grep -qw -- "$p"
+	res $? "$p: named in debian/control's description"
+done
+for f in "$SRC"/docs/man/*.[0-9]; do
+	m=man${f##*.}/${f##*/}
+	[ -f "$D$MANDIR/$m" ]
+	res $? "docs/man/${f##*/} installed as $MANDIR/$m"
+done
+for d in $(grep -o 'docs/[A-Z]*\.md' "$SRC/README.md" | sort -u); do
+	grep -qx "$d" "$SRC/debian/mapfs.docs"
+	res $? "$d (the README points to it) in debian/mapfs.docs"
+done
 
 echo "1..$n"
 exit $failed
