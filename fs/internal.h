@@ -360,8 +360,8 @@ int mapfs_journal_grow(struct mapfs_fs *fs, uint64_t ngroups);
 /* mount.c: make the mapped image hold new_bytes for growing while
  * mounted (enlarge the file, map the tail behind both mappings, zero old
  * bytes past the filesystem's end in the host). */
-int mapfs_fs_map_grow(struct mapfs_fs *fs, uint64_t new_bytes, char *why,
-		      size_t whylen);
+int mapfs_fs_map_grow(struct mapfs_fs *fs, uint64_t new_bytes, bool *zeros,
+		      char *why, size_t whylen);
 /* Initialize the journal header of a fresh filesystem (mkfs). */
 void mapfs_journal_format(struct mapfs_fs *fs);
 /* Report corruption: logs "file:line: message", sets fs->error and

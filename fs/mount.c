@@ -109,13 +109,13 @@ int mapfs_image_lock(int fd, const char *path, bool rdonly, mapfs_log_fn log,
 
 /*
  * Address space reserved for each of the daemon's two mappings: 16 times
- * the image, at least 64 GiB and at most 16 TiB (never less than the
+ * the image, at least 1 TiB and at most 16 TiB (never less than the
  * image). A PROT_NONE, MAP_NORESERVE reservation costs no memory and no
  * overcommit charge, only address space (x86-64 gives a process 128 TiB)
  * and RLIMIT_AS where one is set: when the reservation is refused, the
  * plain mapping is made and the mounted image cannot grow.
  */
-#define RESV_MIN (64ull << 30)
+#define RESV_MIN (1ull << 40)
 #define RESV_MAX (16ull << 40)
 
 static uint64_t resv_bytes(uint64_t size)
@@ -498,11 +498,13 @@ void mapfs_fs_close(struct mapfs_fs *fs)
  * host cannot zero (a device), free_zeroed is dropped and the grow
  * writes zeros through the journal. Changes no byte of the filesystem:
  * harmless if a crash follows (the next open sees a file longer than
- * its filesystem, which it accepts). Caller holds the filesystem
+ * its filesystem, which it accepts). *zeros: every byte from the old
+ * end of the filesystem to new_bytes is known to read as zero (a new
+ * part of the file, or zeroed here). Caller holds the filesystem
  * exclusively. 0, or a negative errno with a reason in why.
  */
-int mapfs_fs_map_grow(struct mapfs_fs *fs, uint64_t new_bytes, char *why,
-		      size_t whylen)
+int mapfs_fs_map_grow(struct mapfs_fs *fs, uint64_t new_bytes, bool *zeros,
+		      char *why, size_t whylen)
 {
 	uint64_t ps = (uint64_t)sysconf(_SC_PAGESIZE);
 	uint64_t fs_end = fs->g.nblocks << fs->g.bshift;
@@ -546,9 +548,12 @@ int mapfs_fs_map_grow(struct mapfs_fs *fs, uint64_t new_bytes, char *why,
 	from = off + fs_end;
 	len = (file < off + new_bytes ? file : off + new_bytes);
 	len = len > from ? len - from : 0;
+	*zeros = true;
 	if (len && fallocate(fs->fd, FALLOC_FL_ZERO_RANGE |
-			     FALLOC_FL_KEEP_SIZE, (off_t)from, (off_t)len) < 0)
+			     FALLOC_FL_KEEP_SIZE, (off_t)from, (off_t)len) < 0) {
 		fs->in->free_zeroed = false;
+		*zeros = false;
+	}
 	if (new_bytes > fs->size) {
 		uint64_t at = (fs->size + ps - 1) / ps * ps;
 
