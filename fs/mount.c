@@ -295,8 +295,12 @@ static int replay(struct mapfs_fs *fs, void *base, uint64_t size, int fd,
 			      why, whylen);
 	fs->replayed = n;
 	fs->fd = fd;
+	/* A failed attach left nothing attached (fs->in NULL): what the
+	 * replay rebuilt is refused, and the caller must not detach. */
+	if (err < 0)
+		return err;
 	fs->in->img_off = r ? r->offset : 0;
-	return err;
+	return 0;
 }
 
 /*
