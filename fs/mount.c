@@ -500,7 +500,9 @@ void mapfs_fs_close(struct mapfs_fs *fs)
  * (an image file larger than its filesystem) are zeroed in the host,
  * so the new groups read as unused and their blocks as zeros; where the
  * host cannot zero (a device), free_zeroed is dropped and the grow
- * writes zeros through the journal. Changes no byte of the filesystem:
+ * writes zeros through the journal (only pages that are not zero: a
+ * record too large for the ring is then written home without it,
+ * journal.c's big_op, which the journal logs). Changes no byte of the filesystem:
  * harmless if a crash follows (the next open sees a file longer than
  * its filesystem, which it accepts). *zeros: every byte from the old
  * end of the filesystem to new_bytes is known to read as zero (a new
@@ -552,9 +554,13 @@ int mapfs_fs_map_grow(struct mapfs_fs *fs, uint64_t new_bytes, bool *zeros,
 	from = off + fs_end;
 	len = (file < off + new_bytes ? file : off + new_bytes);
 	len = len > from ? len - from : 0;
+	/* Zeroed (or, where the host has no ZERO_RANGE, as on tmpfs,
+	 * punched: the new groups reserve their space at first use). */
 	*zeros = true;
 	if (len && fallocate(fs->fd, FALLOC_FL_ZERO_RANGE |
-			     FALLOC_FL_KEEP_SIZE, (off_t)from, (off_t)len) < 0) {
+			     FALLOC_FL_KEEP_SIZE, (off_t)from, (off_t)len) < 0 &&
+	    fallocate(fs->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)from, (off_t)len) < 0) {
 		fs->in->free_zeroed = false;
 		*zeros = false;
 	}

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -299,10 +300,29 @@ static void test_online(void **state)
 	assert_int_equal(fs->g.nblocks, old_nb);
 	check_groups(fs);
 	mapfs_fs_close(fs);
-	/* ... and it grows again into that longer file. */
+	/* ... and it grows again into that longer file, whose old bytes
+	 * (junk here, one page a MiB: group headers among them) are zeroed
+	 * first. */
+	{
+		static uint8_t junk[4096];
+		int fd = open(path, O_RDWR);
+
+		memset(junk, 0xa5, sizeof(junk));
+		assert_true(fd >= 0);
+		for (uint64_t off = 16 * MiB; off < 200 * MiB; off += MiB)
+			assert_int_equal(pwrite(fd, junk, sizeof(junk),
+						(off_t)off), sizeof(junk));
+		close(fd);
+	}
 	fs = test_fs_open(path, MAPFS_OPEN_JOURNAL);
 	assert_int_equal(grow_online(fs, 150 * MiB, true), 0);
 	assert_int_equal(fs->g.nblocks, 150 * MiB / fs->g.bsize);
+	for (uint64_t off = 16 * MiB; off < 150 * MiB; off += MiB) {
+		if (off % ((uint64_t)fs->g.bpg << fs->g.bshift) == 0)
+			continue;	/* a group's start: its superblock */
+		assert_true(fs->dbase[off] == 0 && fs->base[off] == 0);
+	}
+	assert_true(fs->dbase[160 * MiB] == 0xa5);	/* past the end */
 	assert_int_equal(mapfs_fs_sync(fs), 0);
 	mapfs_fs_close(fs);
 	fs = test_fs_open(path, 0);
