@@ -333,8 +333,12 @@ static int grow_mounted(const struct grow_args *a, const struct find_mnt *m)
 	close(fd);
 	mfd = open(m->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (mfd < 0) {
-		fprintf(stderr, PROG ": cannot open the mount point %s: %s\n",
-			m->dir, strerror(errno));
+		err = errno;
+		fprintf(stderr, PROG ": cannot open the mount point %s: %s%s\n",
+			m->dir, strerror(err), err == EACCES ?
+			" (without allow_other a FUSE mount admits only the "
+			"user who mounted it; growing also needs root or that "
+			"user)" : "");
 		return 1;
 	}
 	/* size 0: the daemon's sizes, nothing changed. */
