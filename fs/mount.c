@@ -502,8 +502,8 @@ void mapfs_fs_close(struct mapfs_fs *fs)
  * host cannot zero (a device), free_zeroed is dropped and the grow
  * writes zeros through the journal (only pages that are not zero: a
  * record too large for the ring is then written home without it,
- * journal.c's big_op, which the journal logs). Changes no byte of the filesystem:
- * harmless if a crash follows (the next open sees a file longer than
+ * journal.c's big_op, which the journal logs). Changes no byte of the
+ * filesystem: harmless if a crash follows (the next open sees a file longer than
  * its filesystem, which it accepts). *zeros: every byte from the old
  * end of the filesystem to new_bytes is known to read as zero (a new
  * part of the file, or zeroed here). Caller holds the filesystem

@@ -31,7 +31,7 @@ fs_blocks() { "$FSCK" -n -f "$1" 2>&1 | sed -n 's#.*/\([0-9]*\) blocks$#\1#p'; }
 # kill_grow HOW: grow a fresh populated image, the daemon killed HOW
 # (a point name, or "random:MS"); check what is left. Echoes nothing.
 kill_grow() {
-	local how=$1 pid gpid blocks want rc
+	local how=$1 pid gpid blocks want rc rc2
 	rm -f "$IMG"
 	make_image "$IMG" 40M -g 4096
 	if [ "${how%%:*}" = random ]; then
@@ -63,8 +63,9 @@ kill_grow() {
 	umount -l "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null
 	unset "DAEMON_PID[$MNT]"
 	"$FSCK" -n -f "$IMG" > "$T/fsck.out" 2>&1
-	t "$how: fsck -n -f clean after the kill" '[ $? = 0 ]' ||
-		sed 's/^/# /' "$T/fsck.out" | head -20
+	rc2=$?
+	t "$how: fsck -n -f clean after the kill" '[ $rc2 = 0 ]'
+	[ $rc2 = 0 ] || sed 's/^/# /' "$T/fsck.out" | head -20
 	blocks=$(fs_blocks "$IMG")
 	case $how in
 	stored) want=$OLD ;;
@@ -80,14 +81,19 @@ kill_grow() {
 	# Grow to 100M (when the kill left the old size in an enlarged
 	# file: a file longer than its filesystem, whose tail is zeroed).
 	"$GROWFS" -q -s 100M "$IMG" > "$T/grow2.out" 2>&1
-	t "$how: grown to 100M while mounted" '[ $? = 0 ]' ||
-		sed 's/^/# /' "$T/grow2.out"
+	rc2=$?
+	t "$how: grown to 100M while mounted" '[ $rc2 = 0 ]'
+	[ $rc2 = 0 ] || sed 's/^/# /' "$T/grow2.out"
 	head -c $((60 * MiB)) /dev/zero > "$MNT/d/big"
-	t "$how: 60M more written" '[ $? = 0 ]'
+	rc2=$?
+	t "$how: 60M more written" '[ $rc2 = 0 ]'
 	unmount_only "$MNT"
 	"$FSCK" -n -f "$IMG" > "$T/fsck.out" 2>&1
-	t "$how: fsck -n -f clean, $(fs_blocks "$IMG") blocks" '[ $? = 0 ] && [ "$(fs_blocks "$IMG")" = $NEW ]' ||
-		sed 's/^/# /' "$T/fsck.out" | head -20
+	rc2=$?
+	blocks=$(fs_blocks "$IMG")
+	t "$how: fsck -n -f clean, $blocks blocks" \
+		'[ $rc2 = 0 ] && [ "$blocks" = $NEW ]'
+	[ $rc2 = 0 ] || sed 's/^/# /' "$T/fsck.out" | head -20
 }
 
 for p in stored record commit; do

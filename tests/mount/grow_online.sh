@@ -48,14 +48,17 @@ t "grown to 100M while mounted" '[ $rc = 0 ] && grep -q "grown while mounted" "$
 t "df shows the new size at once ($t0 -> $t1 KiB)" '[ "$t1" -gt $((t0 * 2)) ]'
 t "image file enlarged to 100M" '[ "$(stat -c %s "$IMG")" = $((100 * MiB)) ]'
 head -c $((50 * MiB)) /dev/urandom > "$MNT/d/b"
-t "50M more written (70M in all: more than 40M held)" '[ $? = 0 ] && [ "$(stat -c %s "$MNT/d/b")" = $((50 * MiB)) ]'
+rc=$?
+t "50M more written (70M in all: more than 40M held)" \
+	'[ $rc = 0 ] && [ "$(stat -c %s "$MNT/d/b")" = $((50 * MiB)) ]'
 
 "$GROWFS" -s 200M "$IMG" > "$T/g2.out" 2>&1
 rc=$?
 t2=$(df_total "$MNT")
 t "grown again to 200M ($t2 KiB)" '[ $rc = 0 ] && [ "$t2" -gt $((t1 + 90 * 1024)) ]'
 head -c $((60 * MiB)) /dev/urandom > "$MNT/d/c"
-t "60M more written (130M in all)" '[ $? = 0 ]'
+rc=$?
+t "60M more written (130M in all)" '[ $rc = 0 ]'
 
 "$GROWFS" -s 50M "$IMG" > "$T/shrink.out" 2>&1
 rc=$?
