@@ -24,6 +24,7 @@ struct mapfs_fs_core {
 	 * mapping) for growing while mounted (mount.c); 0: none, the
 	 * mapping is size bytes and cannot grow. */
 	uint64_t dresv, presv;
+	bool size_fixed;	/* opened as a region of a given size */
 	/* In memory only (ops.c): each orphan's predecessor on the list,
 	 * so that taking one off does not walk the list. Built at the
 	 * first need, checked against the image at every use. */

@@ -462,6 +462,7 @@ int mapfs_fs_open_region(const char *path, int flags,
 	fs->in->data_shared = !rdonly;
 	fs->in->dresv = resv;
 	fs->in->presv = fs->base != fs->dbase ? presv : 0;
+	fs->in->size_fixed = r && r->size;
 	*fsp = fs;
 	return 0;
 fail_attached:
@@ -519,6 +520,12 @@ int mapfs_fs_map_grow(struct mapfs_fs *fs, uint64_t new_bytes, bool *zeros,
 
 	if (fs->fd < 0 || !fs->j) {
 		WHY("the image is not open by a journaled daemon");
+		return -EINVAL;
+	}
+	if (fs->in->size_fixed && new_bytes > fs->size) {
+		/* -o offset=,size=: the bytes after the region are not
+		 * ours to take. */
+		WHY("the filesystem fills a region of fixed size (-o size=)");
 		return -EINVAL;
 	}
 	if (new_bytes > fs->size &&

@@ -11,6 +11,8 @@
 #  - a dry run (-n) on the mount changes nothing; shrinking is refused;
 #    a size past the address space the daemon reserved is refused with
 #    the limit named;
+#  - a region of fixed size (-o offset=,size=): the ioctl is refused,
+#    the container's bytes after the region untouched;
 #  - as uid 65534 on a root mount with allow_other: refused (EPERM,
 #    "only root or the user the daemon runs as");
 #  - as uid 65534 on that user's own mount (fusermount3): allowed.
@@ -78,6 +80,35 @@ manifest "$MNT" > "$T/manifest.now"
 t "after a remount: every file intact" 'cmp -s "$T/manifest.ref" "$T/manifest.now"'
 t "after a remount: the size kept" '[ "$(df_total "$MNT")" = "$t2" ]'
 unmount_and_fsck "$IMG" "$MNT"
+
+# A region of fixed size (-o offset=,size=) is not grown past its end:
+# the bytes after it are not the filesystem's (the ioctl sent directly:
+# growfs.mapfs has no -o offset=).
+C=$T/container
+head -c $((96 * MiB)) /dev/zero | tr '\0' 'x' > "$C"
+"$MKFS" -q -o offset=16M,size=48M "$C" > /dev/null 2>&1 || fail "mkfs -o offset"
+mount_fs "$C" "$MNT" -o offset=16M,size=48M
+python3 - "$MNT" > "$T/region.out" 2>&1 <<'PY'
+import errno, fcntl, os, struct, sys
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+req = bytearray(struct.pack("<4Q", 80 << 20, 0, 0, 0))
+try:
+    fcntl.ioctl(fd, 0xC0206D47, req)    # MAPFS_IOC_GROW
+    print("grown")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+PY
+note "region of fixed size: $(cat "$T/region.out")"
+t "a region of fixed size is not grown (EINVAL)" 'grep -qx EINVAL "$T/region.out"'
+unmount_and_fsck_region() {
+	unmount_only "$MNT"
+	"$FSCK" -n -f -o offset=16M,size=48M "$C" > "$T/fsck.out" 2>&1
+}
+unmount_and_fsck_region
+rc=$?
+t "the region checks clean, the container is as it was" \
+	'[ $rc = 0 ] && [ "$(stat -c %s "$C")" = $((96 * MiB)) ] &&
+	 [ "$(tail -c $((32 * MiB)) "$C" | tr -d x | wc -c)" = 0 ]'
 
 # Who may grow: not another user on a root mount with allow_other.
 if command -v setpriv >/dev/null 2>&1; then
