@@ -13,7 +13,8 @@
  * read-ahead state and the sealers of seal.c are set up here.
  *
  * System calls on the image: this file opens, locks (flock), maps
- * (mmap, mprotect, madvise of the mappings it makes) and closes it;
+ * (mmap, mprotect, madvise of the mappings it makes), enlarges for a grow
+ * while mounted (ftruncate, fallocate to zero the tail) and closes it;
  * image.c does the rest of the mapping's services, journal.c its ring.
  *
  * The daemon's mappings (a journaled read-write open) sit at the start of
