@@ -7,7 +7,8 @@
 #  - a 40M image (16M groups) with files: grown to 100M while mounted,
 #    df shows the new size at once, then more is written than the old
 #    size held; grown again to 200M; unmount, fsck -n -f clean, remount:
-#    every file intact, the size kept;
+#    every file intact, the size kept; the file enlarged by truncate,
+#    then growfs without -s: grown to the file's end;
 #  - a dry run (-n) on the mount changes nothing; shrinking is refused;
 #    a size past the address space the daemon reserved is refused with
 #    the limit named;
@@ -61,6 +62,14 @@ t "grown again to 200M ($t2 KiB)" '[ $rc = 0 ] && [ "$t2" -gt $((t1 + 90 * 1024)
 head -c $((60 * MiB)) /dev/urandom > "$MNT/d/c"
 rc=$?
 t "60M more written (130M in all)" '[ $rc = 0 ]'
+# The file enlarged first (truncate), then growfs without -s: to its end.
+truncate -s 250M "$IMG"
+"$GROWFS" "$IMG" > "$T/g3.out" 2>&1
+rc=$?
+t3=$(df_total "$MNT")
+t "truncate -s 250M, then growfs without -s ($t3 KiB)" \
+	'[ $rc = 0 ] && [ "$t3" -gt $((t2 + 45 * 1024)) ]'
+t2=$t3
 
 "$GROWFS" -s 50M "$IMG" > "$T/shrink.out" 2>&1
 rc=$?
@@ -71,7 +80,7 @@ rc=$?
 note "$(cat "$T/big.out")"
 t "past the reserved address space: refused, limit named" \
 	'[ $rc != 0 ] && grep -q "while mounted it can grow to" "$T/big.out"'
-t "refusals changed nothing" '[ "$(df_total "$MNT")" = "$t2" ] && [ "$(stat -c %s "$IMG")" = $((200 * MiB)) ]'
+t "refusals changed nothing" '[ "$(df_total "$MNT")" = "$t2" ] && [ "$(stat -c %s "$IMG")" = $((250 * MiB)) ]'
 
 manifest "$MNT" > "$T/manifest.ref"
 unmount_and_fsck "$IMG" "$MNT"
