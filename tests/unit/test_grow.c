@@ -291,6 +291,7 @@ static void test_online(void **state)
 	mapfs_fs_close(fs);
 
 	/* Killed inside the operation: no record, the old size. */
+	unlink(path);
 	test_image_file(path, sizeof(path), "mapfs-grow-test", 16 * MiB, 0);
 	fs = test_fs_open(path, MAPFS_OPEN_JOURNAL);
 	assert_int_equal(grow_online(fs, 200 * MiB, false), 0);
@@ -350,6 +351,7 @@ static void test_online_refusals(void **state)
 	assert_int_equal(file_size(), 16 * MiB);
 	mapfs_fs_close(fs);
 	/* Without a journal: grown unmounted only. */
+	unlink(path);
 	test_image_file(path, sizeof(path), "mapfs-grow-test", 16 * MiB,
 			UINT64_MAX);
 	fs = test_fs_open(path, MAPFS_OPEN_JOURNAL);
