@@ -28,9 +28,22 @@
  * The caller makes the image large enough (growfs.mapfs enlarges the file
  * and attaches again) and holds it exclusively: the image must not be
  * mounted.
+ *
+ * Growing while mounted (mapfs_grow_online, the daemon's MAPFS_IOC_GROW):
+ * the same group arithmetic (grow_groups), but the journal replaces the
+ * "not clean" dance. The file is enlarged and the new tail mapped first
+ * (mount.c, inside the address space reserved at mount, so no pointer
+ * into the mapping moves); then, inside the one operation the daemon
+ * holds open under its exclusive lock, the groups, every superblock copy
+ * and the primary are stored, all into that operation's record. Replay
+ * applies a record whole or not at all, so a crash leaves the old
+ * geometry (in a longer file) or the new one, never a mix; the homes are
+ * written only at the checkpoint after the commit, as for every
+ * operation (docs/DURABILITY.md#growing-while-mounted).
  */
 #include "internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,33 +85,41 @@ int mapfs_grow_plan(const struct mapfs_geom *old, uint64_t size_bytes,
 }
 
 /* Zero [p, p+len) page by page, writing only pages that are not zero
- * (reading a hole of a sparse image is free, writing it allocates). */
-static void zero_pages(uint8_t *p, uint64_t len)
+ * (reading a hole of a sparse image is free, writing it allocates); the
+ * journal, when there is one, is told of each page written. */
+static void zero_pages(struct mapfs_fs *fs, uint8_t *p, uint64_t len)
 {
 	for (uint64_t off = 0; off < len; off += MAPFS_PAGE_SIZE) {
 		uint64_t n = len - off < MAPFS_PAGE_SIZE ? len - off
 							 : MAPFS_PAGE_SIZE;
-		if (!mapfs_is_zero(p + off, n))
+		if (!mapfs_is_zero(p + off, n)) {
 			memset(p + off, 0, n);
+			mapfs_jdirty(fs, p + off, n);
+		}
 	}
 }
 
 /* Clear bits [from, to) of bitmap bm, storing only where a bit is set. */
-static void bits_clear(uint8_t *bm, uint64_t from, uint64_t to)
+static void bits_clear(struct mapfs_fs *fs, uint8_t *bm, uint64_t from,
+		       uint64_t to)
 {
 	while (from < to && (from & 7)) {
-		if (mapfs_bit_test(bm, from))
+		if (mapfs_bit_test(bm, from)) {
 			mapfs_bit_clear(bm, from);
+			mapfs_jdirty(fs, bm + from / 8, 1);
+		}
 		from++;
 	}
 	if (from < to && to - from >= 8) {
 		uint64_t bytes = (to - from) / 8;
-		zero_pages(bm + from / 8, bytes);
+		zero_pages(fs, bm + from / 8, bytes);
 		from += bytes * 8;
 	}
 	for (; from < to; from++)
-		if (mapfs_bit_test(bm, from))
+		if (mapfs_bit_test(bm, from)) {
 			mapfs_bit_clear(bm, from);
+			mapfs_jdirty(fs, bm + from / 8, 1);
+		}
 }
 
 static bool same_layout(const struct mapfs_geom *a, const struct mapfs_geom *b)
@@ -110,13 +131,63 @@ static bool same_layout(const struct mapfs_geom *a, const struct mapfs_geom *b)
 	       a->jstart == b->jstart && a->jblocks == b->jblocks;
 }
 
+/* The groups' part of a grow, the same offline and mounted: fs->g
+ * becomes *ng; the old last group, if partial, is extended (its header
+ * rebuilt when initialized); the new groups are left unused (header and
+ * bitmap pages zeroed where they are not, unless zeros says the new
+ * part reads as zeros already: reading them would fault three pages a
+ * group in, 96 MiB for 64 MiB to 1 TiB); the totals are summed again.
+ * fs->cg already has ng->ngroups entries, the new ones zeroed. */
+static void grow_groups(struct mapfs_fs *fs, const struct mapfs_geom *old,
+			const struct mapfs_geom *ng, uint32_t ihiwater,
+			bool zeros, mapfs_progress_fn progress, void *parg)
+{
+	struct mapfs_cgmem *cgm = fs->cg;
+	uint64_t last = old->ngroups - 1;
+	uint32_t old_last_n = mapfs_group_nblocks(old, last);
+
+	fs->g = *ng;
+	if (old_last_n < mapfs_group_nblocks(ng, last)) {
+		uint32_t new_n = mapfs_group_nblocks(ng, last);
+
+		/* Bits past the old end are zero in the CRC'd pages
+		 * (fsck checks it); pages the group now reaches were never
+		 * covered: clear them. */
+		bits_clear(fs, mapfs_cg_bbm(fs, last), old_last_n, new_n);
+		if (cgm[last].init) {
+			cgm[last].free_blocks += new_n - old_last_n;
+			mapfs_cg_rebuild(fs, last, ihiwater);
+		} else {
+			cgm[last].free_blocks = mapfs_group_ndata(ng, last);
+		}
+	}
+	for (uint64_t cg = old->ngroups; cg < ng->ngroups; cg++) {
+		uint64_t start = mapfs_group_start(ng, cg);
+
+		/* Header, inode bitmap, block bitmap: blocks 1..3. */
+		if (!zeros)
+			zero_pages(fs, mapfs_block(fs, start + ng->hdr_off),
+				   (uint64_t)3 << ng->bshift);
+		cgm[cg].free_blocks = mapfs_group_ndata(ng, cg);
+		cgm[cg].free_inodes = ng->ipg;
+		if (progress && (cg % 256 == 0 || cg + 1 == ng->ngroups))
+			progress(parg, cg + 1 - old->ngroups,
+				 ng->ngroups - old->ngroups);
+	}
+	fs->free_blocks = fs->free_inodes = fs->ndirs = 0;
+	for (uint64_t cg = 0; cg < ng->ngroups; cg++) {
+		fs->free_blocks += cgm[cg].free_blocks;
+		fs->free_inodes += cgm[cg].free_inodes;
+		fs->ndirs += cgm[cg].ndirs;
+	}
+}
+
 int mapfs_grow(struct mapfs_fs *fs, const struct mapfs_geom *ng,
 	       mapfs_progress_fn progress, void *parg, char *why,
 	       size_t whylen)
 {
 	const struct mapfs_geom old = fs->g;
 	uint64_t last = old.ngroups - 1;
-	uint32_t old_last_n = mapfs_group_nblocks(&old, last);
 	uint32_t ihiwater = 0;
 	struct mapfs_cgmem *cgm;
 	uint32_t saved_state;
@@ -177,39 +248,7 @@ int mapfs_grow(struct mapfs_fs *fs, const struct mapfs_geom *ng,
 		goto fail_sync;
 
 	/* 2. From here on every pointer is computed for the new size. */
-	fs->g = *ng;
-	if (old_last_n < mapfs_group_nblocks(ng, last)) {
-		uint32_t new_n = mapfs_group_nblocks(ng, last);
-
-		/* Bits past the old end are zero in the CRC'd pages
-		 * (fsck checks it); pages the group now reaches were never
-		 * covered: clear them. */
-		bits_clear(mapfs_cg_bbm(fs, last), old_last_n, new_n);
-		if (fs->cg[last].init) {
-			fs->cg[last].free_blocks += new_n - old_last_n;
-			mapfs_cg_rebuild(fs, last, ihiwater);
-		} else {
-			fs->cg[last].free_blocks = mapfs_group_ndata(ng, last);
-		}
-	}
-	for (uint64_t cg = old.ngroups; cg < ng->ngroups; cg++) {
-		uint64_t start = mapfs_group_start(ng, cg);
-
-		/* Header, inode bitmap, block bitmap: blocks 1..3. */
-		zero_pages(mapfs_block(fs, start + ng->hdr_off),
-			   (uint64_t)3 << ng->bshift);
-		cgm[cg].free_blocks = mapfs_group_ndata(ng, cg);
-		cgm[cg].free_inodes = ng->ipg;
-		if (progress && (cg % 256 == 0 || cg + 1 == ng->ngroups))
-			progress(parg, cg + 1 - old.ngroups,
-				 ng->ngroups - old.ngroups);
-	}
-	fs->free_blocks = fs->free_inodes = fs->ndirs = 0;
-	for (uint64_t cg = 0; cg < ng->ngroups; cg++) {
-		fs->free_blocks += cgm[cg].free_blocks;
-		fs->free_inodes += cgm[cg].free_inodes;
-		fs->ndirs += cgm[cg].ndirs;
-	}
+	grow_groups(fs, &old, ng, ihiwater, false, progress, parg);
 
 	/* 3. Copies (the new groups' among them) with the new geometry,
 	 * state clean; then the primary, last. */
@@ -227,4 +266,113 @@ int mapfs_grow(struct mapfs_fs *fs, const struct mapfs_geom *ng,
 fail_sync:
 	WHY("cannot write the image: %s", strerror(-err));
 	return err;
+}
+
+uint64_t mapfs_grow_online_max(const struct mapfs_fs *fs)
+{
+	uint64_t m = fs->in->dresv < fs->in->presv ? fs->in->dresv
+						    : fs->in->presv;
+
+	return fs->j && m > fs->size ? m : fs->size;
+}
+
+int mapfs_grow_online(struct mapfs_fs *fs, uint64_t size_bytes, char *why,
+		      size_t whylen)
+{
+	const struct mapfs_geom old = fs->g;
+	uint64_t last = old.ngroups - 1;
+	uint32_t ihiwater = 0;
+	struct mapfs_cgmem *cgm;
+	struct mapfs_geom ng;
+	bool zeros;
+	int err;
+
+	assert(fs->in->op_depth > 0);
+	if (fs->flags & MAPFS_OPEN_RDONLY) {
+		WHY("mounted read-only");
+		return -EROFS;
+	}
+	if (!fs->j) {
+		WHY("the image has no journal, which growing while mounted "
+		    "needs: unmount it and run growfs.mapfs");
+		return -EOPNOTSUPP;
+	}
+	if (atomic_load(&fs->error)) {
+		WHY("errors were found while mounted: unmount and run "
+		    "fsck.mapfs first");
+		return -EUCLEAN;
+	}
+	err = mapfs_grow_plan(&old, size_bytes, &ng, why, whylen);
+	if (err < 0)
+		return err;
+	if (ng.nblocks == old.nblocks)
+		return 0;
+	if (ng.nblocks << ng.bshift > mapfs_grow_online_max(fs)) {
+		WHY("while mounted the filesystem can grow to %llu bytes "
+		    "(the address space the daemon reserved at mount): "
+		    "unmount to grow further",
+		    (unsigned long long)mapfs_grow_online_max(fs));
+		return -EFBIG;
+	}
+	/* As offline: the old last group's header is rebuilt with every
+	 * bitmap CRC recomputed, so it must be sound. */
+	if (fs->cg[last].init) {
+		bool unused;
+		char gwhy[200] = "";
+
+		err = mapfs_cg_check(fs, last, &unused, gwhy, sizeof(gwhy));
+		if (err < 0) {
+			WHY("group %llu: %s: unmount and run fsck.mapfs",
+			    (unsigned long long)last, gwhy);
+			return err;
+		}
+		ihiwater = mapfs_cg_ihiwater(mapfs_cg_hdr(fs, last));
+	}
+
+	/* 1. The file and the mapping (nothing of the filesystem changes:
+	 * a crash from here to the record leaves the old size in a
+	 * longer file, which attach accepts). */
+	err = mapfs_fs_map_grow(fs, ng.nblocks << ng.bshift, &zeros, why,
+				whylen);
+	if (err < 0)
+		return err;
+	cgm = realloc(fs->cg, ng.ngroups * sizeof(*cgm));
+	if (!cgm || mapfs_journal_grow(fs, ng.ngroups) < 0) {
+		if (cgm)
+			fs->cg = cgm;
+		WHY("out of memory");
+		return -ENOMEM;
+	}
+	fs->cg = cgm;
+	memset(cgm + old.ngroups, 0,
+	       (ng.ngroups - old.ngroups) * sizeof(*cgm));
+	/* Host space behind the superblock copies of the new groups, the
+	 * only new pages written (the checkpoint would fault on a full
+	 * host disk otherwise); the new groups' metadata is reserved at
+	 * their first use, as every unused group's. */
+	fs->g = ng;
+	for (uint64_t cg = old.ngroups; cg < ng.ngroups; cg++) {
+		if (!mapfs_group_has_sb(cg))
+			continue;
+		err = mapfs_fs_reserve(fs, mapfs_group_start(&ng, cg), 1);
+		if (err < 0) {
+			fs->g = old;
+			WHY("no room on the host for the superblock copy "
+			    "of group %llu: %s", (unsigned long long)cg,
+			    strerror(-err));
+			return err;
+		}
+	}
+
+	/* 2. Every store from here is part of the caller's operation: its
+	 * one record carries the groups, the copies and the primary, and
+	 * replay gives all of them or none. */
+	grow_groups(fs, &old, &ng, ihiwater, zeros, NULL, NULL);
+	free(fs->in->itab_seen);
+	fs->in->itab_seen = NULL;
+	mapfs_itab_ahead_init(fs);
+	fs->write_time = mapfs_now().sec;
+	mapfs_super_store_copies(fs);
+	mapfs_super_store(fs);
+	return 0;
 }

@@ -20,6 +20,11 @@ enum { MAPFS_PEND_BM = 1, MAPFS_PEND_CG, MAPFS_PEND_IND, MAPFS_PEND_KINDS };
  */
 struct mapfs_fs_core {
 	uint64_t img_off;	/* where the filesystem starts in that file */
+	/* Address space reserved at dbase and at base (the private
+	 * mapping) for growing while mounted (mount.c); 0: none, the
+	 * mapping is size bytes and cannot grow. */
+	uint64_t dresv, presv;
+	bool size_fixed;	/* opened as a region of a given size */
 	/* In memory only (ops.c): each orphan's predecessor on the list,
 	 * so that taking one off does not walk the list. Built at the
 	 * first need, checked against the image at every use. */
@@ -363,6 +368,14 @@ bool mapfs_journal_frees_pending(const struct mapfs_fs *fs);
 int mapfs_journal_start(struct mapfs_fs *fs);
 /* Stop (after a full commit) and free. */
 void mapfs_journal_stop(struct mapfs_fs *fs);
+/* Room in the quarantine for ngroups groups, before fs->g grows to them
+ * (grow.c, growing while mounted). 0 or -ENOMEM (nothing changed). */
+int mapfs_journal_grow(struct mapfs_fs *fs, uint64_t ngroups);
+/* mount.c: make the mapped image hold new_bytes for growing while
+ * mounted (enlarge the file, map the tail behind both mappings, zero old
+ * bytes past the filesystem's end in the host). */
+int mapfs_fs_map_grow(struct mapfs_fs *fs, uint64_t new_bytes, bool *zeros,
+		      char *why, size_t whylen);
 /* Initialize the journal header of a fresh filesystem (mkfs). */
 void mapfs_journal_format(struct mapfs_fs *fs);
 /* Report corruption: logs "file:line: message", sets fs->error and

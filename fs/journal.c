@@ -1090,6 +1090,22 @@ int mapfs_journal_start(struct mapfs_fs *fs)
 	return 0;
 }
 
+int mapfs_journal_grow(struct mapfs_fs *fs, uint64_t ngroups)
+{
+	struct mapfs_journal *j = fs->j;
+	uint8_t **q;
+
+	if (!j || ngroups <= fs->g.ngroups)
+		return 0;
+	q = realloc(j->qbm, ngroups * sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	memset(q + fs->g.ngroups, 0,
+	       (ngroups - fs->g.ngroups) * sizeof(*q));
+	j->qbm = q;
+	return 0;
+}
+
 void mapfs_journal_stop(struct mapfs_fs *fs)
 {
 	struct mapfs_journal *j = fs->j;

@@ -13,8 +13,15 @@
  * read-ahead state and the sealers of seal.c are set up here.
  *
  * System calls on the image: this file opens, locks (flock), maps
- * (mmap, mprotect, madvise of the mappings it makes) and closes it;
+ * (mmap, mprotect, madvise of the mappings it makes), enlarges for a grow
+ * while mounted (ftruncate, fallocate to zero the tail) and closes it;
  * image.c does the rest of the mapping's services, journal.c its ring.
+ *
+ * The daemon's mappings (a journaled read-write open) sit at the start of
+ * a PROT_NONE reservation of address space (resv_bytes), so that growing
+ * the mounted image (mapfs_fs_map_grow) maps the new tail behind them and
+ * fs->base and fs->dbase never move: requests under the shared lock and
+ * the helper threads hold pointers into them.
  *
  * Locking: a read-write user (daemon, mkfs, repairing fsck) holds an
  * exclusive flock on the image; a read-only user holds a shared one. So a
@@ -28,6 +35,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -100,10 +108,57 @@ int mapfs_image_lock(int fd, const char *path, bool rdonly, mapfs_log_fn log,
 	}
 }
 
+/*
+ * Address space reserved for each of the daemon's two mappings: 16 times
+ * the image, at least 1 TiB and at most 16 TiB (never less than the
+ * image). A PROT_NONE, MAP_NORESERVE reservation costs no memory and no
+ * overcommit charge, only address space (x86-64 gives a process 128 TiB)
+ * and RLIMIT_AS where one is set: when the reservation is refused, the
+ * plain mapping is made and the mounted image cannot grow.
+ */
+#define RESV_MIN (1ull << 40)
+#define RESV_MAX (16ull << 40)
+
+static uint64_t resv_bytes(uint64_t size)
+{
+	uint64_t ps = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t r = size > RESV_MAX / 16 ? RESV_MAX : size * 16;
+
+	if (r < RESV_MIN)
+		r = RESV_MIN;
+	if (r < size)
+		r = size;
+	return (r + ps - 1) / ps * ps;
+}
+
+/* mmap len bytes of fd at off at the start of a fresh reservation of
+ * *resvp bytes (0: no reservation wanted). On return *resvp is the
+ * reservation made, 0 when the mapping stands alone. */
+static void *map_reserved(uint64_t len, int prot, int flags, int fd,
+			  uint64_t off, uint64_t *resvp)
+{
+	uint64_t resv = *resvp;
+	void *r, *p;
+
+	if (resv > len && (uint64_t)(size_t)resv == resv) {
+		r = mmap(NULL, resv, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+			 MAP_NORESERVE, -1, 0);
+		if (r != MAP_FAILED) {
+			p = mmap(r, len, prot, flags | MAP_FIXED, fd,
+				 (off_t)off);
+			if (p != MAP_FAILED)
+				return p;
+			munmap(r, resv);
+		}
+	}
+	*resvp = 0;
+	return mmap(NULL, len, prot, flags, fd, (off_t)off);
+}
+
 static int image_map(const char *path, bool rdonly, bool lock,
 		     const struct mapfs_region *r, mapfs_log_fn log,
-		     void *log_arg, void **basep, uint64_t *sizep, char *why,
-		     size_t whylen)
+		     void *log_arg, void **basep, uint64_t *sizep,
+		     uint64_t *resvp, char *why, size_t whylen)
 {
 	uint64_t size, off = r ? r->offset : 0;
 	void *base;
@@ -171,9 +226,11 @@ static int image_map(const char *path, bool rdonly, bool lock,
 	}
 	/* Read-only users map privately: replaying a journal into memory
 	 * (fsck -n, mount -o ro) must not reach the file. */
-	base = mmap(NULL, size, PROT_READ | (rdonly ? 0 : PROT_WRITE),
-		    rdonly ? MAP_PRIVATE | MAP_NORESERVE : MAP_SHARED, fd,
-		    (off_t)off);
+	if (resvp)
+		*resvp = rdonly ? 0 : resv_bytes(size);
+	base = map_reserved(size, PROT_READ | (rdonly ? 0 : PROT_WRITE),
+			    rdonly ? MAP_PRIVATE | MAP_NORESERVE : MAP_SHARED,
+			    fd, off, resvp ? resvp : &(uint64_t){0});
 	if (base == MAP_FAILED) {
 		err = -errno;
 		WHY("mmap: %s", strerror(-err));
@@ -198,8 +255,8 @@ int mapfs_image_map_region(const char *path, bool rdonly, bool lock,
 			   const struct mapfs_region *r, void **basep,
 			   uint64_t *sizep, char *why, size_t whylen)
 {
-	return image_map(path, rdonly, lock, r, NULL, NULL, basep, sizep, why,
-			 whylen);
+	return image_map(path, rdonly, lock, r, NULL, NULL, basep, sizep, NULL,
+			 why, whylen);
 }
 
 /* Replay the journal of an attached image, then attach again to what it
@@ -246,8 +303,12 @@ static int replay(struct mapfs_fs *fs, void *base, uint64_t size, int fd,
 			      why, whylen);
 	fs->replayed = n;
 	fs->fd = fd;
+	/* A failed attach left nothing attached (fs->in NULL): what the
+	 * replay rebuilt is refused, and the caller must not detach. */
+	if (err < 0)
+		return err;
 	fs->in->img_off = r ? r->offset : 0;
-	return err;
+	return 0;
 }
 
 /*
@@ -314,8 +375,9 @@ int mapfs_fs_open_region(const char *path, int flags,
 			 struct mapfs_fs **fsp, char *why, size_t whylen)
 {
 	bool rdonly = flags & MAPFS_OPEN_RDONLY;
+	bool growable = (flags & MAPFS_OPEN_JOURNAL) && !rdonly;
 	struct mapfs_fs *fs;
-	uint64_t size = 0;
+	uint64_t size = 0, resv = 0, presv = 0;
 	void *base = NULL, *priv;
 	int fd, err;
 
@@ -325,7 +387,8 @@ int mapfs_fs_open_region(const char *path, int flags,
 		return -ENOMEM;
 	}
 	fd = image_map(path, rdonly, !(flags & MAPFS_OPEN_NOLOCK), r, log,
-		       log_arg, &base, &size, why, whylen);
+		       log_arg, &base, &size, growable ? &resv : NULL, why,
+		       whylen);
 	if (fd < 0) {
 		free(fs);
 		return fd;
@@ -369,9 +432,10 @@ int mapfs_fs_open_region(const char *path, int flags,
 		/* NORESERVE: only the pages changed between two commits
 		 * are ever copied; do not charge the whole image against
 		 * overcommit (a 64 GiB image on a 24 GiB machine). */
-		priv = mmap(NULL, size, PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_NORESERVE, fd,
-			    (off_t)fs->in->img_off);
+		presv = resv;
+		priv = map_reserved(size, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_NORESERVE, fd,
+				    fs->in->img_off, &presv);
 		if (priv == MAP_FAILED) {
 			err = -errno;
 			WHY("mmap: %s", strerror(-err));
@@ -397,19 +461,22 @@ int mapfs_fs_open_region(const char *path, int flags,
 		if (err < 0) {
 			WHY("journal: %s", strerror(-err));
 			fs->base = base;
-			munmap(priv, size);
+			munmap(priv, presv ? presv : size);
 			goto fail_attached;
 		}
 	}
 	/* Read-only opens map privately (replayed changes live in private
 	 * pages, which MADV_DONTNEED would throw away). */
 	fs->in->data_shared = !rdonly;
+	fs->in->dresv = resv;
+	fs->in->presv = fs->base != fs->dbase ? presv : 0;
+	fs->in->size_fixed = r && r->size;
 	*fsp = fs;
 	return 0;
 fail_attached:
 	mapfs_fs_detach(fs);
 fail:
-	munmap(base, size);
+	munmap(base, resv ? resv : size);
 	close(fd);
 	free(fs);
 	return err;
@@ -419,17 +486,132 @@ void mapfs_fs_close(struct mapfs_fs *fs)
 {
 	void *base = fs->base, *dbase = fs->dbase;
 	uint64_t size = fs->size;
+	uint64_t dlen = fs->in && fs->in->dresv ? fs->in->dresv : size;
+	uint64_t plen = fs->in && fs->in->presv ? fs->in->presv : size;
 	int fd = fs->fd;
 
 	mapfs_journal_stop(fs);
 	mapfs_fs_detach(fs);
 	if (fd >= 0) {
 		if (base != dbase)
-			munmap(base, size);
-		munmap(dbase, size);
+			munmap(base, plen);
+		munmap(dbase, dlen);
 		close(fd);
 	}
 	free(fs);
+}
+
+/*
+ * Make the image hold new_bytes for growing while mounted (grow.c): the
+ * file is enlarged (sparse) when shorter, and the new tail is mapped
+ * behind both mappings inside their reservations, so fs->base and
+ * fs->dbase do not move. Bytes the file held past the filesystem's end
+ * (an image file larger than its filesystem) are zeroed in the host,
+ * so the new groups read as unused and their blocks as zeros; where the
+ * host cannot zero (a device), free_zeroed is dropped and the grow
+ * writes zeros through the journal (only pages that are not zero: a
+ * record too large for the ring is then written home without it,
+ * journal.c's big_op, which the journal logs). Changes no byte of the
+ * filesystem: harmless if a crash follows (the next open sees a file longer than
+ * its filesystem, which it accepts). *zeros: every byte from the old
+ * end of the filesystem to new_bytes is known to read as zero (a new
+ * part of the file, or zeroed here). Caller holds the filesystem
+ * exclusively. 0, or a negative errno with a reason in why.
+ */
+int mapfs_fs_map_grow(struct mapfs_fs *fs, uint64_t new_bytes, bool *zeros,
+		      char *why, size_t whylen)
+{
+	uint64_t ps = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t fs_end = fs->g.nblocks << fs->g.bshift;
+	uint64_t off = fs->in->img_off, file, from, len;
+	int err;
+
+	if (fs->fd < 0 || !fs->j) {
+		WHY("the image is not open by a journaled daemon");
+		return -EINVAL;
+	}
+	if (fs->in->size_fixed && new_bytes > fs->size) {
+		/* -o offset=,size=: the bytes after the region are not
+		 * ours to take. */
+		WHY("the filesystem fills a region of fixed size (-o size=)");
+		return -EINVAL;
+	}
+	if (new_bytes > fs->size &&
+	    (!fs->in->dresv || !fs->in->presv ||
+	     new_bytes > fs->in->dresv || new_bytes > fs->in->presv)) {
+		WHY("the daemon reserved address space for %llu bytes at "
+		    "mount: unmount to grow further",
+		    (unsigned long long)(fs->in->dresv < fs->in->presv
+					 ? fs->in->dresv : fs->in->presv));
+		return -EFBIG;
+	}
+	err = mapfs_image_size(fs->fd, &file);
+	if (err < 0) {
+		WHY("cannot size the image: %s", strerror(-err));
+		return err;
+	}
+	if (file < off + new_bytes) {
+		struct stat st;
+
+		if (fstat(fs->fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+			WHY("the device holds %llu bytes",
+			    (unsigned long long)(file - off));
+			return -ENOSPC;
+		}
+		if (ftruncate(fs->fd, (off_t)(off + new_bytes)) < 0) {
+			err = -errno;
+			WHY("cannot enlarge the image file: %s",
+			    strerror(-err));
+			return err;
+		}
+	}
+	/* Old bytes past the filesystem's end, now inside it. */
+	from = off + fs_end;
+	len = (file < off + new_bytes ? file : off + new_bytes);
+	len = len > from ? len - from : 0;
+	/* Zeroed (or, where the host has no ZERO_RANGE, as on tmpfs,
+	 * punched: the new groups reserve their space at first use). */
+	*zeros = true;
+	if (len && fallocate(fs->fd, FALLOC_FL_ZERO_RANGE |
+			     FALLOC_FL_KEEP_SIZE, (off_t)from, (off_t)len) < 0 &&
+	    fallocate(fs->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)from, (off_t)len) < 0) {
+		fs->in->free_zeroed = false;
+		*zeros = false;
+	}
+	if (new_bytes > fs->size) {
+		uint64_t at = (fs->size + ps - 1) / ps * ps;
+
+		if (new_bytes > at) {
+			uint64_t n = new_bytes - at;
+
+			if (mmap(fs->dbase + at, n, PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_FIXED, fs->fd,
+				 (off_t)(off + at)) == MAP_FAILED) {
+				err = -errno;
+				goto fail_map;
+			}
+			if (mmap(fs->base + at, n, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_NORESERVE | MAP_FIXED,
+				 fs->fd, (off_t)(off + at)) == MAP_FAILED) {
+				err = -errno;
+				/* Back to reserved address space. */
+				(void)mmap(fs->dbase + at, n, PROT_NONE,
+					   MAP_PRIVATE | MAP_ANONYMOUS |
+					   MAP_NORESERVE | MAP_FIXED, -1, 0);
+				goto fail_map;
+			}
+			(void)madvise(fs->dbase + at, n, MADV_DONTDUMP);
+			(void)madvise(fs->dbase + at, n, MADV_RANDOM);
+			(void)madvise(fs->base + at, n, MADV_DONTDUMP);
+			(void)madvise(fs->base + at, n, MADV_RANDOM);
+		}
+		fs->size = new_bytes;
+	}
+	return 0;
+fail_map:
+	WHY("mmap: %s", strerror(-err));
+	return err;
 }
 
 /* What every attached filesystem has above its superblock: the inode

@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -1082,5 +1083,36 @@ int mapfs_tune_check(const struct mapfs_fs *fs, const struct mapfs_tune *t,
  * (mapfs_tune_check): nothing is written when it fails. */
 int mapfs_tune(struct mapfs_fs *fs, const struct mapfs_tune *t, char *why,
 	       size_t whylen);
+
+/* Growing a mounted filesystem: growfs.mapfs asks the daemon with this
+ * ioctl on the mount point (a directory of the mount). In: size_bytes,
+ * the filesystem size wanted, as growfs -s (0: only report). Out: the
+ * size before (old_bytes) and after (new_bytes), and the most the
+ * daemon's mapping can grow to while mounted (max_bytes). Root or the
+ * user the daemon runs as only (EPERM); EINVAL for a shrink, EFBIG past
+ * max_bytes, EOPNOTSUPP without a journal, EROFS read-only. */
+struct mapfs_grow_req {
+	uint64_t size_bytes;
+	uint64_t old_bytes;
+	uint64_t new_bytes;
+	uint64_t max_bytes;
+};
+#define MAPFS_IOC_GROW _IOWR('m', 0x47, struct mapfs_grow_req)
+
+/* Grow fs, open by the daemon (MAPFS_OPEN_JOURNAL, read-write), to
+ * size_bytes (mapfs_grow_plan's rules) inside the operation the caller
+ * holds open (mapfs_op_begin, the filesystem held exclusively): the
+ * file is enlarged and mapped first (base and dbase do not move); every
+ * store after that goes into that one operation's journal record, so a
+ * crash keeps the old size or the new, whole. The caller ends the
+ * operation and commits. 0 (also when there is nothing to add), or a
+ * negative errno with a reason in why: -EINVAL shrink, -EFBIG past
+ * mapfs_grow_online_max, -EOPNOTSUPP no journal, -EUCLEAN errors seen,
+ * -ENOSPC host full. */
+int mapfs_grow_online(struct mapfs_fs *fs, uint64_t size_bytes, char *why,
+		      size_t whylen);
+/* The most bytes fs can grow to while open (its reserved address
+ * space); fs->size when it cannot grow. */
+uint64_t mapfs_grow_online_max(const struct mapfs_fs *fs);
 
 #endif /* MAPFS_H */

@@ -1,8 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * growfs.c - growfs.mapfs: enlarge a mapfs filesystem offline.
+ * growfs.c - growfs.mapfs: enlarge a mapfs filesystem, unmounted or
+ * mounted.
  *
  *   growfs.mapfs [-s SIZE] [-n] [-q] IMAGE
+ *
+ * Mounted (the mount table names IMAGE as a mapfs mount's source and the
+ * image lock is held): the daemon grows it. growfs reads the geometry
+ * (a read-only, unlocked attach: the journal replayed in memory), prints
+ * the plan, and sends MAPFS_IOC_GROW to the mount point; the daemon
+ * enlarges the file, maps it and adds the groups in one journaled
+ * operation, commits, and replies (fs/fuse/growops.c). Unmounted:
  *
  * A thin program around the core: lock the image (exclusive flock, the
  * one a mounted daemon holds: a mounted image is refused), attach,
@@ -32,6 +40,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,7 +60,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: " PROG " [options] IMAGE\n"
 		"Grow the mapfs filesystem in IMAGE (a file or block device),\n"
-		"which must not be mounted.\n"
+		"unmounted or mounted (then the daemon grows it).\n"
 		"\n"
 		"  -s SIZE   grow to SIZE bytes (suffixes K, M, G, T: powers of\n"
 		"            1024), enlarging the file (sparse) if needed;\n"
@@ -238,6 +247,184 @@ out:
 	return ret;
 }
 
+/* ------------------------------------------------------------------ */
+/* Mounted: the daemon grows it                                        */
+/* ------------------------------------------------------------------ */
+struct find_mnt {
+	const char *real;	/* the image's real path */
+	char dir[PATH_MAX];
+	bool ro;
+};
+
+static int find_mnt(const struct mapfs_mountent *m, void *arg)
+{
+	struct find_mnt *f = arg;
+
+	if (!mapfs_mount_is_mapfs(m) || strcmp(m->source, f->real) != 0)
+		return 0;
+	snprintf(f->dir, sizeof(f->dir), "%s", m->dir);
+	f->ro = m->super_ro;
+	return 1;
+}
+
+/* Where IMAGE is mounted: 1 with f filled in, 0 when it is not. */
+static int mounted_at(const char *image, struct find_mnt *f)
+{
+	char real[PATH_MAX];
+
+	if (!realpath(image, real))
+		return 0;
+	f->real = real;
+	return mapfs_mounts_each(find_mnt, f) == 1;
+}
+
+static const char *grow_errmsg(int err)
+{
+	switch (err) {
+	case EPERM:
+		return "only root or the user the daemon runs as may grow "
+		       "a mounted filesystem";
+	case ENOTTY:
+		return "the daemon serving this mount cannot grow while "
+		       "mounted (an older mapfs): unmount and run " PROG;
+	case EOPNOTSUPP:
+		return "the image has no journal, which growing while "
+		       "mounted needs: unmount it and run " PROG;
+	case EROFS:
+		return "mounted read-only";
+	case EUCLEAN:
+		return "the daemon found errors in the filesystem: unmount "
+		       "and run fsck.mapfs first";
+	default:
+		return strerror(err);
+	}
+}
+
+static int grow_mounted(const struct grow_args *a, const struct find_mnt *m)
+{
+	struct mapfs_grow_req rq = {0};
+	struct mapfs_fs *fs = NULL;
+	struct mapfs_geom ng;
+	uint64_t file_size, target;
+	char why[256] = "", os[32], ns[32];
+	int fd, mfd, err, ret = 1;
+
+	if (m->ro) {
+		fprintf(stderr, PROG ": %s: mounted read-only at %s\n",
+			a->image, m->dir);
+		return 1;
+	}
+	fd = open(a->image, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || mapfs_image_size(fd, &file_size) < 0) {
+		fprintf(stderr, PROG ": cannot open %s: %s\n", a->image,
+			strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	/* A mount entry whose image lock nobody holds is a dead mount. */
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		fprintf(stderr, PROG ": %s: listed as mounted at %s, but no "
+			"daemon holds it (a dead mount: unmount it)\n",
+			a->image, m->dir);
+		close(fd);
+		return 1;
+	}
+	close(fd);
+	mfd = open(m->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (mfd < 0) {
+		err = errno;
+		fprintf(stderr, PROG ": cannot open the mount point %s: %s%s\n",
+			m->dir, strerror(err), err == EACCES ?
+			" (without allow_other a FUSE mount admits only the "
+			"user who mounted it; growing also needs root or that "
+			"user)" : "");
+		return 1;
+	}
+	/* size 0: the daemon's sizes, nothing changed. */
+	if (ioctl(mfd, MAPFS_IOC_GROW, &rq) < 0) {
+		fprintf(stderr, PROG ": %s (mounted at %s): %s\n", a->image,
+			m->dir, grow_errmsg(errno));
+		goto out;
+	}
+	if (mapfs_fs_open(a->image, MAPFS_OPEN_NOLOCK | MAPFS_OPEN_RDONLY, 0,
+			  NULL, NULL, &fs, why, sizeof(why)) < 0) {
+		fprintf(stderr, PROG ": %s: %s\n", a->image, why);
+		goto out;
+	}
+	/* The plan is made from the image as read now; the daemon makes
+	 * its own from its geometry, which is the same unless a change is
+	 * still on its way home (it is after any commit). */
+	if ((fs->g.nblocks << fs->g.bshift) != rq.old_bytes) {
+		fprintf(stderr, PROG ": %s: the image reads %" PRIu64 " bytes"
+			" but its daemon serves %" PRIu64 ": try again after "
+			"a sync\n", a->image, fs->g.nblocks << fs->g.bshift,
+			rq.old_bytes);
+		goto out;
+	}
+	target = a->have_size ? a->size_bytes : file_size;
+	err = mapfs_grow_plan(&fs->g, target, &ng, why, sizeof(why));
+	if (err < 0) {
+		fprintf(stderr, PROG ": %s: %s\n", a->image, why);
+		goto out;
+	}
+	if (ng.nblocks == fs->g.nblocks) {
+		if (!a->quiet || a->dry_run)
+			printf("%s: nothing to do: the filesystem already has "
+			       "%" PRIu64 " blocks (%" PRIu64 " bytes), as "
+			       "many as %" PRIu64 " bytes hold\n", a->image,
+			       fs->g.nblocks, fs->g.nblocks << fs->g.bshift,
+			       target);
+		ret = 0;
+		goto out;
+	}
+	if ((ng.nblocks << ng.bshift) > rq.max_bytes) {
+		mapfs_human_size(rq.max_bytes, ns, sizeof(ns));
+		fprintf(stderr, PROG ": %s: while mounted it can grow to %s "
+			"(%" PRIu64 " bytes: the address space its daemon "
+			"reserved at mount); unmount to grow further\n",
+			a->image, ns, rq.max_bytes);
+		goto out;
+	}
+	if (!a->quiet || a->dry_run) {
+		printf("%s: mounted at %s: the daemon grows it\n", a->image,
+		       m->dir);
+		print_plan(a, fs, &ng, file_size,
+			   target > file_size ? target : file_size);
+	}
+	if (a->dry_run) {
+		ret = 0;
+		goto out;
+	}
+	rq.size_bytes = target;
+	if (ioctl(mfd, MAPFS_IOC_GROW, &rq) < 0) {
+		err = errno;
+		if (err == EFBIG) {
+			mapfs_human_size(rq.max_bytes, ns, sizeof(ns));
+			fprintf(stderr, PROG ": %s: while mounted it can grow "
+				"to %s at most: unmount to grow further\n",
+				a->image, ns);
+		} else {
+			fprintf(stderr, PROG ": %s (mounted at %s): %s\n",
+				a->image, m->dir, grow_errmsg(err));
+		}
+		goto out;
+	}
+	if (!a->quiet) {
+		mapfs_human_size(rq.old_bytes, os, sizeof(os));
+		mapfs_human_size(rq.new_bytes, ns, sizeof(ns));
+		printf("%s: grown while mounted at %s: %s -> %s (%" PRIu64
+		       " blocks, %" PRIu64 " groups), committed\n", a->image,
+		       m->dir, os, ns, ng.nblocks, ng.ngroups);
+	}
+	ret = 0;
+out:
+	if (fs)
+		mapfs_fs_close(fs);
+	close(mfd);
+	return ret;
+}
+
 /* The command line into *a (cleared first). Returns PROG_GO_ON, or the
  * exit status: 0 after -h or -V, 2 for a usage error. */
 static int parse_args(int argc, char **argv, struct grow_args *a)
@@ -305,6 +492,12 @@ int main(int argc, char **argv)
 	ret = parse_args(argc, argv, &a);
 	if (ret != PROG_GO_ON)
 		return ret;
+	{
+		struct find_mnt m;
+
+		if (mounted_at(a.image, &m))
+			return grow_mounted(&a, &m);
+	}
 	fd = open_locked(&a);
 	if (fd < 0)
 		return 1;

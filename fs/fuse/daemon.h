@@ -77,6 +77,11 @@ void daemon_commit_stop(void);
 int daemon_set_ro(struct daemon *d, bool ro);
 /* Turn SIGBUS on the mapping into EIO (see lock.c). */
 void daemon_catch_sigbus(struct daemon *d);
+/* The mapping grew (growops.c): faults up to its new end are ours. */
+void daemon_bus_resize(struct daemon *d);
+/* MAPFS_IOC_GROW (growops.c): grow the mounted filesystem. */
+void daemon_ioctl_grow(fuse_req_t req, const void *in_buf, size_t in_bufsz,
+		       size_t out_bufsz);
 /* O_TMPFILE in parent (extra.c): make the inode, count one lookup and
  * one open for the reply, fill *e and *fi as a create would. Returns 0
  * or -errno. */

@@ -529,6 +529,9 @@ set:
 			return;
 		}
 		goto set;
+	case MAPFS_IOC_GROW:	/* growfs.mapfs on the mount (growops.c) */
+		daemon_ioctl_grow(req, in_buf, in_bufsz, out_bufsz);
+		return;
 	default:
 		fuse_reply_err(req, ENOTTY);
 	}

@@ -79,6 +79,12 @@ void daemon_catch_sigbus(struct daemon *d)
 	sigaction(SIGBUS, &sa, NULL);
 }
 
+void daemon_bus_resize(struct daemon *d)
+{
+	bus_hi = d->fs->base + d->fs->size;
+	bus_dhi = d->fs->dbase + d->fs->size;
+}
+
 /* err, or -EIO if this thread hit a SIGBUS since the last check. */
 int bus_check(int err)
 {

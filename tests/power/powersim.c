@@ -4,6 +4,7 @@
  *
  *   powersim FSCK DIR random [SEED [SCENARIOS [OPS]]]
  *   powersim FSCK DIR ace [MAXLEN]
+ *   powersim FSCK DIR grow [SEED [SCENARIOS [OPS]]]
  *
  * Runs workloads through the core (the same mapfs_op_* calls the daemon
  * makes, each between mapfs_op_begin and _op_end as the daemon
@@ -33,6 +34,12 @@
  * (CrashMonkey's ACE idea) on a small fsynced tree, followed by fsync;
  * cuts during the sequence, during the final fsync, and after it (where
  * everything must be there exactly).
+ * "grow": an image of 4 MiB groups (6 MiB: the last one partial) under
+ * a random workload is grown as the daemon grows a mounted image
+ * (mapfs_grow_online in one operation), then used: every crash image
+ * must also have the old geometry or the new one (nblocks), the new one
+ * once a flush followed the grow; its file has the size of the last
+ * flush or the new size (the host may not have made it durable yet).
  * Prints TAP-ish progress and a summary; exit 0 when every cut passed.
  */
 #include "mapfs.h"
@@ -51,6 +58,7 @@
 #include <unistd.h>
 
 #define IMG_SIZE (4u << 20)
+#define MAX_SIZE (32u << 20)	/* grow mode's largest image */
 #define PAGE 4096u
 #define MAXSTATES 4096
 
@@ -324,6 +332,11 @@ static char *tree(struct mapfs_fs *fs)
 /* ------------------------------------------------------------------ */
 static struct mapfs_fs *fs;
 static uint8_t *disk;		/* the image as of the last flush */
+static uint64_t disk_size;	/* its size (the file's, at that flush) */
+static uint64_t img_size = IMG_SIZE;	/* size make_image makes */
+static uint32_t img_bpg;	/* blocks per group; 0: the default */
+/* grow mode: a crash image's nblocks must be one of these (0: any) */
+static uint64_t nb_old, nb_new;
 static char *states[MAXSTATES];	/* trees since the last fsync */
 static int nstates;
 static mapfs_ino_t written[1024];	/* files written since that fsync */
@@ -428,25 +441,30 @@ static uint8_t *raw;
 static bool cut(const char *where, int pct)
 {
 	static char out[16384];
+	static const uint8_t zeros[PAGE];
 	const uint8_t *now = fs->dbase;
 	struct mapfs_fs *cf;
 	char why[1200] = "", *got;
 	int fd, rc, ndiff = 0, ntaken = 0, match = -1;
+	/* The file grew since the last flush (a grow): its new size may
+	 * not be durable yet. Never shrinks. */
+	uint64_t csize = fs->size > disk_size && rnd(2) ? fs->size : disk_size;
 
 	fd = open(crash_path, O_RDWR | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0)
+	if (fd < 0 || ftruncate(fd, (off_t)csize) < 0)
 		die("%s: %s", crash_path, strerror(errno));
-	for (uint64_t off = 0; off < IMG_SIZE; off += PAGE) {
-		const uint8_t *src = disk + off;
+	for (uint64_t off = 0; off < csize; off += PAGE) {
+		const uint8_t *src = off < disk_size ? disk + off : zeros;
 
-		if (memcmp(disk + off, now + off, PAGE) != 0) {
+		if (memcmp(src, now + off, PAGE) != 0) {
 			ndiff++;
 			if ((int)rnd(100) < pct) {
 				src = now + off;
 				ntaken++;
 			}
 		}
-		if (pwrite(fd, src, PAGE, (off_t)off) != PAGE)
+		if (src != zeros &&
+		    pwrite(fd, src, PAGE, (off_t)off) != PAGE)
 			die("write %s: %s", crash_path, strerror(errno));
 		memcpy(raw + off, src, PAGE);
 	}
@@ -468,6 +486,12 @@ static bool cut(const char *where, int pct)
 			  why, sizeof(why)) < 0)
 		die("crash image: %s", why);
 	got = tree(cf);
+	if (nb_old && cf->g.nblocks != nb_old && cf->g.nblocks != nb_new) {
+		failures++;
+		printf("not ok %lu - %s %s: %" PRIu64 " blocks, neither the "
+		       "old size (%" PRIu64 ") nor the new (%" PRIu64 ")\n",
+		       cuts, scenario, where, cf->g.nblocks, nb_old, nb_new);
+	}
 	mapfs_fs_close(cf);
 	if (foreign[0]) {
 		failures++;
@@ -502,7 +526,8 @@ static void on_flush(void *arg)
 	(void)arg;
 	if ((int)rnd(100) < flush_cut_pct)
 		(void)cut("during a flush", (int)rnd(101));
-	memcpy(disk, fs->dbase, IMG_SIZE);
+	memcpy(disk, fs->dbase, fs->size);
+	disk_size = fs->size;
 }
 
 /* ------------------------------------------------------------------ */
@@ -514,7 +539,8 @@ static void make_image(uint64_t journal)
 	char why[256] = "";
 	int fd;
 
-	test_format_opts(&o, IMG_SIZE, journal, 1);
+	test_format_opts(&o, img_size, journal, 1);
+	o.bpg = img_bpg;
 	o.have_uuid = true;
 	fd = open(img_path, O_RDWR | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0)
@@ -534,7 +560,8 @@ static void open_image(void)
 	if (!fs->j)
 		die("no journal");
 	fs->flush_hook = on_flush;
-	memcpy(disk, fs->dbase, IMG_SIZE);
+	memcpy(disk, fs->dbase, fs->size);
+	disk_size = fs->size;
 	states_reset(tree(fs));
 	/* As the daemon mounts: every free block zeroed in the host, made
 	 * durable by the commit that marks the image mounted (a cut may
@@ -745,6 +772,81 @@ static void run_random(uint64_t seed, int scenarios, int ops)
 	}
 }
 
+/* Grow while in use, as the daemon does (growops.c): the grow is one
+ * operation between mapfs_op_begin and mapfs_op_end, then (sometimes) a
+ * commit; cuts between operations, at every flush, and after. */
+static void run_grow(uint64_t seed, int scenarios, int ops)
+{
+	static char name[64];
+	char why[256] = "";
+	struct mapfs_inode ip;
+
+	img_size = 6u << 20;
+	img_bpg = 1024;		/* 4 MiB groups: group 1 partial */
+	for (int s = 0; s < scenarios; s++) {
+		uint64_t to = (6u << 20) + (1 + rnd(6)) * (4u << 20) -
+			      (rnd(2) ? 0 : (1u << 20));
+
+		rng = (seed + (uint64_t)s) * 0x9e3779b97f4a7c15ull | 1;
+		snprintf(name, sizeof(name), "grow seed %" PRIu64 " to %"
+			 PRIu64 "M", seed + (uint64_t)s, to >> 20);
+		scenario = name;
+		make_image(s % 2 ? 256u << 10 : 1u << 20);
+		open_image();
+		for (int i = 0; i < ops / 2; i++) {
+			if (rnd(100) < 8) {
+				fsync_barrier();
+				continue;
+			}
+			random_op();
+			after_op(5);
+		}
+		nb_old = nb_new = fs->g.nblocks;
+		if (mapfs_op_begin(fs) < 0)
+			die("op_begin");
+		if (mapfs_grow_online(fs, to, why, sizeof(why)) < 0)
+			die("%s: grow: %s", scenario, why);
+		if (mapfs_op_end(fs) < 0)
+			die("op_end");
+		nb_new = fs->g.nblocks;
+		if (nb_new == nb_old)
+			die("%s: did not grow", scenario);
+		after_op(60);
+		if (rnd(2)) {
+			fsync_barrier();	/* cuts at its flushes */
+			nb_old = nb_new;	/* durable now */
+			(void)cut("after the grow's commit", (int)rnd(101));
+		}
+		/* Use the new space: a file of 1 MiB per new group. */
+		if (mapfs_op_begin(fs) < 0)
+			die("op_begin");
+		if (mapfs_op_mknod(fs, &root, MAPFS_ROOT_INO, "big",
+				   MAPFS_IFREG | 0644, 0, &ip) < 0)
+			die("%s: mknod big", scenario);
+		if (mapfs_op_end(fs) < 0)
+			die("op_end");
+		for (uint64_t off = 0; off < (to - (6u << 20)) / 4; off += 65536) {
+			if (mapfs_op_begin(fs) < 0)
+				die("op_begin");
+			do_write(ip.ino, off, 65536);
+			if (mapfs_op_end(fs) < 0)
+				die("op_end");
+			after_op(3);
+		}
+		for (int i = 0; i < ops / 2; i++) {
+			if (rnd(100) < 8) {
+				fsync_barrier();
+				nb_old = nb_new;
+				continue;
+			}
+			random_op();
+			after_op(5);
+		}
+		close_image();
+		nb_old = nb_new = 0;
+	}
+}
+
 /* ACE: the alphabet, on the tree A (5000 bytes), B (100), D/C, fsynced. */
 #define NALPHA 12
 static void ace_op(int a)
@@ -903,8 +1005,8 @@ int main(int argc, char **argv)
 	dir = argv[2];
 	snprintf(img_path, sizeof(img_path), "%s/power.img", dir);
 	snprintf(crash_path, sizeof(crash_path), "%s/crash.img", dir);
-	disk = malloc(IMG_SIZE);
-	raw = malloc(IMG_SIZE);
+	disk = malloc(MAX_SIZE);
+	raw = malloc(MAX_SIZE);
 	if (!disk || !raw)
 		die("out of memory");
 	if (!strcmp(argv[3], "random")) {
@@ -913,6 +1015,12 @@ int main(int argc, char **argv)
 		int ops = argc > 6 ? atoi(argv[6]) : 200;
 
 		run_random(seed, sc, ops);
+	} else if (!strcmp(argv[3], "grow")) {
+		uint64_t seed = argc > 4 ? strtoull(argv[4], NULL, 0) : 1;
+		int sc = argc > 5 ? atoi(argv[5]) : 10;
+		int ops = argc > 6 ? atoi(argv[6]) : 100;
+
+		run_grow(seed, sc, ops);
 	} else if (!strcmp(argv[3], "ace")) {
 		run_ace(argc > 4 ? atoi(argv[4]) : 2);
 	} else {

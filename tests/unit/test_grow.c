@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests: growing a filesystem (grow.c) on images in memory. */
+/* Unit tests: growing a filesystem (grow.c) on images in memory, and
+ * growing while mounted (mapfs_grow_online) on image files opened as the
+ * daemon opens them (a "kill" is a close without a commit). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +11,9 @@
 #include <string.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "helpers.h"
 
@@ -36,15 +41,14 @@ static void enlarge(struct mapfs_fs *fs, uint64_t new_size, int junk)
 		fail_msg("attach: %s", why);
 }
 
-/* Everything a fresh attach checks, plus: every group valid, every copy
- * decodes to the primary's geometry, totals equal the sums. */
-static void check_consistent(struct mapfs_fs *fs)
+/* Every group valid, every copy decodes to the primary's geometry,
+ * totals equal the sums (fs as attached). */
+static void check_groups(struct mapfs_fs *fs)
 {
 	struct mapfs_geom g;
 	uint64_t fb = 0, fi = 0, nd = 0;
 	char why[256] = "";
 
-	test_fs_remount(fs);
 	for (uint64_t cg = 0; cg < fs->g.ngroups; cg++) {
 		bool unused;
 
@@ -66,6 +70,13 @@ static void check_consistent(struct mapfs_fs *fs)
 	assert_true(fb == fs->free_blocks && fb == fs->sb_free_blocks);
 	assert_true(fi == fs->free_inodes && fi == fs->sb_free_inodes);
 	assert_true(nd == fs->ndirs && nd == fs->sb_ndirs);
+}
+
+/* Everything a fresh attach checks, plus check_groups. */
+static void check_consistent(struct mapfs_fs *fs)
+{
+	test_fs_remount(fs);
+	check_groups(fs);
 }
 
 static int grow_to(struct mapfs_fs *fs, uint64_t size)
@@ -213,6 +224,174 @@ static void test_grow_refusals(void **state)
 	test_fs_free(fs);
 }
 
+/* ------------------------------------------------------------------ */
+/* Growing while mounted                                               */
+/* ------------------------------------------------------------------ */
+#define MiB (1024ull * 1024)
+static char path[256];
+
+static uint64_t file_size(void)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return (uint64_t)st.st_size;
+}
+
+/* One grow as the daemon makes it: an operation around it. */
+static int grow_online(struct mapfs_fs *fs, uint64_t size, bool end)
+{
+	char why[256] = "";
+	int err;
+
+	assert_int_equal(mapfs_op_begin(fs), 0);
+	err = mapfs_grow_online(fs, size, why, sizeof(why));
+	if (end)
+		assert_int_equal(mapfs_op_end(fs), 0);
+	return err;
+}
+
+/* 16M (one partial group of 128M) to 200M: the mapping stays where it
+ * is, the file is enlarged, the new space is usable at once, and a
+ * kill after the operation's end keeps the new size (replayed); a kill
+ * before it, the old one, in the enlarged file. */
+static void test_online(void **state)
+{
+	struct mapfs_fs *fs;
+	uint8_t *base, *dbase;
+	uint64_t old_nb, new_nb;
+
+	(void)state;
+	test_image_file(path, sizeof(path), "mapfs-grow-test", 16 * MiB, 0);
+	fs = test_fs_open(path, MAPFS_OPEN_JOURNAL);
+	base = fs->base;
+	dbase = fs->dbase;
+	old_nb = fs->g.nblocks;
+	assert_true(mapfs_grow_online_max(fs) >= (1ull << 40));
+	assert_int_equal(grow_online(fs, 200 * MiB, true), 0);
+	new_nb = fs->g.nblocks;
+	assert_int_equal(new_nb, 200 * MiB / fs->g.bsize);
+	assert_ptr_equal(fs->base, base);
+	assert_ptr_equal(fs->dbase, dbase);
+	assert_int_equal(fs->size, 200 * MiB);
+	assert_int_equal(file_size(), 200 * MiB);
+	/* Blocks past the old end are usable (the last group, extended,
+	 * then group 1). */
+	assert_int_equal(mapfs_op_begin(fs), 0);
+	assert_int_equal(write_file(fs, "big", 30000), 30000);
+	assert_int_equal(mapfs_op_end(fs), 0);
+	mapfs_fs_close(fs);		/* the kill: no commit */
+	fs = test_fs_open(path, MAPFS_OPEN_FSCK | MAPFS_OPEN_RDONLY);
+	assert_true(fs->replayed > 0);
+	assert_int_equal(fs->g.nblocks, new_nb);
+	check_groups(fs);
+	mapfs_fs_close(fs);
+	fs = test_fs_open(path, 0);	/* replayed and written home */
+	check_groups(fs);
+	mapfs_fs_close(fs);
+
+	/* Killed inside the operation: no record, the old size. */
+	unlink(path);
+	test_image_file(path, sizeof(path), "mapfs-grow-test", 16 * MiB, 0);
+	fs = test_fs_open(path, MAPFS_OPEN_JOURNAL);
+	assert_int_equal(grow_online(fs, 200 * MiB, false), 0);
+	mapfs_fs_close(fs);
+	assert_int_equal(file_size(), 200 * MiB);
+	fs = test_fs_open(path, 0);
+	assert_int_equal(fs->g.nblocks, old_nb);
+	check_groups(fs);
+	mapfs_fs_close(fs);
+	/* ... and it grows again into that longer file, whose old bytes
+	 * (junk here, one page a MiB: group headers among them) are zeroed
+	 * first. */
+	{
+		static uint8_t junk[4096];
+		int fd = open(path, O_RDWR);
+
+		memset(junk, 0xa5, sizeof(junk));
+		assert_true(fd >= 0);
+		for (uint64_t off = 16 * MiB; off < 200 * MiB; off += MiB)
+			assert_int_equal(pwrite(fd, junk, sizeof(junk),
+						(off_t)off), sizeof(junk));
+		close(fd);
+	}
+	fs = test_fs_open(path, MAPFS_OPEN_JOURNAL);
+	assert_int_equal(grow_online(fs, 150 * MiB, true), 0);
+	assert_int_equal(fs->g.nblocks, 150 * MiB / fs->g.bsize);
+	for (uint64_t off = 16 * MiB; off < 150 * MiB; off += MiB) {
+		if (off % ((uint64_t)fs->g.bpg << fs->g.bshift) == 0)
+			continue;	/* a group's start: its superblock */
+		assert_true(fs->dbase[off] == 0 && fs->base[off] == 0);
+	}
+	assert_true(fs->dbase[160 * MiB] == 0xa5);	/* past the end */
+	assert_int_equal(mapfs_fs_sync(fs), 0);
+	mapfs_fs_close(fs);
+	fs = test_fs_open(path, 0);
+	assert_int_equal(fs->replayed, 0);
+	assert_int_equal(fs->g.nblocks, 150 * MiB / fs->g.bsize);
+	check_groups(fs);
+	mapfs_fs_close(fs);
+	unlink(path);
+}
+
+static void test_online_refusals(void **state)
+{
+	struct mapfs_fs *fs;
+	uint64_t nb;
+
+	(void)state;
+	test_image_file(path, sizeof(path), "mapfs-grow-test", 16 * MiB, 0);
+	fs = test_fs_open(path, MAPFS_OPEN_JOURNAL);
+	nb = fs->g.nblocks;
+	assert_int_equal(grow_online(fs, 8 * MiB, true), -EINVAL);
+	assert_int_equal(grow_online(fs, mapfs_grow_online_max(fs) +
+				     256 * MiB, true), -EFBIG);
+	assert_int_equal(grow_online(fs, 16 * MiB, true), 0);
+	assert_int_equal(fs->g.nblocks, nb);
+	assert_int_equal(file_size(), 16 * MiB);
+	mapfs_fs_close(fs);
+	/* Without a journal: grown unmounted only. */
+	unlink(path);
+	test_image_file(path, sizeof(path), "mapfs-grow-test", 16 * MiB,
+			UINT64_MAX);
+	fs = test_fs_open(path, MAPFS_OPEN_JOURNAL);
+	assert_null(fs->j);
+	assert_int_equal(grow_online(fs, 32 * MiB, true), -EOPNOTSUPP);
+	mapfs_fs_close(fs);
+	unlink(path);
+}
+
+/* A replayed record that leaves a superblock the attach after replay
+ * refuses (what a grow stored in place and cut by a power loss could
+ * leave) fails the open; it crashed fsck (fs->in used after the failed
+ * attach had freed it). */
+static void test_replay_bad_super(void **state)
+{
+	struct mapfs_fs *fs;
+	struct mapfs_dsuper *d;
+	char why[256] = "";
+
+	(void)state;
+	test_image_file(path, sizeof(path), "mapfs-grow-test", 16 * MiB, 0);
+	fs = test_fs_open(path, MAPFS_OPEN_JOURNAL);
+	/* A first operation stores the superblock (counters moved); the
+	 * next stores it only if they move again: not here. */
+	assert_int_equal(mapfs_op_begin(fs), 0);
+	assert_int_equal(write_file(fs, "f", 1), 1);
+	assert_int_equal(mapfs_op_end(fs), 0);
+	assert_int_equal(mapfs_op_begin(fs), 0);
+	d = (struct mapfs_dsuper *)fs->base;
+	d->sb_nblocks = htole64(1ull << 40);	/* past the file's end */
+	mapfs_jdirty(fs, &d->sb_nblocks, sizeof(d->sb_nblocks));
+	assert_int_equal(mapfs_op_end(fs), 0);
+	mapfs_fs_close(fs);			/* the kill */
+	assert_true(mapfs_fs_open(path, MAPFS_OPEN_FSCK, 0, NULL, NULL, &fs,
+				  why, sizeof(why)) < 0);
+	assert_true(mapfs_fs_open(path, 0, 0, NULL, NULL, &fs, why,
+				  sizeof(why)) < 0);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -220,6 +399,9 @@ int main(void)
 		cmocka_unit_test(test_grow_used_partial),
 		cmocka_unit_test(test_grow_unused_partial),
 		cmocka_unit_test(test_grow_refusals),
+		cmocka_unit_test(test_online),
+		cmocka_unit_test(test_online_refusals),
+		cmocka_unit_test(test_replay_bad_super),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
