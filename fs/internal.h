@@ -72,11 +72,11 @@ struct mapfs_fs_core {
 	mapfs_bno_t forget_lo;
 	uint64_t forget_n;
 	/* The operation bracket (txn.c): open brackets; the superblock's
-	 * counters and state as an operation last stored them (stored
+	 * orphan head and state as an operation last stored them (stored
 	 * again only when they moved; op_sb_known false: never yet). */
 	unsigned op_depth;
 	bool op_sb_known;
-	uint64_t op_sb_fb, op_sb_fi, op_sb_nd, op_sb_orphan;
+	uint64_t op_sb_orphan;
 	uint32_t op_sb_state;
 	bool data_shared;	/* dbase is a shared, writable file mapping */
 	bool resv_unsupported;	/* host cannot fallocate: don't try */

@@ -259,6 +259,19 @@ int mapfs_image_map_region(const char *path, bool rdonly, bool lock,
 			 why, whylen);
 }
 
+/* With a journal the superblock's free counts are stored at commits
+ * only (txn.c): the group headers, journaled with every operation, are
+ * the truth, and an image not cleanly unmounted, or one whose journal
+ * was just replayed, takes its counts from them, as summed at attach
+ * (as ext4 sums its group descriptors). The next superblock store
+ * writes them. */
+static void counts_from_groups(struct mapfs_fs *fs)
+{
+	fs->sb_free_blocks = fs->free_blocks;
+	fs->sb_free_inodes = fs->free_inodes;
+	fs->sb_ndirs = fs->ndirs;
+}
+
 /* Replay the journal of an attached image, then attach again to what it
  * rebuilt. Read-only opens replay into their private mapping only. */
 static int replay(struct mapfs_fs *fs, void *base, uint64_t size, int fd,
@@ -307,6 +320,7 @@ static int replay(struct mapfs_fs *fs, void *base, uint64_t size, int fd,
 	 * replay rebuilt is refused, and the caller must not detach. */
 	if (err < 0)
 		return err;
+	counts_from_groups(fs);
 	fs->in->img_off = r ? r->offset : 0;
 	return 0;
 }
@@ -697,6 +711,9 @@ int mapfs_fs_attach(struct mapfs_fs *fs, void *base, uint64_t size,
 		fs->free_inodes += m->free_inodes;
 		fs->ndirs += m->ndirs;
 	}
+	if ((fs->feat_incompat & MAPFS_FEAT_INCOMPAT_JOURNAL) &&
+	    fs->state != MAPFS_STATE_CLEAN)
+		counts_from_groups(fs);
 	if (fs->orphan_head && !mapfs_ino_valid(&g, fs->orphan_head)) {
 		if (!(flags & MAPFS_OPEN_FSCK)) {
 			WHY("orphan list head %llu out of range",

@@ -13,8 +13,9 @@
  *    which flushes its own);
  *  - the blocks it freed are unmapped from the shared mapping
  *    (fs->forget_lo/forget_n, mapfs_fs_forget_blocks);
- *  - when it moved the superblock's counters or state (or set the error
- *    flag), the superblock is stored once, as part of it;
+ *  - when it moved the superblock's own fields (orphan list head,
+ *    state) or set the error flag, the superblock is stored once, as
+ *    part of it (the free counts only at commits: see op_write);
  *  - the journal writes its dirty ranges as one record (journal.c, the
  *    consumer of the ranges mapfs_jdirty recorded).
  * mapfs_op_begin keeps room in the ring for it (which may commit).
@@ -41,19 +42,20 @@ static int op_write(struct mapfs_fs *fs)
 	fs->in->forget_n = 0;
 	if (!mapfs_journal_has_changes(fs))
 		return 0;
-	/* The superblock's counters follow every operation that moves
-	 * them (a few bytes), so a replayed image has them right; so does
-	 * the error state (mapfs_super_store sets it when fs->error is). */
+	/* The superblock goes into the operation when a field of its own
+	 * moved: the orphan list head, the state, the error flag
+	 * (mapfs_super_store sets the error state when fs->error is). Its
+	 * free counts are sums of the group headers, which the operation
+	 * journals: they are stored at commits (op_store_super), and an
+	 * image not cleanly unmounted takes them from the groups at attach
+	 * (mount.c). Storing them after every create and unlink was a fifth
+	 * of the operation's instructions (a 4 KiB encode, CRC and diff). */
 	if (!fs->in->op_sb_known ||
-	    fs->free_blocks != fs->in->op_sb_fb || fs->free_inodes != fs->in->op_sb_fi ||
-	    fs->ndirs != fs->in->op_sb_nd || fs->orphan_head != fs->in->op_sb_orphan ||
+	    fs->orphan_head != fs->in->op_sb_orphan ||
 	    fs->state != fs->in->op_sb_state ||
 	    (atomic_load(&fs->error) && fs->state != MAPFS_STATE_ERROR)) {
 		mapfs_super_store(fs);
 		fs->in->op_sb_known = true;
-		fs->in->op_sb_fb = fs->free_blocks;
-		fs->in->op_sb_fi = fs->free_inodes;
-		fs->in->op_sb_nd = fs->ndirs;
 		fs->in->op_sb_orphan = fs->orphan_head;
 		fs->in->op_sb_state = fs->state;
 	}
