@@ -168,6 +168,27 @@ static int attach(const struct grow_args *a, struct mapfs_fs **fsp)
 	return 0;
 }
 
+/* The new geometry for target bytes into *ng: 1 to grow, 0 when there
+ * is nothing to do (said unless quiet), -1 when it cannot be (said). */
+static int make_plan(const struct grow_args *a, const struct mapfs_fs *fs,
+		     uint64_t target, struct mapfs_geom *ng)
+{
+	char why[256] = "";
+
+	if (mapfs_grow_plan(&fs->g, target, ng, why, sizeof(why)) < 0) {
+		fprintf(stderr, PROG ": %s: %s\n", a->image, why);
+		return -1;
+	}
+	if (ng->nblocks != fs->g.nblocks)
+		return 1;
+	if (!a->quiet || a->dry_run)
+		printf("%s: nothing to do: the filesystem already has %" PRIu64
+		       " blocks (%" PRIu64 " bytes), as many as %" PRIu64
+		       " bytes hold\n", a->image, fs->g.nblocks,
+		       fs->g.nblocks << fs->g.bshift, target);
+	return 0;
+}
+
 static int grow(const struct grow_args *a, int fd)
 {
 	struct mapfs_fs *fs = NULL;
@@ -196,19 +217,10 @@ static int grow(const struct grow_args *a, int fd)
 			file_size, target);
 		goto out;
 	}
-	err = mapfs_grow_plan(&fs->g, target, &ng, why, sizeof(why));
-	if (err < 0) {
-		fprintf(stderr, PROG ": %s: %s\n", a->image, why);
-		goto out;
-	}
-	if (ng.nblocks == fs->g.nblocks) {
-		if (!a->quiet || a->dry_run)
-			printf("%s: nothing to do: the filesystem already has "
-			       "%" PRIu64 " blocks (%" PRIu64 " bytes), as "
-			       "many as %" PRIu64 " bytes hold\n", a->image,
-			       fs->g.nblocks, fs->g.nblocks << fs->g.bshift,
-			       target);
-		ret = 0;
+	err = make_plan(a, fs, target, &ng);
+	if (err <= 0) {
+		if (err == 0)
+			ret = 0;
 		goto out;
 	}
 	new_file_size = target > file_size ? target : file_size;
@@ -363,19 +375,10 @@ static int grow_mounted(const struct grow_args *a, const struct find_mnt *m)
 		goto out;
 	}
 	target = a->have_size ? a->size_bytes : file_size;
-	err = mapfs_grow_plan(&fs->g, target, &ng, why, sizeof(why));
-	if (err < 0) {
-		fprintf(stderr, PROG ": %s: %s\n", a->image, why);
-		goto out;
-	}
-	if (ng.nblocks == fs->g.nblocks) {
-		if (!a->quiet || a->dry_run)
-			printf("%s: nothing to do: the filesystem already has "
-			       "%" PRIu64 " blocks (%" PRIu64 " bytes), as "
-			       "many as %" PRIu64 " bytes hold\n", a->image,
-			       fs->g.nblocks, fs->g.nblocks << fs->g.bshift,
-			       target);
-		ret = 0;
+	err = make_plan(a, fs, target, &ng);
+	if (err <= 0) {
+		if (err == 0)
+			ret = 0;
 		goto out;
 	}
 	if ((ng.nblocks << ng.bshift) > rq.max_bytes) {
